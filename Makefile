@@ -1,0 +1,33 @@
+# serkit: `make demo` sets everything up and runs the demo; `make test` runs the test suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.serkit-installed
+
+.PHONY: setup demo test test-all lint clean
+
+$(STAMP): pyproject.toml
+	@command -v espeak-ng >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null) || echo "note: espeak-ng not installed (demo falls back to synthetic tones)"; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU build of torch first (a plain `torch` would pull a multi-GB CUDA build)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev,export,serve]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/serkit demo
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not corpus" tests
+
+test-all: setup
+	$(BIN)/python -m pytest -q tests
+
+lint: setup
+	$(BIN)/ruff check serkit tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

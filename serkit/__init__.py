@@ -1,0 +1,16 @@
+"""serkit: energy-efficient speech emotion recognition.
+
+Public API: :func:`load` returns a :class:`Recognizer` (``labels``, ``sample_rate``,
+``predict``, ``predict_batch``). Corpora, frontends and models live in their sub-packages.
+"""
+
+__version__ = "0.1.0"
+
+
+def load(name_or_path="default"):
+    from serkit.api import load as _load
+
+    return _load(name_or_path)
+
+
+__all__ = ["__version__", "load"]

@@ -1,0 +1,41 @@
+"""Typed errors. Every user-facing failure is one of these, with a one-line message."""
+
+from __future__ import annotations
+
+
+class SerkitError(Exception):
+    """Base class: the CLI prints ``str(err)`` on one line and exits non-zero."""
+
+
+class AudioError(SerkitError):
+    """An audio file or array that cannot be used (unreadable, empty, too short, non-finite)."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class ManifestError(SerkitError):
+    """A manifest line or corpus layout that cannot be parsed."""
+
+
+class ProtocolError(SerkitError):
+    """An evaluation protocol that cannot be built or would leak speakers into the test fold."""
+
+
+class ConfigError(SerkitError):
+    """An unknown config key, a bad value or an unknown registry name."""
+
+
+class ModelMismatchError(SerkitError):
+    """A saved model used with a different frontend or label set than it was trained on."""
+
+
+class MissingDependencyError(SerkitError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str):
+        super().__init__(
+            f"{purpose} needs the optional package '{package}': pip install 'serkit[{extra}]'"
+        )

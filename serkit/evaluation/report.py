@@ -1,0 +1,70 @@
+"""Human-readable report (``report.md``) and confusion-matrix figure for a bench result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from serkit.utils import atomic_write_bytes, atomic_write_text
+
+
+def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: str = "") -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = np.asarray(conf, dtype=float)
+    norm = c / np.maximum(c.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(labels), 0.8 + 0.7 * len(labels)), dpi=120)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def write_report(res: dict, out: Path) -> None:
+    title = f"{res['model']} on {res['frontend']} | {res['corpus']} {res['protocol']} | {len(res['seeds'])} seeds"
+    confusion_png(res["confusion_matrix"], res["labels"], out / "confusion.png",
+                  title=f"{res['model']} / {res['frontend']}: row-normalised, all seeds")
+    lines = [f"# {title}", "",
+             f"{res['n_utterances']} utterances, {res['n_speakers']} speakers, {res['folds']} folds, "
+             f"labels: {', '.join(res['labels'])}.", "",
+             "| metric | mean | std |", "|---|---|---|"]
+    for k in ("ua", "wa", "f1"):
+        lines.append(f"| {k.upper()} | {res[f'{k}_mean']:.4f} | {res[f'{k}_std']:.4f} |")
+    lines += ["", "Per-class recall (mean over seeds): " +
+              ", ".join(f"{k} {v:.3f}" for k, v in res["per_class_recall"].items()), "",
+              "## Cost (per 3 s clip)", "",
+              f"- trainable parameters: {res['params_trainable']:,}",
+              f"- head: {res['macs_head']:,} MACs, {res['acs_head']:,} ACs, {res['sops_head']:,} SOPs "
+              f"-> {res['energy_head_mj']:.6f} mJ",
+              f"- encoder: {res['macs_encoder'] or 0:,} MACs -> {res['energy_encoder_mj']} mJ"
+              + ("" if res["macs_encoder"] is not None else " (handcrafted DSP, not counted)"),
+              f"- convention: {res['energy_convention']}",
+              f"- latency: {res['latency_ms_per_clip']} ms per clip (head alone {res['latency_head_ms']} ms); "
+              f"{res['latency_protocol']}",
+              f"- wall time: {res['wall_s']} s (extraction {res['extract_s']} s, fitting {res['fit_s_total']} s summed over folds)",
+              ""]
+    if "layer_weights_mean" in res:
+        lines.append("Learned layer weights (mean): " + ", ".join(
+            f"{n} {w:.3f}" for n, w in zip(res["layer_names"], res["layer_weights_mean"])))
+    if "layer_chosen_counts" in res:
+        lines.append(f"Layer chosen on validation speakers (fold count): {res['layer_chosen_counts']}")
+    lines += ["", "![confusion](confusion.png)", "",
+              "Protocol: " + "; ".join(f"{k}: {v}" for k, v in res["metric_definitions"].items()), ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))

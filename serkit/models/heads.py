@@ -1,0 +1,111 @@
+"""Small torch heads over frame features: ``linear``, ``mlp``, ``attnpool``.
+
+All take ``x: (N, L, T, D)`` (layers, frames, dims) and ``mask: (N, T)`` (True = real frame)
+and return logits ``(N, C)``. The layer axis is reduced first by :class:`LayerWeighting`
+(s3prl-style learned softmax weights, or one fixed layer).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from serkit.evaluation.energy import add_macs
+
+
+class LayerWeighting(nn.Module):
+    """Softmax-weighted sum over layers: ``(N, L, T, D)`` -> ``(N, T, D)``.
+
+    Args:
+        n_layers: ``L``.
+        fixed: use only this layer (no weights) instead of learning a weighting.
+    """
+
+    def __init__(self, n_layers: int, fixed: int | None = None):
+        super().__init__()
+        self.n_layers = n_layers
+        self.fixed = fixed
+        self.logits = nn.Parameter(torch.zeros(n_layers)) if (n_layers > 1 and fixed is None) else None
+
+    def weights(self) -> torch.Tensor:
+        if self.logits is None:
+            w = torch.zeros(self.n_layers)
+            w[self.fixed or 0] = 1.0
+            return w
+        return torch.softmax(self.logits.detach(), 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.logits is None:
+            return x[:, self.fixed or 0]
+        add_macs(self, macs=x.numel())
+        return torch.einsum("l,nltd->ntd", torch.softmax(self.logits, 0), x)
+
+
+def masked_mean_std(h: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None = None):
+    """Weighted mean and std over time. ``h: (N, T, D)``, ``mask: (N, T)``, ``w: (N, T)`` summing to 1."""
+    if w is None:
+        m = mask.to(h.dtype)
+        w = m / m.sum(1, keepdim=True).clamp_min(1.0)
+    mean = torch.einsum("nt,ntd->nd", w, h)
+    var = torch.einsum("nt,ntd->nd", w, (h - mean[:, None]) ** 2)
+    return mean, torch.sqrt(var.clamp_min(1e-6))
+
+
+class LinearHead(nn.Module):
+    """Mean over frames, then one linear layer."""
+
+    def __init__(self, n_layers: int, dim: int, n_classes: int, layer: int | None = None, **_):
+        super().__init__()
+        self.layers = LayerWeighting(n_layers, layer)
+        self.out = nn.Linear(dim, n_classes)
+
+    def forward(self, x, mask):
+        h = self.layers(x)
+        mean, _ = masked_mean_std(h, mask)
+        add_macs(self, acs=h.shape[0] * h.shape[1] * h.shape[2])
+        return self.out(mean)
+
+
+class MLPHead(nn.Module):
+    """Mean + std over frames, then ``Linear(2D, hidden) - ReLU - Dropout - Linear``."""
+
+    def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 256, dropout: float = 0.3,
+                 layer: int | None = None, **_):
+        super().__init__()
+        self.layers = LayerWeighting(n_layers, layer)
+        self.net = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+    def forward(self, x, mask):
+        h = self.layers(x)
+        mean, std = masked_mean_std(h, mask)
+        add_macs(self, macs=h.numel(), acs=h.numel())
+        return self.net(torch.cat([mean, std], -1))
+
+
+class AttnPoolHead(nn.Module):
+    """Frame projection + attentive statistics pooling.
+
+    ``h_t = GELU(W x_t)`` (D -> hidden), ``a = softmax_t(v^T tanh(U h_t))`` over real frames,
+    pooled = [sum a_t h_t, sqrt(sum a_t (h_t - mean)^2)], then ``Linear(2 hidden, C)``.
+    """
+
+    def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 128, att_dim: int = 64,
+                 dropout: float = 0.3, layer: int | None = None, **_):
+        super().__init__()
+        self.layers = LayerWeighting(n_layers, layer)
+        self.proj = nn.Linear(dim, hidden)
+        self.att = nn.Sequential(nn.Linear(hidden, att_dim), nn.Tanh(), nn.Linear(att_dim, 1))
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * hidden, n_classes)
+
+    def forward(self, x, mask):
+        h = self.drop(F.gelu(self.proj(self.layers(x))))
+        s = self.att(h).squeeze(-1).masked_fill(~mask, float("-inf"))
+        a = torch.softmax(s, dim=1)
+        mean, std = masked_mean_std(h, mask, a)
+        add_macs(self, macs=3 * h.numel())
+        return self.out(self.drop(torch.cat([mean, std], -1)))
+
+
+HEADS = {"linear": LinearHead, "mlp": MLPHead, "attnpool": AttnPoolHead}

@@ -1,0 +1,126 @@
+"""``logreg``: logistic regression on mean+std pooled features (the baseline).
+
+For multi-layer frontends the layer is chosen per training fold by an inner speaker-grouped
+cross-validation over the *training* speakers only (``layer: auto``), or fixed (``layer: 2``),
+or all layers are concatenated (``layer: concat``).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from serkit.errors import ConfigError
+from serkit.models.base import Model, Split, pooled_stats, register
+
+
+@dataclass
+class LogRegConfig:
+    """``C``: inverse L2 strength; ``class_weight``: ``balanced`` (UA is the metric) or ``none``;
+    ``layer``: ``auto`` | ``concat`` | an index; ``inner_folds``: speaker folds for ``auto``."""
+
+    C: float = 1.0
+    class_weight: str = "balanced"
+    layer: str = "auto"
+    inner_folds: int = 3
+    max_iter: int = 3000
+
+
+@register
+class LogReg(Model):
+    name = "logreg"
+    config_cls = LogRegConfig
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.pipe = None
+        self.layer: int | str | None = None
+        self.layer_scores: dict = {}
+
+    def _pipe(self):
+        cw = None if self.config.class_weight in ("none", "", None) else self.config.class_weight
+        return make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, class_weight=cw,
+                                                                  max_iter=self.config.max_iter))
+
+    def _x(self, pooled: np.ndarray, layer) -> np.ndarray:
+        return pooled.reshape(len(pooled), -1) if layer == "concat" else pooled[:, layer]
+
+    def fit(self, train: Split, val: Split | None, seed: int) -> dict:
+        p = pooled_stats(train.feats)
+        y = train.labels
+        choice = self.config.layer
+        merged = False
+        if choice == "auto" and p.shape[1] > 1:
+            # validation = inner folds over training speakers (plus the held-out val speakers)
+            if val is not None and len(val):
+                p_all = np.concatenate([p, pooled_stats(val.feats)])
+                y_all = np.concatenate([y, val.labels])
+                g_all = list(train.speakers) + list(val.speakers)
+            else:
+                p_all, y_all, g_all = p, y, list(train.speakers)
+            groups = np.array([s or f"u{i}" for i, s in enumerate(g_all)])
+            k = min(self.config.inner_folds, len(set(groups)))
+            if k < 2:
+                raise ConfigError("logreg layer=auto needs at least 2 training speakers")
+            scores = {}
+            for layer in range(p.shape[1]):
+                pred = np.empty_like(y_all)
+                for tr, va in GroupKFold(n_splits=k).split(p_all, y_all, groups):
+                    m = self._pipe().fit(p_all[tr, layer], y_all[tr])
+                    pred[va] = m.predict(p_all[va, layer])
+                scores[layer] = float(balanced_accuracy_score(y_all, pred))
+            self.layer = max(scores, key=scores.get)
+            self.layer_scores = scores
+            p, y = p_all, y_all  # the final fit uses all training-fold speakers
+            merged = True
+        elif choice == "auto":
+            self.layer = 0
+        elif choice == "concat":
+            self.layer = "concat"
+        else:
+            try:
+                self.layer = int(choice)
+            except ValueError:
+                raise ConfigError(f"logreg layer must be auto, concat or an index, got {choice!r}") from None
+            if not 0 <= self.layer < p.shape[1]:
+                raise ConfigError(f"logreg layer {self.layer} out of range (frontend has {p.shape[1]} layers)")
+        if val is not None and len(val) and not merged:  # no early stopping: refit on all training speakers
+            p = np.concatenate([p, pooled_stats(val.feats)])
+            y = np.concatenate([y, val.labels])
+        self.pipe = self._pipe().fit(self._x(p, self.layer), y)
+        return {"layer": self.layer, "inner_val_ua": self.layer_scores}
+
+    def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
+        proba = self.pipe.predict_proba(self._x(pooled_stats(feats), self.layer))
+        out = np.zeros((len(feats), self.n_classes))
+        out[:, self.pipe.classes_] = proba  # classes absent from training get probability 0
+        return out
+
+    def cost(self, feats, durations) -> dict:
+        lr = self.pipe[-1]
+        d_in = lr.coef_.shape[1]
+        params = int(lr.coef_.size + lr.intercept_.size)
+        # per clip: pooling (T*D adds for mean, T*D MACs for variance), scaler, logits
+        frames = np.array([f.shape[1] for f in feats], dtype=float)
+        dur = np.array(durations, dtype=float)
+        per_s = float(np.mean(frames / np.maximum(dur, 1e-3)))
+        d = d_in // 2
+        macs_3s = int(per_s * 3 * d + d_in + d_in * lr.coef_.shape[0])
+        return {"params_trainable": params, "macs_head": macs_3s, "acs_head": int(per_s * 3 * d), "sops_head": 0}
+
+    def state(self) -> dict:
+        buf = io.BytesIO()
+        pickle.dump({"pipe": self.pipe, "layer": self.layer}, buf)
+        return {"pickle": buf.getvalue()}
+
+    def load_state(self, state: dict) -> None:
+        d = pickle.loads(state["pickle"])
+        self.pipe, self.layer = d["pipe"], d["layer"]

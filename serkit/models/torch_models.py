@@ -1,0 +1,156 @@
+"""Torch head models (``linear``, ``mlp``, ``attnpool``): normalisation fitted on the training
+fold, a head from :mod:`serkit.models.heads`, trained by :mod:`serkit.training.trainer`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from serkit.evaluation.energy import add_macs, count_params, measure_macs
+from serkit.models.base import Model, Split, register
+from serkit.models.heads import HEADS
+from serkit.training.trainer import TrainConfig, predict_logits, train_classifier
+
+
+def pool_frames(f: np.ndarray, p: int) -> np.ndarray:
+    """Average ``p`` consecutive frames: ``(L, T, D)`` -> ``(L, ceil(T / p), D)`` (last group may be shorter)."""
+    if p <= 1 or f.shape[1] <= 1:
+        return f
+    L, T, D = f.shape
+    x = f.astype(np.float32)
+    full = (T // p) * p
+    out = x[:, :full].reshape(L, T // p, p, D).mean(2)
+    if full < T:
+        out = np.concatenate([out, x[:, full:].mean(1, keepdims=True)], axis=1)
+    return out.astype(f.dtype)
+
+
+class Standardize(nn.Module):
+    """Per-layer, per-dimension standardisation with statistics of the training frames.
+
+    ``x: (N, L, T, D)``; buffers ``mean``/``std``: ``(L, D)``.
+    """
+
+    def __init__(self, n_layers: int, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_layers, dim))
+        self.register_buffer("std", torch.ones(n_layers, dim))
+
+    def fit(self, feats: list[np.ndarray]) -> None:
+        s = np.zeros(self.mean.shape, np.float64)
+        s2 = np.zeros(self.mean.shape, np.float64)
+        n = 0
+        for f in feats:
+            f = f.astype(np.float64)
+            s += f.sum(1)
+            s2 += (f**2).sum(1)
+            n += f.shape[1]
+        mean = s / max(n, 1)
+        std = np.sqrt(np.maximum(s2 / max(n, 1) - mean**2, 1e-8))
+        self.mean.copy_(torch.from_numpy(mean).float())
+        self.std.copy_(torch.from_numpy(np.maximum(std, 1e-4)).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        add_macs(self, macs=x.numel())
+        return (x - self.mean[None, :, None]) / self.std[None, :, None]
+
+
+class HeadPipeline(nn.Module):
+    """``Standardize`` then a head: ``(x (N, L, T, D), mask (N, T))`` -> logits ``(N, C)``."""
+
+    def __init__(self, norm: Standardize, head: nn.Module):
+        super().__init__()
+        self.norm = norm
+        self.head = head
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(x), mask)
+
+
+@dataclass
+class HeadConfig:
+    """``hidden``/``att_dim``/``dropout``: head sizes; ``layer``: fixed layer index, or ``null``
+    for learned softmax layer weights; ``pool``: average this many consecutive frames first
+    (2 turns Whisper's 50 frames/s into 25; cuts head cost and training time); ``train``:
+    optimisation."""
+
+    pool: int = 1
+    hidden: int = 128
+    att_dim: int = 64
+    dropout: float = 0.3
+    layer: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class TorchHeadModel(Model):
+    config_cls = HeadConfig
+    head_name = ""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        c = self.config
+        head = HEADS[self.head_name](self.n_layers, self.dim, self.n_classes, hidden=c.hidden,
+                                     att_dim=c.att_dim, dropout=c.dropout, layer=c.layer)
+        self.net = HeadPipeline(Standardize(self.n_layers, self.dim), head)
+
+    def _prep(self, feats: list[np.ndarray]) -> list[np.ndarray]:
+        return [pool_frames(f, self.config.pool) for f in feats]
+
+    def fit(self, train: Split, val: Split | None, seed: int) -> dict:
+        torch.manual_seed(seed)
+        tr = self._prep(train.feats)
+        self.net.norm.fit(tr)
+        v = (self._prep(val.feats), val.labels) if val is not None and len(val) else None
+        info = train_classifier(self.net, tr, train.labels, self.n_classes, self.config.train, seed, v)
+        lw = self.net.head.layers
+        if lw.logits is not None:
+            info["layer_weights"] = [round(float(w), 4) for w in lw.weights()]
+        return info
+
+    def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
+        logits = predict_logits(self.net, self._prep(feats))
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def cost(self, feats: list[np.ndarray], durations: list[float]) -> dict:
+        feats = feats[:32]
+        durations = list(durations)[:32]
+        inputs = []
+        for f in self._prep(feats):
+            x = torch.from_numpy(f.astype(np.float32))[None]
+            inputs.append((x, torch.ones(1, f.shape[1], dtype=torch.bool)))
+        counter_macs = []
+        for args, d in zip(inputs, durations):
+            m, a = measure_macs(self.net, [args])
+            counter_macs.append((m / max(d, 1e-3), a / max(d, 1e-3)))
+        per_s = np.mean(counter_macs, axis=0)
+        return {"params_trainable": count_params(self.net), "macs_head": int(per_s[0] * 3),
+                "acs_head": int(per_s[1] * 3), "sops_head": 0}
+
+    def state(self) -> dict:
+        return {"state_dict": self.net.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.net.load_state_dict(state["state_dict"])
+        self.net.eval()
+
+
+@register
+class Linear(TorchHeadModel):
+    name = "linear"
+    head_name = "linear"
+
+
+@register
+class MLP(TorchHeadModel):
+    name = "mlp"
+    head_name = "mlp"
+
+
+@register
+class AttnPool(TorchHeadModel):
+    name = "attnpool"
+    head_name = "attnpool"

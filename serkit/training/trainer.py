@@ -1,0 +1,151 @@
+"""Training loop for torch heads: AdamW, class-weighted cross-entropy, early stopping on the
+unweighted accuracy (UA) of validation speakers held out from the training fold."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score
+from torch import nn
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings shared by torch models.
+
+    Attributes:
+        epochs: maximum epochs.
+        batch_size: utterances per step.
+        lr, weight_decay: AdamW settings.
+        patience: stop after this many epochs without a better validation UA.
+        class_weighted: weight cross-entropy by inverse training class frequency.
+        crop_frames: during training, randomly crop longer utterances to this many frames
+            (0 = never); evaluation always sees whole utterances.
+        label_smoothing: cross-entropy label smoothing.
+        layer_lr: learning rate of the layer-weight logits (no weight decay); 0 = ``lr``.
+    """
+
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 8
+    class_weighted: bool = True
+    crop_frames: int = 0
+    label_smoothing: float = 0.0
+    layer_lr: float = 1e-2
+
+
+def collate(feats: list[np.ndarray], crop: int = 0, rng: np.random.Generator | None = None):
+    """Pad ``(L, T_i, D)`` arrays into ``x: (N, L, T, D)`` float32 and ``mask: (N, T)``."""
+    if crop and rng is not None:
+        out = []
+        for f in feats:
+            t = f.shape[1]
+            if t > crop:
+                s = int(rng.integers(0, t - crop + 1))
+                f = f[:, s : s + crop]
+            out.append(f)
+        feats = out
+    n = len(feats)
+    L, _, D = feats[0].shape
+    T = max(f.shape[1] for f in feats)
+    x = np.zeros((n, L, T, D), np.float32)
+    mask = np.zeros((n, T), bool)
+    for i, f in enumerate(feats):
+        x[i, :, : f.shape[1]] = f
+        mask[i, : f.shape[1]] = True
+    return torch.from_numpy(x), torch.from_numpy(mask)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, feats: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+    """Logits ``(N, C)`` in input order; batches are length-sorted to keep padding small."""
+    model.eval()
+    order = np.argsort([f.shape[1] for f in feats], kind="stable")
+    out = [None] * len(feats)
+    for k in range(0, len(order), batch_size):
+        idx = order[k : k + batch_size]
+        x, m = collate([feats[i] for i in idx])
+        logits = model(x, m).numpy()
+        for j, i in enumerate(idx):
+            out[i] = logits[j]
+    return np.stack(out)
+
+
+def train_classifier(
+    model: nn.Module,
+    feats: list[np.ndarray],
+    labels: np.ndarray,
+    n_classes: int,
+    cfg: TrainConfig,
+    seed: int,
+    val: tuple[list[np.ndarray], np.ndarray] | None = None,
+    loss_fn: Callable | None = None,
+) -> dict:
+    """Train ``model(x, mask) -> logits`` in place and keep the best-validation weights.
+
+    Returns:
+        ``{"epochs": run, "best_epoch": e, "best_val_ua": ua}``.
+    """
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weight = None
+    if cfg.class_weighted:
+        w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
+        weight = torch.tensor(w, dtype=torch.float32)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    layer_params = [p for n, p in named if n.endswith("layers.logits")]
+    other = [p for n, p in named if not n.endswith("layers.logits")]
+    groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
+    if layer_params:
+        groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups)
+    steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=max(1, cfg.epochs * steps_per_epoch),
+                                                pct_start=0.1)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+    best = (-1.0, 0)
+    best_state = copy.deepcopy(model.state_dict())
+    bad = 0
+    epoch = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = rng.permutation(len(feats))
+        for k in range(0, len(perm), cfg.batch_size):
+            idx = perm[k : k + cfg.batch_size]
+            x, m = collate([feats[i] for i in idx], cfg.crop_frames, rng)
+            logits = model(x, m)
+            y = y_all[idx]
+            if loss_fn is not None:
+                loss = loss_fn(logits, y)
+            else:
+                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        if val is None or len(val[0]) == 0:
+            best_state = copy.deepcopy(model.state_dict())
+            best = (float("nan"), epoch)
+            continue
+        pred = predict_logits(model, val[0]).argmax(1)
+        ua = float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
+        if ua > best[0]:
+            best = (ua, epoch)
+            best_state = copy.deepcopy(model.state_dict())
+            bad = 0
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {"epochs": epoch, "best_epoch": best[1], "best_val_ua": best[0]}

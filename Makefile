@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.serkit-installed
 
-.PHONY: setup demo test test-all lint clean
+.PHONY: setup demo test lint clean
 
 $(STAMP): pyproject.toml
 	@command -v espeak-ng >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null) || echo "note: espeak-ng not installed (demo falls back to synthetic tones)"; }
@@ -21,9 +21,6 @@ demo: setup
 	$(BIN)/serkit demo
 
 test: setup
-	$(BIN)/python -m pytest -q -m "not corpus" tests
-
-test-all: setup
 	$(BIN)/python -m pytest -q tests
 
 lint: setup

@@ -213,6 +213,15 @@ def demo(
 
 
 @app.command()
+@friendly
+def table(dirs: List[Path] = typer.Argument(..., help="bench result folders")):
+    """Markdown table (accuracy and cost side by side) from bench result folders."""
+    from serkit.evaluation.report import results_table
+
+    typer.echo(results_table(dirs))
+
+
+@app.command()
 def info():
     """List corpus recipes, frontends, models and protocols."""
     from serkit.corpora import RECIPES

@@ -68,3 +68,26 @@ def write_report(res: dict, out: Path) -> None:
     lines += ["", "![confusion](confusion.png)", "",
               "Protocol: " + "; ".join(f"{k}: {v}" for k, v in res["metric_definitions"].items()), ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
+
+
+def results_table(dirs) -> str:
+    """One markdown row per result folder: protocol, UA/WA/F1 (mean +- std), cost, time."""
+    import json
+
+    from serkit.errors import SerkitError
+
+    head = ("| corpus | protocol | seeds | model | frontend | UA | WA | macro-F1 | params | head MACs | "
+            "head mJ | encoder mJ | latency ms | wall s |\n|" + "---|" * 14)
+    rows = [head]
+    for d in dirs:
+        p = Path(d) / "results.json"
+        if not p.exists():
+            raise SerkitError(f"{d}: no results.json (run serkit bench first)")
+        r = json.loads(p.read_text())
+        enc = "n/a" if r.get("energy_encoder_mj") is None else f"{r['energy_encoder_mj']:.3f}"
+        rows.append(
+            f"| {r['corpus']} | {r['protocol']} | {len(r['seeds'])} | {r['model']} | {r['frontend']} | "
+            f"{r['ua_mean']:.3f} +- {r['ua_std']:.3f} | {r['wa_mean']:.3f} +- {r['wa_std']:.3f} | "
+            f"{r['f1_mean']:.3f} +- {r['f1_std']:.3f} | {r['params_trainable']:,} | {r['macs_head']:,} | "
+            f"{r['energy_head_mj']:.5f} | {enc} | {r['latency_ms_per_clip']} | {r['wall_s']} |")
+    return "\n".join(rows)

@@ -95,6 +95,9 @@ def extract_features(
     for u in utts:
         try:
             hit = cache.get(frontend, u) if cache else None
+        except FileNotFoundError:
+            res.failed.append((u.id, f"{u.audio}: file not found"))
+            continue
         except OSError as exc:
             res.failed.append((u.id, f"{u.audio}: cannot read ({exc.strerror})"))
             continue

@@ -75,12 +75,13 @@ class HeadConfig:
     """``hidden``/``att_dim``/``dropout``: head sizes; ``layer``: fixed layer index, or ``null``
     for learned softmax layer weights; ``pool``: average this many consecutive frames first
     (2 turns Whisper's 50 frames/s into 25; cuts head cost and training time); ``train``:
-    optimisation."""
+    optimisation. Defaults (pool 4, dropout 0.5, lr 3e-3) were chosen on the validation
+    speakers of EmoDB's LOSO training folds (seed 0), never on test folds."""
 
-    pool: int = 1
+    pool: int = 4
     hidden: int = 128
     att_dim: int = 64
-    dropout: float = 0.3
+    dropout: float = 0.5
     layer: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -99,12 +100,29 @@ class TorchHeadModel(Model):
     def _prep(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         return [pool_frames(f, self.config.pool) for f in feats]
 
-    def fit(self, train: Split, val: Split | None, seed: int) -> dict:
+    def _normed(self, feats: list[np.ndarray]) -> list[np.ndarray]:
+        mean = self.net.norm.mean.numpy()[:, None]
+        std = self.net.norm.std.numpy()[:, None]
+        return [((f.astype(np.float32) - mean) / std).astype(np.float32) for f in feats]
+
+    def _reset(self, seed: int) -> None:
+        """Re-initialise every parameter from ``seed`` (same seed -> same model)."""
         torch.manual_seed(seed)
+        for mod in self.net.modules():
+            if hasattr(mod, "reset_parameters") and mod is not self.net:
+                mod.reset_parameters()
+        lw = self.net.head.layers
+        if lw.logits is not None:
+            torch.nn.init.zeros_(lw.logits)
+
+    def fit(self, train: Split, val: Split | None, seed: int) -> dict:
+        self._reset(seed)
         tr = self._prep(train.feats)
         self.net.norm.fit(tr)
-        v = (self._prep(val.feats), val.labels) if val is not None and len(val) else None
-        info = train_classifier(self.net, tr, train.labels, self.n_classes, self.config.train, seed, v)
+        # standardise once up front and train the head on it (same maths as self.net, cheaper)
+        v = (self._normed(self._prep(val.feats)), val.labels) if val is not None and len(val) else None
+        info = train_classifier(self.net.head, self._normed(tr), train.labels, self.n_classes,
+                                self.config.train, seed, v)
         lw = self.net.head.layers
         if lw.logits is not None:
             info["layer_weights"] = [round(float(w), 4) for w in lw.weights()]

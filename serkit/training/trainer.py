@@ -33,7 +33,7 @@ class TrainConfig:
 
     epochs: int = 40
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-2
     patience: int = 8
     class_weighted: bool = True

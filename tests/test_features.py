@@ -1,0 +1,167 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from serkit.audio.synth import tone_clip
+from serkit.corpora import Utterance
+from serkit.errors import ConfigError
+from serkit.features import FeatureCache, build_frontend, extract_features
+from serkit.features.mel import log_mel, mel_filters
+from serkit.features.whisper_torch import whisper_encoder_macs
+
+
+def test_mel_filters_match_librosa():
+    librosa = pytest.importorskip("librosa")
+    ref = librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)
+    assert np.allclose(mel_filters(), ref, atol=1e-6)
+
+
+def test_log_mel_shape_and_known_values():
+    x = tone_clip(1.0)
+    m = log_mel(x)
+    assert m.shape == (80, 100) and m.dtype == np.float32
+    # Whisper's normalisation: at most 8 decades of range, scaled by (x + 4) / 4
+    assert m.max() - m.min() <= 2.0 + 1e-6
+    # silence: log10(1e-10) everywhere -> (-10 + 4) / 4 = -1.5
+    assert np.allclose(log_mel(np.zeros(16000)), -1.5)
+
+
+def test_log_mel_matches_torch_stft_reference():
+    torch = pytest.importorskip("torch")
+    x = tone_clip(0.7, seed=3)
+    w = torch.hann_window(400)
+    stft = torch.stft(torch.from_numpy(x.astype(np.float64)), 400, 160, window=w.double(), return_complex=True)
+    mag = stft[..., :-1].abs() ** 2
+    mel = torch.from_numpy(mel_filters().astype(np.float64)) @ mag
+    ref = torch.clamp(mel, min=1e-10).log10()
+    ref = torch.maximum(ref, ref.max() - 8.0)
+    ref = ((ref + 4.0) / 4.0).numpy()
+    assert np.allclose(log_mel(x), ref, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return [tone_clip(1.3, seed=1), tone_clip(0.62, seed=2, f0=220), tone_clip(2.05, seed=3), tone_clip(1.3, seed=4)]
+
+
+def test_whisper_ct2_batching_equals_single(clips):
+    fe = build_frontend("whisper-tiny")
+    batched = fe.extract_batch(clips, 16000)
+    for x, b in zip(clips, batched):
+        single = fe.extract(x, 16000)
+        assert b.shape == single.shape == (1, (log_mel(x).shape[1] + 1) // 2, 384)
+        assert np.array_equal(b, single)
+
+
+def test_whisper_layers_padding_invariant(clips):
+    fe = build_frontend("whisper-tiny-layers")
+    batched = fe.extract_batch(clips, 16000)  # different lengths padded in one batch
+    for x, b in zip(clips, batched):
+        assert b.shape[0] == 5
+        assert np.max(np.abs(b - fe.extract(x, 16000))) < 1e-4
+
+
+def test_torch_encoder_matches_ctranslate2(clips):
+    """The rebuilt encoder's last state equals CTranslate2 (float32: tight; int8: close)."""
+    layers = build_frontend("whisper-tiny-layers").extract_batch(clips[:2], 16000)
+    f32 = build_frontend("whisper-tiny", {"compute_type": "float32"}).extract_batch(clips[:2], 16000)
+    i8 = build_frontend("whisper-tiny").extract_batch(clips[:2], 16000)
+    for lay, a, b in zip(layers, f32, i8):
+        assert np.max(np.abs(lay[-1] - a[0])) < 1e-3
+        cos = (lay[-1] * b[0]).sum(-1) / np.linalg.norm(lay[-1], axis=-1) / np.linalg.norm(b[0], axis=-1)
+        assert cos.min() > 0.97
+
+
+def test_whisper_long_audio_is_windowed():
+    fe = build_frontend("whisper-tiny")
+    x = tone_clip(31.0, seed=5)
+    f = fe.extract(x, 16000)
+    assert f.shape == (1, 1500 + 50, 384)
+
+
+def test_layer_selection_and_truncation(clips):
+    full = build_frontend("whisper-tiny-layers").extract(clips[0], 16000)
+    sub = build_frontend("whisper-tiny-layers", {"layers": [0, 2]}).extract(clips[0], 16000)
+    assert sub.shape[0] == 2
+    assert np.max(np.abs(sub - full[[0, 2]])) < 1e-4
+
+
+@pytest.mark.parametrize("name,shape", [("logmel", (1, 50, 80)), ("egemaps", (1, 1, 88)),
+                                        ("compare", (1, 1, 6373)), ("mfcc-chroma", (1, 8, 46))])
+def test_other_frontends_shapes(name, shape):
+    fe = build_frontend(name)
+    f = fe.extract(tone_clip(1.0), 16000)
+    assert f.shape == shape and np.all(np.isfinite(f)) and fe.dim == shape[2]
+
+
+def test_egemaps_lld_frames():
+    f = build_frontend("egemaps", {"level": "lld"}).extract(tone_clip(1.0), 16000)
+    assert f.shape[0] == 1 and f.shape[2] == 25 and 90 <= f.shape[1] <= 100
+
+
+def test_unknown_frontend_and_bad_config():
+    with pytest.raises(ConfigError, match="unknown frontend"):
+        build_frontend("nope")
+    with pytest.raises(ConfigError, match="unknown config key"):
+        build_frontend("logmel", {"poool": 2})
+    with pytest.raises(ConfigError, match="not found"):
+        build_frontend("hf:/does/not/exist")
+
+
+def test_encoder_macs_scale():
+    m3 = whisper_encoder_macs(300)
+    assert m3 > 1e9
+    assert whisper_encoder_macs(600) > 2 * m3  # attention is quadratic
+
+
+def _utts(tmp_path, n=3):
+    out = []
+    for i in range(n):
+        p = tmp_path / f"u{i}.wav"
+        sf.write(p, tone_clip(0.5 + 0.1 * i, seed=i), 16000)
+        out.append(Utterance(id=f"u{i}", audio=str(p), duration=0.5, label="a", speaker="s"))
+    return out
+
+
+def test_cache_hits_and_invalidation(tmp_path):
+    utts = _utts(tmp_path)
+    cache = FeatureCache(tmp_path / "cache")
+    fe = build_frontend("logmel")
+    r1 = extract_features(fe, utts, cache, progress=False)
+    assert (r1.extracted, r1.cached) == (3, 0)
+    r2 = extract_features(fe, utts, cache, progress=False)
+    assert (r2.extracted, r2.cached) == (0, 3)
+    for k in r1.features:
+        assert np.array_equal(r1.features[k], r2.features[k])
+    # a changed config re-extracts everything
+    r3 = extract_features(build_frontend("logmel", {"pool": 1}), utts, cache, progress=False)
+    assert r3.extracted == 3
+    # a changed file re-extracts that file only
+    sf.write(utts[1].audio, tone_clip(0.9, seed=42), 16000)
+    r4 = extract_features(fe, utts, cache, progress=False)
+    assert (r4.extracted, r4.cached) == (1, 2)
+    assert r4.features["u1"].shape != r1.features["u1"].shape
+    # no temp files left behind
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_damaged_cache_entry_is_rewritten(tmp_path):
+    utts = _utts(tmp_path, 1)
+    cache = FeatureCache(tmp_path / "cache")
+    fe = build_frontend("logmel")
+    extract_features(fe, utts, cache, progress=False)
+    cache.path_for(fe, utts[0]).write_bytes(b"garbage")
+    r = extract_features(fe, utts, cache, progress=False)
+    assert r.extracted == 1 and r.features["u0"].shape[2] == 80
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path):
+    utts = _utts(tmp_path, 2)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nope")
+    utts.append(Utterance(id="bad", audio=str(bad), duration=1.0, label="a"))
+    utts.append(Utterance(id="gone", audio=str(tmp_path / "gone.wav"), duration=1.0, label="a"))
+    r = extract_features(build_frontend("logmel"), utts, FeatureCache(tmp_path / "c"), progress=False)
+    assert sorted(r.features) == ["u0", "u1"]
+    reasons = dict(r.failed)
+    assert "unreadable audio" in reasons["bad"] and "file not found" in reasons["gone"]

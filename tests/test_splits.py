@@ -1,0 +1,88 @@
+import pytest
+
+from serkit.corpora import Utterance
+from serkit.errors import ProtocolError
+from serkit.training.splits import Fold, check_folds, make_folds, validation_split
+
+
+def _utts(spk_counts, label_cycle=("a", "b", "c"), session=None):
+    out, k = [], 0
+    for s, n in spk_counts.items():
+        for i in range(n):
+            out.append(Utterance(id=f"{s}_{i}", audio="x.wav", duration=1.0, label=label_cycle[k % len(label_cycle)],
+                                 speaker=s, session=session(s) if session else None))
+            k += 1
+    return out
+
+
+def _assert_speaker_independent(utts, folds):
+    for f in folds:
+        assert not ({utts[i].speaker for i in f.train} & {utts[i].speaker for i in f.test})
+    covered = sorted(i for f in folds for i in f.test)
+    assert covered == list(range(len(utts)))  # every utterance tested exactly once
+
+
+def test_loso():
+    utts = _utts({"s1": 4, "s2": 3, "s3": 5})
+    folds = make_folds(utts, "loso")
+    assert [f.name for f in folds] == ["s1", "s2", "s3"]
+    assert [len(f.test) for f in folds] == [4, 3, 5]
+    _assert_speaker_independent(utts, folds)
+
+
+def test_loso_session():
+    utts = _utts({"s1F": 2, "s1M": 2, "s2F": 3, "s2M": 1}, session=lambda s: s[:2])
+    folds = make_folds(utts, "loso-session")
+    assert [f.name for f in folds] == ["s1", "s2"]
+    _assert_speaker_independent(utts, folds)
+
+
+def test_kfold_speaker_is_grouped_stratified_and_deterministic():
+    utts = _utts({f"s{i}": 3 + (i % 4) * 5 for i in range(12)})
+    folds = make_folds(utts, "kfold-speaker:4")
+    assert len(folds) == 4
+    _assert_speaker_independent(utts, folds)
+    again = make_folds(utts, "kfold-speaker:4")
+    assert [f.test for f in folds] == [f.test for f in again]
+
+
+def test_ravdess5_fixed_actor_folds():
+    utts = _utts({f"ravdess_{a:02d}": 2 for a in range(1, 25)})
+    folds = make_folds(utts, "folds:ravdess5")
+    assert len(folds) == 5
+    test_actors = {f.name: sorted({int(utts[i].speaker[-2:]) for i in f.test}) for f in folds}
+    assert test_actors["fold1"] == [2, 5, 14, 15, 16]
+    assert test_actors["fold5"] == [1, 4, 9, 22]
+    _assert_speaker_independent(utts, folds)
+
+
+def test_leaking_folds_refused():
+    utts = _utts({"s1": 2, "s2": 2})
+    with pytest.raises(ProtocolError, match="both train and test"):
+        check_folds(utts, [Fold("bad", [0, 2], [1, 3])])
+
+
+def test_missing_speakers_refused():
+    utts = _utts({"s1": 2})
+    utts[0].speaker = None
+    with pytest.raises(ProtocolError, match="needs a speaker"):
+        make_folds(utts, "loso")
+    with pytest.raises(ProtocolError, match="unknown protocol"):
+        make_folds(_utts({"s1": 2, "s2": 2}), "random")
+    with pytest.raises(ProtocolError, match="2 <= K"):
+        make_folds(_utts({"s1": 2, "s2": 2}), "kfold-speaker:5")
+
+
+def test_validation_split_uses_training_speakers_only():
+    utts = _utts({f"s{i}": 4 for i in range(10)})
+    fold = make_folds(utts, "loso")[0]
+    fit, val = validation_split(utts, fold.train, seed=3, fraction=0.2)
+    test_spk = {utts[i].speaker for i in fold.test}
+    val_spk = {utts[i].speaker for i in val}
+    assert len(val_spk) == 2 and not (val_spk & test_spk)
+    assert not (val_spk & {utts[i].speaker for i in fit})
+    assert sorted(fit + val) == sorted(fold.train)
+    # seed changes the draw, same seed reproduces it
+    assert validation_split(utts, fold.train, seed=3)[1] == val
+    draws = {tuple(validation_split(utts, fold.train, seed=s)[1]) for s in range(6)}
+    assert len(draws) > 1

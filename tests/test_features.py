@@ -165,3 +165,16 @@ def test_bad_files_are_reported_and_skipped(tmp_path):
     assert sorted(r.features) == ["u0", "u1"]
     reasons = dict(r.failed)
     assert "unreadable audio" in reasons["bad"] and "file not found" in reasons["gone"]
+
+
+def test_hf_frontend_needs_local_path_and_transformers(tmp_path):
+    from serkit.errors import MissingDependencyError
+
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingDependencyError, match=r"pip install 'serkit\[hf\]'"):
+            build_frontend(f"hf:{tmp_path}")
+    else:  # transformers present: an empty folder is not a checkpoint, and nothing is downloaded
+        with pytest.raises(Exception):
+            build_frontend(f"hf:{tmp_path}")

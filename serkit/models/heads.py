@@ -91,21 +91,33 @@ class AttnPoolHead(nn.Module):
     """
 
     def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 128, att_dim: int = 64,
-                 dropout: float = 0.3, layer: int | None = None, **_):
+                 dropout: float = 0.3, layer: int | None = None, pooled_norm: bool = False,
+                 skip_stats: bool = False, **_):
         super().__init__()
         self.layers = LayerWeighting(n_layers, layer)
         self.proj = nn.Linear(dim, hidden)
         self.att = nn.Sequential(nn.Linear(hidden, att_dim), nn.Tanh(), nn.Linear(att_dim, 1))
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(2 * hidden, n_classes)
+        self.skip_stats = skip_stats
+        d_pool = 2 * hidden + (2 * dim if skip_stats else 0)
+        self.pooled_norm = nn.BatchNorm1d(d_pool) if pooled_norm else None
+        self.out = nn.Linear(d_pool, n_classes)
 
     def forward(self, x, mask):
-        h = self.drop(F.gelu(self.proj(self.layers(x))))
+        z = self.layers(x)
+        h = self.drop(F.gelu(self.proj(z)))
         s = self.att(h).squeeze(-1).masked_fill(~mask, float("-inf"))
         a = torch.softmax(s, dim=1)
         mean, std = masked_mean_std(h, mask, a)
         add_macs(self, macs=3 * h.numel())
-        return self.out(self.drop(torch.cat([mean, std], -1)))
+        pooled = [mean, std]
+        if self.skip_stats:  # plain mean + std of the input frames (a linear-model path)
+            pooled += list(masked_mean_std(z, mask))
+            add_macs(self, macs=z.numel(), acs=z.numel())
+        p = torch.cat(pooled, -1)
+        if self.pooled_norm is not None:
+            p = self.pooled_norm(p)
+        return self.out(self.drop(p))
 
 
 HEADS = {"linear": LinearHead, "mlp": MLPHead, "attnpool": AttnPoolHead}

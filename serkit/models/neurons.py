@@ -1,0 +1,146 @@
+"""Spiking neurons: a parametric LIF (PLIF, Fang et al. 2021) with pluggable surrogate gradients.
+
+Conventions follow snnTorch / SpikingJelly: neurons are ordinary ``nn.Module``s with explicit
+state (``v``) and an explicit :meth:`PLIFNode.reset`; multi-step tensors are ``(T, N, ...)``.
+
+Dynamics per step (``decay_input`` form, as SpikingJelly's PLIF):
+
+    H[t] = V[t-1] + (X[t] + b - (V[t-1] - V_reset)) / tau       (charge; b = bias voltage)
+    S[t] = Heaviside(H[t] - V_th)                                (fire: exactly 0 or 1)
+    V[t] = H[t] * (1 - S[t]) + V_reset * S[t]                    (hard reset)
+         = H[t] - V_th * S[t]                                    (soft reset)
+
+``1 / tau = sigmoid(w)`` with ``w`` learnable (one per layer, or one per channel), so tau > 1.
+The additive bias ``b`` (``(N, D)``: per utterance and channel) is how the PTS-SNN's
+context-aware calibration sets the neurons' operating point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class _SpikeFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, alpha, kind):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        ctx.kind = kind
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        if ctx.kind == 0:  # atan: d/dx [atan(pi/2 a x)/pi + 1/2]
+            g = a / 2 / (1 + (math.pi / 2 * a * x) ** 2)
+        elif ctx.kind == 1:  # sigmoid
+            s = torch.sigmoid(a * x)
+            g = a * s * (1 - s)
+        else:  # fast sigmoid (SuperSpike): 1 / (1 + a|x|)^2
+            g = 1.0 / (1 + a * x.abs()) ** 2
+        return grad * g, None, None
+
+
+class Surrogate:
+    """Heaviside forward, smooth derivative backward. ``alpha`` sets the derivative's sharpness."""
+
+    kind = 0
+    default_alpha = 2.0
+
+    def __init__(self, alpha: float | None = None):
+        self.alpha = float(alpha if alpha is not None else self.default_alpha)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return _SpikeFn.apply(x, self.alpha, self.kind)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha})"
+
+
+class ATan(Surrogate):
+    kind = 0
+    default_alpha = 2.0
+
+
+class Sigmoid(Surrogate):
+    kind = 1
+    default_alpha = 4.0
+
+
+class FastSigmoid(Surrogate):
+    kind = 2
+    default_alpha = 10.0
+
+
+SURROGATES = {"atan": ATan, "sigmoid": Sigmoid, "fast-sigmoid": FastSigmoid}
+
+
+class PLIFNode(nn.Module):
+    """Parametric leaky integrate-and-fire neuron.
+
+    Args:
+        size: number of channels ``D`` (needed for ``tau_per_channel``).
+        init_tau: initial membrane time constant (steps), > 1.
+        tau_per_channel: learn one tau per channel instead of one per layer.
+        v_threshold: firing threshold.
+        v_reset: reset potential for a hard reset; ``None`` = soft reset (subtract threshold).
+        surrogate: a :class:`Surrogate` (default ATan(2)).
+
+    Multi-step ``forward(x (T, N, D), bias (N, D) | (T, N, D) | None)`` -> spikes ``(T, N, D)``;
+    the state is reset before each multi-step call. ``step(x (N, D))`` advances one step and
+    keeps state until :meth:`reset`.
+    """
+
+    def __init__(self, size: int = 1, init_tau: float = 2.0, tau_per_channel: bool = False,
+                 v_threshold: float = 1.0, v_reset: float | None = 0.0, surrogate: Surrogate | None = None):
+        super().__init__()
+        if init_tau <= 1.0:
+            raise ValueError("init_tau must be > 1")
+        w0 = -math.log(init_tau - 1.0)  # sigmoid(w0) = 1 / init_tau
+        self.w = nn.Parameter(torch.full((size if tau_per_channel else 1,), w0))
+        self.v_threshold = v_threshold
+        self.v_reset = v_reset
+        self.surrogate = surrogate or ATan()
+        self.v: torch.Tensor | None = None
+        self.record = False
+        self.last_spikes: torch.Tensor | None = None
+        self.last_v: torch.Tensor | None = None
+
+    @property
+    def tau(self) -> torch.Tensor:
+        return 1.0 / torch.sigmoid(self.w.detach())
+
+    def reset(self) -> None:
+        self.v = None
+
+    def step(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        v_reset = 0.0 if self.v_reset is None else self.v_reset
+        if self.v is None:
+            self.v = torch.full_like(x, v_reset)
+        inp = x if bias is None else x + bias
+        h = self.v + (inp - (self.v - v_reset)) * torch.sigmoid(self.w)
+        s = self.surrogate(h - self.v_threshold)
+        if self.v_reset is None:
+            self.v = h - self.v_threshold * s
+        else:
+            self.v = h * (1.0 - s) + self.v_reset * s
+        return s
+
+    def forward(self, x_seq: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        self.reset()
+        out, vs = [], []
+        for t in range(x_seq.shape[0]):
+            b = bias[t] if (bias is not None and bias.dim() == x_seq.dim()) else bias
+            out.append(self.step(x_seq[t], b))
+            if self.record:
+                vs.append(self.v.detach())
+        s = torch.stack(out)
+        if self.record:
+            self.last_spikes = s.detach()
+            self.last_v = torch.stack(vs)
+        self.reset()
+        return s

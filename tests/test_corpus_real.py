@@ -1,0 +1,50 @@
+"""Tests on the real corpora in ../shared/corpora (skipped cleanly when absent)."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from conftest import corpus_or_skip
+from serkit.corpora import prepare
+from serkit.training.splits import make_folds
+
+pytestmark = pytest.mark.corpus
+
+
+def test_emodb_manifest_counts_and_loso():
+    res = prepare("emodb", corpus_or_skip("emodb"))
+    assert len(res.utterances) == 535 and not res.skipped
+    assert Counter(u.label for u in res.utterances) == {"anger": 127, "boredom": 81, "neutral": 79, "happiness": 71,
+                                                        "fear": 69, "sadness": 62, "disgust": 46}
+    folds = make_folds(res.utterances, "loso")
+    assert len(folds) == 10
+    for f in folds:
+        assert len({res.utterances[i].speaker for i in f.test}) == 1
+
+
+def test_urdu_manifest_and_grouped_folds():
+    res = prepare("urdu", corpus_or_skip("urdu"))
+    assert len(res.utterances) == 400
+    assert Counter(u.label for u in res.utterances) == {"anger": 100, "happiness": 100, "neutral": 100, "sadness": 100}
+    spk = Counter(u.speaker for u in res.utterances)
+    assert spk.most_common(1)[0][1] == 80  # one speaker has 80 clips (README)
+    folds = make_folds(res.utterances, "kfold-speaker:5")
+    assert len(folds) == 5
+    sizes = [len(f.test) for f in folds]
+    assert min(sizes) > 40  # stratified grouping keeps folds usable despite the 80-clip speaker
+
+
+def test_emodb_real_clip_through_whisper_frontends():
+    from serkit.audio.io import load_audio
+    from serkit.features import build_frontend
+
+    res = prepare("emodb", corpus_or_skip("emodb"))
+    u = res.utterances[0]
+    x = load_audio(u.audio)  # 22.05 kHz file -> 16 kHz
+    assert abs(x.size / 16000 - u.duration) < 0.01
+    a = build_frontend("whisper-tiny").extract(x, 16000)
+    b = build_frontend("whisper-tiny-layers").extract(x, 16000)
+    assert a.shape[1:] == b.shape[1:] and b.shape[0] == 5
+    cos = (a[0] * b[-1]).sum(-1) / np.linalg.norm(a[0], axis=-1) / np.linalg.norm(b[-1], axis=-1)
+    assert cos.mean() > 0.98

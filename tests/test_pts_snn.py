@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from serkit.models import Split, build_model
+from serkit.models.pts_snn import temporal_shift
+
+
+def test_temporal_shift_moves_channel_slices():
+    x = torch.arange(4 * 1 * 8, dtype=torch.float32).reshape(4, 1, 8)
+    y = temporal_shift(x, 0.25)  # 2 channels forward, 2 back, 4 unchanged
+    assert torch.equal(y[1:, :, :2], x[:-1, :, :2]) and torch.equal(y[0, :, :2], torch.zeros(1, 2))
+    assert torch.equal(y[:-1, :, 2:4], x[1:, :, 2:4]) and torch.equal(y[-1, :, 2:4], torch.zeros(1, 2))
+    assert torch.equal(y[:, :, 4:], x[:, :, 4:])
+    assert torch.equal(temporal_shift(x[:1], 0.25), x[:1])  # one frame: nothing to shift
+
+
+def _task(rng, n_per=20, L=2, D=12):
+    feats, y = [], []
+    for c in (0, 1):
+        for _ in range(n_per):
+            T = int(rng.integers(4, 30))
+            f = rng.normal(0, 1, (L, T, D)).astype(np.float32)
+            f[0, :, :3] += 1.2 if c else -1.2
+            feats.append(f)
+            y.append(c)
+    return Split(feats, np.array(y), [f"s{i % 4}" for i in range(len(y))], [str(i) for i in range(len(y))])
+
+
+@pytest.mark.parametrize("name", ["pts-snn", "snn-vanilla", "ann-twin"])
+def test_spiking_family_learns_and_reports_cost(name):
+    rng = np.random.default_rng(1)
+    train, test = _task(rng), _task(rng, 8)
+    m = build_model(name, {"pool": 1, "hidden": 24, "train": {"epochs": 25, "patience": 25, "lr": 1e-2}}, 2, 2, 12)
+    m.fit(train, None, seed=0)
+    p = m.predict_proba(test.feats)
+    assert (p.argmax(1) == test.labels).mean() >= 0.8
+    single = np.concatenate([m.predict_proba([f]) for f in test.feats])
+    assert np.max(np.abs(p - single)) < 1e-5  # padding in a batch changes nothing
+    c = m.cost(test.feats, [1.0] * len(test))
+    assert c["params_trainable"] > 0 and c["macs_head"] > 0
+    if name == "ann-twin":
+        assert c["sops_head"] == 0 and c["spike_stats"] is None
+    else:
+        assert c["sops_head"] > 0
+        for st in c["spike_stats"].values():
+            assert 0 <= st["rate"] <= 1 and 0 <= st["silent"] <= 1 and 0 <= st["saturated"] <= 1
+
+
+def test_degenerate_inputs_give_finite_outputs():
+    rng = np.random.default_rng(2)
+    m = build_model("pts-snn", {"pool": 2, "hidden": 16, "train": {"epochs": 2}}, 3, 2, 12)
+    train = _task(rng)
+    train.labels = np.arange(len(train)) % 3
+    m.fit(train, None, seed=0)
+    one_frame = np.zeros((2, 1, 12), np.float32)
+    zeros = np.zeros((2, 50, 12), np.float32)
+    long = rng.normal(size=(2, 1500, 12)).astype(np.float32)  # 30 s of 50 Hz frames
+    p = m.predict_proba([one_frame, zeros, long])
+    assert p.shape == (3, 3) and np.all(np.isfinite(p)) and np.allclose(p.sum(1), 1, atol=1e-5)
+    c = m.cost([one_frame, zeros, long], [0.02, 1.0, 30.0])
+    assert all(np.isfinite(v) for k, v in c.items() if isinstance(v, (int, float)))
+
+
+def test_same_seed_same_snn():
+    rng = np.random.default_rng(3)
+    data = _task(rng, 6)
+    outs = []
+    for _ in range(2):
+        m = build_model("pts-snn", {"pool": 1, "hidden": 8, "train": {"epochs": 2}}, 2, 2, 12)
+        m.fit(data, None, seed=5)
+        outs.append(m.predict_proba(data.feats))
+    assert np.array_equal(outs[0], outs[1])
+
+
+def test_bias_voltages_depend_on_the_utterance():
+    """CAMPC: the calibration bias is computed per utterance from its context."""
+    torch.manual_seed(0)
+    m = build_model("pts-snn", {"pool": 1, "hidden": 16}, 2, 1, 8)
+    head = m.net.head
+    torch.nn.init.normal_(head.to_bias.weight, std=0.5)
+    captured = []
+    orig = head.lif1.forward
+    head.lif1.forward = lambda x, bias=None: captured.append(bias) or orig(x, bias)
+    head.eval()
+    x = torch.randn(2, 1, 20, 8)
+    x[1] *= 3
+    head(x, torch.ones(2, 20, dtype=torch.bool))
+    b = captured[0]
+    assert b.shape == (2, 16) and not torch.allclose(b[0], b[1])

@@ -214,6 +214,31 @@ def demo(
 
 @app.command()
 @friendly
+def export(
+    model: Path = typer.Argument(..., help="a .pt written by serkit train"),
+    onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write"),
+    check: Optional[str] = typer.Option(None, help="manifest whose first 20 clips check ONNX against PyTorch"),
+):
+    """Export a spiking head (pts-snn, snn-vanilla, ann-twin) to ONNX with dynamic time steps."""
+    from serkit.export.onnx_snn import check_snn_onnx, export_snn_onnx
+    from serkit.models.io import load_model
+
+    m, frontend, labels, _ = load_model(model)
+    path = export_snn_onnx(m, frontend.spec(), labels, onnx)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if check:
+        from serkit.corpora import read_manifest
+        from serkit.features import FeatureCache, extract_features
+
+        utts = read_manifest(check)[:20]
+        feats = list(extract_features(frontend, utts, FeatureCache(), progress=False).features.values())
+        r = check_snn_onnx(m, path, feats)
+        typer.echo(f"onnxruntime vs PyTorch on {r['clips']} clips: spike agreement {r['spike_agreement']:.5f}, "
+                   f"logits max abs diff {r['logits_max_abs_diff']:.2e}")
+
+
+@app.command()
+@friendly
 def table(dirs: List[Path] = typer.Argument(..., help="bench result folders")):
     """Markdown table (accuracy and cost side by side) from bench result folders."""
     from serkit.evaluation.report import results_table

@@ -12,7 +12,8 @@ def test_temporal_shift_moves_channel_slices():
     assert torch.equal(y[1:, :, :2], x[:-1, :, :2]) and torch.equal(y[0, :, :2], torch.zeros(1, 2))
     assert torch.equal(y[:-1, :, 2:4], x[1:, :, 2:4]) and torch.equal(y[-1, :, 2:4], torch.zeros(1, 2))
     assert torch.equal(y[:, :, 4:], x[:, :, 4:])
-    assert torch.equal(temporal_shift(x[:1], 0.25), x[:1])  # one frame: nothing to shift
+    one = temporal_shift(x[:1], 0.25)  # one frame: shifted slices have no neighbour -> zeros
+    assert torch.equal(one[..., :4], torch.zeros(1, 1, 4)) and torch.equal(one[..., 4:], x[:1, :, 4:])
 
 
 def _task(rng, n_per=20, L=2, D=12):
@@ -79,12 +80,34 @@ def test_bias_voltages_depend_on_the_utterance():
     m = build_model("pts-snn", {"pool": 1, "hidden": 16}, 2, 1, 8)
     head = m.net.head
     torch.nn.init.normal_(head.to_bias.weight, std=0.5)
+    torch.nn.init.normal_(head.kv.weight, std=1.0)
     captured = []
     orig = head.lif1.forward
     head.lif1.forward = lambda x, bias=None: captured.append(bias) or orig(x, bias)
     head.eval()
-    x = torch.randn(2, 1, 20, 8)
-    x[1] *= 3
+    x = torch.randn(2, 1, 20, 8) * 3
+    x[1] *= 2
     head(x, torch.ones(2, 20, dtype=torch.bool))
     b = captured[0]
+    assert head.lif_kv(torch.ones(3, 1, 32) * 5).sum() > 0  # context neurons can fire
     assert b.shape == (2, 16) and not torch.allclose(b[0], b[1])
+
+
+@pytest.mark.parametrize("name", ["pts-snn", "ann-twin"])
+def test_onnx_export_dynamic_T_matches_torch(tmp_path, name):
+    pytest.importorskip("onnxruntime")
+    from serkit.export.onnx_snn import check_snn_onnx, export_snn_onnx
+
+    rng = np.random.default_rng(4)
+    data = _task(rng, 10)
+    m = build_model(name, {"pool": 2, "hidden": 16, "train": {"epochs": 3}}, 2, 2, 12)
+    m.fit(data, None, seed=0)
+    path = export_snn_onnx(m, {"name": "test"}, ["a", "b"], tmp_path / "snn.onnx", example_frames=7)
+    feats = [rng.normal(size=(2, T, 12)).astype(np.float32) for T in (1, 9, 40, 123)]  # other T than exported
+    res = check_snn_onnx(m, path, feats)
+    assert res["spike_agreement"] >= 0.999
+    assert res["logits_max_abs_diff"] < 1e-3
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["labels"] == '["a", "b"]' and meta["pool"] == "2"

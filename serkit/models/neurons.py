@@ -79,6 +79,27 @@ class FastSigmoid(Surrogate):
 SURROGATES = {"atan": ATan, "sigmoid": Sigmoid, "fast-sigmoid": FastSigmoid}
 
 
+@torch.jit.script
+def plif_multistep(x_seq: torch.Tensor, bias: torch.Tensor, decay: torch.Tensor, v_threshold: float,
+                   v_reset: float, soft_reset: bool) -> torch.Tensor:
+    """Inference-only PLIF time loop (scripted: exports to ONNX as a Loop with dynamic T).
+
+    ``x_seq: (T, N, D)``, ``bias``: broadcastable to ``(N, D)``, ``decay = 1 / tau``. Same
+    arithmetic as :meth:`PLIFNode.step`, so spikes agree exactly with the training path.
+    """
+    v = torch.zeros_like(x_seq[0]) + v_reset
+    out = torch.zeros_like(x_seq)
+    for t in range(x_seq.shape[0]):
+        h = v + ((x_seq[t] + bias) - (v - v_reset)) * decay
+        s = (h - v_threshold >= 0).to(x_seq.dtype)
+        if soft_reset:
+            v = h - v_threshold * s
+        else:
+            v = h * (1.0 - s) + v_reset * s
+        out[t] = s
+    return out
+
+
 class PLIFNode(nn.Module):
     """Parametric leaky integrate-and-fire neuron.
 
@@ -122,7 +143,7 @@ class PLIFNode(nn.Module):
         if self.v is None:
             self.v = torch.full_like(x, v_reset)
         inp = x if bias is None else x + bias
-        h = self.v + (inp - (self.v - v_reset)) * torch.sigmoid(self.w)
+        h = self.v + (inp - (self.v - v_reset)) * torch.sigmoid(self.w)  # same order as plif_multistep
         s = self.surrogate(h - self.v_threshold)
         if self.v_reset is None:
             self.v = h - self.v_threshold * s
@@ -131,6 +152,10 @@ class PLIFNode(nn.Module):
         return s
 
     def forward(self, x_seq: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        if not torch.is_grad_enabled() and not self.record and (bias is None or bias.dim() < x_seq.dim()):
+            b = torch.zeros_like(x_seq[0]) if bias is None else bias
+            return plif_multistep(x_seq, b, torch.sigmoid(self.w), float(self.v_threshold),
+                                  0.0 if self.v_reset is None else float(self.v_reset), self.v_reset is None)
         self.reset()
         out, vs = [], []
         for t in range(x_seq.shape[0]):

@@ -48,7 +48,7 @@ def temporal_shift(x: torch.Tensor, frac: float) -> torch.Tensor:
     second slice step ``t+1`` (zeros at the end). Parameter-free, zero MACs.
     """
     fold = int(x.shape[-1] * frac)
-    if fold == 0 or x.shape[0] < 2:
+    if fold == 0:
         return x
     out = torch.zeros_like(x)
     out[1:, :, :fold] = x[:-1, :, :fold]
@@ -152,6 +152,10 @@ class PTSSNNHead(nn.Module):
         return {n: getattr(self, n) for n in names}
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.run(x, mask)[0]
+
+    def run(self, x: torch.Tensor, mask: torch.Tensor):
+        """Returns ``(logits (N, C), s1 (T, N, H), s2 (T, N, H))``."""
         h = self.layers(x).transpose(0, 1)  # (T, N, D)
         m = mask.transpose(0, 1).unsqueeze(-1).to(h.dtype)  # (T, N, 1)
         h = h * m
@@ -177,7 +181,7 @@ class PTSSNNHead(nn.Module):
         c2 = self.fc2(self.drop(s1))
         s2 = self.lif2(self.bn2(c2, m) if self.use_bn else c2, b2) * m
         rate = s2.sum(0) / n_valid  # (N, H) firing rate (or mean activation for the ANN twin)
-        return self.out(rate)
+        return self.out(rate), s1, s2
 
 
 @dataclass

@@ -109,6 +109,32 @@ def bench(
 
 @app.command()
 @friendly
+def extract(
+    manifest: str = typer.Option(..., help="JSONL manifest"),
+    frontend: str = typer.Option("whisper-tiny"),
+    cache_dir: Optional[Path] = typer.Option(None, help="feature cache folder (default $SERKIT_CACHE or ~/.cache/serkit/features)"),
+    batch_size: int = typer.Option(16),
+    set_: List[str] = typer.Option([], "--set", help="frontend config override, e.g. --set layers=[0,2]"),
+):
+    """Extract (or verify cached) features for a manifest; reports counts, failures and time."""
+    from serkit.config import parse_overrides
+    from serkit.corpora import read_manifest
+    from serkit.features import FeatureCache, build_frontend, extract_features
+
+    utts = read_manifest(manifest)
+    fe = build_frontend(frontend, parse_overrides(set_))
+    t0 = time.time()
+    r = extract_features(fe, utts, FeatureCache(cache_dir), batch_size=batch_size)
+    dt = time.time() - t0
+    audio_min = sum(u.duration for u in utts) / 60
+    typer.echo(f"{fe.spec()['name']}: {len(r.features)} of {len(utts)} utterances ({audio_min:.1f} min audio) in "
+               f"{dt:.1f} s: {r.extracted} extracted, {r.cached} from cache, {len(r.failed)} failed")
+    for i, reason in r.failed[:20]:
+        typer.echo(f"  skipped {i}: {reason}")
+
+
+@app.command()
+@friendly
 def train(
     manifest: Optional[str] = typer.Option(None, help="JSONL manifest"),
     model: Optional[str] = typer.Option(None),

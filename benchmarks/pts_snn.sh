@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # PTS-SNN benchmarks (issue 3): the spiking head, its ANN twin and ablations, accuracy and
 # energy side by side. Needs ../shared/corpora and the manifests from foundation.sh.
-# Re-running resumes finished folds. Usage: bash benchmarks/pts_snn.sh [RUNS_DIR]
+# Re-running resumes finished folds (and --seeds N extends a run). Usage: bash benchmarks/pts_snn.sh [RUNS_DIR]
 set -euo pipefail
 R=${1:-runs}
 S=${SERKIT:-.venv/bin/serkit}
 E="--manifest manifests/emodb.jsonl --protocol loso --frontend whisper-tiny-layers --jobs 2 --quiet"
 U="--manifest manifests/urdu.jsonl --protocol kfold-speaker:5 --frontend whisper-tiny-layers --jobs 2 --quiet"
 $S bench $E --seeds 5 --model pts-snn     --out "$R/emodb_pts-snn"
-$S bench $E --seeds 5 --model ann-twin    --out "$R/emodb_ann-twin"
-$S bench $U --seeds 5 --model pts-snn     --out "$R/urdu_pts-snn"
-$S bench $U --seeds 5 --model ann-twin    --out "$R/urdu_ann-twin"
-# ablation (2 seeds to fit a 2-core budget; the table says so)
+$S bench $E --seeds 3 --model ann-twin    --out "$R/emodb_ann-twin"
+$S bench $U --seeds 3 --model pts-snn     --out "$R/urdu_pts-snn"
+$S bench $U --seeds 3 --model ann-twin    --out "$R/urdu_ann-twin"
+# ablation (2 seeds to fit a 2-core budget; the tables say so)
 $S bench $E --seeds 2 --model snn-vanilla --out "$R/emodb_snn-vanilla"
 $S bench $E --seeds 2 --model snn-vanilla --set model.norm=none --out "$R/emodb_snn-vanilla-nonorm"
 $S bench $E --seeds 2 --model pts-snn --set model.use_campc=false --out "$R/emodb_pts-snn-tsse-only"

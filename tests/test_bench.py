@@ -57,6 +57,13 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     assert any("3 finished fold(s) reused, 1 to run" in m for m in logs)
     assert r2["features_cached"] == 24 and r2["features_extracted"] == 0
     assert r2["ua_mean"] == pytest.approx(r1["ua_mean"])
+    # more seeds extend the run: seed 0's folds are reused, only seed 1's run
+    logs.clear()
+    cfg.seeds = 2
+    r3 = run_bench(cfg, out, progress=False, log=logs.append)
+    assert any("4 finished fold(s) reused, 4 to run" in m for m in logs)
+    assert r3["ua_per_seed"][0] == pytest.approx(r1["ua_mean"])
+    cfg.seeds = 1
     # a changed config does not reuse the old folds
     cfg.model_cfg = {"pool": 1, "hidden": 16, "train": {"epochs": 3}}
     logs.clear()

@@ -109,7 +109,10 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     utts, frontend, labels, model_cfg = resolve(cfg)
     make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol, before extraction
     resolved = {"bench": to_dict(cfg), "model_config": model_cfg, "frontend_spec": frontend.spec()}
-    fingerprint = text_digest(json.dumps(resolved, sort_keys=True, default=str))
+    # a fold's result depends on everything but the number of seeds and of workers: more seeds
+    # extend a finished run, fewer reuse it
+    fp_cfg = {k: v for k, v in resolved["bench"].items() if k not in ("seeds", "jobs")}
+    fingerprint = text_digest(json.dumps({**resolved, "bench": fp_cfg}, sort_keys=True, default=str))
     out.mkdir(parents=True, exist_ok=True)
     dump_yaml(resolved, out / "config.yaml")
 

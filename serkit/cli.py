@@ -265,11 +265,12 @@ def export(
 
 @app.command()
 @friendly
-def table(dirs: List[Path] = typer.Argument(..., help="bench result folders")):
+def table(dirs: List[Path] = typer.Argument(..., help="bench result folders"),
+          snn: bool = typer.Option(False, "--snn", help="spiking view: SOPs and firing-rate health")):
     """Markdown table (accuracy and cost side by side) from bench result folders."""
-    from serkit.evaluation.report import results_table
+    from serkit.evaluation.report import results_table, snn_table
 
-    typer.echo(results_table(dirs))
+    typer.echo(snn_table(dirs) if snn else results_table(dirs))
 
 
 @app.command()

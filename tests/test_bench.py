@@ -96,3 +96,16 @@ def test_kfold_speaker_protocol(toy_manifest, cache_dir, tmp_path):
     r = run_bench(_cfg(toy_manifest, cache_dir, model="logreg", protocol="kfold-speaker:2", seeds=1),
                   tmp_path / "run", progress=False)
     assert r["folds"] == 2 and r["n_utterances"] == 24
+
+
+def test_bench_spiking_model_reports_sops_and_firing_health(toy_manifest, cache_dir, tmp_path):
+    from serkit.evaluation.report import snn_table
+
+    out = tmp_path / "snn"
+    r = run_bench(_cfg(toy_manifest, cache_dir, model="pts-snn", seeds=1,
+                       model_cfg={"pool": 2, "hidden": 16, "train": {"epochs": 2}}), out, progress=False)
+    assert r["sops_head"] > 0 and r["macs_head"] > 0
+    assert r["energy_head_mj"] == pytest.approx((4.6 * r["macs_head"] + 0.9 * r["sops_head"]) * 1e-9, rel=1e-3)
+    assert set(r["spike_stats"]) == {"lif1", "lif2", "lif_ctx", "lif_kv"}
+    table = snn_table([out])
+    assert "lif1" in table and "snn" in table

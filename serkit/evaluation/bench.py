@@ -113,6 +113,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     # extend a finished run, fewer reuse it
     fp_cfg = {k: v for k, v in resolved["bench"].items() if k not in ("seeds", "jobs")}
     fingerprint = text_digest(json.dumps({**resolved, "bench": fp_cfg}, sort_keys=True, default=str))
+    accepted = {fingerprint, text_digest(json.dumps(resolved, sort_keys=True, default=str))}  # + serkit 0.1.0 runs
     out.mkdir(parents=True, exist_ok=True)
     dump_yaml(resolved, out / "config.yaml")
 
@@ -147,7 +148,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
                     rec = json.loads(p.read_text())
                 except json.JSONDecodeError:
                     rec = None
-            if rec is not None and rec.get("fingerprint") == fingerprint:
+            if rec is not None and rec.get("fingerprint") in accepted:
                 records.append(rec)
             else:
                 todo.append((s, i))
@@ -242,6 +243,16 @@ def aggregate(records, utts, labels, seeds, folds, cfg, frontend, out) -> dict:
         "energy_encoder_mj": round(energy_mj(enc_macs), 4) if enc_macs is not None else None,
         "energy_convention": f"45 nm: {E_MAC_PJ} pJ/MAC, {E_AC_PJ} pJ/AC; per 3 s clip",
     })
+    stats = [r["cost"].get("spike_stats") for r in records if r["cost"].get("spike_stats")]
+    if stats:
+        res["spike_stats"] = {layer: {k: round(float(np.mean([st[layer][k] for st in stats])), 4)
+                                      for k in ("rate", "silent", "saturated")} for layer in stats[0]}
+        res["spike_stats_protocol"] = ("per spiking layer: mean firing rate over steps and neurons; silent = share "
+                                       "of neurons firing < 1% of steps, saturated > 99%; averaged over folds/seeds "
+                                       "(up to 32 test clips per fold)")
+    sops_all = [r["cost"].get("sops_head", 0) for r in records]
+    macs_all = [r["cost"]["macs_head"] for r in records]
+    res["energy_head_mj_mean_over_folds"] = round(float(np.mean([energy_mj(m, s) for m, s in zip(macs_all, sops_all)])), 6)
     fits = [r["fit"] for r in records]
     if fits and "layer_weights" in fits[0]:
         res["layer_weights_mean"] = np.mean([f["layer_weights"] for f in fits], axis=0).round(4).tolist()

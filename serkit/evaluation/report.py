@@ -60,6 +60,9 @@ def write_report(res: dict, out: Path) -> None:
               f"{res['latency_protocol']}",
               f"- wall time: {res['wall_s']} s (extraction {res['extract_s']} s, fitting {res['fit_s_total']} s summed over folds)",
               ""]
+    if res.get("spike_stats"):
+        lines.append("Spiking layers (firing rate / silent / saturated): " + "; ".join(
+            f"{k} {v['rate']:.3f} / {v['silent']:.2f} / {v['saturated']:.2f}" for k, v in res["spike_stats"].items()))
     if "layer_weights_mean" in res:
         lines.append("Learned layer weights (mean): " + ", ".join(
             f"{n} {w:.3f}" for n, w in zip(res["layer_names"], res["layer_weights_mean"])))
@@ -90,4 +93,20 @@ def results_table(dirs) -> str:
             f"{r['ua_mean']:.3f} +- {r['ua_std']:.3f} | {r['wa_mean']:.3f} +- {r['wa_std']:.3f} | "
             f"{r['f1_mean']:.3f} +- {r['f1_std']:.3f} | {r['params_trainable']:,} | {r['macs_head']:,} | "
             f"{r['energy_head_mj']:.5f} | {enc} | {r['latency_ms_per_clip']} | {r['wall_s']} |")
+    return "\n".join(rows)
+
+
+def snn_table(dirs) -> str:
+    """Markdown: accuracy, SOPs, energy and firing-rate health of spiking (or twin) runs."""
+    import json
+
+    rows = ["| run | seeds | UA | params | head MACs | SOPs | head mJ | per-layer rate (silent, saturated) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for d in dirs:
+        r = json.loads((Path(d) / "results.json").read_text())
+        st = r.get("spike_stats") or {}
+        health = "; ".join(f"{k} {v['rate']:.3f} ({v['silent']:.2f}, {v['saturated']:.2f})" for k, v in st.items()) or "n/a (ReLU)"
+        rows.append(f"| {Path(d).name} | {len(r['seeds'])} | {r['ua_mean']:.3f} +- {r['ua_std']:.3f} | "
+                    f"{r['params_trainable']:,} | {r['macs_head']:,} | {r.get('sops_head', 0):,} | "
+                    f"{r['energy_head_mj']:.5f} | {health} |")
     return "\n".join(rows)

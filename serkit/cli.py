@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -35,7 +34,7 @@ def friendly(fn):
     return wrapper
 
 
-def _bench_config(config: Optional[Path], overrides: List[str], **explicit):
+def _bench_config(config: Path | None, overrides: list[str], **explicit):
     from serkit.config import deep_merge, from_dict, load_yaml, parse_overrides
     from serkit.evaluation.bench import BenchConfig
 
@@ -54,7 +53,7 @@ def prepare(
     corpus: str = typer.Argument(..., help="emodb, ravdess, crema-d, tess, savee, iemocap, msp-improv, urdu, folder, csv"),
     root: Path = typer.Argument(..., help="corpus folder (csv: the CSV file)"),
     out: Path = typer.Option(..., "--out", help="manifest to write (JSONL)"),
-    speaker_regex: Optional[str] = typer.Option(None, help="folder recipe: regex whose first group is the speaker"),
+    speaker_regex: str | None = typer.Option(None, help="folder recipe: regex whose first group is the speaker"),
 ):
     """Write a JSONL manifest for a corpus; unreadable files are listed, not fatal."""
     from collections import Counter
@@ -82,15 +81,15 @@ def prepare(
 @app.command()
 @friendly
 def bench(
-    manifest: Optional[str] = typer.Option(None, help="JSONL manifest"),
-    model: Optional[str] = typer.Option(None, help="logreg, linear, mlp, attnpool, ..."),
-    frontend: Optional[str] = typer.Option(None, help="whisper-tiny, whisper-tiny-layers, logmel, egemaps, compare, mfcc-chroma, hf:<path>"),
-    protocol: Optional[str] = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K"),
-    seeds: Optional[int] = typer.Option(None, help="number of seeds (default 5)"),
-    jobs: Optional[int] = typer.Option(None, help="parallel fold workers"),
+    manifest: str | None = typer.Option(None, help="JSONL manifest"),
+    model: str | None = typer.Option(None, help="logreg, linear, mlp, attnpool, ..."),
+    frontend: str | None = typer.Option(None, help="whisper-tiny, whisper-tiny-layers, logmel, egemaps, compare, mfcc-chroma, hf:<path>"),
+    protocol: str | None = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K"),
+    seeds: int | None = typer.Option(None, help="number of seeds (default 5)"),
+    jobs: int | None = typer.Option(None, help="parallel fold workers"),
     out: Path = typer.Option(..., "--out", help="result folder (re-running resumes finished folds)"),
-    config: Optional[Path] = typer.Option(None, help="YAML with BenchConfig fields"),
-    set_: List[str] = typer.Option([], "--set", help="override, e.g. --set model.hidden=64 --set model.train.lr=3e-3"),
+    config: Path | None = typer.Option(None, help="YAML with BenchConfig fields"),
+    set_: list[str] = typer.Option([], "--set", help="override, e.g. --set model.hidden=64 --set model.train.lr=3e-3"),
     quiet: bool = typer.Option(False, help="no progress bars"),
 ):
     """Cross-validated experiment: results.json, predictions.csv, config.yaml, report.md, confusion.png."""
@@ -112,9 +111,9 @@ def bench(
 def extract(
     manifest: str = typer.Option(..., help="JSONL manifest"),
     frontend: str = typer.Option("whisper-tiny"),
-    cache_dir: Optional[Path] = typer.Option(None, help="feature cache folder (default $SERKIT_CACHE or ~/.cache/serkit/features)"),
+    cache_dir: Path | None = typer.Option(None, help="feature cache folder (default $SERKIT_CACHE or ~/.cache/serkit/features)"),
     batch_size: int = typer.Option(16),
-    set_: List[str] = typer.Option([], "--set", help="frontend config override, e.g. --set layers=[0,2]"),
+    set_: list[str] = typer.Option([], "--set", help="frontend config override, e.g. --set layers=[0,2]"),
 ):
     """Extract (or verify cached) features for a manifest; reports counts, failures and time."""
     from serkit.config import parse_overrides
@@ -136,14 +135,14 @@ def extract(
 @app.command()
 @friendly
 def train(
-    manifest: Optional[str] = typer.Option(None, help="JSONL manifest"),
-    model: Optional[str] = typer.Option(None),
-    frontend: Optional[str] = typer.Option(None),
+    manifest: str | None = typer.Option(None, help="JSONL manifest"),
+    model: str | None = typer.Option(None),
+    frontend: str | None = typer.Option(None),
     out: Path = typer.Option(..., "--out", help="model file to write (.pt)"),
     seed: int = typer.Option(0),
-    config: Optional[Path] = typer.Option(None, help="YAML with BenchConfig fields"),
-    set_: List[str] = typer.Option([], "--set"),
-    results: Optional[Path] = typer.Option(None, help="a bench results.json of the same setting, recorded as provenance"),
+    config: Path | None = typer.Option(None, help="YAML with BenchConfig fields"),
+    set_: list[str] = typer.Option([], "--set"),
+    results: Path | None = typer.Option(None, help="a bench results.json of the same setting, recorded as provenance"),
 ):
     """Train one model on a whole manifest (validation speakers for early stopping) and save it."""
     from serkit.training.fit import train_model
@@ -170,7 +169,7 @@ def _print_prediction(p, rec, as_json: bool):
 @app.command()
 @friendly
 def predict(
-    files: List[Path] = typer.Argument(..., help="audio files"),
+    files: list[Path] = typer.Argument(..., help="audio files"),
     model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
     json_: bool = typer.Option(False, "--json", help="one JSON object per line"),
 ):
@@ -193,7 +192,7 @@ def predict(
 @app.command()
 @friendly
 def demo(
-    audio: Optional[Path] = typer.Option(None, "--audio", help="use this file instead of synthesised speech"),
+    audio: Path | None = typer.Option(None, "--audio", help="use this file instead of synthesised speech"),
     model: str = typer.Option("default"),
 ):
     """Recognise emotion in a few synthesised utterances (espeak-ng) with the bundled model."""
@@ -232,6 +231,7 @@ def demo(
                 clips.append(p)
         for c in clips:
             pred = rec.predict(c)
+            pred.source = Path(c).name
             _print_prediction(pred, rec, False)
             cost = rec.cost(pred.duration)
             typer.echo(f"    cost: {cost['params_trainable']:,} trainable params; head {cost['macs_head']:,} MACs "
@@ -243,7 +243,7 @@ def demo(
 def export(
     model: Path = typer.Argument(..., help="a .pt written by serkit train"),
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write"),
-    check: Optional[str] = typer.Option(None, help="manifest whose first 20 clips check ONNX against PyTorch"),
+    check: str | None = typer.Option(None, help="manifest whose first 20 clips check ONNX against PyTorch"),
 ):
     """Export a spiking head (pts-snn, snn-vanilla, ann-twin) to ONNX with dynamic time steps."""
     from serkit.export.onnx_snn import check_snn_onnx, export_snn_onnx
@@ -265,7 +265,7 @@ def export(
 
 @app.command()
 @friendly
-def table(dirs: List[Path] = typer.Argument(..., help="bench result folders"),
+def table(dirs: list[Path] = typer.Argument(..., help="bench result folders"),
           snn: bool = typer.Option(False, "--snn", help="spiking view: SOPs and firing-rate health")):
     """Markdown table (accuracy and cost side by side) from bench result folders."""
     from serkit.evaluation.report import results_table, snn_table

@@ -4,8 +4,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from conftest import corpus_or_skip
+
 from serkit.corpora import prepare
 from serkit.training.splits import make_folds
 

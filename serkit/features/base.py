@@ -92,7 +92,7 @@ def build_frontend(name: str, overrides: dict | None = None) -> Frontend:
     """Frontend by registry name (``hf:<local path>`` for a user's transformers checkpoint)."""
     overrides = dict(overrides or {})
     if name.startswith("hf:"):
-        from serkit.features.hf import HFFrontend, HFConfig
+        from serkit.features.hf import HFConfig, HFFrontend
 
         overrides.setdefault("path", name[3:])
         return HFFrontend(from_dict(HFConfig, overrides, "frontend"))

@@ -9,9 +9,9 @@ interrupted run never leaves a truncated entry.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from tqdm.auto import tqdm

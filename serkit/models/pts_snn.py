@@ -33,12 +33,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from serkit.errors import ConfigError
 from serkit.evaluation.energy import add_macs, count_params, measure_macs
-from serkit.models.base import Model, Split, register
+from serkit.models.base import register
 from serkit.models.heads import LayerWeighting
 from serkit.models.neurons import SURROGATES, PLIFNode
-from serkit.models.torch_models import Standardize, pool_frames
-from serkit.training.trainer import TrainConfig, predict_logits, train_classifier
+from serkit.models.torch_models import TorchHeadModel
+from serkit.training.trainer import TrainConfig
 
 
 def temporal_shift(x: torch.Tensor, frac: float) -> torch.Tensor:
@@ -207,17 +208,8 @@ class PTSSNNConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-class _Pipeline(nn.Module):
-    def __init__(self, norm, head):
-        super().__init__()
-        self.norm, self.head = norm, head
-
-    def forward(self, x, mask):
-        return self.head(self.norm(x), mask)
-
-
 @register
-class PTSSNN(Model):
+class PTSSNN(TorchHeadModel):
     name = "pts-snn"
     config_cls = PTSSNNConfig
     preset: dict = {}
@@ -225,57 +217,22 @@ class PTSSNN(Model):
     def __init__(self, config, n_classes, n_layers, dim):
         for k, v in self.preset.items():
             setattr(config, k, v)
+        if config.surrogate not in SURROGATES:
+            raise ConfigError(f"surrogate must be one of {sorted(SURROGATES)}, got {config.surrogate!r}")
         super().__init__(config, n_classes, n_layers, dim)
+
+    def build_head(self) -> nn.Module:
         c = self.config
-        if c.surrogate not in SURROGATES:
-            from serkit.errors import ConfigError
+        return PTSSNNHead(self.n_layers, self.dim, self.n_classes, c.hidden, c.n_prompts, c.shift_frac, c.use_tsse,
+                          c.use_campc, c.neuron, c.init_tau, c.tau_per_channel, c.v_threshold, c.soft_reset,
+                          c.surrogate, c.layer, c.dropout, c.norm)
 
-            raise ConfigError(f"surrogate must be one of {sorted(SURROGATES)}, got {c.surrogate!r}")
-        head = PTSSNNHead(n_layers, dim, n_classes, c.hidden, c.n_prompts, c.shift_frac, c.use_tsse, c.use_campc,
-                          c.neuron, c.init_tau, c.tau_per_channel, c.v_threshold, c.soft_reset, c.surrogate,
-                          c.layer, c.dropout, c.norm)
-        self.net = _Pipeline(Standardize(n_layers, dim), head)
-
-    def _prep(self, feats):
-        return [pool_frames(f, self.config.pool) for f in feats]
-
-    def _normed(self, feats):
-        mean = self.net.norm.mean.numpy()[:, None]
-        std = self.net.norm.std.numpy()[:, None]
-        return [((f.astype(np.float32) - mean) / std).astype(np.float32) for f in feats]
-
-    def _reset(self, seed: int) -> None:
-        torch.manual_seed(seed)
-        for mod in self.net.modules():
-            if hasattr(mod, "reset_parameters") and mod is not self.net:
-                mod.reset_parameters()
+    def _init_extra(self) -> None:
         head = self.net.head
         if head.use_campc:
             nn.init.normal_(head.prompts, std=0.1)
-            nn.init.zeros_(head.to_bias.weight)
+            nn.init.zeros_(head.to_bias.weight)  # calibration starts as "no bias"
             nn.init.zeros_(head.to_bias.bias)
-        if head.layers.logits is not None:
-            nn.init.zeros_(head.layers.logits)
-
-    def fit(self, train: Split, val: Split | None, seed: int) -> dict:
-        from serkit.models.torch_models import refit_on_all
-
-        self._reset(seed)
-        head = self.net.head
-        tr = self._prep(train.feats)
-        self.net.norm.fit(tr)
-        v = (self._normed(self._prep(val.feats)), val.labels) if val is not None and len(val) else None
-        info = train_classifier(head, self._normed(tr), train.labels, self.n_classes, self.config.train, seed, v)
-        if self.config.train.refit and v is not None:
-            info = refit_on_all(self, train, val, seed, info)
-        if head.layers.logits is not None:
-            info["layer_weights"] = [round(float(w), 4) for w in head.layers.weights()]
-        return info
-
-    def predict_proba(self, feats):
-        logits = predict_logits(self.net, self._prep(feats))
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
 
     @torch.no_grad()
     def spike_stats(self, feats: list[np.ndarray]) -> dict:
@@ -370,13 +327,6 @@ class PTSSNN(Model):
         return {"params_trainable": count_params(self.net), "macs_head": int(np.mean(macs_l) * k),
                 "acs_head": 0, "sops_head": int(np.mean(sops_l) * k),
                 "spike_stats": self.spike_stats(feats) if spiking else None}
-
-    def state(self):
-        return {"state_dict": self.net.state_dict()}
-
-    def load_state(self, state):
-        self.net.load_state_dict(state["state_dict"])
-        self.net.eval()
 
 
 @register

@@ -105,16 +105,25 @@ class HeadConfig:
 
 
 class TorchHeadModel(Model):
+    """Shared machinery of torch heads over frames: training-fold standardisation, frame
+    pooling, seeded re-initialisation, training (+ optional refit), prediction, state.
+    Subclasses provide :meth:`build_head`."""
+
     config_cls = HeadConfig
     head_name = ""
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
+        self.net = HeadPipeline(Standardize(self.n_layers, self.dim), self.build_head())
+
+    def build_head(self) -> nn.Module:
         c = self.config
-        head = HEADS[self.head_name](self.n_layers, self.dim, self.n_classes, hidden=c.hidden,
+        return HEADS[self.head_name](self.n_layers, self.dim, self.n_classes, hidden=c.hidden,
                                      att_dim=c.att_dim, dropout=c.dropout, layer=c.layer,
                                      pooled_norm=c.pooled_norm, skip_stats=c.skip_stats)
-        self.net = HeadPipeline(Standardize(self.n_layers, self.dim), head)
+
+    def _init_extra(self) -> None:
+        """Non-default initialisation after ``reset_parameters`` (hook for subclasses)."""
 
     def _prep(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         return [pool_frames(f, self.config.pool) for f in feats]
@@ -133,6 +142,7 @@ class TorchHeadModel(Model):
         lw = self.net.head.layers
         if lw.logits is not None:
             torch.nn.init.zeros_(lw.logits)
+        self._init_extra()
 
     def fit(self, train: Split, val: Split | None, seed: int) -> dict:
         self._reset(seed)

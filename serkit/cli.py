@@ -108,6 +108,41 @@ def bench(
 
 @app.command()
 @friendly
+def tune(
+    manifest: str | None = typer.Option(None, help="JSONL manifest"),
+    model: str | None = typer.Option(None, help="model to tune (reslstm-sa, lstm-sa, attnpool, ...)"),
+    frontend: str | None = typer.Option(None, help="frontend (see bench)"),
+    protocol: str | None = typer.Option(None, help="outer protocol; only its training folds are used"),
+    trials: int = typer.Option(20, help="optuna trials"),
+    outer_folds: int = typer.Option(0, help="outer folds per trial (0 = all, else evenly spaced)"),
+    seed: int = typer.Option(0, help="sampler and training seed"),
+    jobs: int | None = typer.Option(None, help="parallel workers (one outer fold each)"),
+    space: Path | None = typer.Option(None, help="YAML search space {dotted.key: {type, low, high | choices}}"),
+    out: Path = typer.Option(..., "--out", help="tuning folder: study.db (resumable), tune.json, best.yaml"),
+    config: Path | None = typer.Option(None, help="YAML with BenchConfig fields"),
+    set_: list[str] = typer.Option([], "--set", help="fixed overrides, as in bench"),
+    quiet: bool = typer.Option(False, help="no progress output"),
+):
+    """Hyper-parameter search on validation speakers inside the training folds only.
+
+    Then run the one clean evaluation: serkit bench --config OUT/best.yaml --seeds 10 --out RUN
+    """
+    from serkit.config import load_yaml
+    from serkit.training.tune import TuneConfig, run_tune
+
+    cfg = _bench_config(config, set_, manifest=manifest, model=model, frontend=frontend, protocol=protocol,
+                        jobs=jobs)
+    sp = load_yaml(space) if space else None
+    r = run_tune(cfg, TuneConfig(trials=trials, outer_folds=outer_folds, seed=seed), out, sp,
+                 progress=not quiet, log=typer.echo)
+    typer.echo(f"best validation UA {r['best_value']:.4f} (trial {r['best_trial']} of {r['n_trials']}) "
+               f"with {r['best_params']}")
+    typer.echo(f"chosen setting -> {out}/best.yaml; evaluate once with: serkit bench --config {out}/best.yaml "
+               f"--seeds 10 --out RUN")
+
+
+@app.command()
+@friendly
 def extract(
     manifest: str = typer.Option(..., help="JSONL manifest"),
     frontend: str = typer.Option("whisper-tiny"),
@@ -158,6 +193,9 @@ def train(
                f"best validation UA {info['fit'].get('best_val_ua', float('nan')):.3f}")
 
 
+AUDIO_EXTS = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au", ".w64", ".caf"}
+
+
 def _print_prediction(p, rec, as_json: bool):
     if as_json:
         typer.echo(json.dumps(p.to_dict()))
@@ -166,22 +204,101 @@ def _print_prediction(p, rec, as_json: bool):
     typer.echo(f"{p.source}: {p.label}  ({probs})  [{p.duration:.2f} s audio, {p.seconds * 1000:.0f} ms]")
 
 
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded (recursively, sorted) to their audio files."""
+    out = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_EXTS)
+        else:
+            out.append(p)
+    return out
+
+
 @app.command()
 @friendly
 def predict(
-    files: list[Path] = typer.Argument(..., help="audio files"),
+    files: list[Path] = typer.Argument(..., help="audio files and/or folders (searched recursively)"),
     model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
+    onnx: Path | None = typer.Option(None, "--onnx", help="run this ONNX file (numpy + onnxruntime only) instead"),
     json_: bool = typer.Option(False, "--json", help="one JSON object per line"),
+    csv_: bool = typer.Option(False, "--csv", help="CSV with a header: source,label,p_<class>...,duration,seconds"),
+    timeline: bool = typer.Option(False, "--timeline", help="emotion over time (windows) instead of one label"),
+    window: float = typer.Option(2.0, help="timeline window in seconds"),
+    hop: float = typer.Option(1.0, help="timeline hop in seconds"),
+    vad: str = typer.Option("energy", help="timeline windows over speech only (energy) or everywhere (none)"),
+    threads: int = typer.Option(0, help="CPU threads (0 = library default)"),
 ):
-    """Recognise the emotion of each file. Bad files: one error line each, exit code 1."""
-    from serkit.api import load
+    """Recognise the emotion of each file. Bad files: one error line each (stderr), exit code 1."""
+    import csv as _csv
+    import sys
+
+    from tqdm.auto import tqdm
+
     from serkit.errors import AudioError
 
-    rec = load(model)
+    if json_ and csv_:
+        raise SerkitError("choose one of --json and --csv")
+    paths = _expand(files)
+    if not paths:
+        raise SerkitError("no audio files found in the given paths")
+    if onnx is not None:
+        if timeline:
+            raise SerkitError("--timeline runs on the PyTorch model; drop --onnx")
+        from serkit.export.runtime import OnnxRecognizer
+
+        rec = OnnxRecognizer(onnx, threads=threads or 1)
+    else:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        from serkit.api import load
+
+        rec = load(model)
+    writer = None
+    if csv_:
+        writer = _csv.writer(sys.stdout)
+        head = ["source", "start", "end"] if timeline else ["source"]
+        writer.writerow(head + ["label"] + [f"p_{lab}" for lab in rec.labels] + ([] if timeline else ["duration", "seconds"]))
     failed = 0
-    for f in files:
+    bar = tqdm(paths, disable=len(paths) < 10, unit="file", file=sys.stderr)
+    for f in bar:
         try:
-            _print_prediction(rec.predict(f), rec, json_)
+            if onnx is not None:
+                t0 = time.perf_counter()
+                label, probs = rec.predict_file(f)
+                from serkit.api import Prediction
+
+                dur = 0.0
+                try:
+                    from serkit.audio.io import audio_duration
+
+                    dur = audio_duration(f)
+                except AudioError:
+                    pass
+                preds = [Prediction(label, probs, time.perf_counter() - t0, dur, str(f))]
+            elif timeline:
+                rows = rec.timeline(f, window=window, hop=hop, vad=vad)
+                for r in rows:
+                    if writer:
+                        writer.writerow([str(f), f"{r.start:.3f}", f"{r.end:.3f}", r.label]
+                                        + [f"{r.probabilities[lab]:.6f}" for lab in rec.labels])
+                    elif json_:
+                        typer.echo(json.dumps({"source": str(f), **r.to_dict()}))
+                    else:
+                        typer.echo(f"{f} {r.start:7.2f}-{r.end:7.2f} s: {r.label} ({r.probabilities[r.label]:.2f})")
+                if not rows and not (writer or json_):
+                    typer.echo(f"{f}: no speech found")
+                continue
+            else:
+                preds = [rec.predict(f)]
+            for p in preds:
+                if writer:
+                    writer.writerow([p.source, p.label] + [f"{p.probabilities[lab]:.6f}" for lab in rec.labels]
+                                    + [f"{p.duration:.3f}", f"{p.seconds:.4f}"])
+                else:
+                    _print_prediction(p, rec, json_)
         except AudioError as exc:
             failed += 1
             typer.echo(f"error: {exc}", err=True)
@@ -241,26 +358,97 @@ def demo(
 @app.command()
 @friendly
 def export(
-    model: Path = typer.Argument(..., help="a .pt written by serkit train"),
+    model: str = typer.Argument("default", help="bundled name (default) or a .pt written by serkit train"),
     onnx: Path = typer.Option(..., "--onnx", help="ONNX file to write"),
-    check: str | None = typer.Option(None, help="manifest whose first 20 clips check ONNX against PyTorch"),
+    int8: bool = typer.Option(False, "--int8", help="dynamic int8 quantisation of the weights"),
+    head_only: bool = typer.Option(False, "--head-only", help="spiking heads only: encoder features -> probs, dynamic T (ONNX Loop)"),
+    min_layer_weight: float = typer.Option(0.0, help="drop encoder layers whose learned weight is below this (truncates the encoder)"),
+    check: str | None = typer.Option(None, help="manifest whose clips check ONNX against PyTorch"),
+    check_clips: int = typer.Option(0, help="clips of --check to use (0 = all)"),
 ):
-    """Export a spiking head (pts-snn, snn-vanilla, ann-twin) to ONNX with dynamic time steps."""
-    from serkit.export.onnx_snn import check_snn_onnx, export_snn_onnx
-    from serkit.models.io import load_model
+    """Export to ONE ONNX file: log-mel frames -> class probabilities, Whisper encoder included
+    (truncated after the last layer the head uses), labels and settings in the metadata."""
+    from serkit.api import load
 
-    m, frontend, labels, _ = load_model(model)
-    path = export_snn_onnx(m, frontend.spec(), labels, onnx)
-    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    rec = load(model)
+    m, frontend, labels = rec.model, rec.frontend, rec.labels
+    if head_only:
+        from serkit.export.onnx_snn import check_snn_onnx, export_snn_onnx
+
+        path = export_snn_onnx(m, frontend.spec(), labels, onnx)
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        if check:
+            from serkit.corpora import read_manifest
+            from serkit.features import FeatureCache, extract_features
+
+            utts = read_manifest(check)[: check_clips or 20]
+            feats = list(extract_features(frontend, utts, FeatureCache(), progress=False).features.values())
+            r = check_snn_onnx(m, path, feats)
+            typer.echo(f"onnxruntime vs PyTorch on {r['clips']} clips: spike agreement {r['spike_agreement']:.5f}, "
+                       f"logits max abs diff {r['logits_max_abs_diff']:.2e}")
+        return
+    from serkit.export.onnx_full import export_full_onnx
+
+    info = export_full_onnx(m, frontend.spec(), labels, onnx, int8=int8, min_layer_weight=min_layer_weight,
+                            provenance=rec.provenance)
+    typer.echo(f"wrote {info['path']} ({info['bytes'] / 1e6:.2f} MB, {'int8' if int8 else 'fp32'}): encoder states "
+               f"{info['states']}, {info['encoder_blocks']} of 4 Whisper blocks"
+               + (f"; dropped layers with weights {info['dropped_layer_weights']}" if info["dropped_layer_weights"] else ""))
     if check:
         from serkit.corpora import read_manifest
-        from serkit.features import FeatureCache, extract_features
+        from serkit.export.check import check_full_onnx
 
-        utts = read_manifest(check)[:20]
-        feats = list(extract_features(frontend, utts, FeatureCache(), progress=False).features.values())
-        r = check_snn_onnx(m, path, feats)
-        typer.echo(f"onnxruntime vs PyTorch on {r['clips']} clips: spike agreement {r['spike_agreement']:.5f}, "
-                   f"logits max abs diff {r['logits_max_abs_diff']:.2e}")
+        utts = read_manifest(check)
+        utts = utts[:check_clips] if check_clips else utts
+        r = check_full_onnx(rec, onnx, [u.audio for u in utts], min_layer_weight=min_layer_weight)
+        typer.echo(json.dumps(r))
+
+
+@app.command()
+@friendly
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    model: list[str] = typer.Option(["default"], "--model", help="NAME=PATH or a bundled name; repeat for several (first = default)"),
+    max_upload_mb: float = typer.Option(25.0, help="larger uploads get HTTP 413"),
+    max_audio_s: float = typer.Option(60.0, help="longer audio gets 413 on /v1/predict (use /v1/timeline)"),
+    workers: int = typer.Option(1, help="concurrent inferences (threads)"),
+    threads: int = typer.Option(1, help="torch threads per inference"),
+):
+    """HTTP service: POST /v1/predict, POST /v1/timeline, GET /v1/models, GET /healthz, docs at /docs."""
+    import uvicorn
+
+    from serkit.serve.app import ServeConfig, create_app
+
+    models = {}
+    for m in model:
+        name, _, path = m.partition("=")
+        models[name if path else Path(name).stem] = path or name
+    app_ = create_app(ServeConfig(models=models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s,
+                                  workers=workers, threads=threads))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command("bench-latency")
+@friendly
+def bench_latency_cmd(
+    model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
+    out: Path = typer.Option(Path("runs/latency"), "--out", help="folder for latency.json"),
+    runs: int = typer.Option(50, help="timed calls per single-clip measurement"),
+    folder_clips: int = typer.Option(1000, help="clips in the throughput folder (0 = skip)"),
+    http_requests: int = typer.Option(2000, help="HTTP load-test requests (0 = skip)"),
+    http_clients: int = typer.Option(50, help="concurrent HTTP clients"),
+    http_workers: int = typer.Option(2, help="serve --workers during the load test"),
+    min_layer_weight: float = typer.Option(0.0, help="as in export: drop light encoder layers first"),
+):
+    """Latency (1 thread: PyTorch, ONNX fp32, ONNX int8), sizes, folder throughput, HTTP load test."""
+    from serkit.evaluation.latency import bench_latency
+
+    r = bench_latency(model, out, runs, folder_clips, http_requests, http_clients, http_workers, min_layer_weight,
+                      log=typer.echo)
+    typer.echo(f"-> {out}/latency.json")
+    typer.echo(f"3 s clip, 1 thread, median: PyTorch {r['pytorch']['median_ms']} ms, ONNX fp32 "
+               f"{r['onnx_fp32']['median_ms']} ms, ONNX int8 {r['onnx_int8']['median_ms']} ms")
 
 
 @app.command()

@@ -73,7 +73,15 @@ def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
             f"unknown config key(s) {unknown} for {cls.__name__}{' at ' + where if where else ''}; "
             f"known: {sorted(names)}"
         )
-    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}".lstrip(".")) for k, v in data.items()}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        f = fields[k]
+        # a partial mapping for a nested dataclass overrides *this class's* default for it
+        # (e.g. a model whose default TrainConfig has epochs=100), not the nested class's defaults
+        if isinstance(v, dict) and dataclasses.is_dataclass(hints[k]) and f.default_factory is not dataclasses.MISSING:
+            v = deep_merge(to_dict(f.default_factory()), v)
+        kwargs[k] = _coerce(hints[k], v, f"{where}.{k}".lstrip("."))
     return cls(**kwargs)
 
 

@@ -10,9 +10,12 @@ class SerkitError(Exception):
 class AudioError(SerkitError):
     """An audio file or array that cannot be used (unreadable, empty, too short, non-finite)."""
 
-    def __init__(self, source: str, reason: str):
+    #: ``kind`` values: ``missing``, ``unreadable`` (not audio / damaged / unsupported format),
+    #: ``invalid`` (empty, too short, NaN/inf, bad shape), ``too_long``.
+    def __init__(self, source: str, reason: str, kind: str = "invalid"):
         self.source = str(source)
         self.reason = reason
+        self.kind = kind
         super().__init__(f"{self.source}: {reason}")
 
 

@@ -30,3 +30,15 @@ def test_yaml_round_trip(tmp_path):
     (tmp_path / "bad.yaml").write_text("- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_yaml(tmp_path / "bad.yaml")
+
+
+def test_partial_nested_override_keeps_the_parents_defaults():
+    from serkit.models.reslstm import ResLSTMConfig
+    from serkit.models.torch_models import HeadConfig
+
+    c = from_dict(ResLSTMConfig, {"train": {"lr": 1e-3}})
+    assert c.train.lr == 1e-3
+    # ResLSTM's own training defaults survive a partial override (not TrainConfig's)
+    assert c.train.epochs == 100 and c.train.optimizer == "adam" and c.train.scheduler == "cosine-restarts"
+    h = from_dict(HeadConfig, {"train": {"epochs": 3}})
+    assert h.train.epochs == 3 and h.train.refit is True

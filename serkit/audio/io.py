@@ -6,6 +6,7 @@ a corpus run can report and skip a bad file, and the CLI can print one line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def prepare_signal(
     if dur < cfg.min_duration_s:
         raise AudioError(source, f"too short ({dur * 1000:.0f} ms < {cfg.min_duration_s * 1000:.0f} ms)")
     if dur > cfg.max_duration_s:
-        raise AudioError(source, f"too long ({dur:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)")
+        raise AudioError(source, f"too long ({dur:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)", "too_long")
     x = x.astype(np.float32, copy=False)
     if cfg.sample_rate is not None and sr != cfg.sample_rate:
         x = soxr.resample(x, sr, cfg.sample_rate, quality="HQ").astype(np.float32, copy=False)
@@ -98,14 +99,14 @@ def load_audio(
     cfg = cfg or AudioConfig()
     path = Path(path)
     if not path.exists():
-        raise AudioError(path, "file not found")
+        raise AudioError(path, "file not found", "missing")
     if path.is_dir():
         raise AudioError(path, "is a directory, not an audio file")
     try:
         info = sf.info(str(path))
         sr = int(info.samplerate)
         if info.frames > cfg.max_duration_s * sr * 1.01 and start is None and end is None:
-            raise AudioError(path, f"too long ({info.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)")
+            raise AudioError(path, f"too long ({info.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)", "too_long")
         a = int(round(start * sr)) if start is not None else 0
         b = int(round(end * sr)) if end is not None else -1
         data, sr = sf.read(str(path), start=a, stop=None if b < 0 else b, dtype="float32", always_2d=True)
@@ -114,8 +115,33 @@ def load_audio(
     except (sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         msg = msg.replace(f"Error opening {str(path)!r}: ", "")
-        raise AudioError(path, f"unreadable audio ({msg})") from None
+        raise AudioError(path, f"unreadable audio ({msg})", "unreadable") from None
     x = prepare_signal(data, sr, cfg, source=str(path))
+    return (x, cfg.sample_rate or sr) if return_rate else x
+
+
+def load_audio_bytes(data: bytes, cfg: AudioConfig | None = None, source: str = "<upload>",
+                     return_rate: bool = False):
+    """Like :func:`load_audio` for an in-memory file (an HTTP upload): any soundfile format."""
+    import io
+
+    cfg = cfg or AudioConfig()
+    if not data:
+        raise AudioError(source, "empty upload (0 bytes)")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as fh:
+            sr = int(fh.samplerate)
+            if fh.frames > cfg.max_duration_s * sr * 1.01:
+                raise AudioError(source, f"too long ({fh.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)",
+                                 "too_long")
+            x = fh.read(dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        msg = re.sub(r"^Error opening .*?: ", "", msg)
+        raise AudioError(source, f"unreadable audio ({msg})", "unreadable") from None
+    x = prepare_signal(x, sr, cfg, source=source)
     return (x, cfg.sample_rate or sr) if return_rate else x
 
 

@@ -48,3 +48,14 @@ class MfccChroma(Frontend):
         power = np.abs(librosa.stft(wav, n_fft=n_fft, hop_length=c.hop)) ** 2
         chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=c.n_chroma, n_fft=n_fft, hop_length=c.hop)
         return np.concatenate([mfcc, chroma], axis=0).T[None].astype(np.float32)
+
+    def encoder_macs(self, duration_s: float, sample_rate: int = 16000) -> int:
+        """Multiply-accumulates of the frontend for ``duration_s`` of audio at ``sample_rate``
+        (the configured rate when fixed): real FFT (~2 N log2 N), 128-band mel projection,
+        DCT to ``n_mfcc``, and the chroma filterbank, per frame."""
+        c = self.config
+        sr = c.sample_rate or sample_rate
+        frames = 1 + int(duration_s * sr) // c.hop
+        bins = c.n_fft // 2 + 1
+        per_frame = 2 * c.n_fft * int(np.log2(c.n_fft)) + 128 * bins + c.n_mfcc * 128 + c.n_chroma * bins
+        return frames * per_frame

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
+from serkit.errors import ConfigError
+
 
 @dataclass
 class TrainConfig:
@@ -32,6 +34,13 @@ class TrainConfig:
         refit: after early stopping on the validation speakers, retrain from scratch on
             training + validation speakers for the best epoch count (more data, same
             selection; the test fold is still never seen).
+        optimizer: ``adamw`` (decoupled weight decay) or ``adam`` (weight decay as L2 in the
+            gradient, as published ResLSTM-SA code uses ``torch.optim.Adam``).
+        scheduler: ``onecycle`` (warm-up then cosine decay over ``epochs``),
+            ``cosine-restarts`` (SGDR: cosine annealing restarted every ``t0`` epochs, the
+            period multiplied by ``t_mult`` after each restart; stepped per batch) or
+            ``constant``.
+        grad_clip: clip the global gradient norm to this value (0 = off).
     """
 
     epochs: int = 40
@@ -44,6 +53,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     layer_lr: float = 1e-2
     refit: bool = False
+    optimizer: str = "adamw"
+    scheduler: str = "onecycle"
+    t0: int = 10
+    t_mult: int = 1
+    grad_clip: float = 0.0
 
 
 def collate(feats: list[np.ndarray], crop: int = 0, rng: np.random.Generator | None = None):
@@ -100,6 +114,28 @@ def predict_logits(model: nn.Module, feats: list[np.ndarray], batch_size: int = 
     return np.stack(out)
 
 
+def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
+    """Optimizer and per-batch LR scheduler (or ``None``) for ``cfg``; ``groups`` carry their lr."""
+    if cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(groups)
+    elif cfg.optimizer == "adam":
+        opt = torch.optim.Adam(groups)
+    else:
+        raise ConfigError(f"train.optimizer must be 'adamw' or 'adam', got {cfg.optimizer!r}")
+    if cfg.scheduler == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups],
+                                                    total_steps=max(1, cfg.epochs * steps_per_epoch), pct_start=0.1)
+    elif cfg.scheduler == "cosine-restarts":
+        if cfg.t0 < 1 or cfg.t_mult < 1:
+            raise ConfigError("train.t0 and train.t_mult must be >= 1")
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0 * steps_per_epoch, T_mult=cfg.t_mult)
+    elif cfg.scheduler == "constant":
+        sched = None
+    else:
+        raise ConfigError(f"train.scheduler must be onecycle, cosine-restarts or constant, got {cfg.scheduler!r}")
+    return opt, sched
+
+
 def train_classifier(
     model: nn.Module,
     feats: list[np.ndarray],
@@ -128,10 +164,7 @@ def train_classifier(
     groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
     if layer_params:
         groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups)
-    steps_per_epoch = math.ceil(len(feats) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=max(1, cfg.epochs * steps_per_epoch),
-                                                pct_start=0.1)
+    opt, sched = make_optimizer(groups, cfg, math.ceil(len(feats) / cfg.batch_size))
     y_all = torch.from_numpy(labels.astype(np.int64))
     lengths = np.array([f.shape[1] for f in feats])
     best = (-1.0, 0)
@@ -150,8 +183,11 @@ def train_classifier(
                 loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
             opt.zero_grad()
             loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.grad_clip)
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
         if val is None or len(val[0]) == 0:
             best_state = copy.deepcopy(model.state_dict())
             best = (float("nan"), epoch)

@@ -1,0 +1,1 @@
+"""HTTP service (FastAPI): ``serkit serve``; see :mod:`serkit.serve.app`."""

@@ -1,0 +1,307 @@
+"""Deployment: batched = single, timelines, single-file ONNX (fp32 / int8 / truncated), the
+numpy + onnxruntime runner, CLI output formats, and the HTTP service under bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+import serkit
+from serkit.audio.synth import tone_clip
+from serkit.audio.vad import energy_vad, windows
+from serkit.cli import app
+from serkit.errors import SerkitError
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return serkit.load("default")
+
+
+@pytest.fixture(scope="module")
+def onnx_files(rec, tmp_path_factory):
+    from serkit.export.onnx_full import export_full_onnx
+
+    d = tmp_path_factory.mktemp("onnx")
+    fp = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.onnx")
+    q = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.int8.onnx", int8=True)
+    return fp, q
+
+
+def _clips():
+    lens = [0.3, 1.1, 2.9, 7.4, 13.0]
+    return [tone_clip(s, seed=i, f0=110 + 40 * i, rate_hz=2 + i) for i, s in enumerate(lens)]
+
+
+def test_predict_batch_equals_predict_for_very_different_lengths(rec):
+    clips = _clips() + [tone_clip(33.0, seed=9)]  # > 30 s: encoded in 30 s windows
+    batched = rec.predict_batch(clips, sr=SR)
+    for clip, b in zip(clips, batched):
+        s = rec.predict(clip, sr=SR)
+        assert b.label == s.label
+        assert max(abs(b.probabilities[k] - s.probabilities[k]) for k in rec.labels) <= 1e-5
+        assert b.duration == pytest.approx(clip.size / SR)
+
+
+def test_predict_accepts_paths_bytes_and_other_rates(rec, tmp_path):
+    x = tone_clip(2.0, sr=44100, seed=3)
+    p = tmp_path / "a.wav"
+    sf.write(p, x, 44100, subtype="FLOAT")  # lossless, so file, bytes and array agree
+    a = rec.predict(p)
+    b = rec.predict(p.read_bytes())
+    c = rec.predict(x, sr=44100)
+    for other in (b, c):
+        assert max(abs(a.probabilities[k] - other.probabilities[k]) for k in rec.labels) < 1e-5
+
+
+def _speech_silence_speech():
+    sil = np.zeros(int(1.5 * SR), np.float32)
+    return np.concatenate([sil, tone_clip(3.0, seed=1), sil, tone_clip(2.0, seed=2, f0=240), sil])
+
+
+def test_energy_vad_finds_the_voiced_regions():
+    x = _speech_silence_speech()
+    regions = energy_vad(x, SR)
+    assert len(regions) == 2
+    (a0, b0), (a1, b1) = regions
+    assert a0 == pytest.approx(1.5, abs=0.2) and b0 == pytest.approx(4.5, abs=0.2)
+    assert a1 == pytest.approx(6.0, abs=0.2) and b1 == pytest.approx(8.0, abs=0.2)
+    assert energy_vad(np.zeros(SR, np.float32), SR) == []
+
+
+def test_windows_layout():
+    assert windows(0.0, 1.2, 2.0, 1.0) == [(0.0, 1.2)]
+    w = windows(0.0, 5.0, 2.0, 1.0)
+    assert w[0] == (0.0, 2.0) and w[-1][1] == 5.0 and all(b - a <= 2.0 + 1e-9 for a, b in w)
+    # a tail shorter than min_window is merged into the last window
+    assert windows(0.0, 4.2, 2.0, 2.0, min_window=0.5) == [(0.0, 2.0), (2.0, 4.2)]
+
+
+def test_timeline_rows_cover_speech_only(rec):
+    x = _speech_silence_speech()
+    rows = rec.timeline(x, sr=SR, window=2.0, hop=1.0)
+    assert rows and all(r.label in rec.labels for r in rows)
+    assert all(1.2 <= r.start and r.end <= 8.3 for r in rows)
+    assert not any(4.7 < (r.start + r.end) / 2 < 5.8 for r in rows)  # nothing centred in the gap
+    starts = [r.start for r in rows]
+    assert starts == sorted(starts)
+    full = rec.timeline(x, sr=SR, window=2.0, hop=2.0, vad="none")
+    assert full[0].start == 0.0 and full[-1].end == pytest.approx(x.size / SR)
+    # a window's probabilities are those of predicting that window alone
+    r = rows[0]
+    alone = rec.predict(x[int(round(r.start * SR)) : int(round(r.end * SR))], sr=SR)
+    assert max(abs(alone.probabilities[k] - r.probabilities[k]) for k in rec.labels) < 1e-5
+
+
+def test_pool_frames_torch_matches_numpy(rng):
+    from serkit.export.onnx_full import pool_frames_torch
+    from serkit.models.torch_models import pool_frames
+
+    for T in (1, 3, 8, 13):
+        f = rng.normal(size=(2, T, 5)).astype(np.float32)
+        for p in (1, 2, 4):
+            ref = pool_frames(f, p)
+            got = pool_frames_torch(torch.from_numpy(f)[None], p)[0].numpy()
+            assert np.allclose(ref, got, atol=1e-6)
+
+
+def test_onnx_fp32_matches_pytorch_and_carries_metadata(rec, onnx_files):
+    from serkit.audio.mel import log_mel
+    from serkit.export.onnx_full import build_pipeline, torch_probs
+    from serkit.export.runtime import OnnxRecognizer
+
+    fp, q = onnx_files
+    ort = OnnxRecognizer(fp["path"])
+    assert ort.labels == rec.labels and ort.sample_rate == 16000 and ort.meta["quantization"] == "fp32"
+    assert json.loads(ort.meta["frontend"])["name"] == "whisper-tiny-layers"
+    pipe, _ = build_pipeline(rec.model, rec.frontend.spec())
+    mels = [log_mel(c) for c in _clips()]
+    ref = torch_probs(pipe, mels)
+    got = np.stack([ort.predict_mel(m) for m in mels])
+    assert np.abs(got - ref).max() <= 1e-4
+    # and the exported pipeline is the recogniser's own computation
+    own = np.array([[p.probabilities[k] for k in rec.labels] for p in rec.predict_batch(_clips(), sr=SR)])
+    assert np.abs(ref - own).max() <= 1e-5
+    q8 = OnnxRecognizer(q["path"])
+    got8 = np.stack([q8.predict_mel(m) for m in mels])
+    assert q["bytes"] < fp["bytes"] / 2.5
+    assert (got8.argmax(1) == ref.argmax(1)).mean() >= 0.8 and np.abs(got8 - ref).max() < 0.2
+
+
+def test_onnx_truncates_the_encoder_when_upper_layers_are_unused(rec, tmp_path):
+    import copy
+
+    from serkit.audio.mel import log_mel
+    from serkit.export.onnx_full import build_pipeline, export_full_onnx, torch_probs
+    from serkit.export.runtime import OnnxRecognizer
+
+    model = copy.deepcopy(rec.model)
+    with torch.no_grad():
+        model.net.head.layers.logits[:] = torch.tensor([0.0, 0.5, 1.0, -9.0, -9.0])
+    info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "t.onnx", min_layer_weight=0.01)
+    assert info["states"] == [0, 1, 2] and info["encoder_blocks"] == 2 and len(info["dropped_layer_weights"]) == 2
+    pipe, _ = build_pipeline(model, rec.frontend.spec(), min_layer_weight=0.01)
+    assert len(pipe.encoder.blocks) == 2
+    mels = [log_mel(c) for c in _clips()[:3]]
+    got = np.stack([OnnxRecognizer(info["path"]).predict_mel(m) for m in mels])
+    assert np.abs(got - torch_probs(pipe, mels)).max() <= 1e-4
+    # dropping layers of weight ~1e-4 barely changes the output of the full model
+    full = torch_probs(build_pipeline(model, rec.frontend.spec())[0], mels)  # all 5 layers, 4 blocks
+    assert np.abs(full - got).max() < 0.01
+
+
+def test_onnx_runner_needs_no_torch(onnx_files, tmp_path):
+    p = tmp_path / "a.wav"
+    sf.write(p, tone_clip(1.5), SR)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # any torch import now fails
+        from serkit.export.runtime import OnnxRecognizer
+        label, probs = OnnxRecognizer({onnx_files[0]['path']!r}).predict_file({str(p)!r})
+        assert abs(sum(probs.values()) - 1) < 1e-4, probs
+        print(label)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() in json.loads(json.dumps(serkit.load("default").labels))
+
+
+def test_onnx_runner_refuses_other_files(tmp_path):
+    from serkit.export.runtime import OnnxRecognizer
+
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(SerkitError, match="not a loadable ONNX"):
+        OnnxRecognizer(bad)
+    with pytest.raises(SerkitError, match="not found"):
+        OnnxRecognizer(tmp_path / "missing.onnx")
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_cli_predict_csv_folder_timeline_and_onnx(tmp_path, onnx_files):
+    d = tmp_path / "clips"
+    (d / "sub").mkdir(parents=True)
+    sf.write(d / "a.wav", tone_clip(1.0, seed=1), SR)
+    sf.write(d / "sub" / "b.flac", tone_clip(2.0, seed=2), 22050)
+    (d / "notes.txt").write_text("not audio, not collected")
+    r = runner.invoke(app, ["predict", str(d), "--csv"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["source"].split("/")[-1] for row in rows] == ["a.wav", "b.flac"]
+    assert abs(sum(float(v) for k, v in rows[0].items() if k.startswith("p_")) - 1) < 1e-4
+    r = runner.invoke(app, ["predict", str(d / "a.wav"), "--json"])
+    out = json.loads(r.stdout.strip())
+    assert set(out) >= {"source", "label", "probabilities", "seconds", "duration"}
+    long = tmp_path / "long.wav"
+    sf.write(long, _speech_silence_speech(), SR)
+    r = runner.invoke(app, ["predict", str(long), "--timeline", "--csv", "--window", "2", "--hop", "1"])
+    assert r.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) >= 3 and {"source", "start", "end", "label"} <= set(rows[0])
+    r = runner.invoke(app, ["predict", str(d / "a.wav"), "--onnx", onnx_files[0]["path"], "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout.strip())["label"] == out["label"]
+
+
+def test_cli_export_writes_one_file_with_check(tmp_path):
+    r = runner.invoke(app, ["export", "default", "--onnx", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+    assert "4 of 4 Whisper blocks" in r.output and (tmp_path / "m.onnx").exists()
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(rec):
+    from fastapi.testclient import TestClient
+
+    from serkit.serve.app import ServeConfig, create_app
+
+    return TestClient(create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"default": rec}))
+
+
+def _wav_bytes(x, sr=SR, subtype="PCM_16"):
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+def test_http_predict_models_health_docs(client, rec):
+    r = client.post("/v1/predict", files={"file": ("a.wav", _wav_bytes(tone_clip(2.0)), "audio/wav")})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["label"] in rec.labels and abs(sum(body["probabilities"].values()) - 1) < 1e-4
+    assert set(body["timing_ms"]) == {"decode", "inference", "total"}
+    direct = rec.predict(tone_clip(2.0), sr=SR)  # 16-bit round trip: same label
+    assert body["label"] == direct.label
+    m = client.get("/v1/models").json()["models"][0]
+    assert m["labels"] == rec.labels and m["default"] is True
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_http_timeline(client):
+    r = client.post("/v1/timeline?window=2&hop=1", files={"file": ("l.wav", _wav_bytes(_speech_silence_speech()))})
+    assert r.status_code == 200 and len(r.json()["rows"]) >= 3
+
+
+@pytest.mark.parametrize("name,payload,status,code", [
+    ("empty.wav", b"", 400, "empty_upload"),
+    ("text.wav", b"hello, this is not audio at all" * 20, 415, "audio_unreadable"),
+    ("truncated.wav", None, 415, None),
+    ("nan.wav", "nan", 422, "audio_invalid"),
+    ("huge.bin", b"0" * (3 * 1024 * 1024), 413, "upload_too_large"),
+    ("long.wav", "long", 413, "audio_too_long"),
+])
+def test_http_bad_input_clear_json_errors_and_keeps_serving(client, name, payload, status, code):
+    if payload is None:  # a real WAV cut in the middle of its header
+        payload = _wav_bytes(tone_clip(1.0))[:30]
+    elif payload == "nan":
+        x = tone_clip(1.0)
+        x[123] = np.nan
+        payload = _wav_bytes(x, subtype="FLOAT")
+    elif payload == "long":  # 40 s at 8 kHz fits the upload limit but not max_audio_s
+        payload = _wav_bytes(np.zeros(40 * 8000, np.float32) + 0.01, sr=8000)
+    r = client.post("/v1/predict", files={"file": (name, payload)})
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["message"] and (code is None or err["code"] == code)
+    ok = client.post("/v1/predict", files={"file": ("ok.wav", _wav_bytes(tone_clip(1.0)))})
+    assert ok.status_code == 200
+
+
+def test_http_request_errors(client):
+    assert client.post("/v1/predict").status_code == 422  # no file field
+    r = client.post("/v1/timeline?window=-1", files={"file": ("a.wav", _wav_bytes(tone_clip(1.0)))})
+    assert r.status_code == 422 and "window" in r.json()["error"]["message"]
+    r = client.post("/v1/predict?model=nope", files={"file": ("a.wav", _wav_bytes(tone_clip(1.0)))})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_model"
+
+
+@pytest.mark.slow
+def test_bench_latency_small_run(tmp_path):
+    from serkit.evaluation.latency import bench_latency
+
+    r = bench_latency("default", tmp_path, runs=2, folder_clips=6, http_requests=20, http_clients=5, log=lambda *_: None)
+    for k in ("pytorch", "onnx_fp32", "onnx_int8"):
+        assert r[k]["median_ms"] > 0
+    assert r["onnx_int8"]["file_mb"] < r["onnx_fp32"]["file_mb"] and r["head_int8_mb"] < 1.0
+    assert r["folder_onnx_int8"]["clips"] == 6 and r["http"]["errors"] == 0 and r["http"]["still_healthy"]
+    assert json.loads((tmp_path / "latency.json").read_text())["http"]["requests"] == 20

@@ -39,6 +39,8 @@ class BenchConfig:
         labels: restrict to these labels (empty = all in the manifest).
         cache_dir: feature cache folder (empty = ``$SERKIT_CACHE`` or ~/.cache/serkit/features).
         jobs: parallel worker processes for folds (each uses one torch thread).
+        augment: training augmentation (:class:`serkit.training.augment.AugmentConfig`
+            fields); empty = the model's default (``eam`` for ``mll``, none otherwise).
     """
 
     manifest: str = ""
@@ -53,6 +55,23 @@ class BenchConfig:
     jobs: int = 1
     model_cfg: dict = field(default_factory=dict)
     frontend_cfg: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)
+
+
+def resolve_augment(cfg: BenchConfig):
+    """The augmentation config of a run: ``cfg.augment`` over the model's default."""
+    from serkit.config import from_dict
+    from serkit.models import MODELS
+    from serkit.training.augment import AugmentConfig
+
+    base = {"name": MODELS[cfg.model].default_augment} if cfg.model in MODELS else {}
+    a = from_dict(AugmentConfig, {**base, **(cfg.augment or {})}, "augment")
+    if a.name not in ("none", "eam"):
+        raise ConfigError(f"augment.name must be 'none' or 'eam', got {a.name!r}")
+    if a.name != "none" and cfg.model in MODELS and not MODELS[cfg.model].supports_augment:
+        raise ConfigError(f"model {cfg.model!r} does not train on augmented variants; use a torch head "
+                          "(attnpool, mlp, linear, mll, pts-snn, reslstm-sa, ...) or augment.name=none")
+    return a
 
 
 # shared with forked workers (copy-on-write), set by run_bench
@@ -70,13 +89,20 @@ def _fold_task(args):
     seed_everything(seed)
     fit_idx, val_idx = validation_split(utts, fold.train, seed, c["cfg"].val_fraction)
 
-    def split(idx):
-        return Split([feats[utts[i].id] for i in idx], y[idx], [utts[i].speaker for i in idx],
-                     [utts[i].id for i in idx])
+    def split(idx, partners=None):
+        ids = [utts[i].id for i in idx]
+        variants = None
+        if c.get("bank") is not None and partners is not None:
+            from serkit.training.augment import usable_variants
+
+            variants = usable_variants(c["bank"], ids, [utts[i].id for i in partners], c["label_of"], len(c["labels"]))
+        return Split([feats[utts[i].id] for i in idx], y[idx], [utts[i].speaker for i in idx], ids, variants)
 
     model = build_model(c["cfg"].model, c["cfg"].model_cfg, len(c["labels"]), c["n_layers"], c["dim"])
     t0 = time.time()
-    info = model.fit(split(fit_idx), split(val_idx) if val_idx else None, seed)
+    # augmented variants: partners from the fit speakers only (validation variants, used only
+    # by a refit on train + validation, may also take validation partners); never the test fold
+    info = model.fit(split(fit_idx, fit_idx), split(val_idx, fit_idx + val_idx) if val_idx else None, seed)
     fit_s = time.time() - t0
     test = split(fold.test)
     proba = model.predict_proba(test.feats)
@@ -108,7 +134,10 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     t_start = time.time()
     utts, frontend, labels, model_cfg = resolve(cfg)
     make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol, before extraction
+    aug = resolve_augment(cfg)
     resolved = {"bench": to_dict(cfg), "model_config": model_cfg, "frontend_spec": frontend.spec()}
+    if aug.name != "none":  # (absent when off: fingerprints of earlier runs stay valid)
+        resolved["augment"] = to_dict(aug)
     # a fold's result depends on everything but the number of seeds and of workers: more seeds
     # extend a finished run, fewer reuse it
     fp_cfg = {k: v for k, v in resolved["bench"].items() if k not in ("seeds", "jobs")}
@@ -158,17 +187,30 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
 
     t1 = time.time()
     bar = tqdm(total=len(todo), desc=f"{cfg.model} {cfg.protocol}", disable=not progress or not todo, unit="fold")
-    if cfg.jobs > 1 and len(todo) > 1:
-        import multiprocessing as mp
+    aug_stats = []
+    # with augmentation, one seed's bank at a time (it is large); workers fork after it is built
+    groups = [[t for t in todo if t[0] == s] for s in seeds] if aug.name != "none" else [todo]
+    for group in groups:
+        if not group:
+            continue
+        if aug.name != "none":
+            from serkit.training.augment import build_eam_bank
 
-        with mp.get_context("fork").Pool(cfg.jobs) as pool:
-            for rec in pool.imap_unordered(_fold_task, todo):
-                records.append(rec)
+            bank, st = build_eam_bank(utts, frontend, aug, seed=group[0][0], cache=cache, progress=progress, log=log)
+            aug_stats.append({"seed": group[0][0], **st})
+            _CTX.update(bank=bank, label_of={u.id: labels.index(u.label) for u in utts})
+        if cfg.jobs > 1 and len(group) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(cfg.jobs) as pool:
+                for rec in pool.imap_unordered(_fold_task, group):
+                    records.append(rec)
+                    bar.update()
+        else:
+            for t in group:
+                records.append(_fold_task(t))
                 bar.update()
-    else:
-        for t in todo:
-            records.append(_fold_task(t))
-            bar.update()
+        _CTX.pop("bank", None)
     bar.close()
     train_s = time.time() - t1
     results = aggregate(records, utts, labels, seeds, folds, cfg, frontend, out)
@@ -176,6 +218,19 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
                    train_s_this_run=round(train_s, 2),
                    fit_s_total=round(sum(r["fit_s"] for r in records), 2),
                    features_extracted=ex.extracted, features_cached=ex.cached, skipped_files=len(ex.failed))
+    if aug.name != "none":
+        prev = {}
+        if (out / "results.json").exists():
+            try:
+                prev = json.loads((out / "results.json").read_text()).get("augment", {})
+            except json.JSONDecodeError:
+                prev = {}
+        banks = {b["seed"]: b for b in prev.get("banks", [])}
+        banks.update({b["seed"]: b for b in aug_stats})
+        results["augment"] = {**to_dict(aug), "banks": sorted(banks.values(), key=lambda b: b["seed"]),
+                              "bank_encoder_s_total": round(sum(b["seconds"] for b in banks.values()), 2),
+                              "note": "EAM bank: mixed waveforms re-encoded by the frozen frontend once per seed "
+                                      "and cached; partners from the fit speakers of each fold only"}
     results.update(measure_latency(cfg, frontend, labels, records, out))
     atomic_write_json(out / "results.json", results)
     from serkit.evaluation.report import write_report

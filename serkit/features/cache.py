@@ -50,6 +50,28 @@ class FeatureCache:
         key = text_digest(f"{fp}|{self._digest(utt.audio)}|{utt.start}|{utt.end}")
         return self.root / f"{frontend.name.replace(':', '_').replace('/', '_')}-{fp[:12]}" / key[:2] / f"{key}.npy"
 
+    def path_for_key(self, frontend: Frontend, key: str) -> Path:
+        """Entry for derived audio (e.g. an augmented mix) named by a content ``key``."""
+        fp = frontend.fingerprint()
+        k = text_digest(f"{fp}|derived|{key}")
+        return self.root / f"{frontend.name.replace(':', '_').replace('/', '_')}-{fp[:12]}" / k[:2] / f"{k}.npy"
+
+    def get_key(self, frontend: Frontend, key: str) -> np.ndarray | None:
+        return self._load(self.path_for_key(frontend, key))
+
+    def put_key(self, frontend: Frontend, key: str, feats: np.ndarray) -> None:
+        out = feats.astype(self.dtype) if np.abs(feats).max(initial=0) < 6e4 else feats.astype(np.float32)
+        atomic_save_npy(self.path_for_key(frontend, key), out)
+
+    @staticmethod
+    def _load(p: Path) -> np.ndarray | None:
+        if not p.exists():
+            return None
+        try:
+            return np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None  # damaged entry: treat as a miss, it is rewritten
+
     def get(self, frontend: Frontend, utt: Utterance) -> np.ndarray | None:
         p = self.path_for(frontend, utt)
         if not p.exists():

@@ -19,12 +19,17 @@ from serkit.errors import ConfigError
 
 @dataclass
 class Split:
-    """Features, integer labels and speakers of one subset. ``feats[i]``: ``(L, T, D)``."""
+    """Features, integer labels and speakers of one subset. ``feats[i]``: ``(L, T, D)``.
+
+    ``variants``: optional augmented versions per utterance, ``[(feats (L, T, D), soft label
+    (C,)), ...]`` (e.g. the EAM bank); models that do not train on them ignore them.
+    """
 
     feats: list[np.ndarray]
     labels: np.ndarray
     speakers: list[str | None]
     ids: list[str]
+    variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
 
     def __len__(self) -> int:
         return len(self.feats)
@@ -33,6 +38,10 @@ class Split:
 class Model(ABC):
     name: ClassVar[str]
     config_cls: ClassVar[type]
+    #: trains on ``Split.variants`` (augmentation banks) when given
+    supports_augment: ClassVar[bool] = False
+    #: augmentation a bench uses for this model unless the config says otherwise
+    default_augment: ClassVar[str] = "none"
 
     def __init__(self, config: Any, n_classes: int, n_layers: int, dim: int):
         self.config = config

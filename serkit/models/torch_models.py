@@ -37,7 +37,11 @@ def refit_on_all(model, train: Split, val: Split, seed: int, info: dict) -> dict
     labels = np.concatenate([train.labels, val.labels])
     model.net.norm.fit(feats)
     cfg = dataclasses.replace(model.config.train, epochs=max(1, int(info["best_epoch"])))
-    train_classifier(model.net.head, model._normed(feats), labels, model.n_classes, cfg, seed, None)
+    variants = None
+    if train.variants is not None or val.variants is not None:
+        variants = model._prep_variants((train.variants or [[]] * len(train)) + (val.variants or [[]] * len(val)))
+    train_classifier(model.net.head, model._normed(feats), labels, model.n_classes, cfg, seed, None,
+                     variants=variants)
     return {**info, "refit_epochs": cfg.epochs}
 
 
@@ -111,6 +115,7 @@ class TorchHeadModel(Model):
 
     config_cls = HeadConfig
     head_name = ""
+    supports_augment = True
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
@@ -133,6 +138,12 @@ class TorchHeadModel(Model):
         std = self.net.norm.std.numpy()[:, None]
         return [((f.astype(np.float32) - mean) / std).astype(np.float32) for f in feats]
 
+    def _prep_variants(self, variants):
+        """Pool and standardise augmented variants like clean clips (after ``norm.fit``)."""
+        if variants is None:
+            return None
+        return [[(self._normed(self._prep([f]))[0], soft) for f, soft in vs] for vs in variants]
+
     def _reset(self, seed: int) -> None:
         """Re-initialise every parameter from ``seed`` (same seed -> same model)."""
         torch.manual_seed(seed)
@@ -151,7 +162,7 @@ class TorchHeadModel(Model):
         # standardise once up front and train the head on it (same maths as self.net, cheaper)
         v = (self._normed(self._prep(val.feats)), val.labels) if val is not None and len(val) else None
         info = train_classifier(self.net.head, self._normed(tr), train.labels, self.n_classes,
-                                self.config.train, seed, v)
+                                self.config.train, seed, v, variants=self._prep_variants(train.variants))
         if self.config.train.refit and v is not None:
             info = refit_on_all(self, train, val, seed, info)
         lw = self.net.head.layers

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from serkit.errors import ConfigError
+from serkit.training.losses import LossConfig, MultiLoss
 
 
 @dataclass
@@ -41,6 +42,10 @@ class TrainConfig:
             period multiplied by ``t_mult`` after each restart; stepped per batch) or
             ``constant``.
         grad_clip: clip the global gradient norm to this value (0 = off).
+        losses: the objective (:class:`serkit.training.losses.LossConfig`): cross-entropy by
+            default; KL / focal / centre / SupCon terms with their weights.
+        augment_prob: with augmentation variants (e.g. the EAM bank), the chance per
+            utterance per epoch of training on a random variant (soft label) instead.
     """
 
     epochs: int = 40
@@ -58,6 +63,8 @@ class TrainConfig:
     t0: int = 10
     t_mult: int = 1
     grad_clip: float = 0.0
+    losses: LossConfig = field(default_factory=LossConfig)
+    augment_prob: float = 0.5
 
 
 def collate(feats: list[np.ndarray], crop: int = 0, rng: np.random.Generator | None = None):
@@ -145,11 +152,22 @@ def train_classifier(
     seed: int,
     val: tuple[list[np.ndarray], np.ndarray] | None = None,
     loss_fn: Callable | None = None,
+    variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None,
 ) -> dict:
     """Train ``model(x, mask) -> logits`` in place and keep the best-validation weights.
 
+    Args:
+        variants: optional per-utterance augmented versions ``(feats (L, T, D), soft label (C,))``
+            (same ``T`` as the clean clip); each epoch an utterance is swapped for a random
+            variant with probability ``cfg.augment_prob``.
+
+    The objective is ``loss_fn(logits, y)`` when given, else plain (class-weighted)
+    cross-entropy, or :class:`~serkit.training.losses.MultiLoss` when ``cfg.losses`` asks for
+    more than cross-entropy or variants bring soft labels. Centre / SupCon terms read the
+    head's pooled representation: the input of its final ``out`` linear layer.
+
     Returns:
-        ``{"epochs": run, "best_epoch": e, "best_val_ua": ua}``.
+        ``{"epochs": run, "best_epoch": e, "best_val_ua": ua}`` (+ ``loss_parts`` of the last epoch).
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -164,44 +182,80 @@ def train_classifier(
     groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
     if layer_params:
         groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
+    has_variants = variants is not None and any(len(v) for v in variants)
+    multi = None
+    captured: dict = {}
+    hook = None
+    if loss_fn is None and (cfg.losses != LossConfig() or has_variants):
+        rep_dim = None
+        if cfg.losses.needs_embedding:
+            out = getattr(model, "out", None)
+            if not isinstance(out, nn.Linear):
+                raise ConfigError("centre / SupCon losses need a head whose final layer is a Linear named 'out'")
+            rep_dim = out.in_features
+            hook = out.register_forward_pre_hook(lambda _m, inp: captured.__setitem__("h", inp[0]))
+        multi = MultiLoss(cfg.losses, n_classes, counts, rep_dim, weight, cfg.label_smoothing)
+        groups += multi.param_groups(cfg.lr, cfg.weight_decay)
     opt, sched = make_optimizer(groups, cfg, math.ceil(len(feats) / cfg.batch_size))
     y_all = torch.from_numpy(labels.astype(np.int64))
+    t_all = F.one_hot(y_all, n_classes).float()
     lengths = np.array([f.shape[1] for f in feats])
     best = (-1.0, 0)
     best_state = copy.deepcopy(model.state_dict())
     bad = 0
     epoch = 0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
-            x, m = collate([feats[i] for i in idx], cfg.crop_frames, rng)
-            logits = model(x, m)
-            y = y_all[idx]
-            if loss_fn is not None:
-                loss = loss_fn(logits, y)
+    parts_sum: dict[str, float] = {}
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            parts_sum = {}
+            for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
+                batch = [feats[i] for i in idx]
+                t = t_all[idx].clone()
+                if has_variants:
+                    for b, i in enumerate(idx):
+                        if variants[i] and rng.random() < cfg.augment_prob:
+                            f, soft = variants[i][int(rng.integers(len(variants[i])))]
+                            batch[b] = f
+                            t[b] = torch.from_numpy(np.asarray(soft, np.float32))
+                x, m = collate(batch, cfg.crop_frames, rng)
+                logits = model(x, m)
+                y = y_all[idx]
+                if loss_fn is not None:
+                    loss = loss_fn(logits, y)
+                elif multi is not None:
+                    loss, parts = multi(logits, t, captured.get("h"))
+                    for k, v in parts.items():
+                        parts_sum[k] = parts_sum.get(k, 0.0) + v
+                else:
+                    loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+                opt.zero_grad()
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.grad_clip)
+                opt.step()
+                if sched is not None:
+                    sched.step()
+            if val is None or len(val[0]) == 0:
+                best_state = copy.deepcopy(model.state_dict())
+                best = (float("nan"), epoch)
+                continue
+            pred = predict_logits(model, val[0]).argmax(1)
+            ua = float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
+            if ua > best[0]:
+                best = (ua, epoch)
+                best_state = copy.deepcopy(model.state_dict())
+                bad = 0
             else:
-                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.grad_clip)
-            opt.step()
-            if sched is not None:
-                sched.step()
-        if val is None or len(val[0]) == 0:
-            best_state = copy.deepcopy(model.state_dict())
-            best = (float("nan"), epoch)
-            continue
-        pred = predict_logits(model, val[0]).argmax(1)
-        ua = float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
-        if ua > best[0]:
-            best = (ua, epoch)
-            best_state = copy.deepcopy(model.state_dict())
-            bad = 0
-        else:
-            bad += 1
-            if bad >= cfg.patience:
-                break
+                bad += 1
+                if bad >= cfg.patience:
+                    break
+    finally:
+        if hook is not None:
+            hook.remove()
     model.load_state_dict(best_state)
     model.eval()
-    return {"epochs": epoch, "best_epoch": best[1], "best_val_ua": best[0]}
+    info = {"epochs": epoch, "best_epoch": best[1], "best_val_ua": best[0]}
+    if parts_sum:
+        info["loss_parts_last_epoch"] = {k: round(v, 4) for k, v in parts_sum.items()}
+    return info

@@ -1,0 +1,205 @@
+"""Energy-Adaptive Mixup (EAM) on waveforms, and a cached bank of mixed variants.
+
+Mixing (:func:`eam_mix`), for a target utterance ``x_i`` (label ``y_i``) and a partner ``x_j``:
+
+1. segment length ``L = u * N_i`` with ``u ~ U[min_frac, max_frac]`` (``max_frac`` < 0.5: the
+   segment is always shorter than half the target), capped at the partner's length;
+   a random segment ``s`` of ``x_j`` is added at a random position ``p`` of ``x_i``;
+2. ``SNR ~ U[snr_low, snr_high]`` dB (default -5..10) of the target over the segment:
+   ``scale = sqrt(P_i / (10^(SNR/10) P_j))`` with ``P_i`` the mean power of ``x_i`` over the
+   covered region and ``P_j`` the mean power of ``s``;
+3. soft label ``y = (1 - lam) y_i + lam y_j`` with
+
+       lam = rho * r,   rho = L / N_i  (fraction of the target's time covered),
+                        r   = 1 / (1 + 10^(SNR/10))  (the partner's share of the energy
+                              inside the covered region: P_j' / (P_i + P_j'))
+
+   so a loud, long insert moves the label more than a quiet, short one; ``lam < max_frac``.
+
+Edge cases (never NaN): a silent partner segment (``P_j = 0``) adds nothing (``lam = 0``); a
+silent covered region of the target (``P_i = 0``) uses the target's whole-utterance power, and
+a fully silent target takes the segment at its own level (``r = 1``); a target shorter than
+``min_samples`` is returned unchanged.
+
+The bank (:func:`build_eam_bank`): for every utterance ``K`` mixes with partners from *other
+speakers*, re-encoded by the frozen frontend once and cached on disk (content keys: both
+files' bytes, seed, variant index, settings), so the encoder cost is paid once per seed, not
+per epoch or per fold. A fold uses only the variants whose partner is among its *fit*
+utterances (:func:`usable_variants`): test-fold and validation audio never enter training.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from serkit.utils import text_digest
+
+
+@dataclass
+class AugmentConfig:
+    """``name``: ``none`` or ``eam``. ``variants``: mixes per utterance in the bank (how often a
+    model trains on one instead of the clean clip is the model's ``train.augment_prob``). SNR
+    range in dB; segment length as a fraction of the target."""
+
+    name: str = "none"
+    variants: int = 4
+    snr_low: float = -5.0
+    snr_high: float = 10.0
+    min_frac: float = 0.1
+    max_frac: float = 0.45
+    min_samples: int = 1600
+
+
+@dataclass
+class Variant:
+    partner: str  # utterance id mixed in
+    lam: float  # partner's label weight
+    feats: np.ndarray  # (L, T, D), same T as the clean target
+
+
+def eam_mix(x_i: np.ndarray, x_j: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig | None = None):
+    """Mix a segment of ``x_j`` into ``x_i`` (1-D float arrays, same rate).
+
+    Returns ``(mixed (N_i,) float32, lam, info)`` with ``info`` = position, length, snr_db,
+    scale, rho, r. See the module docstring for the formula.
+    """
+    cfg = cfg or AugmentConfig(name="eam")
+    x_i = np.asarray(x_i, np.float32)
+    x_j = np.asarray(x_j, np.float32)
+    n_i, n_j = x_i.size, x_j.size
+    info = {"pos": 0, "length": 0, "snr_db": None, "scale": 0.0, "rho": 0.0, "r": 0.0}
+    if n_i < cfg.min_samples or n_j == 0:
+        return x_i.copy(), 0.0, info
+    frac = rng.uniform(cfg.min_frac, min(cfg.max_frac, 0.4999))
+    length = int(min(n_j, max(1, int(frac * n_i))))
+    pos = int(rng.integers(0, n_i - length + 1))
+    src = int(rng.integers(0, n_j - length + 1))
+    seg = x_j[src : src + length].astype(np.float64)
+    snr = float(rng.uniform(cfg.snr_low, cfg.snr_high))
+    p_j = float(np.mean(seg**2))
+    if not p_j > 0:
+        return x_i.copy(), 0.0, {**info, "snr_db": snr}
+    p_i = float(np.mean(x_i[pos : pos + length].astype(np.float64) ** 2))
+    if not p_i > 0:
+        p_i = float(np.mean(x_i.astype(np.float64) ** 2))
+    if p_i > 0:
+        scale = float(np.sqrt(p_i / (10 ** (snr / 10) * p_j)))
+        r = 1.0 / (1.0 + 10 ** (snr / 10))
+    else:  # silent target: the segment at its own level is all there is
+        scale, r = 1.0, 1.0
+    mixed = x_i.astype(np.float64)
+    mixed[pos : pos + length] += scale * seg
+    rho = length / n_i
+    lam = float(rho * r)
+    return mixed.astype(np.float32), lam, {"pos": pos, "length": length, "snr_db": snr, "scale": scale, "rho": rho, "r": r}
+
+
+def soft_label(y_i: int, y_j: int, lam: float, n_classes: int) -> np.ndarray:
+    """``(1 - lam) onehot(y_i) + lam onehot(y_j)`` as float32 ``(C,)``."""
+    t = np.zeros(n_classes, np.float32)
+    t[y_i] += 1.0 - lam
+    t[y_j] += lam
+    return t
+
+
+def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, progress: bool = False,
+                   log=print) -> tuple[dict[str, list[Variant]], dict]:
+    """``K = cfg.variants`` mixed variants per utterance (partners from other speakers).
+
+    Returns ``(bank: id -> [Variant], stats)``; stats: encoded, cached, failed, seconds.
+    """
+    from tqdm.auto import tqdm
+
+    from serkit.audio.io import AudioConfig, load_audio
+    from serkit.errors import AudioError
+
+    t0 = time.time()
+    acfg = AudioConfig(sample_rate=frontend.sample_rate)
+    by_id = {u.id: u for u in utts}
+    ids = sorted(by_id)
+    rng = np.random.default_rng(seed)
+    plan = []  # (target id, variant k, partner id, rng seed)
+    for uid in ids:
+        spk = by_id[uid].speaker
+        others = [v for v in ids if v != uid and (spk is None or by_id[v].speaker != spk)]
+        if not others:
+            continue
+        for k in range(cfg.variants):
+            plan.append((uid, k, others[int(rng.integers(len(others)))], int(rng.integers(2**31))))
+    settings = f"{cfg.snr_low}|{cfg.snr_high}|{cfg.min_frac}|{cfg.max_frac}|{cfg.min_samples}|v1"
+    audio_cache: dict[str, tuple[np.ndarray, int] | None] = {}
+
+    def audio(uid):
+        if uid not in audio_cache:
+            u = by_id[uid]
+            try:
+                audio_cache[uid] = load_audio(u.audio, acfg, u.start, u.end, return_rate=True)
+            except AudioError:
+                audio_cache[uid] = None
+        return audio_cache[uid]
+
+    def digest(uid):
+        u = by_id[uid]
+        return cache._digest(u.audio) if cache is not None else u.audio
+
+    bank: dict[str, list[Variant]] = {}
+    stats = {"planned": len(plan), "encoded": 0, "cached": 0, "failed": 0}
+    todo = []
+    for uid, k, pid, s in plan:
+        key = text_digest(f"eam|{digest(uid)}|{by_id[uid].start}|{by_id[uid].end}|{digest(pid)}|"
+                          f"{by_id[pid].start}|{by_id[pid].end}|{s}|{settings}")
+        lam = _lam_of(uid, pid, s, cfg, audio)
+        if lam is None:
+            stats["failed"] += 1
+            continue
+        hit = cache.get_key(frontend, key) if cache is not None else None
+        if hit is not None:
+            bank.setdefault(uid, []).append(Variant(pid, lam, hit))
+            stats["cached"] += 1
+        else:
+            todo.append((uid, k, pid, s, key, lam))
+    bar = tqdm(total=len(todo), desc="EAM bank", disable=not progress or not todo, unit="mix")
+    batch = 16
+    for b in range(0, len(todo), batch):
+        part = todo[b : b + batch]
+        wavs, rates = [], set()
+        for uid, _k, pid, s, _key, _lam in part:
+            (xi, sr), (xj, _) = audio(uid), audio(pid)
+            wavs.append(eam_mix(xi, xj, np.random.default_rng(s), cfg)[0])
+            rates.add(sr)
+        if len(rates) == 1:
+            feats = frontend.extract_batch(wavs, rates.pop())
+        else:
+            feats = [frontend.extract(w, audio(p[0])[1]) for w, p in zip(wavs, part)]
+        for (uid, _k, pid, _s, key, lam), f in zip(part, feats):
+            if cache is not None:
+                cache.put_key(frontend, key, f)
+            bank.setdefault(uid, []).append(Variant(pid, lam, f.astype(np.float16) if np.abs(f).max() < 6e4 else f))
+            stats["encoded"] += 1
+        bar.update(len(part))
+    bar.close()
+    stats["seconds"] = round(time.time() - t0, 2)
+    return bank, stats
+
+
+def _lam_of(uid, pid, s, cfg, audio):
+    a, b = audio(uid), audio(pid)
+    if a is None or b is None:
+        return None
+    return eam_mix(a[0], b[0], np.random.default_rng(s), cfg)[1]
+
+
+def usable_variants(bank: dict[str, list[Variant]], target_ids: list[str], partner_ids: list[str],
+                    labels_of: dict[str, int], n_classes: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per target utterance (in order): its variants whose partner is in ``partner_ids``, as
+    ``(feats, soft label (C,))``. The bench passes a fold's fit utterances as partners, so
+    test-fold (and validation) audio never enters training."""
+    allowed = set(partner_ids)
+    out = []
+    for uid in target_ids:
+        out.append([(v.feats, soft_label(labels_of[uid], labels_of[v.partner], v.lam, n_classes))
+                    for v in bank.get(uid, []) if v.partner in allowed])
+    return out

@@ -48,3 +48,18 @@ def test_emodb_real_clip_through_whisper_frontends():
     assert a.shape[1:] == b.shape[1:] and b.shape[0] == 5
     cos = (a[0] * b[-1]).sum(-1) / np.linalg.norm(a[0], axis=-1) / np.linalg.norm(b[-1], axis=-1)
     assert cos.mean() > 0.98
+
+
+def test_int8_onnx_agrees_with_pytorch_on_emodb(tmp_path):
+    """Issue 6: int8 top-1 agreement >= 98% on EmoDB (every 5th clip here, 107 clips; the
+    whole corpus: `serkit export default --onnx X --int8 --check manifests/emodb.jsonl`)."""
+    import serkit
+    from serkit.export.check import check_full_onnx
+    from serkit.export.onnx_full import export_full_onnx
+
+    res = prepare("emodb", corpus_or_skip("emodb"))
+    rec = serkit.load("default")
+    path = tmp_path / "m.int8.onnx"
+    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, path, int8=True)
+    r = check_full_onnx(rec, path, [u.audio for u in res.utterances[::5]])
+    assert r["clips"] == 107 and r["top1_agreement"] >= 0.98 and r["top1_agreement_vs_model"] >= 0.98

@@ -171,3 +171,13 @@ def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, 
     logs = []
     run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, progress=False, log=logs.append)
     assert any("3 finished trial(s) reused" in m for m in logs) and len(SEEN) == 3 * len(folds)
+
+
+def test_batches_never_hold_a_single_item():
+    from serkit.training.trainer import _length_bucketed_batches
+
+    rng = np.random.default_rng(0)
+    for n in (1 + 64, 1 + 128, 9, 17, 2):
+        batches = list(_length_bucketed_batches(rng.integers(1, 50, n), 8, rng))
+        assert sorted(np.concatenate(batches).tolist()) == list(range(n))
+        assert all(len(b) >= 2 for b in batches)

@@ -100,7 +100,11 @@ def _length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.rando
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         parts = [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
         if len(parts) > 1 and len(parts[-1]) == 1:  # no batch of one (BatchNorm needs two)
-            parts[-2] = np.concatenate([parts[-2], parts.pop()])
+            last = parts.pop()  # (pop first: the index below must refer to the new last batch)
+            parts[-1] = np.concatenate([parts[-1], last])
+        if len(parts) == 1 and len(parts[0]) == 1 and batches:  # a last window of one item
+            last = parts.pop()
+            batches[-1] = np.concatenate([batches[-1], last])
         batches += parts
     for b in rng.permutation(len(batches)):
         yield batches[b]

@@ -16,7 +16,7 @@ $S tune $T --model lstm-sa    --out "$R/tune_emodb_lstm-sa"
 B="--seeds 10 --jobs 2 --quiet"
 $S bench --config "$R/tune_emodb_reslstm-sa/best.yaml" $B --out "$R/emodb_reslstm-sa_mfcc-chroma"
 $S bench --config "$R/tune_emodb_lstm-sa/best.yaml"    $B --out "$R/emodb_lstm-sa_mfcc-chroma"
-# pure residual ablation: ResLSTM-SA's chosen setting, skip connection removed
-$S bench --config "$R/tune_emodb_reslstm-sa/best.yaml" $B --set model.residual=false --out "$R/emodb_reslstm-sa-nores_mfcc-chroma"
+# pure residual ablation (3 seeds): ResLSTM-SA's chosen setting, skip connection removed
+$S bench --config "$R/tune_emodb_reslstm-sa/best.yaml" --seeds 3 --jobs 2 --quiet --set model.residual=false --out "$R/emodb_reslstm-sa-nores_mfcc-chroma"
 $S bench --manifest manifests/emodb.jsonl --protocol loso --model attnpool --frontend whisper-tiny $B --out "$R/emodb_attnpool_whisper-tiny_10seeds"
 $S table "$R"/emodb_reslstm-sa_mfcc-chroma "$R"/emodb_lstm-sa_mfcc-chroma "$R"/emodb_reslstm-sa-nores_mfcc-chroma "$R"/emodb_attnpool_whisper-tiny_10seeds

@@ -207,7 +207,8 @@ def run_tune(cfg: BenchConfig, tcfg: TuneConfig, out: str | Path, space: dict | 
         "model": cfg.model, "frontend": cfg.frontend, "protocol": cfg.protocol, "objective":
         "mean validation UA over outer folds (validation speakers carved from each training fold)",
         "outer_folds": [t["fold"] for t in tasks], "best_value": round(best.value, 4), "best_params": best.params,
-        "best_trial": best.number, "n_trials": len(study.trials), "wall_s": round(time.time() - t_start, 1),
+        "best_trial": best.number, "n_trials": len(study.trials), "wall_s_this_run": round(time.time() - t_start, 1),
+        "wall_s_all_trials": round(sum(t.user_attrs.get("wall_s", 0.0) for t in study.trials), 1),
         "trials": [{"number": t.number, "value": t.value, "params": t.params, **t.user_attrs}
                    for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE],
     }

@@ -266,18 +266,12 @@ def predict(
     for f in bar:
         try:
             if onnx is not None:
-                t0 = time.perf_counter()
-                label, probs = rec.predict_file(f)
                 from serkit.api import Prediction
 
-                dur = 0.0
-                try:
-                    from serkit.audio.io import audio_duration
-
-                    dur = audio_duration(f)
-                except AudioError:
-                    pass
-                preds = [Prediction(label, probs, time.perf_counter() - t0, dur, str(f))]
+                t0 = time.perf_counter()
+                wav = rec.read(f)
+                label, probs = rec.label_probs(rec.predict_array(wav))
+                preds = [Prediction(label, probs, time.perf_counter() - t0, wav.size / rec.sample_rate, str(f))]
             elif timeline:
                 rows = rec.timeline(f, window=window, hop=hop, vad=vad)
                 for r in rows:

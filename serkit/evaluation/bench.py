@@ -196,7 +196,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
         if aug.name != "none":
             from serkit.training.augment import build_eam_bank
 
-            bank, st = build_eam_bank(utts, frontend, aug, seed=group[0][0], cache=cache, progress=progress, log=log)
+            bank, st = build_eam_bank(utts, frontend, aug, seed=group[0][0], cache=cache, progress=progress)
             aug_stats.append({"seed": group[0][0], **st})
             _CTX.update(bank=bank, label_of={u.id: labels.index(u.label) for u in utts})
         if cfg.jobs > 1 and len(group) > 1:

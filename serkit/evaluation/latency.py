@@ -145,7 +145,9 @@ def bench_latency(model: str = "default", out: str | Path = "runs/latency", runs
         tmp = Path(tmp)
         clip = tmp / "clip3s.wav"
         sf.write(clip, _clip(3.0), 16000)
-        res["clip"] = {"seconds": 3.0, "speech": "espeak-ng" if _has_espeak() else "tone"}
+        from serkit.audio.synth import espeak_available
+
+        res["clip"] = {"seconds": 3.0, "speech": "espeak-ng" if espeak_available() else "tone"}
 
         # 1. single-thread latency, file read to probabilities
         torch.set_num_threads(1)
@@ -237,12 +239,6 @@ def bench_latency(model: str = "default", out: str | Path = "runs/latency", runs
                 proc.wait(timeout=30)
     atomic_write_json(out / "latency.json", res)
     return res
-
-
-def _has_espeak() -> bool:
-    from serkit.audio.synth import espeak_available
-
-    return espeak_available()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,6 @@ from torch import nn
 from serkit.errors import SerkitError
 
 WHISPER_FRONTENDS = ("whisper-tiny", "whisper-tiny-layers")
-MAX_MEL_FRAMES = 3000
 
 
 def pool_frames_torch(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -98,8 +97,6 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
     net, states, dropped = _drop_light_layers(model.net, states, min_layer_weight)
     n_blocks = max(states)
     enc = WhisperEncoder(n_layers=n_blocks)
-    if name == "whisper-tiny" and not enc.full:
-        raise SerkitError("whisper-tiny features need the full encoder")
     pipe = FullPipeline(enc, states, model.config.pool, copy.deepcopy(net)).eval()
     return pipe, {"states": states, "encoder_blocks": n_blocks, "dropped_layer_weights": dropped}
 

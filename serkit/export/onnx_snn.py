@@ -38,7 +38,7 @@ def export_snn_onnx(model, frontend_spec: dict, labels: list[str], out: str | Pa
     from serkit.models.pts_snn import PTSSNN
 
     if not isinstance(model, PTSSNN):
-        raise SerkitError(f"ONNX export here covers the spiking heads (pts-snn, snn-vanilla, ann-twin), not {model.name!r}")
+        raise SerkitError(f"--head-only export covers the spiking heads (pts-snn, snn-vanilla, ann-twin); drop --head-only for the full export of {model.name!r}")
     import onnx
 
     wrapper = _SNNExport(model.net).eval()

@@ -63,9 +63,14 @@ class OnnxRecognizer:
         """Mono float waveform at :attr:`sample_rate` -> probabilities ``(C,)``."""
         return self.predict_mel(log_mel(np.asarray(wav, dtype=np.float32)))
 
-    def predict_file(self, path: str | Path) -> tuple[str, dict[str, float]]:
+    def read(self, path: str | Path) -> np.ndarray:
+        """Mono float32 samples of ``path`` at :attr:`sample_rate` (AudioError when unusable)."""
         from serkit.audio.io import AudioConfig, load_audio
 
-        wav = load_audio(path, AudioConfig(sample_rate=self.sample_rate))
-        p = self.predict_array(wav)
+        return load_audio(path, AudioConfig(sample_rate=self.sample_rate))
+
+    def label_probs(self, p: np.ndarray) -> tuple[str, dict[str, float]]:
         return self.labels[int(np.argmax(p))], {lab: float(v) for lab, v in zip(self.labels, p)}
+
+    def predict_file(self, path: str | Path) -> tuple[str, dict[str, float]]:
+        return self.label_probs(self.predict_array(self.read(path)))

@@ -60,8 +60,11 @@ class FeatureCache:
         return self._load(self.path_for_key(frontend, key))
 
     def put_key(self, frontend: Frontend, key: str, feats: np.ndarray) -> None:
+        self._save(self.path_for_key(frontend, key), feats)
+
+    def _save(self, p: Path, feats: np.ndarray) -> None:
         out = feats.astype(self.dtype) if np.abs(feats).max(initial=0) < 6e4 else feats.astype(np.float32)
-        atomic_save_npy(self.path_for_key(frontend, key), out)
+        atomic_save_npy(p, out)
 
     @staticmethod
     def _load(p: Path) -> np.ndarray | None:
@@ -73,17 +76,10 @@ class FeatureCache:
             return None  # damaged entry: treat as a miss, it is rewritten
 
     def get(self, frontend: Frontend, utt: Utterance) -> np.ndarray | None:
-        p = self.path_for(frontend, utt)
-        if not p.exists():
-            return None
-        try:
-            return np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            return None  # damaged entry: treat as a miss, it is rewritten
+        return self._load(self.path_for(frontend, utt))
 
     def put(self, frontend: Frontend, utt: Utterance, feats: np.ndarray) -> None:
-        out = feats.astype(self.dtype) if np.abs(feats).max(initial=0) < 6e4 else feats.astype(np.float32)
-        atomic_save_npy(self.path_for(frontend, utt), out)
+        self._save(self.path_for(frontend, utt), feats)
 
 
 @dataclass

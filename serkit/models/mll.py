@@ -118,9 +118,6 @@ class MLL(TorchHeadModel):
         return FLAMHead(self.n_layers, self.dim, self.n_classes, c.d_model, c.heads, c.dropout, c.att_dropout,
                         c.layer, c.pooled_norm)
 
-    def _init_extra(self) -> None:
-        self.net.head.reset_parameters()
-
 
 def _flam_train() -> TrainConfig:
     t = _mll_train()

@@ -105,8 +105,8 @@ def soft_label(y_i: int, y_j: int, lam: float, n_classes: int) -> np.ndarray:
     return t
 
 
-def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, progress: bool = False,
-                   log=print) -> tuple[dict[str, list[Variant]], dict]:
+def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
+                   progress: bool = False) -> tuple[dict[str, list[Variant]], dict]:
     """``K = cfg.variants`` mixed variants per utterance (partners from other speakers).
 
     Returns ``(bank: id -> [Variant], stats)``; stats: encoded, cached, failed, seconds.
@@ -121,14 +121,14 @@ def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, pr
     by_id = {u.id: u for u in utts}
     ids = sorted(by_id)
     rng = np.random.default_rng(seed)
-    plan = []  # (target id, variant k, partner id, rng seed)
+    plan = []  # (target id, partner id, rng seed)
     for uid in ids:
         spk = by_id[uid].speaker
         others = [v for v in ids if v != uid and (spk is None or by_id[v].speaker != spk)]
         if not others:
             continue
-        for k in range(cfg.variants):
-            plan.append((uid, k, others[int(rng.integers(len(others)))], int(rng.integers(2**31))))
+        for _ in range(cfg.variants):
+            plan.append((uid, others[int(rng.integers(len(others)))], int(rng.integers(2**31))))
     settings = f"{cfg.snr_low}|{cfg.snr_high}|{cfg.min_frac}|{cfg.max_frac}|{cfg.min_samples}|v1"
     audio_cache: dict[str, tuple[np.ndarray, int] | None] = {}
 
@@ -148,33 +148,35 @@ def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, pr
     bank: dict[str, list[Variant]] = {}
     stats = {"planned": len(plan), "encoded": 0, "cached": 0, "failed": 0}
     todo = []
-    for uid, k, pid, s in plan:
+    for uid, pid, s in plan:
         key = text_digest(f"eam|{digest(uid)}|{by_id[uid].start}|{by_id[uid].end}|{digest(pid)}|"
                           f"{by_id[pid].start}|{by_id[pid].end}|{s}|{settings}")
-        lam = _lam_of(uid, pid, s, cfg, audio)
-        if lam is None:
+        if audio(uid) is None or audio(pid) is None:
             stats["failed"] += 1
             continue
         hit = cache.get_key(frontend, key) if cache is not None else None
-        if hit is not None:
+        if hit is not None:  # only the label weight is needed: recompute it (cheap, no encoder)
+            lam = eam_mix(audio(uid)[0], audio(pid)[0], np.random.default_rng(s), cfg)[1]
             bank.setdefault(uid, []).append(Variant(pid, lam, hit))
             stats["cached"] += 1
         else:
-            todo.append((uid, k, pid, s, key, lam))
+            todo.append((uid, pid, s, key))
     bar = tqdm(total=len(todo), desc="EAM bank", disable=not progress or not todo, unit="mix")
     batch = 16
     for b in range(0, len(todo), batch):
         part = todo[b : b + batch]
-        wavs, rates = [], set()
-        for uid, _k, pid, s, _key, _lam in part:
+        wavs, lams, rates = [], [], set()
+        for uid, pid, s, _key in part:
             (xi, sr), (xj, _) = audio(uid), audio(pid)
-            wavs.append(eam_mix(xi, xj, np.random.default_rng(s), cfg)[0])
+            mixed, lam, _ = eam_mix(xi, xj, np.random.default_rng(s), cfg)
+            wavs.append(mixed)
+            lams.append(lam)
             rates.add(sr)
         if len(rates) == 1:
             feats = frontend.extract_batch(wavs, rates.pop())
         else:
             feats = [frontend.extract(w, audio(p[0])[1]) for w, p in zip(wavs, part)]
-        for (uid, _k, pid, _s, key, lam), f in zip(part, feats):
+        for (uid, pid, _s, key), lam, f in zip(part, lams, feats):
             if cache is not None:
                 cache.put_key(frontend, key, f)
             bank.setdefault(uid, []).append(Variant(pid, lam, f.astype(np.float16) if np.abs(f).max() < 6e4 else f))
@@ -183,13 +185,6 @@ def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, pr
     bar.close()
     stats["seconds"] = round(time.time() - t0, 2)
     return bank, stats
-
-
-def _lam_of(uid, pid, s, cfg, audio):
-    a, b = audio(uid), audio(pid)
-    if a is None or b is None:
-        return None
-    return eam_mix(a[0], b[0], np.random.default_rng(s), cfg)[1]
 
 
 def usable_variants(bank: dict[str, list[Variant]], target_ids: list[str], partner_ids: list[str],

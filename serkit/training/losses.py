@@ -12,8 +12,8 @@ where a loss needs them, are ``t.argmax(1)``.
 
 Scaling (``MultiLoss``): each term is divided by its value for an uninformative model, so all
 start near 1 and the weights in the config mean what they say: KL and focal by ``log C``
-(uniform prediction), SupCon by ``log(N - 1)`` (uniform similarities), centre by 1 (unit-norm
-embeddings against centres at the origin give 1/2... 1).
+(uniform prediction), SupCon by ``log(N - 1)`` (uniform similarities). The centre term is
+left unscaled: on unit-norm embeddings with centres starting at the origin it starts at 1/2.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_bias_voltages_depend_on_the_utterance():
     torch.manual_seed(0)
     m = build_model("pts-snn", {"pool": 1, "hidden": 16}, 2, 1, 8)
     head = m.net.head
-    torch.nn.init.normal_(head.to_bias.weight, std=0.5)
+    torch.nn.init.normal_(head.bias_mix, std=0.5)
     torch.nn.init.normal_(head.kv.weight, std=1.0)
     captured = []
     orig = head.lif1.forward
@@ -111,3 +111,23 @@ def test_onnx_export_dynamic_T_matches_torch(tmp_path, name):
 
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["labels"] == '["a", "b"]' and meta["pool"] == "2"
+
+
+@pytest.mark.parametrize("bias_map", ["diag", "dense"])
+def test_calibration_starts_as_no_bias_and_its_size(bias_map):
+    """At initialisation CAMPC adds zero bias (the head equals the vanilla SNN's forward); the
+    compact 'diag' map costs 2 (M + 1) H parameters, the dense one (M H + 1) 2H."""
+    torch.manual_seed(0)
+    M, H, D = 4, 16, 8
+    m = build_model("pts-snn", {"pool": 1, "hidden": H, "n_prompts": M, "bias_map": bias_map}, 2, 1, D)
+    head = m.net.head
+    b1, b2 = head.bias_voltages(torch.randn(3, M, H))
+    assert b1.shape == b2.shape == (3, H) and not b1.any() and not b2.any()
+    n = sum(p.numel() for name, p in head.named_parameters() if name.startswith(("bias_", "to_bias")))
+    assert n == (2 * (M + 1) * H if bias_map == "diag" else (M * H + 1) * 2 * H)
+
+
+def test_default_pts_snn_fits_the_parameter_aim():
+    """Issue 3: <= 0.5 M trainable parameters on Whisper tiny states (D = 384, 7 classes)."""
+    m = build_model("pts-snn", {}, 7, 3, 384)
+    assert sum(p.numel() for p in m.net.parameters() if p.requires_grad) <= 500_000

@@ -166,6 +166,26 @@ def test_onnx_truncates_the_encoder_when_upper_layers_are_unused(rec, tmp_path):
     assert np.abs(full - got).max() < 0.01
 
 
+def test_onnx_of_a_one_layer_head_computes_only_that_state(rec, tmp_path):
+    """A ``layer: auto`` head that chose state 1 exports with 1 encoder block and gives the
+    same probabilities as the model on all-state features."""
+    from serkit.audio.mel import log_mel
+    from serkit.export.onnx_full import export_full_onnx
+    from serkit.export.runtime import OnnxRecognizer
+    from serkit.models import build_model
+
+    model = build_model("attnpool", {"layer": "auto", "pool": rec.model.config.pool}, len(rec.labels), 3, 384)
+    model.net.load_state_dict(rec.model.net.state_dict(), strict=False)  # same head, no layer logits
+    model.net.head.layers.choose(1)
+    model.net.eval()
+    info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "one.onnx")
+    assert info["states"] == [1] and info["encoder_blocks"] == 1
+    clips = _clips()[:3]
+    ref = model.predict_proba([rec.frontend.extract(c, SR) for c in clips])
+    got = np.stack([OnnxRecognizer(info["path"]).predict_mel(log_mel(c)) for c in clips])
+    assert np.abs(got - ref).max() <= 1e-3
+
+
 def test_onnx_runner_needs_no_torch(onnx_files, tmp_path):
     p = tmp_path / "a.wav"
     sf.write(p, tone_clip(1.5), SR)

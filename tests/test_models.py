@@ -50,6 +50,30 @@ def test_learned_layer_weights_find_the_informative_layer(rng):
     assert int(np.argmax(w)) == 2
 
 
+@pytest.mark.parametrize("name", ["attnpool", "pts-snn"])
+def test_auto_layer_is_chosen_on_training_speakers_and_survives_state(rng, name):
+    """``layer: auto`` picks the informative layer by speaker-grouped CV (no test data) and
+    the choice travels with the saved state."""
+    data = _task(rng, informative_layer=2)
+    cfg = {"layer": "auto", "train": {"epochs": 3}}
+    m = build_model(name, cfg, 2, 3, 16)
+    info = m.fit(data, None, seed=0)
+    assert info["layer"] == 2 and set(info["inner_val_ua"]) == {0, 1, 2}
+    assert info["inner_val_ua"][2] > max(info["inner_val_ua"][0], info["inner_val_ua"][1])
+    assert m.net.head.layers.weights().tolist() == [0.0, 0.0, 1.0]
+    other = build_model(name, cfg, 2, 3, 16)
+    other.load_state(m.state())
+    assert other.net.head.layers.index() == 2
+    np.testing.assert_allclose(other.predict_proba(data.feats[:5]), m.predict_proba(data.feats[:5]), atol=1e-6)
+
+
+def test_layer_weighting_rejects_bad_layer():
+    with pytest.raises(ConfigError, match="layer must be"):
+        LayerWeighting(3, fixed=3)
+    with pytest.raises(ConfigError, match="layer must be"):
+        LayerWeighting(3, fixed="best")
+
+
 def test_batched_prediction_equals_single(rng):
     data = _task(rng, n_per=10)
     m = build_model("attnpool", {"train": {"epochs": 2}}, 2, 3, 16)

@@ -61,8 +61,21 @@ class FullPipeline(nn.Module):
 
 
 def _drop_light_layers(net: nn.Module, states: list[int], min_w: float) -> tuple[nn.Module, list[int], list[float]]:
-    """Remove layers whose learned weight < ``min_w`` (never all); returns a new net."""
+    """Remove layers whose learned weight < ``min_w`` (never all); returns a new net. A head
+    that uses one layer (fixed or ``auto``) keeps only that state, whatever ``min_w``."""
     lw = net.head.layers
+    if lw.logits is None and lw.n_layers > 1:
+        keep = lw.index()
+        net = copy.deepcopy(net)
+        lw = net.head.layers
+        lw.n_layers = 1
+        if lw.fixed == "auto":
+            lw.chosen.zero_()
+        else:
+            lw.fixed = 0
+        net.norm.mean = net.norm.mean[keep : keep + 1].clone()
+        net.norm.std = net.norm.std[keep : keep + 1].clone()
+        return net, [states[keep]], []
     if lw.logits is None or min_w <= 0:
         return net, states, []
     w = torch.softmax(lw.logits.detach(), 0).numpy()

@@ -2,7 +2,7 @@
 
 All take ``x: (N, L, T, D)`` (layers, frames, dims) and ``mask: (N, T)`` (True = real frame)
 and return logits ``(N, C)``. The layer axis is reduced first by :class:`LayerWeighting`
-(s3prl-style learned softmax weights, or one fixed layer).
+(s3prl-style learned softmax weights, one fixed layer, or one layer chosen on training speakers).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from serkit.errors import ConfigError
 from serkit.evaluation.energy import add_macs
 
 
@@ -19,23 +20,41 @@ class LayerWeighting(nn.Module):
 
     Args:
         n_layers: ``L``.
-        fixed: use only this layer (no weights) instead of learning a weighting.
+        fixed: ``None`` = learn softmax weights (s3prl style); an index = use only that layer;
+            ``"auto"`` = use one layer chosen at fit time on training speakers (see
+            :func:`serkit.models.sklearn_models.select_layer`), kept in the ``chosen`` buffer so
+            saved models and ONNX exports carry it.
     """
 
-    def __init__(self, n_layers: int, fixed: int | None = None):
+    def __init__(self, n_layers: int, fixed: int | str | None = None):
         super().__init__()
+        if not (fixed is None or fixed == "auto" or (isinstance(fixed, int) and 0 <= fixed < max(n_layers, 1))):
+            raise ConfigError(f"layer must be null (learned weights), 'auto' or an index < {n_layers}, got {fixed!r}")
         self.n_layers = n_layers
         self.fixed = fixed
         self.logits = nn.Parameter(torch.zeros(n_layers)) if (n_layers > 1 and fixed is None) else None
+        if fixed == "auto":
+            self.register_buffer("chosen", torch.zeros(1, dtype=torch.long))
+
+    def choose(self, layer: int) -> None:
+        """Set the layer of a ``fixed="auto"`` weighting."""
+        if self.fixed != "auto":
+            raise ConfigError("choose() is only for layer='auto'")
+        self.chosen.fill_(int(layer))
+
+    def index(self) -> int:
+        return int(self.chosen) if self.fixed == "auto" else (self.fixed or 0)
 
     def weights(self) -> torch.Tensor:
         if self.logits is None:
             w = torch.zeros(self.n_layers)
-            w[self.fixed or 0] = 1.0
+            w[self.index()] = 1.0
             return w
         return torch.softmax(self.logits.detach(), 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed == "auto":
+            return x.index_select(1, self.chosen).squeeze(1)  # a Gather in ONNX, not a constant
         if self.logits is None:
             return x[:, self.fixed or 0]
         add_macs(self, macs=x.numel())
@@ -55,7 +74,7 @@ def masked_mean_std(h: torch.Tensor, mask: torch.Tensor, w: torch.Tensor | None 
 class LinearHead(nn.Module):
     """Mean over frames, then one linear layer."""
 
-    def __init__(self, n_layers: int, dim: int, n_classes: int, layer: int | None = None, **_):
+    def __init__(self, n_layers: int, dim: int, n_classes: int, layer: int | str | None = None, **_):
         super().__init__()
         self.layers = LayerWeighting(n_layers, layer)
         self.out = nn.Linear(dim, n_classes)
@@ -71,7 +90,7 @@ class MLPHead(nn.Module):
     """Mean + std over frames, then ``Linear(2D, hidden) - ReLU - Dropout - Linear``."""
 
     def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 256, dropout: float = 0.3,
-                 layer: int | None = None, **_):
+                 layer: int | str | None = None, **_):
         super().__init__()
         self.layers = LayerWeighting(n_layers, layer)
         self.net = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
@@ -91,7 +110,7 @@ class AttnPoolHead(nn.Module):
     """
 
     def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 128, att_dim: int = 64,
-                 dropout: float = 0.3, layer: int | None = None, pooled_norm: bool = False,
+                 dropout: float = 0.3, layer: int | str | None = None, pooled_norm: bool = False,
                  skip_stats: bool = False, **_):
         super().__init__()
         self.layers = LayerWeighting(n_layers, layer)

@@ -54,7 +54,7 @@ class SelfAttention(nn.Module):
 
 class FLAMHead(nn.Module):
     def __init__(self, n_layers: int, dim: int, n_classes: int, d_model: int = 128, heads: int = 16,
-                 dropout: float = 0.3, att_dropout: float = 0.1, layer: int | None = None, pooled_norm: bool = True):
+                 dropout: float = 0.3, att_dropout: float = 0.1, layer: int | str | None = None, pooled_norm: bool = True):
         super().__init__()
         self.layers = LayerWeighting(n_layers, layer)
         self.inp = nn.Linear(dim, d_model)
@@ -100,7 +100,7 @@ class MLLConfig:
     heads: int = 16
     dropout: float = 0.3
     att_dropout: float = 0.1
-    layer: int | None = None
+    layer: int | str | None = None
     pooled_norm: bool = True
     train: TrainConfig = field(default_factory=_mll_train)
 

@@ -120,7 +120,7 @@ class PTSSNNHead(nn.Module):
     def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 256, n_prompts: int = 4,
                  shift_frac: float = 0.125, use_tsse: bool = True, use_campc: bool = True, neuron: str = "plif",
                  init_tau: float = 2.0, tau_per_channel: bool = False, v_threshold: float = 1.0,
-                 soft_reset: bool = False, surrogate: str = "atan", layer: int | None = None, dropout: float = 0.2,
+                 soft_reset: bool = False, surrogate: str = "atan", layer: int | str | None = None, dropout: float = 0.2,
                  norm: str = "bn", bias_map: str = "diag"):
         super().__init__()
         self.use_bn = norm == "bn"
@@ -239,7 +239,7 @@ class PTSSNNConfig:
     v_threshold: float = 1.0
     soft_reset: bool = False
     surrogate: str = "atan"
-    layer: int | None = None
+    layer: int | str | None = None
     dropout: float = 0.2
     norm: str = "bn"
     bias_map: str = "diag"

@@ -64,7 +64,7 @@ class ResLSTMSAHead(nn.Module):
     """
 
     def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 64, dropout: float = 0.1,
-                 residual: bool = True, single: bool = False, layer: int | None = None):
+                 residual: bool = True, single: bool = False, layer: int | str | None = None):
         super().__init__()
         self.layers = LayerWeighting(n_layers, layer)
         self.residual, self.single = residual and not single, single
@@ -120,7 +120,7 @@ class ResLSTMConfig:
     hidden: int = 64
     dropout: float = 0.3
     residual: bool = True
-    layer: int | None = None
+    layer: int | str | None = None
     pool: int = 1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=100, batch_size=16, lr=1e-4, weight_decay=1e-3, patience=100, class_weighted=False,

@@ -22,6 +22,31 @@ from serkit.errors import ConfigError
 from serkit.models.base import Model, Split, pooled_stats, register
 
 
+def select_layer(pooled: np.ndarray, y: np.ndarray, speakers: list, folds: int = 3,
+                 make_pipe=None) -> tuple[int, dict[int, float]]:
+    """Pick the encoder layer whose pooled statistics classify best across speakers.
+
+    ``pooled: (N, L, 2D)`` mean+std per layer (:func:`pooled_stats`) of *training* utterances,
+    ``y: (N,)`` labels, ``speakers``: one id per utterance (``None`` = its own group). Runs a
+    ``folds``-fold speaker-grouped cross-validation of a standardised logistic regression per
+    layer and returns ``(best layer, {layer: inner UA})``. Only training speakers are involved.
+    """
+    make_pipe = make_pipe or (lambda: make_pipeline(StandardScaler(), LogisticRegression(
+        C=1.0, class_weight="balanced", max_iter=3000)))
+    groups = np.array([s or f"u{i}" for i, s in enumerate(speakers)])
+    k = min(folds, len(set(groups)))
+    if k < 2:
+        raise ConfigError("layer=auto needs at least 2 training speakers")
+    scores = {}
+    for layer in range(pooled.shape[1]):
+        pred = np.empty_like(y)
+        for tr, va in GroupKFold(n_splits=k).split(pooled, y, groups):
+            m = make_pipe().fit(pooled[tr, layer], y[tr])
+            pred[va] = m.predict(pooled[va, layer])
+        scores[layer] = float(balanced_accuracy_score(y, pred))
+    return max(scores, key=scores.get), scores
+
+
 @dataclass
 class LogRegConfig:
     """``C``: inverse L2 strength; ``class_weight``: ``balanced`` (UA is the metric) or ``none``;
@@ -66,19 +91,7 @@ class LogReg(Model):
                 g_all = list(train.speakers) + list(val.speakers)
             else:
                 p_all, y_all, g_all = p, y, list(train.speakers)
-            groups = np.array([s or f"u{i}" for i, s in enumerate(g_all)])
-            k = min(self.config.inner_folds, len(set(groups)))
-            if k < 2:
-                raise ConfigError("logreg layer=auto needs at least 2 training speakers")
-            scores = {}
-            for layer in range(p.shape[1]):
-                pred = np.empty_like(y_all)
-                for tr, va in GroupKFold(n_splits=k).split(p_all, y_all, groups):
-                    m = self._pipe().fit(p_all[tr, layer], y_all[tr])
-                    pred[va] = m.predict(p_all[va, layer])
-                scores[layer] = float(balanced_accuracy_score(y_all, pred))
-            self.layer = max(scores, key=scores.get)
-            self.layer_scores = scores
+            self.layer, self.layer_scores = select_layer(p_all, y_all, g_all, self.config.inner_folds, self._pipe)
             p, y = p_all, y_all  # the final fit uses all training-fold speakers
             merged = True
         elif choice == "auto":

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from serkit.evaluation.energy import add_macs, count_params, measure_macs
-from serkit.models.base import Model, Split, register
+from serkit.models.base import Model, Split, pooled_stats, register
 from serkit.models.heads import HEADS
 from serkit.training.trainer import TrainConfig, predict_logits, train_classifier
 
@@ -102,7 +102,7 @@ class HeadConfig:
     hidden: int = 128
     att_dim: int = 64
     dropout: float = 0.5
-    layer: int | None = None
+    layer: int | str | None = None
     pooled_norm: bool = True
     skip_stats: bool = True
     train: TrainConfig = field(default_factory=lambda: TrainConfig(refit=True))
@@ -155,8 +155,24 @@ class TorchHeadModel(Model):
             torch.nn.init.zeros_(lw.logits)
         self._init_extra()
 
+    def _choose_layer(self, train: Split, val: Split | None) -> dict:
+        """``layer: auto``: pick one layer by speaker-grouped CV on the training fold's speakers
+        (fit + validation speakers; the test fold is never seen)."""
+        lw = self.net.head.layers
+        if lw.fixed != "auto":
+            return {}
+        from serkit.models.sklearn_models import select_layer
+
+        feats, y, spk = list(train.feats), list(train.labels), list(train.speakers)
+        if val is not None and len(val):
+            feats, y, spk = feats + list(val.feats), y + list(val.labels), spk + list(val.speakers)
+        layer, scores = select_layer(pooled_stats(feats), np.asarray(y), spk)
+        lw.choose(layer)
+        return {"layer": layer, "inner_val_ua": scores}
+
     def fit(self, train: Split, val: Split | None, seed: int) -> dict:
         self._reset(seed)
+        chosen = self._choose_layer(train, val)
         tr = self._prep(train.feats)
         self.net.norm.fit(tr)
         # standardise once up front and train the head on it (same maths as self.net, cheaper)
@@ -168,7 +184,7 @@ class TorchHeadModel(Model):
         lw = self.net.head.layers
         if lw.logits is not None:
             info["layer_weights"] = [round(float(w), 4) for w in lw.weights()]
-        return info
+        return {**info, **chosen}
 
     def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
         logits = predict_logits(self.net, self._prep(feats))

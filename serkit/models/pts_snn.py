@@ -3,7 +3,7 @@ code, so details below are this implementation's documented choices, each a conf
 
 Input ``x: (N, L, T, D)`` encoder states, ``mask: (N, T)``. Pipeline:
 
-1. Standardise (training-fold statistics), softmax layer weighting -> ``(N, T, D)``; frames
+1. Standardise (training-fold statistics), softmax layer weighting (or one state, ``layer``) -> ``(N, T, D)``; frames
    are average-pooled by ``pool`` and each pooled frame is one SNN time step (Whisper's 50
    frames/s with pool 4 -> 12.5 steps/s, ~37 steps for a 3 s clip).
 2. **TSSE** (temporal shift spiking encoder): a parameter-free shift of ``shift_frac`` of the

@@ -89,8 +89,9 @@ class HeadPipeline(nn.Module):
 
 @dataclass
 class HeadConfig:
-    """``hidden``/``att_dim``/``dropout``: head sizes; ``layer``: fixed layer index, or ``null``
-    for learned softmax layer weights; ``pool``: average this many consecutive frames first
+    """``hidden``/``att_dim``/``dropout``: head sizes; ``layer``: fixed layer index, ``null``
+    for learned softmax layer weights, or ``auto`` (one layer picked per training fold by
+    speaker-grouped CV on its training speakers; :func:`~serkit.models.sklearn_models.select_layer`); ``pool``: average this many consecutive frames first
     (2 turns Whisper's 50 frames/s into 25; cuts head cost and training time); ``train``:
     optimisation. ``pooled_norm``: BatchNorm on the pooled vector; ``skip_stats``: attnpool
     also pools plain mean + std of its input frames (a linear-model path beside attention).

@@ -181,3 +181,19 @@ def test_batches_never_hold_a_single_item():
         batches = list(_length_bucketed_batches(rng.integers(1, 50, n), 8, rng))
         assert sorted(np.concatenate(batches).tolist()) == list(range(n))
         assert all(len(b) >= 2 for b in batches)
+
+
+@pytest.mark.parametrize("total", [1, 3, 4, 9, 10, 11, 19, 20, 400])
+def test_onecycle_schedule_works_for_any_number_of_steps(total):
+    """A 1-epoch refit of 10 batches once crashed torch's OneCycleLR (division by zero)."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    cfg = TrainConfig(epochs=1, scheduler="onecycle")
+    opt, sched = make_optimizer([{"params": [p], "lr": 1e-3, "weight_decay": 0.0}], cfg, steps_per_epoch=total)
+    lrs = []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert all(0 < lr <= 1e-3 + 1e-12 for lr in lrs)
+    if total >= 20:
+        assert max(lrs) == pytest.approx(1e-3) and lrs[-1] < 1e-4  # warm-up then decay

@@ -134,8 +134,14 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
     else:
         raise ConfigError(f"train.optimizer must be 'adamw' or 'adam', got {cfg.optimizer!r}")
     if cfg.scheduler == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups],
-                                                    total_steps=max(1, cfg.epochs * steps_per_epoch), pct_start=0.1)
+        total = max(1, cfg.epochs * steps_per_epoch)
+        if total < 4:  # too short to warm up and decay: constant rate
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+        else:
+            # warm-up over 10 % of the steps, at least 2: torch's OneCycleLR divides by zero when
+            # the warm-up ends on step 0 (exactly 10 steps with pct_start 0.1, e.g. a 1-epoch refit)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups],
+                                                        total_steps=total, pct_start=max(0.1, 2.0 / total))
     elif cfg.scheduler == "cosine-restarts":
         if cfg.t0 < 1 or cfg.t_mult < 1:
             raise ConfigError("train.t0 and train.t_mult must be >= 1")

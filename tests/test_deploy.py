@@ -140,17 +140,25 @@ def test_onnx_fp32_matches_pytorch_and_carries_metadata(rec, onnx_files):
     assert (got8.argmax(1) == ref.argmax(1)).mean() >= 0.8 and np.abs(got8 - ref).max() < 0.2
 
 
+def _bundled_head(rec, layer):
+    """The bundled attnpool head's weights under another layer setting (the layer weighting's
+    own parameters are left at their initial values)."""
+    from serkit.models import build_model
+
+    model = build_model("attnpool", {"layer": layer, "pool": rec.model.config.pool}, len(rec.labels), 3, 384)
+    model.net.load_state_dict(rec.model.net.state_dict(), strict=False)
+    model.net.eval()
+    return model
+
+
 def test_onnx_truncates_the_encoder_when_upper_layers_are_unused(rec, tmp_path):
     from serkit.audio.mel import log_mel
     from serkit.export.onnx_full import build_pipeline, export_full_onnx, torch_probs
     from serkit.export.runtime import OnnxRecognizer
-    from serkit.models import build_model
 
     # the bundled head with learned layer weights over states 0-2 (2 encoder blocks); a
     # negligible weight on state 2 lets the exporter drop it and cut the encoder after block 1
-    model = build_model("attnpool", {"pool": rec.model.config.pool}, len(rec.labels), 3, 384)
-    model.net.load_state_dict(rec.model.net.state_dict(), strict=False)
-    model.net.eval()
+    model = _bundled_head(rec, layer=None)
     with torch.no_grad():
         model.net.head.layers.logits[:] = torch.tensor([0.0, 0.5, -9.0])
     full_info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "f.onnx")
@@ -173,12 +181,9 @@ def test_onnx_of_a_one_layer_head_computes_only_that_state(rec, tmp_path):
     from serkit.audio.mel import log_mel
     from serkit.export.onnx_full import export_full_onnx
     from serkit.export.runtime import OnnxRecognizer
-    from serkit.models import build_model
 
-    model = build_model("attnpool", {"layer": "auto", "pool": rec.model.config.pool}, len(rec.labels), 3, 384)
-    model.net.load_state_dict(rec.model.net.state_dict(), strict=False)  # same head, no layer logits
+    model = _bundled_head(rec, layer="auto")
     model.net.head.layers.choose(1)
-    model.net.eval()
     info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "one.onnx")
     assert info["states"] == [1] and info["encoder_blocks"] == 1
     clips = _clips()[:3]

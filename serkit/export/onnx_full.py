@@ -64,31 +64,21 @@ def _drop_light_layers(net: nn.Module, states: list[int], min_w: float) -> tuple
     """Remove layers whose learned weight < ``min_w`` (never all); returns a new net. A head
     that uses one layer (fixed or ``auto``) keeps only that state, whatever ``min_w``."""
     lw = net.head.layers
-    if lw.logits is None and lw.n_layers > 1:
-        keep = lw.index()
-        net = copy.deepcopy(net)
-        lw = net.head.layers
-        lw.n_layers = 1
-        if lw.fixed == "auto":
-            lw.chosen.zero_()
-        else:
-            lw.fixed = 0
-        net.norm.mean = net.norm.mean[keep : keep + 1].clone()
-        net.norm.std = net.norm.std[keep : keep + 1].clone()
-        return net, [states[keep]], []
-    if lw.logits is None or min_w <= 0:
-        return net, states, []
-    w = torch.softmax(lw.logits.detach(), 0).numpy()
-    keep = [i for i, v in enumerate(w) if v >= min_w] or [int(np.argmax(w))]
+    w = lw.weights().numpy()
+    if lw.logits is None:
+        keep = [lw.index()]
+    elif min_w > 0:
+        keep = [i for i, v in enumerate(w) if v >= min_w] or [int(np.argmax(w))]
+    else:
+        keep = list(range(len(w)))
     if len(keep) == len(w):
         return net, states, []
+    dropped = [float(w[i]) for i in range(len(w)) if i not in keep] if lw.logits is not None else []
     net = copy.deepcopy(net)
-    lw = net.head.layers
-    lw.logits = nn.Parameter(lw.logits.detach()[keep].clone())
-    lw.n_layers = len(keep)
+    net.head.layers.restrict(keep)
     net.norm.mean = net.norm.mean[keep].clone()
     net.norm.std = net.norm.std[keep].clone()
-    return net, [states[i] for i in keep], [float(w[i]) for i in range(len(w)) if i not in keep]
+    return net, [states[i] for i in keep], dropped
 
 
 def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) -> tuple[FullPipeline, dict]:

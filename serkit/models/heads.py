@@ -45,6 +45,17 @@ class LayerWeighting(nn.Module):
     def index(self) -> int:
         return int(self.chosen) if self.fixed == "auto" else (self.fixed or 0)
 
+    def restrict(self, keep: list[int]) -> None:
+        """Keep only the layers ``keep`` (in this order), e.g. to drop unused encoder states at
+        export; a one-layer weighting must keep its layer."""
+        if self.logits is not None:
+            self.logits = nn.Parameter(self.logits.detach()[keep].clone())
+        elif self.fixed == "auto":
+            self.chosen.fill_(keep.index(self.index()))
+        else:
+            self.fixed = keep.index(self.index())
+        self.n_layers = len(keep)
+
     def weights(self) -> torch.Tensor:
         if self.logits is None:
             w = torch.zeros(self.n_layers)

@@ -175,17 +175,19 @@ def test_onnx_truncates_the_encoder_when_upper_layers_are_unused(rec, tmp_path):
     assert np.abs(full - got).max() < 0.01
 
 
-def test_onnx_of_a_one_layer_head_computes_only_that_state(rec, tmp_path):
-    """A ``layer: auto`` head that chose state 1 exports with 1 encoder block and gives the
-    same probabilities as the model on all-state features."""
+@pytest.mark.parametrize("choice, states, blocks", [(1, [1], 1), (3, [0, 1, 2], 2)])
+def test_onnx_of_an_auto_head_computes_only_the_states_it_uses(rec, tmp_path, choice, states, blocks):
+    """A ``layer: auto`` head that chose state 1 exports with 1 encoder block; one that chose
+    the mean of all states (choice 3) keeps all of them. Both give the same probabilities as
+    the model on all-state features."""
     from serkit.audio.mel import log_mel
     from serkit.export.onnx_full import export_full_onnx
     from serkit.export.runtime import OnnxRecognizer
 
     model = _bundled_head(rec, layer="auto")
-    model.net.head.layers.choose(1)
+    model.net.head.layers.choose(choice)
     info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "one.onnx")
-    assert info["states"] == [1] and info["encoder_blocks"] == 1
+    assert info["states"] == states and info["encoder_blocks"] == blocks
     clips = _clips()[:3]
     ref = model.predict_proba([rec.frontend.extract(c, SR) for c in clips])
     got = np.stack([OnnxRecognizer(info["path"]).predict_mel(log_mel(c)) for c in clips])

@@ -43,6 +43,25 @@ def test_logreg_auto_picks_the_informative_layer(rng):
     assert info["layer"] == 2
 
 
+def test_inner_layer_folds_keep_every_class_with_single_emotion_speakers():
+    """Talk-show corpora (URDU): most speakers show one emotion. The inner folds of
+    ``layer: auto`` must still put every class on both sides (plain speaker-grouped folds
+    leave classes out of this table's validation folds) and never split a speaker."""
+    from serkit.models.sklearn_models import inner_speaker_folds
+
+    table = [("a1", 0, 22), ("a2", 0, 28), ("a3", 0, 48), ("h1", 1, 12), ("h2", 1, 14), ("h3", 1, 28),
+             ("h4", 1, 6), ("n1", 2, 72), ("n2", 2, 10), ("n3", 2, 4), ("s1", 3, 38), ("s2", 3, 40), ("s3", 3, 6)]
+    y = np.concatenate([[c] * n for _, c, n in table])
+    g = np.concatenate([[s] * n for s, _, n in table])
+    folds = inner_speaker_folds(y, g, 3)
+    assert len(folds) == 3
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(len(y)))
+    for tr, va in folds:
+        assert set(y[tr]) == set(y[va]) == {0, 1, 2, 3}
+        assert not set(g[tr]) & set(g[va])
+    assert [v.tolist() for _, v in folds] == [v.tolist() for _, v in inner_speaker_folds(y, g, 3)]
+
+
 def test_learned_layer_weights_find_the_informative_layer(rng):
     m = build_model("attnpool", {"train": {"epochs": 25, "patience": 25}}, 2, 3, 16)
     info = m.fit(_task(rng, informative_layer=2), None, seed=0)
@@ -58,7 +77,7 @@ def test_auto_layer_is_chosen_on_training_speakers_and_survives_state(rng, name)
     cfg = {"layer": "auto", "train": {"epochs": 3}}
     m = build_model(name, cfg, 2, 3, 16)
     info = m.fit(data, None, seed=0)
-    assert info["layer"] == 2 and set(info["inner_val_ua"]) == {0, 1, 2}
+    assert info["layer"] == 2 and set(info["inner_val_ua"]) == {0, 1, 2, "mean"}
     assert info["inner_val_ua"][2] > max(info["inner_val_ua"][0], info["inner_val_ua"][1])
     assert m.net.head.layers.weights().tolist() == [0.0, 0.0, 1.0]
     other = build_model(name, cfg, 2, 3, 16)
@@ -67,11 +86,78 @@ def test_auto_layer_is_chosen_on_training_speakers_and_survives_state(rng, name)
     np.testing.assert_allclose(other.predict_proba(data.feats[:5]), m.predict_proba(data.feats[:5]), atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["attnpool", "pts-snn"])
+def test_cv_layer_init_starts_learned_weights_from_training_speaker_cv(rng, name):
+    """``layer: cv``: learned weights start at softmax((UA_l - max UA) / temp) of the inner CV
+    on training speakers, and a refit starts from the same point (not from uniform)."""
+    data, val = _task(rng, informative_layer=2), _task(rng, n_per=8, informative_layer=2)
+    val = Split(val.feats, val.labels, [f"v{i % 2}" for i in range(len(val))], val.ids)
+    cfg = {"layer": "cv:0.1", "train": {"epochs": 2, "lr": 1e-9, "refit": True}}
+    m = build_model(name, cfg, 2, 3, 16)
+    info = m.fit(data, val, seed=0)
+    ua = np.array([info["inner_val_ua"][i] for i in range(3)])
+    expect = np.exp((ua - ua.max()) / 0.1) / np.exp((ua - ua.max()) / 0.1).sum()
+    np.testing.assert_allclose(info["layer_weights_init"], expect, atol=1e-3)
+    assert int(np.argmax(info["layer_weights_init"])) == 2 and info["layer_weights_init"][2] > 0.9
+    assert "refit_epochs" in info
+    np.testing.assert_allclose(info["layer_weights"], info["layer_weights_init"], atol=1e-3)  # lr ~ 0
+    assert m.net.head.layers.logits.requires_grad
+
+
+def test_auto_prefers_the_layer_mean_when_every_layer_carries_the_signal(rng):
+    """Weak signal with independent noise in every layer: averaging the standardised layers
+    beats any single one, so ``select_layer(mean=True)`` picks ``"mean"``; not so when only
+    one layer is informative."""
+    from serkit.models.base import pooled_stats
+    from serkit.models.sklearn_models import select_layer
+
+    feats, y = [], []
+    for i in range(240):
+        c = i % 2
+        f = rng.normal(0, 1, (3, 20, 8)).astype(np.float32)
+        f[:, :, :2] += 0.12 if c else -0.12
+        feats.append(f)
+        y.append(c)
+    y, spk = np.array(y), [f"s{i % 8}" for i in range(240)]
+    best, scores = select_layer(pooled_stats(feats), y, spk, mean=True)
+    assert best == "mean" and scores["mean"] > max(scores[0], scores[1], scores[2]) + 0.03
+    assert select_layer(pooled_stats(feats), y, spk)[0] in (0, 1, 2)  # without the candidate
+    one = _task(rng, informative_layer=1)
+    assert select_layer(pooled_stats(one.feats), one.labels, one.speakers, mean=True)[0] == 1
+
+
+def test_auto_mean_choice_averages_layers_and_keeps_them_all():
+    lw = LayerWeighting(3, fixed="auto")
+    lw.choose(3)
+    x = torch.randn(2, 3, 5, 4)
+    assert lw.is_mean() and lw.used() == [0, 1, 2]
+    torch.testing.assert_close(lw(x), x.mean(1))
+    torch.testing.assert_close(lw.weights(), torch.full((3,), 1 / 3))
+    with pytest.raises(ConfigError, match="cannot drop"):
+        lw.restrict([0, 2])
+    with pytest.raises(ConfigError, match="several layers"):
+        lw.index()
+    with pytest.raises(ConfigError, match="auto layer choice"):
+        lw.choose(4)
+    lw.choose(1)
+    lw.restrict([1, 2])
+    assert lw.index() == 0 and lw.used() == [0] and lw.n_layers == 2
+    torch.testing.assert_close(lw(x[:, 1:]), x[:, 1])
+    fixed = LayerWeighting(3, fixed="mean")  # layer: mean, no choice to make
+    assert fixed.logits is None and fixed.used() == [0, 1, 2]
+    torch.testing.assert_close(fixed(x), x.mean(1))
+
+
 def test_layer_weighting_rejects_bad_layer():
     with pytest.raises(ConfigError, match="layer must be"):
         LayerWeighting(3, fixed=3)
     with pytest.raises(ConfigError, match="layer must be"):
         LayerWeighting(3, fixed="best")
+    with pytest.raises(ConfigError, match="positive number"):
+        LayerWeighting(3, fixed="cv:hot")
+    with pytest.raises(ConfigError, match="positive number"):
+        LayerWeighting(3, fixed="cv:0")
+    assert LayerWeighting(3, fixed="cv").temp == 0.01 and LayerWeighting(3, fixed="cv:0.5").temp == 0.5
 
 
 def test_batched_prediction_equals_single(rng):

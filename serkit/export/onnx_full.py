@@ -62,11 +62,11 @@ class FullPipeline(nn.Module):
 
 def _drop_light_layers(net: nn.Module, states: list[int], min_w: float) -> tuple[nn.Module, list[int], list[float]]:
     """Remove layers whose learned weight < ``min_w`` (never all); returns a new net. A head
-    that uses one layer (fixed or ``auto``) keeps only that state, whatever ``min_w``."""
+    with a fixed choice (an index, or ``auto``) keeps exactly the states it uses, whatever ``min_w``."""
     lw = net.head.layers
     w = lw.weights().numpy()
     if lw.logits is None:
-        keep = [lw.index()]
+        keep = lw.used()
     elif min_w > 0:
         keep = [i for i, v in enumerate(w) if v >= min_w] or [int(np.argmax(w))]
     else:

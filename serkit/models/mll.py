@@ -92,8 +92,9 @@ def _mll_train() -> TrainConfig:
 
 @dataclass
 class MLLConfig:
-    """FLAM sizes (``d_model``, 16 ``heads``), frame ``pool``, ``layer`` (``None``: learned
-    layer weights) and training (``train.losses``: the four-loss objective)."""
+    """FLAM sizes (``d_model``, 16 ``heads``), frame ``pool``, ``layer`` (how encoder layers
+    are combined: ``null`` learned weights, ``cv``, ``mean``, ``auto`` or an index; see
+    :class:`~serkit.models.heads.LayerWeighting`) and training (``train.losses``: the four-loss objective)."""
 
     pool: int = 4
     d_model: int = 128

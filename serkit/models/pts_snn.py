@@ -223,7 +223,8 @@ class PTSSNNHead(nn.Module):
 @dataclass
 class PTSSNNConfig:
     """See :class:`PTSSNNHead`. ``pool``: frames averaged per SNN time step. ``train``:
-    optimisation (shared :class:`TrainConfig`); ``refit`` is on by default, as for ``attnpool``:
+    optimisation (shared :class:`TrainConfig`); ``layer``: how encoder layers are combined
+    (:class:`~serkit.models.heads.LayerWeighting`); ``refit`` is on by default, as for ``attnpool``:
     chosen on EmoDB training speakers only (nested leave-one-speaker-out inside fold 1's
     training speakers, 3 seeds: dev UA 0.845 -> 0.861; ``benchmarks/nested_dev.py``)."""
 

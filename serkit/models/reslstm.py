@@ -60,7 +60,8 @@ class ResLSTMSAHead(nn.Module):
         dropout: dropout before the classifier.
         residual: add the input to LSTM1's output (ResLSTM-SA); ``False``: plain stacked LSTMs.
         single: one LSTM only (the LSTM-SA baseline); ``residual`` is then ignored.
-        layer: for multi-layer frontends, a fixed layer (``None``: learned layer weights).
+        layer: for multi-layer frontends, how layers are combined (``None``: learned weights;
+            ``cv``, ``mean``, ``auto`` or an index: :class:`~serkit.models.heads.LayerWeighting`).
     """
 
     def __init__(self, n_layers: int, dim: int, n_classes: int, hidden: int = 64, dropout: float = 0.1,

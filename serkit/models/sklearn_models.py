@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -22,14 +23,29 @@ from serkit.errors import ConfigError
 from serkit.models.base import Model, Split, pooled_stats, register
 
 
+def inner_speaker_folds(y: np.ndarray, groups: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (train, validation) index pairs grouped by speaker and stratified by label
+    (deterministic). ``y: (N,)``, ``groups: (N,)`` speaker ids."""
+    with warnings.catch_warnings():  # "least populated class has only n members": expected here
+        warnings.simplefilter("ignore", UserWarning)
+        return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(np.zeros(len(y)), y, groups))
+
+
 def select_layer(pooled: np.ndarray, y: np.ndarray, speakers: list, folds: int = 3,
-                 make_pipe=None) -> tuple[int, dict[int, float]]:
+                 make_pipe=None, mean: bool = False) -> tuple[int | str, dict]:
     """Pick the encoder layer whose pooled statistics classify best across speakers.
 
     ``pooled: (N, L, 2D)`` mean+std per layer (:func:`pooled_stats`) of *training* utterances,
     ``y: (N,)`` labels, ``speakers``: one id per utterance (``None`` = its own group). Runs a
-    ``folds``-fold speaker-grouped cross-validation of a standardised logistic regression per
-    layer and returns ``(best layer, {layer: inner UA})``. Only training speakers are involved.
+    ``folds``-fold speaker-grouped, label-stratified cross-validation of a standardised
+    logistic regression per layer and returns ``(best, {layer: inner UA})``. With ``mean``
+    the candidate ``"mean"`` (the average of the per-layer standardised statistics, standing
+    for a head on the plain mean of the standardised layers) competes too; a single layer wins
+    ties. Only training speakers are involved.
+
+    Stratification matters on natural corpora where most speakers show a single emotion
+    (URDU): plain speaker-grouped folds can leave a class out of an inner training set, and
+    the inner UA then sits near chance for every layer, so the pick is noise.
     """
     make_pipe = make_pipe or (lambda: make_pipeline(StandardScaler(), LogisticRegression(
         C=1.0, class_weight="balanced", max_iter=3000)))
@@ -37,13 +53,24 @@ def select_layer(pooled: np.ndarray, y: np.ndarray, speakers: list, folds: int =
     k = min(folds, len(set(groups)))
     if k < 2:
         raise ConfigError("layer=auto needs at least 2 training speakers")
+    splits = inner_speaker_folds(y, groups, k)
+
+    def features(cand, tr, va):
+        if cand != "mean":
+            return pooled[tr, cand], pooled[va, cand]
+        mu, sd = pooled[tr].mean(0), pooled[tr].std(0) + 1e-6  # (L, 2D), inner training part only
+        return ((pooled[tr] - mu) / sd).mean(1), ((pooled[va] - mu) / sd).mean(1)
+
     scores = {}
-    for layer in range(pooled.shape[1]):
+    for cand in list(range(pooled.shape[1])) + (["mean"] if mean and pooled.shape[1] > 1 else []):
         pred = np.empty_like(y)
-        for tr, va in GroupKFold(n_splits=k).split(pooled, y, groups):
-            m = make_pipe().fit(pooled[tr, layer], y[tr])
-            pred[va] = m.predict(pooled[va, layer])
-        scores[layer] = float(balanced_accuracy_score(y, pred))
+        for tr, va in splits:
+            if len(np.unique(y[tr])) < 2:  # a one-class inner training set: predict that class
+                pred[va] = y[tr][0]
+                continue
+            x_tr, x_va = features(cand, tr, va)
+            pred[va] = make_pipe().fit(x_tr, y[tr]).predict(x_va)
+        scores[cand] = float(balanced_accuracy_score(y, pred))
     return max(scores, key=scores.get), scores
 
 

@@ -90,8 +90,11 @@ class HeadPipeline(nn.Module):
 @dataclass
 class HeadConfig:
     """``hidden``/``att_dim``/``dropout``: head sizes; ``layer``: fixed layer index, ``null``
-    for learned softmax layer weights, or ``auto`` (one layer picked per training fold by
-    speaker-grouped CV on its training speakers; :func:`~serkit.models.sklearn_models.select_layer`); ``pool``: average this many consecutive frames first
+    for learned softmax layer weights (uniform start), ``cv`` / ``cv:TEMP`` for learned weights
+    started from each layer's inner-CV UA on the training speakers, ``mean`` for the plain mean
+    of all layers, or ``auto`` (one layer, or the mean, picked per training fold by a
+    speaker-grouped CV on its training speakers; :class:`~serkit.models.heads.LayerWeighting`,
+    :func:`~serkit.models.sklearn_models.select_layer`); ``pool``: average this many consecutive frames first
     (2 turns Whisper's 50 frames/s into 25; cuts head cost and training time); ``train``:
     optimisation. ``pooled_norm``: BatchNorm on the pooled vector; ``skip_stats``: attnpool
     also pools plain mean + std of its input frames (a linear-model path beside attention).
@@ -153,25 +156,36 @@ class TorchHeadModel(Model):
                 mod.reset_parameters()
         lw = self.net.head.layers
         if lw.logits is not None:
-            torch.nn.init.zeros_(lw.logits)
+            if getattr(self, "_layer_init", None) is not None:  # layer: cv (kept for a refit)
+                with torch.no_grad():
+                    lw.logits.copy_(self._layer_init)
+            else:
+                torch.nn.init.zeros_(lw.logits)
         self._init_extra()
 
     def _choose_layer(self, train: Split, val: Split | None) -> dict:
-        """``layer: auto``: pick one layer by speaker-grouped CV on the training fold's speakers
-        (fit + validation speakers; the test fold is never seen)."""
+        """``layer: auto``: pick one layer or the mean of all; ``layer: cv``: initialise the
+        learned layer weights.
+        Both from a speaker-grouped, label-stratified CV on the training fold's speakers (fit +
+        validation speakers; the test fold is never seen)."""
         lw = self.net.head.layers
-        if lw.fixed != "auto":
+        if lw.fixed not in ("auto", "cv") or (lw.fixed == "cv" and lw.logits is None):
             return {}
         from serkit.models.sklearn_models import select_layer
 
         feats, y, spk = list(train.feats), list(train.labels), list(train.speakers)
         if val is not None and len(val):
             feats, y, spk = feats + list(val.feats), y + list(val.labels), spk + list(val.speakers)
-        layer, scores = select_layer(pooled_stats(feats), np.asarray(y), spk)
-        lw.choose(layer)
+        layer, scores = select_layer(pooled_stats(feats), np.asarray(y), spk, mean=lw.fixed == "auto")
+        if lw.fixed == "cv":
+            self._layer_init = lw.init_from_scores(scores)
+            return {"inner_val_ua": scores,
+                    "layer_weights_init": [round(float(w), 4) for w in torch.softmax(self._layer_init, 0)]}
+        lw.choose(lw.n_layers if layer == "mean" else layer)
         return {"layer": layer, "inner_val_ua": scores}
 
     def fit(self, train: Split, val: Split | None, seed: int) -> dict:
+        self._layer_init = None
         self._reset(seed)
         chosen = self._choose_layer(train, val)
         tr = self._prep(train.feats)

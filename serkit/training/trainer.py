@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -251,7 +252,9 @@ def train_classifier(
                 best = (float("nan"), epoch)
                 continue
             pred = predict_logits(model, val[0]).argmax(1)
-            ua = float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
+            with warnings.catch_warnings():  # validation speakers may lack a class (natural corpora)
+                warnings.simplefilter("ignore", UserWarning)
+                ua = float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
             if ua > best[0]:
                 best = (ua, epoch)
                 best_state = copy.deepcopy(model.state_dict())

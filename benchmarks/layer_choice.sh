@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How a head uses the Whisper states 0-2 (conv front, blocks 1-2), the same setting on both
 # corpora: `model.layer=auto` (one state or the plain mean of all, whichever a label-stratified,
-# speaker-grouped inner CV of a logistic regression on the training fold prefers), `mean` (fixed
+# speaker-grouped inner CV of a logistic regression on the training fold scores higher), `mean` (fixed
 # equal weights), `cv` (learned softmax weights started from that inner CV). attnpool (issue 2),
 # pts-snn (issue 3), mll (issue 4). Needs ../shared/corpora and the manifests of foundation.sh.
 # Re-running resumes finished folds.
@@ -21,7 +21,10 @@ for L in auto mean cv; do
   $S bench "${U[@]}" --model attnpool --set model.layer=$L --out "$R/urdu_attnpool_$L"
   $S bench "${E[@]}" --model attnpool --set model.layer=$L --out "$R/emodb_attnpool_$L"
 done
-$S bench "${E[@]}" --model mll     --set model.layer=auto --out "$R/emodb_mll_auto"
-$S bench "${U[@]}" --model pts-snn --set model.layer=auto --out "$R/urdu_pts-snn_auto"
-$S bench "${U[@]}" --model pts-snn --set model.layer=mean --out "$R/urdu_pts-snn_mean"
+# learned weights from a uniform start (null) on URDU; its EmoDB twin is
+# runs/emodb_attnpool_whisper-tiny-layers012 (docs/BENCHMARKS.md, first follow-up)
+$S bench "${U[@]}" --model attnpool --set model.layer=null --out "$R/urdu_attnpool_null"
+$S bench "${E[@]}" --model pts-snn --set model.layer=cv --out "$R/emodb_pts-snn_cv"
+$S bench "${U[@]}" --model pts-snn --set model.layer=cv --out "$R/urdu_pts-snn_cv"
+$S bench "${E[@]}" --model mll     --set model.layer=cv --out "$R/emodb_mll_cv"
 $S table "$R"/emodb_* "$R"/urdu_*

@@ -31,8 +31,8 @@ class LayerWeighting(nn.Module):
             training speakers, ``logits = (UA - max UA) / TEMP`` (TEMP default
             :data:`CV_TEMP`; see :meth:`init_from_scores`); an index = use only that layer;
             ``"mean"`` = the plain mean of all layers (fixed equal weights);
-            ``"auto"`` = use one layer, or the plain mean of all layers, whichever a
-            cross-validation on the training speakers prefers (see
+            ``"auto"`` = use one layer, or the plain mean of all layers, whichever scores
+            higher in a cross-validation on the training speakers (a single layer wins ties; see
             :func:`serkit.models.sklearn_models.select_layer`); kept in the ``chosen`` buffer
             (an index, or ``L`` for the mean) so saved models and ONNX exports carry it.
     """

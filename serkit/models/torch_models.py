@@ -124,6 +124,7 @@ class TorchHeadModel(Model):
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
         self.net = HeadPipeline(Standardize(self.n_layers, self.dim), self.build_head())
+        self._layer_init: torch.Tensor | None = None  # layer: cv start logits, reused by a refit
 
     def build_head(self) -> nn.Module:
         c = self.config
@@ -156,7 +157,7 @@ class TorchHeadModel(Model):
                 mod.reset_parameters()
         lw = self.net.head.layers
         if lw.logits is not None:
-            if getattr(self, "_layer_init", None) is not None:  # layer: cv (kept for a refit)
+            if self._layer_init is not None:
                 with torch.no_grad():
                     lw.logits.copy_(self._layer_init)
             else:

@@ -24,6 +24,13 @@ done
 # learned weights from a uniform start (null) on URDU; its EmoDB twin is
 # runs/emodb_attnpool_whisper-tiny-layers012 (docs/BENCHMARKS.md, first follow-up)
 $S bench "${U[@]}" --model attnpool --set model.layer=null --out "$R/urdu_attnpool_null"
+# the whole EmoDB attnpool benchmark again, alone on the machine, for its wall time
+$S bench "${E[@]}" --model attnpool --set model.layer=cv --out "$R/emodb_attnpool_cv_alone"
+# issue 3 with one setting on both corpora: pts-snn and its ANN twin, layer picked on training speakers
+$S bench "${E[@]}" --model pts-snn --set model.layer=auto --out "$R/emodb_pts-snn_auto"
+$S bench "${U[@]}" --model pts-snn --set model.layer=auto --out "$R/urdu_pts-snn_auto"
+$S bench "${E[@]}" --model ann-twin --set model.layer=auto --seeds 3 --out "$R/emodb_ann-twin_auto"
+$S bench "${U[@]}" --model ann-twin --set model.layer=auto --seeds 3 --out "$R/urdu_ann-twin_auto"
 $S bench "${E[@]}" --model pts-snn --set model.layer=cv --out "$R/emodb_pts-snn_cv"
 $S bench "${U[@]}" --model pts-snn --set model.layer=cv --out "$R/urdu_pts-snn_cv"
 $S bench "${E[@]}" --model mll     --set model.layer=cv --out "$R/emodb_mll_cv"

@@ -109,3 +109,22 @@ def test_bench_spiking_model_reports_sops_and_firing_health(toy_manifest, cache_
     assert set(r["spike_stats"]) == {"lif1", "lif2", "lif_ctx", "lif_kv"}
     table = snn_table([out])
     assert "lif1" in table and "snn" in table
+
+
+def test_worker_threads_caps_torch_and_blas_threads():
+    """Parallel fold workers must not each spin a full BLAS thread pool (it made sklearn fits
+    ~10x slower on 2 cores); the limit is lifted again afterwards."""
+    import sklearn.linear_model  # noqa: F401  (loads the BLAS / OpenMP pools sklearn uses)
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from serkit.utils import worker_threads
+
+    before = torch.get_num_threads()
+    pools = threadpool_info()
+    assert pools  # numpy's BLAS at least
+    with worker_threads(1):
+        assert torch.get_num_threads() == 1
+        assert [p["num_threads"] for p in threadpool_info()] == [1] * len(pools)
+    torch.set_num_threads(before)  # (torch's own OpenMP pool is the caller's to restore)
+    assert [p["num_threads"] for p in threadpool_info()] == [p["num_threads"] for p in pools]

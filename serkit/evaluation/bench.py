@@ -23,7 +23,7 @@ from serkit.evaluation.metrics import classification_metrics, mean_std
 from serkit.features import FeatureCache, build_frontend, extract_features
 from serkit.models import Split, build_model
 from serkit.training.splits import make_folds, validation_split
-from serkit.utils import atomic_write_json, atomic_write_text, seed_everything, text_digest
+from serkit.utils import atomic_write_json, atomic_write_text, seed_everything, text_digest, worker_threads
 
 
 @dataclass
@@ -80,9 +80,11 @@ _CTX: dict = {}
 
 def _fold_task(args):
     seed, fold_i = args
-    import torch
+    with worker_threads(_CTX["threads"]):
+        return _run_fold(seed, fold_i)
 
-    torch.set_num_threads(_CTX["threads"])
+
+def _run_fold(seed: int, fold_i: int) -> dict:
     c = _CTX
     fold = c["folds"][fold_i]
     utts, feats, y = c["utts"], c["feats"], c["y"]

@@ -34,7 +34,7 @@ from serkit.evaluation.bench import BenchConfig, resolve
 from serkit.features import FeatureCache, extract_features
 from serkit.models import Split, build_model
 from serkit.training.splits import make_folds, validation_split
-from serkit.utils import atomic_write_json, seed_everything
+from serkit.utils import atomic_write_json, seed_everything, worker_threads
 
 # the published ResLSTM-SA search space (its repository's README)
 _RESLSTM_SPACE = {
@@ -116,10 +116,11 @@ _CTX: dict = {}
 
 def _score_task(args) -> float:
     """Train on one task's fit speakers, return UA on its validation speakers."""
-    import torch
+    with worker_threads(_CTX["threads"]):
+        return _score(*args)
 
-    task, model_cfg, seed = args
-    torch.set_num_threads(_CTX["threads"])
+
+def _score(task: dict, model_cfg: dict, seed: int) -> float:
     utts, feats, y = _CTX["utts"], _CTX["feats"], _CTX["y"]
 
     def split(idx):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -90,14 +91,19 @@ def seed_everything(seed: int) -> None:
         pass
 
 
+@contextlib.contextmanager
 def worker_threads(n: int):
-    """Context for one parallel worker: ``n`` torch threads and at most ``n`` BLAS/OpenMP
-    threads (numpy, sklearn). Without the BLAS limit, two workers on 2 cores each spinning
-    several BLAS threads made sklearn fits ~10x slower (the layer choice's inner CV: 11.6 s
-    instead of 1.2 s per fold)."""
+    """Run the body with ``n`` torch threads and at most ``n`` BLAS/OpenMP threads (numpy,
+    sklearn); both are restored afterwards. For parallel fold workers: without the BLAS cap,
+    two workers on 2 cores each spinning a full BLAS pool made sklearn fits ~20x slower
+    (``python benchmarks/layer_choice_diag.py threads MANIFEST`` measures it)."""
     import torch
     from threadpoolctl import threadpool_limits
 
+    before = torch.get_num_threads()
     torch.set_num_threads(n)
-    return threadpool_limits(limits=n)
-
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)

@@ -99,8 +99,9 @@ class LayerWeighting(nn.Module):
             raise ConfigError(f"cannot drop layers {sorted(set(self.used()) - set(keep))}: this weighting uses them")
         if self.logits is not None:
             self.logits = nn.Parameter(self.logits.detach()[keep].clone())
-        elif self.fixed == "auto" and self.is_mean():
-            self.chosen.fill_(len(keep))
+        elif self.is_mean():  # all layers kept (checked above)
+            if self.fixed == "auto":
+                self.chosen.fill_(len(keep))
         elif self.fixed == "auto":
             self.chosen.fill_(keep.index(self.index()))
         else:

@@ -10,7 +10,10 @@ Overrides are model config keys (``hidden=64``, ``train.refit=true``), except
 ``frontend.KEY=VALUE`` (frontend config, e.g. ``"frontend.layers=[0,1,2]"``), ``inner=PROTOCOL``
 (inner folds, default ``loso``; e.g. ``kfold-speaker:5`` for corpora with many speakers),
 ``outer=PROTOCOL`` (whose first fold's training speakers are used, default ``loso``) and
-``seeds=N`` (seeds 0..N-1; prints each seed's UA and their mean +- std, default 1).
+``seeds=N`` (seeds 0..N-1; prints each seed's UA and their mean +- std, default 1),
+``norm=speaker`` (per-speaker feature z-scoring, as ``serkit bench --set normalize=speaker``)
+and ``eam=1`` (train on the EAM bank of each seed, partners from the inner fit speakers only,
+as ``serkit bench`` does for ``mll``; the bank is read from the feature cache when built before).
 """
 
 import sys
@@ -23,7 +26,9 @@ from sklearn.metrics import balanced_accuracy_score
 from serkit.config import parse_overrides
 from serkit.corpora import read_manifest
 from serkit.features import FeatureCache, build_frontend, extract_features
+from serkit.features.normalize import normalize_features
 from serkit.models import Split, build_model
+from serkit.training.augment import AugmentConfig, build_eam_bank, usable_variants
 from serkit.training.splits import make_folds, validation_split
 
 
@@ -34,26 +39,43 @@ def main() -> None:
     inner_protocol = overrides.pop("inner", "loso")
     outer_protocol = overrides.pop("outer", "loso")
     n_seeds = int(overrides.pop("seeds", 1))
+    norm_mode = str(overrides.pop("norm", "none"))
+    use_eam = bool(int(overrides.pop("eam", 0)))
     torch.set_num_threads(1)
     utts = read_manifest(manifest)
     labels = sorted({u.label for u in utts})
     y = np.array([labels.index(u.label) for u in utts])
-    feats = extract_features(build_frontend(frontend, frontend_cfg), utts, FeatureCache(), progress=False).features
+    fe, cache = build_frontend(frontend, frontend_cfg), FeatureCache()
+    feats = extract_features(fe, utts, cache, progress=False).features
+    speaker_of = {u.id: u.speaker for u in utts}
+    feats, norm = normalize_features(feats, speaker_of, norm_mode)
     outer = make_folds(utts, outer_protocol)[0]
     inner = [utts[i] for i in outer.train]  # the outer test speaker is dropped entirely
     yi = y[outer.train]
 
-    def split(idx):
-        return Split([feats[inner[i].id] for i in idx], yi[idx], [inner[i].speaker for i in idx],
-                     [inner[i].id for i in idx])
+    bank = None
+
+    def split(idx, partners=None):
+        ids = [inner[i].id for i in idx]
+        variants = None
+        if bank is not None and partners is not None:
+            variants = usable_variants(bank, ids, [inner[i].id for i in partners], label_of, len(labels))
+        return Split([feats[i] for i in ids], yi[idx], [inner[i].speaker for i in idx], ids, variants)
 
     some, t0, uas = feats[utts[0].id], time.time(), []
+    label_of = {u.id: labels.index(u.label) for u in utts}
     for seed in range(n_seeds):
+        if use_eam:  # the bank of all utterances; usable_variants keeps inner-fit partners only
+            bank = build_eam_bank(utts, fe, AugmentConfig(name="eam"), seed=seed, cache=cache)[0]
+            if norm is not None:
+                for uid, vs in bank.items():
+                    for v in vs:
+                        v.feats = norm.transform(v.feats, speaker_of[uid]).astype(np.float16)
         pred, truth = [], []
         for fold in make_folds(inner, inner_protocol):
             fit, val = validation_split(inner, fold.train, seed)
             m = build_model(model, overrides, len(labels), some.shape[0], some.shape[2])
-            m.fit(split(fit), split(val), seed)
+            m.fit(split(fit, fit), split(val, fit + val), seed)
             pred += list(m.predict_proba(split(fold.test).feats).argmax(1))
             truth += list(yi[fold.test])
         uas.append(balanced_accuracy_score(truth, pred))

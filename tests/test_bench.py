@@ -57,6 +57,9 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     assert any("3 finished fold(s) reused, 1 to run" in m for m in logs)
     assert r2["features_cached"] == 24 and r2["features_extracted"] == 0
     assert r2["ua_mean"] == pytest.approx(r1["ua_mean"])
+    # the resumed run's own wall time does not erase what the reused folds cost
+    assert [h["folds_run"] for h in r2["invocations"]] == [4, 1]
+    assert r2["wall_s_total"] == pytest.approx(r1["wall_s"] + r2["wall_s"], abs=0.02)
     # more seeds extend the run: seed 0's folds are reused, only seed 1's run
     logs.clear()
     cfg.seeds = 2
@@ -67,8 +70,9 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     # a changed config does not reuse the old folds
     cfg.model_cfg = {"pool": 1, "hidden": 16, "train": {"epochs": 3}}
     logs.clear()
-    run_bench(cfg, out, progress=False, log=logs.append)
+    r4 = run_bench(cfg, out, progress=False, log=logs.append)
     assert not any("reused" in m for m in logs)
+    assert len(r4["invocations"]) == 1 and r4["wall_s_total"] == r4["wall_s"]  # history of other folds dropped
 
 
 def test_bench_skips_bad_files(toy_manifest, cache_dir, tmp_path):

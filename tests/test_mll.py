@@ -178,6 +178,9 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
     r = run_bench(cfg, tmp_path / "run", progress=False)
     assert r["augment"]["name"] == "eam" and r["augment"]["banks"][0]["encoded"] == 4 * 24
     assert len(calls) == 2 * 4  # fit and validation split of each of the 4 folds
+    # a resumed re-run loads the cached bank; the record of the run that encoded it is kept
+    r2 = run_bench(cfg, tmp_path / "run", progress=False)
+    assert r2["augment"]["banks"][0]["encoded"] == 4 * 24 and r2["wall_s_total"] > r2["wall_s"]
     for targets, partners, used in calls:
         # partners never cover every speaker: the fold's test speaker is always left out
         assert len({spk[p] for p in partners}) <= 3
@@ -210,3 +213,26 @@ def test_flam_head_learns_and_attention_masks_padding(rng):
     assert (p.argmax(1) == data.labels).mean() >= 0.9
     single = np.concatenate([m.predict_proba([f]) for f in feats[:6]])
     assert np.abs(single - p[:6]).max() < 1e-5
+
+
+def test_exponential_schedule_decays_by_lr_decay_per_epoch_for_every_group():
+    import torch
+
+    from serkit.errors import ConfigError
+    from serkit.training.trainer import TrainConfig, make_optimizer
+
+    p, c = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    cfg = TrainConfig(lr=1e-4, scheduler="exponential", lr_decay=7 / 8)
+    groups = [{"params": [p], "lr": 1e-4, "weight_decay": 0.0}, {"params": [c], "lr": 5e-3, "weight_decay": 0.0}]
+    opt, sched = make_optimizer(groups, cfg, steps_per_epoch=4)
+    lrs = []
+    for _ in range(9):
+        lrs.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx([1e-4, 5e-3])
+    assert lrs[4] == pytest.approx([1e-4 * 7 / 8, 5e-3 * 7 / 8])  # one epoch = 4 steps
+    assert lrs[8] == pytest.approx([1e-4 * (7 / 8) ** 2, 5e-3 * (7 / 8) ** 2])
+    assert all(a[0] > b[0] for a, b in zip(lrs, lrs[1:]))  # smooth, per batch
+    with pytest.raises(ConfigError, match="lr_decay"):
+        make_optimizer(groups, TrainConfig(scheduler="exponential", lr_decay=1.5), 4)

@@ -21,6 +21,7 @@ from serkit.errors import ConfigError, ProtocolError
 from serkit.evaluation.energy import E_AC_PJ, E_MAC_PJ, energy_mj
 from serkit.evaluation.metrics import classification_metrics, mean_std
 from serkit.features import FeatureCache, build_frontend, extract_features
+from serkit.features.normalize import NORMALIZE_MODES, normalize_features
 from serkit.models import Split, build_model
 from serkit.training.splits import make_folds, validation_split
 from serkit.utils import atomic_write_json, atomic_write_text, seed_everything, text_digest, worker_threads
@@ -41,6 +42,9 @@ class BenchConfig:
         jobs: parallel worker processes for folds (each uses one torch thread).
         augment: training augmentation (:class:`serkit.training.augment.AugmentConfig`
             fields); empty = the model's default (``eam`` for ``mll``, none otherwise).
+        normalize: ``none`` or ``speaker``: z-score every speaker's frame features with that
+            speaker's own statistics (:mod:`serkit.features.normalize`; transductive for a test
+            speaker, unlabelled; only meaningful when every speaker shows several emotions).
     """
 
     manifest: str = ""
@@ -56,6 +60,7 @@ class BenchConfig:
     model_cfg: dict = field(default_factory=dict)
     frontend_cfg: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
+    normalize: str = "none"
 
 
 def resolve_augment(cfg: BenchConfig):
@@ -137,12 +142,18 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     utts, frontend, labels, model_cfg = resolve(cfg)
     make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol, before extraction
     aug = resolve_augment(cfg)
+    if cfg.normalize not in NORMALIZE_MODES:
+        raise ConfigError(f"normalize must be one of {NORMALIZE_MODES}, got {cfg.normalize!r}")
+    if cfg.normalize == "speaker" and any(u.speaker is None for u in utts):
+        raise ConfigError("normalize=speaker needs a speaker id for every utterance in the manifest")
     resolved = {"bench": to_dict(cfg), "model_config": model_cfg, "frontend_spec": frontend.spec()}
     if aug.name != "none":  # (absent when off: fingerprints of earlier runs stay valid)
         resolved["augment"] = to_dict(aug)
     # a fold's result depends on everything but the number of seeds and of workers: more seeds
     # extend a finished run, fewer reuse it
-    fp_cfg = {k: v for k, v in resolved["bench"].items() if k not in ("seeds", "jobs")}
+    # (normalize: absent when off, so fingerprints of runs made before the option stay valid)
+    fp_cfg = {k: v for k, v in resolved["bench"].items()
+              if k not in ("seeds", "jobs") and not (k == "normalize" and v == "none")}
     fingerprint = text_digest(json.dumps({**resolved, "bench": fp_cfg}, sort_keys=True, default=str))
     accepted = {fingerprint, text_digest(json.dumps(resolved, sort_keys=True, default=str))}  # + serkit 0.1.0 runs
     out.mkdir(parents=True, exist_ok=True)
@@ -161,11 +172,13 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
         raise ProtocolError(f"after skipping bad files the label set changed: {labels} -> {labels_present}")
     folds = make_folds(utts, cfg.protocol)
     y = np.array([labels.index(u.label) for u in utts])
-    some = next(iter(ex.features.values()))
+    speaker_of = {u.id: u.speaker for u in utts}
+    feats, norm = normalize_features(ex.features, speaker_of, cfg.normalize)
+    some = next(iter(feats.values()))
     fold_dir = out / "folds"
     fold_dir.mkdir(exist_ok=True)
     seeds = list(range(cfg.seed_base, cfg.seed_base + cfg.seeds))
-    _CTX.update(utts=utts, feats=ex.features, y=y, folds=folds, labels=labels, cfg=cfg,
+    _CTX.update(utts=utts, feats=feats, y=y, folds=folds, labels=labels, cfg=cfg,
                 n_layers=some.shape[0], dim=some.shape[2], fold_dir=fold_dir, fingerprint=fingerprint,
                 threads=1 if cfg.jobs > 1 else max(1, min(2, os.cpu_count() or 1)))
 
@@ -200,6 +213,10 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
 
             bank, st = build_eam_bank(utts, frontend, aug, seed=group[0][0], cache=cache, progress=progress)
             aug_stats.append({"seed": group[0][0], **st})
+            if norm is not None:  # a variant is normalised with its target speaker's clean statistics
+                for uid, vs in bank.items():
+                    for v in vs:
+                        v.feats = norm.transform(v.feats, speaker_of[uid]).astype(np.float16)
             _CTX.update(bank=bank, label_of={u.id: labels.index(u.label) for u in utts})
         if cfg.jobs > 1 and len(group) > 1:
             import multiprocessing as mp
@@ -216,19 +233,30 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     bar.close()
     train_s = time.time() - t1
     results = aggregate(records, utts, labels, seeds, folds, cfg, frontend, out)
-    results.update(wall_s=round(time.time() - t_start, 2), extract_s=round(extract_s, 2),
-                   train_s_this_run=round(train_s, 2),
+    prev_res = {}
+    if (out / "results.json").exists():
+        try:
+            prev_res = json.loads((out / "results.json").read_text())
+        except json.JSONDecodeError:
+            prev_res = {}
+    wall = round(time.time() - t_start, 2)
+    # a resumed run reports its own wall time (wall_s) and keeps the history of the invocations
+    # whose folds it reuses, so the cost of the whole result is never lost (wall_s_total)
+    history = []
+    if len(records) > len(todo) and prev_res:
+        history = prev_res.get("invocations") or [{"wall_s": prev_res.get("wall_s", 0.0),
+                                                   "folds_run": None, "note": "before invocation history"}]
+    history = history + [{"wall_s": wall, "folds_run": len(todo), "folds_reused": len(records) - len(todo),
+                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    results.update(wall_s=wall, wall_s_total=round(sum(h["wall_s"] for h in history), 2), invocations=history,
+                   extract_s=round(extract_s, 2), train_s_this_run=round(train_s, 2),
                    fit_s_total=round(sum(r["fit_s"] for r in records), 2),
                    features_extracted=ex.extracted, features_cached=ex.cached, skipped_files=len(ex.failed))
     if aug.name != "none":
-        prev = {}
-        if (out / "results.json").exists():
-            try:
-                prev = json.loads((out / "results.json").read_text()).get("augment", {})
-            except json.JSONDecodeError:
-                prev = {}
+        prev = prev_res.get("augment", {})
         banks = {b["seed"]: b for b in prev.get("banks", [])}
-        banks.update({b["seed"]: b for b in aug_stats})
+        # a re-run that only loaded a seed's cached bank keeps the record of the run that encoded it
+        banks.update({b["seed"]: b for b in aug_stats if b.get("encoded", 0) > 0 or b["seed"] not in banks})
         results["augment"] = {**to_dict(aug), "banks": sorted(banks.values(), key=lambda b: b["seed"]),
                               "bank_encoder_s_total": round(sum(b["seconds"] for b in banks.values()), 2),
                               "note": "EAM bank: mixed waveforms re-encoded by the frozen frontend once per seed "
@@ -279,10 +307,14 @@ def aggregate(records, utts, labels, seeds, folds, cfg, frontend, out) -> dict:
         "labels": labels,
         "model": cfg.model,
         "frontend": frontend.spec()["name"],
+        "normalize": cfg.normalize,
         "metric_definitions": {"ua": "balanced accuracy (mean per-class recall) over pooled out-of-fold "
                                "predictions of one seed", "wa": "accuracy over pooled out-of-fold predictions",
                                "f1": "macro F1 over pooled out-of-fold predictions",
                                "std": "sample standard deviation over seeds (ddof=1)",
+                               **({"normalize": "speaker: every speaker's frame features z-scored with that "
+                                   "speaker's own mean/std over all of their utterances (no labels; "
+                                   "transductive for test speakers)"} if cfg.normalize == "speaker" else {}),
                                "model_selection": f"validation speakers ({cfg.val_fraction:.0%} of each "
                                "training fold's speakers, drawn per seed); test folds never used"},
     }

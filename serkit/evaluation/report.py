@@ -37,8 +37,13 @@ def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: s
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _protocol(res: dict) -> str:
+    """The protocol as printed: speaker normalisation (transductive) is never left unsaid."""
+    return res["protocol"] + (" + speaker-norm" if res.get("normalize", "none") != "none" else "")
+
+
 def write_report(res: dict, out: Path) -> None:
-    title = f"{res['model']} on {res['frontend']} | {res['corpus']} {res['protocol']} | {len(res['seeds'])} seeds"
+    title = f"{res['model']} on {res['frontend']} | {res['corpus']} {_protocol(res)} | {len(res['seeds'])} seeds"
     confusion_png(res["confusion_matrix"], res["labels"], out / "confusion.png",
                   title=f"{res['model']} / {res['frontend']}: row-normalised, all seeds")
     lines = [f"# {title}", "",
@@ -58,7 +63,8 @@ def write_report(res: dict, out: Path) -> None:
               f"- convention: {res['energy_convention']}",
               f"- latency: {res['latency_ms_per_clip']} ms per clip (head alone {res['latency_head_ms']} ms); "
               f"{res['latency_protocol']}",
-              f"- wall time: {res['wall_s']} s (extraction {res['extract_s']} s, fitting {res['fit_s_total']} s summed over folds)",
+              f"- wall time: {res['wall_s']} s this invocation, {res.get('wall_s_total', res['wall_s'])} s over "
+              f"the invocations whose folds it reuses (extraction {res['extract_s']} s, fitting {res['fit_s_total']} s summed over folds)",
               ""]
     if res.get("spike_stats"):
         lines.append("Spiking layers (firing rate / silent / saturated): " + "; ".join(
@@ -89,7 +95,7 @@ def results_table(dirs) -> str:
         r = json.loads(p.read_text())
         enc = "n/a" if r.get("energy_encoder_mj") is None else f"{r['energy_encoder_mj']:.3f}"
         rows.append(
-            f"| {r['corpus']} | {r['protocol']} | {len(r['seeds'])} | {r['model']} | {r['frontend']} | "
+            f"| {r['corpus']} | {_protocol(r)} | {len(r['seeds'])} | {r['model']} | {r['frontend']} | "
             f"{r['ua_mean']:.3f} +- {r['ua_std']:.3f} | {r['wa_mean']:.3f} +- {r['wa_std']:.3f} | "
             f"{r['f1_mean']:.3f} +- {r['f1_std']:.3f} | {r['params_trainable']:,} | {r['macs_head']:,} | "
             f"{r['energy_head_mj']:.5f} | {enc} | {r['latency_ms_per_clip']} | {r['fit_s_total']:.0f} |")

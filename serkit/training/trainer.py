@@ -40,8 +40,10 @@ class TrainConfig:
             gradient, as published ResLSTM-SA code uses ``torch.optim.Adam``).
         scheduler: ``onecycle`` (warm-up then cosine decay over ``epochs``),
             ``cosine-restarts`` (SGDR: cosine annealing restarted every ``t0`` epochs, the
-            period multiplied by ``t_mult`` after each restart; stepped per batch) or
-            ``constant``.
+            period multiplied by ``t_mult`` after each restart; stepped per batch),
+            ``exponential`` (the rate times ``lr_decay`` per epoch, applied smoothly per batch;
+            the published MLL schedule is 7/8 per epoch) or ``constant``.
+        lr_decay: per-epoch factor of the ``exponential`` scheduler, in (0, 1].
         grad_clip: clip the global gradient norm to this value (0 = off).
         losses: the objective (:class:`serkit.training.losses.LossConfig`): cross-entropy by
             default; KL / focal / centre / SupCon terms with their weights.
@@ -63,6 +65,7 @@ class TrainConfig:
     scheduler: str = "onecycle"
     t0: int = 10
     t_mult: int = 1
+    lr_decay: float = 0.875
     grad_clip: float = 0.0
     losses: LossConfig = field(default_factory=LossConfig)
     augment_prob: float = 0.5
@@ -147,10 +150,16 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
         if cfg.t0 < 1 or cfg.t_mult < 1:
             raise ConfigError("train.t0 and train.t_mult must be >= 1")
         sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0 * steps_per_epoch, T_mult=cfg.t_mult)
+    elif cfg.scheduler == "exponential":
+        if not 0 < cfg.lr_decay <= 1:
+            raise ConfigError(f"train.lr_decay must be in (0, 1], got {cfg.lr_decay}")
+        per_step = cfg.lr_decay ** (1.0 / max(1, steps_per_epoch))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: per_step**step)
     elif cfg.scheduler == "constant":
         sched = None
     else:
-        raise ConfigError(f"train.scheduler must be onecycle, cosine-restarts or constant, got {cfg.scheduler!r}")
+        raise ConfigError(f"train.scheduler must be onecycle, cosine-restarts, exponential or constant, "
+                          f"got {cfg.scheduler!r}")
     return opt, sched
 
 

@@ -448,11 +448,13 @@ def bench_latency_cmd(
 @app.command()
 @friendly
 def table(dirs: list[Path] = typer.Argument(..., help="bench result folders"),
-          snn: bool = typer.Option(False, "--snn", help="spiking view: SOPs and firing-rate health")):
+          snn: bool = typer.Option(False, "--snn", help="spiking view: SOPs and firing-rate health"),
+          per_class: bool = typer.Option(False, "--per-class", help="per-class recall, and each run's change "
+                                         "against the first folder")):
     """Markdown table (accuracy and cost side by side) from bench result folders."""
-    from serkit.evaluation.report import results_table, snn_table
+    from serkit.evaluation.report import per_class_table, results_table, snn_table
 
-    typer.echo(snn_table(dirs) if snn else results_table(dirs))
+    typer.echo(per_class_table(dirs) if per_class else snn_table(dirs) if snn else results_table(dirs))
 
 
 @app.command()

@@ -132,3 +132,21 @@ def test_worker_threads_caps_torch_and_blas_threads():
         assert [p["num_threads"] for p in threadpool_info()] == [1] * len(pools)
     torch.set_num_threads(before)  # (torch's own OpenMP pool is the caller's to restore)
     assert [p["num_threads"] for p in threadpool_info()] == [p["num_threads"] for p in pools]
+
+
+def test_per_class_table_names_the_most_and_least_helped_class(tmp_path):
+    import json
+
+    from serkit.errors import SerkitError
+    from serkit.evaluation.report import per_class_table
+
+    for name, rec in (("a", {"x": 0.5, "y": 0.8, "z": 0.6}), ("b", {"x": 0.7, "y": 0.7, "z": 0.6})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"labels": ["x", "y", "z"], "per_class_recall": rec}))
+    rows = per_class_table([tmp_path / "a", tmp_path / "b"]).splitlines()
+    assert rows[0].startswith("| run | x | y | z |") and rows[2].endswith("| — |")
+    assert rows[3].endswith("| x +0.200 / y -0.100 |") and "0.700 | 0.700 | 0.600" in rows[3]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "results.json").write_text(json.dumps({"labels": ["x"], "per_class_recall": {"x": 1.0}}))
+    with pytest.raises(SerkitError, match="same label set"):
+        per_class_table([tmp_path / "a", tmp_path / "c"])

@@ -174,6 +174,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     y = np.array([labels.index(u.label) for u in utts])
     speaker_of = {u.id: u.speaker for u in utts}
     feats, norm = normalize_features(ex.features, speaker_of, cfg.normalize)
+    ex.features = feats  # (drops the un-normalised table: one copy of the features in memory)
     some = next(iter(feats.values()))
     fold_dir = out / "folds"
     fold_dir.mkdir(exist_ok=True)

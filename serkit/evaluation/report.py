@@ -116,3 +116,31 @@ def snn_table(dirs) -> str:
                     f"{r['params_trainable']:,} | {r['macs_head']:,} | {r.get('sops_head', 0):,} | "
                     f"{r['energy_head_mj']:.5f} | {health} |")
     return "\n".join(rows)
+
+
+def per_class_table(dirs) -> str:
+    """Markdown: per-class recall (mean over seeds) of each run, and the change of each run
+    against the first one (its ``+-`` column: the class it helps most and least)."""
+    import json
+
+    from serkit.errors import SerkitError
+
+    res = []
+    for d in dirs:
+        p = Path(d) / "results.json"
+        if not p.exists():
+            raise SerkitError(f"{d}: no results.json (run serkit bench first)")
+        res.append(("/".join(Path(d).parts[-2:]), json.loads(p.read_text())))
+    labels = res[0][1]["labels"]
+    if any(r["labels"] != labels for _, r in res):
+        raise SerkitError("per-class table needs runs with the same label set")
+    rows = ["| run | " + " | ".join(labels) + " | most / least helped vs first row |",
+            "|" + "---|" * (len(labels) + 2)]
+    base = res[0][1]["per_class_recall"]
+    for name, r in res:
+        rec = r["per_class_recall"]
+        delta = {k: rec[k] - base[k] for k in labels}
+        best, worst = max(labels, key=delta.get), min(labels, key=delta.get)
+        change = "—" if r is res[0][1] else f"{best} {delta[best]:+.3f} / {worst} {delta[worst]:+.3f}"
+        rows.append(f"| {name} | " + " | ".join(f"{rec[k]:.3f}" for k in labels) + f" | {change} |")
+    return "\n".join(rows)

@@ -37,6 +37,8 @@ $S bench "${A[@]}" --model flam --set augment.name=eam --out "$R/abl_flam_ce+eam
 # the same normalisation for attnpool on both corpora (URDU: speakers mostly show one emotion)
 $S bench "${E[@]}" --model attnpool --set model.layer=cv --out "$R/emodb_attnpool_cv"
 $S bench "${U[@]}" --model attnpool --set model.layer=cv --out "$R/urdu_attnpool_cv"
+# the spiking head (issue 3 setting: layer picked on training speakers) with the same normalisation
+$S bench "${E[@]}" --model pts-snn --set model.layer=auto --out "$R/emodb_pts-snn_auto"
 # the issue-4 headline again in a fresh folder, alone on the machine, for its wall time
 $S bench "${E[@]}" --model mll --set model.layer=cv --set model.train.refit=true --out "$R/emodb_mll_cv_refit_alone"
 $S table "$R"/emodb_* "$R"/abl_* "$R"/urdu_*

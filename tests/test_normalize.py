@@ -99,3 +99,11 @@ def test_bench_speaker_normalisation_is_recorded_and_reaches_the_model_and_the_b
     assert "loso + speaker-norm" in (tmp_path / "run" / "report.md").read_text()
     with pytest.raises(ConfigError, match="normalize must be"):
         run_bench(BenchConfig(**base, model="logreg", normalize="global"), tmp_path / "r2", progress=False)
+
+
+def test_train_refuses_speaker_normalisation_a_saved_model_cannot_carry(tmp_path):
+    from serkit.evaluation.bench import BenchConfig
+    from serkit.training.fit import train_model
+
+    with pytest.raises(ConfigError, match="evaluation protocol"):
+        train_model(BenchConfig(manifest="unused.jsonl", model="logreg", normalize="speaker"), tmp_path / "m.pt")

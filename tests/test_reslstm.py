@@ -173,6 +173,28 @@ def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, 
     assert any("3 finished trial(s) reused" in m for m in logs) and len(SEEN) == 3 * len(folds)
 
 
+def test_tune_trains_on_speaker_normalised_features_when_asked(tmp_path, toy_corpus, cache_dir, monkeypatch):
+    from serkit.corpora import read_manifest
+    from serkit.evaluation.bench import BenchConfig
+    from serkit.features import FeatureCache, build_frontend, extract_features, normalize_features
+    from serkit.training.tune import TuneConfig, run_tune
+
+    monkeypatch.setitem(MODELS, "_spy", _Spy)
+    SEEN.clear()
+    manifest = tmp_path / "toy.jsonl"
+    write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, manifest)
+    cfg = BenchConfig(manifest=str(manifest), model="_spy", frontend="logmel", protocol="kfold-speaker:2",
+                      cache_dir=str(cache_dir), normalize="speaker")
+    run_tune(cfg, TuneConfig(trials=1), tmp_path / "tune", {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}},
+             progress=False)
+    utts = read_manifest(manifest)
+    raw = extract_features(build_frontend("logmel"), utts, FeatureCache(cache_dir), progress=False).features
+    normed = normalize_features(raw, {u.id: u.speaker for u in utts}, "speaker")[0]
+    seen = set().union(*(c["fit"] | c["val"] for c in SEEN))
+    assert seen and seen <= {_h(f) for f in normed.values()}
+    assert not seen & {_h(f) for f in raw.values()}
+
+
 def test_batches_never_hold_a_single_item():
     from serkit.training.trainer import _length_bucketed_batches
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from serkit.errors import ConfigError
+
 from serkit.evaluation.bench import BenchConfig, resolve
 from serkit.evaluation.energy import energy_mj
 from serkit.features import FeatureCache, extract_features
@@ -19,6 +21,9 @@ from serkit.utils import seed_everything
 
 def train_model(cfg: BenchConfig, out: str | Path, seed: int = 0, provenance: dict | None = None,
                 progress: bool = True, log=print) -> dict:
+    if cfg.normalize != "none":
+        raise ConfigError(f"normalize={cfg.normalize!r} is an evaluation protocol (serkit bench / tune): a saved model "
+                          "cannot carry a new speaker's statistics; train with normalize=none")
     utts, frontend, labels, _ = resolve(cfg)
     ex = extract_features(frontend, utts, FeatureCache(cfg.cache_dir or None), progress=progress)
     for i, r in ex.failed:

@@ -32,6 +32,7 @@ from serkit.config import dump_yaml, to_dict
 from serkit.errors import ConfigError
 from serkit.evaluation.bench import BenchConfig, resolve
 from serkit.features import FeatureCache, extract_features
+from serkit.features.normalize import normalize_features
 from serkit.models import Split, build_model
 from serkit.training.splits import make_folds, validation_split
 from serkit.utils import atomic_write_json, seed_everything, worker_threads
@@ -149,6 +150,7 @@ def run_tune(cfg: BenchConfig, tcfg: TuneConfig, out: str | Path, space: dict | 
     utts, frontend, labels, _ = resolve(cfg)
     ex = extract_features(frontend, utts, FeatureCache(cfg.cache_dir or None), progress=progress)
     utts = [u for u in utts if u.id in ex.features]
+    ex.features = normalize_features(ex.features, {u.id: u.speaker for u in utts}, cfg.normalize)[0]
     folds = make_folds(utts, cfg.protocol)
     tasks = inner_tasks(utts, folds, tcfg.seed, cfg.val_fraction, tcfg.outer_folds)
     y = np.array([labels.index(u.label) for u in utts])

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from serkit.errors import ConfigError
-
 from serkit.evaluation.bench import BenchConfig, resolve
 from serkit.evaluation.energy import energy_mj
 from serkit.features import FeatureCache, extract_features

@@ -150,3 +150,15 @@ def test_per_class_table_names_the_most_and_least_helped_class(tmp_path):
     (tmp_path / "c" / "results.json").write_text(json.dumps({"labels": ["x"], "per_class_recall": {"x": 1.0}}))
     with pytest.raises(SerkitError, match="same label set"):
         per_class_table([tmp_path / "a", tmp_path / "c"])
+
+
+def test_fingerprints_of_runs_made_before_the_normalize_option_stay_valid():
+    from serkit.evaluation.bench import run_fingerprints
+    from serkit.utils import text_digest
+
+    old = {"bench": {"manifest": "m.jsonl", "model": "attnpool", "seeds": 5, "jobs": 2}, "model_config": {"pool": 2}}
+    new = {**old, "bench": {**old["bench"], "normalize": "none"}}
+    fp, accepted = run_fingerprints(new)
+    old_fp = text_digest(json.dumps({**old, "bench": {"manifest": "m.jsonl", "model": "attnpool"}}, sort_keys=True))
+    assert fp == old_fp and text_digest(json.dumps(old, sort_keys=True)) in accepted  # 0.1.0 digest too
+    assert run_fingerprints({**old, "bench": {**old["bench"], "normalize": "speaker"}})[0] != fp

@@ -79,6 +79,18 @@ def resolve_augment(cfg: BenchConfig):
     return a
 
 
+def run_fingerprints(resolved: dict) -> tuple[str, set[str]]:
+    """``(fingerprint, accepted)`` of a resolved run config: a fold's result depends on
+    everything but the number of seeds and of workers (more seeds extend a finished run, fewer
+    reuse it); ``accepted`` adds the digest serkit 0.1.0 wrote (seeds and jobs included).
+    ``normalize: none`` is left out of both, so runs made before the option stay valid."""
+    bench = {k: v for k, v in resolved["bench"].items() if not (k == "normalize" and v == "none")}
+    legacy = {**resolved, "bench": bench}
+    fp_cfg = {k: v for k, v in bench.items() if k not in ("seeds", "jobs")}
+    fingerprint = text_digest(json.dumps({**resolved, "bench": fp_cfg}, sort_keys=True, default=str))
+    return fingerprint, {fingerprint, text_digest(json.dumps(legacy, sort_keys=True, default=str))}
+
+
 # shared with forked workers (copy-on-write), set by run_bench
 _CTX: dict = {}
 
@@ -149,13 +161,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
     resolved = {"bench": to_dict(cfg), "model_config": model_cfg, "frontend_spec": frontend.spec()}
     if aug.name != "none":  # (absent when off: fingerprints of earlier runs stay valid)
         resolved["augment"] = to_dict(aug)
-    # a fold's result depends on everything but the number of seeds and of workers: more seeds
-    # extend a finished run, fewer reuse it
-    # (normalize: absent when off, so fingerprints of runs made before the option stay valid)
-    fp_cfg = {k: v for k, v in resolved["bench"].items()
-              if k not in ("seeds", "jobs") and not (k == "normalize" and v == "none")}
-    fingerprint = text_digest(json.dumps({**resolved, "bench": fp_cfg}, sort_keys=True, default=str))
-    accepted = {fingerprint, text_digest(json.dumps(resolved, sort_keys=True, default=str))}  # + serkit 0.1.0 runs
+    fingerprint, accepted = run_fingerprints(resolved)
     out.mkdir(parents=True, exist_ok=True)
     dump_yaml(resolved, out / "config.yaml")
 

@@ -68,9 +68,7 @@ def main() -> None:
         if use_eam:  # the bank of all utterances; usable_variants keeps inner-fit partners only
             bank = build_eam_bank(utts, fe, AugmentConfig(name="eam"), seed=seed, cache=cache)[0]
             if norm is not None:
-                for uid, vs in bank.items():
-                    for v in vs:
-                        v.feats = norm.transform(v.feats, speaker_of[uid]).astype(np.float16)
+                norm.transform_bank(bank, speaker_of)
         pred, truth = [], []
         for fold in make_folds(inner, inner_protocol):
             fit, val = validation_split(inner, fold.train, seed)

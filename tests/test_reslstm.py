@@ -136,19 +136,25 @@ def _h(f: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(f).tobytes()).hexdigest()
 
 
-def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, monkeypatch):
-    from serkit.corpora import read_manifest
+def _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch, **bench):
+    """The toy corpus as a manifest and a tune config for the recording ``_spy`` model."""
     from serkit.evaluation.bench import BenchConfig
-    from serkit.features import FeatureCache, build_frontend, extract_features
-    from serkit.training.splits import make_folds
-    from serkit.training.tune import TuneConfig, run_tune
 
     monkeypatch.setitem(MODELS, "_spy", _Spy)
     SEEN.clear()
     manifest = tmp_path / "toy.jsonl"
     write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, manifest)
-    cfg = BenchConfig(manifest=str(manifest), model="_spy", frontend="logmel", protocol="kfold-speaker:2",
-                      cache_dir=str(cache_dir))
+    return manifest, BenchConfig(manifest=str(manifest), model="_spy", frontend="logmel", protocol="kfold-speaker:2",
+                                 cache_dir=str(cache_dir), **bench)
+
+
+def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, monkeypatch):
+    from serkit.corpora import read_manifest
+    from serkit.features import FeatureCache, build_frontend, extract_features
+    from serkit.training.splits import make_folds
+    from serkit.training.tune import TuneConfig, run_tune
+
+    manifest, cfg = _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch)
     space = {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}}
     r = run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, progress=False)
     assert r["n_trials"] == 3 and (tmp_path / "tune" / "best.yaml").exists()
@@ -175,16 +181,10 @@ def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, 
 
 def test_tune_trains_on_speaker_normalised_features_when_asked(tmp_path, toy_corpus, cache_dir, monkeypatch):
     from serkit.corpora import read_manifest
-    from serkit.evaluation.bench import BenchConfig
     from serkit.features import FeatureCache, build_frontend, extract_features, normalize_features
     from serkit.training.tune import TuneConfig, run_tune
 
-    monkeypatch.setitem(MODELS, "_spy", _Spy)
-    SEEN.clear()
-    manifest = tmp_path / "toy.jsonl"
-    write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, manifest)
-    cfg = BenchConfig(manifest=str(manifest), model="_spy", frontend="logmel", protocol="kfold-speaker:2",
-                      cache_dir=str(cache_dir), normalize="speaker")
+    manifest, cfg = _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch, normalize="speaker")
     run_tune(cfg, TuneConfig(trials=1), tmp_path / "tune", {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}},
              progress=False)
     utts = read_manifest(manifest)

@@ -221,9 +221,7 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True, log=prin
             bank, st = build_eam_bank(utts, frontend, aug, seed=group[0][0], cache=cache, progress=progress)
             aug_stats.append({"seed": group[0][0], **st})
             if norm is not None:  # a variant is normalised with its target speaker's clean statistics
-                for uid, vs in bank.items():
-                    for v in vs:
-                        v.feats = norm.transform(v.feats, speaker_of[uid]).astype(np.float16)
+                norm.transform_bank(bank, speaker_of)
             _CTX.update(bank=bank, label_of={u.id: labels.index(u.label) for u in utts})
         if cfg.jobs > 1 and len(group) > 1:
             import multiprocessing as mp

@@ -90,6 +90,15 @@ class SpeakerNormalizer:
         return ((x.astype(np.float32) - st.mean) / st.std).astype(np.float32)
 
 
+    def transform_bank(self, bank: dict, speaker_of: dict) -> None:
+        """In place: every augmented variant (objects with a ``feats`` ``(L, T, D)`` array, as in
+        an EAM bank ``target id -> [Variant]``) standardised with its *target* utterance's
+        speaker statistics, stored as float16 like the cache."""
+        for uid, variants in bank.items():
+            for v in variants:
+                v.feats = self.transform(v.feats, speaker_of[uid]).astype(np.float16)
+
+
 def normalize_features(feats: dict[str, np.ndarray], speaker_of: dict[str, object], mode: str,
                        dtype=np.float16) -> tuple[dict[str, np.ndarray], SpeakerNormalizer | None]:
     """Apply ``mode`` (``none`` | ``speaker``) to a feature table ``id -> (L, T, D)``.

@@ -3,11 +3,11 @@
     python benchmarks/layer_choice_diag.py folds MANIFEST PROTOCOL
         For each outer fold: the inner-CV UA of every Whisper state 0-2 (training speakers only),
         with plain speaker-grouped inner folds (the old ``select_layer``) and with the
-        label-stratified ones (:func:`serkit.models.sklearn_models.inner_speaker_folds`).
+        label-stratified ones (:func:`serkit.estimators.logreg.inner_speaker_folds`).
     python benchmarks/layer_choice_diag.py threads MANIFEST
         Seconds one layer choice (``select_layer`` on the training speakers of the first LOSO
         fold) takes in each of 2 parallel forked workers, as in ``serkit bench --jobs 2``:
-        without and with the BLAS thread cap of :func:`serkit.utils.worker_threads`.
+        without and with the BLAS thread cap of :func:`serkit.core.io.worker_threads`.
 """
 
 import sys
@@ -22,12 +22,12 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from serkit.corpora import read_manifest
+from serkit.data.corpora import read_manifest
 from serkit.features import FeatureCache, build_frontend, extract_features
-from serkit.models.base import pooled_stats
-from serkit.models.sklearn_models import inner_speaker_folds, select_layer
-from serkit.training.splits import make_folds
-from serkit.utils import worker_threads
+from serkit.estimators.base import pooled_stats
+from serkit.estimators.logreg import inner_speaker_folds, select_layer
+from serkit.data.protocols import make_folds
+from serkit.core.io import worker_threads
 
 _DATA: dict = {}
 

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from serkit.config import parse_overrides
-from serkit.corpora import read_manifest
+from serkit.core.config import parse_overrides
+from serkit.data.corpora import read_manifest
 from serkit.features import FeatureCache, build_frontend, extract_features
 from serkit.features.normalize import normalize_features
-from serkit.models import Split, build_model
+from serkit.estimators import Split, build_model
 from serkit.training.augment import AugmentConfig, build_eam_bank, usable_variants
-from serkit.training.splits import make_folds, validation_split
+from serkit.data.protocols import make_folds, validation_split
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 
 def load(name_or_path="default"):
-    from serkit.api import load as _load
+    from serkit.deploy.recognizer import load as _load
 
     return _load(name_or_path)
 

@@ -4,7 +4,7 @@ import soundfile as sf
 
 from serkit.audio.io import AudioConfig, audio_duration, load_audio, prepare_signal
 from serkit.audio.synth import tone_clip
-from serkit.errors import AudioError
+from serkit.core.errors import AudioError
 
 
 def test_reads_mono_16k_float(tmp_path, tone_writer):

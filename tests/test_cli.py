@@ -22,22 +22,16 @@ def _run(*args):
 @pytest.fixture(scope="module")
 def toy_model(tmp_path_factory):
     """A logreg model on logmel trained with `serkit train` on the toy corpus."""
-    import conftest
+    from serkit.testing import toy_corpus
 
     tmp = tmp_path_factory.mktemp("cli")
-    root = tmp / "toy"
-    k = 0
-    for spk in range(3):
-        for label, f0, loud in [("high", 260, 0.5), ("low", 110, 0.15)]:
-            for i in range(3):
-                k += 1
-                conftest.write_tone(root / label / f"spk{spk}_{label}_{i}.wav", seconds=0.6, seed=k, f0=f0, loudness=loud)
+    root = toy_corpus(tmp / "toy", speakers=3)
     m = tmp / "toy.jsonl"
     r = _run("prepare", "folder", root, "--out", m, "--speaker-regex", r"^(spk\d+)_")
     assert r.exit_code == 0 and "18 utterances, 3 speakers" in r.output
     model = tmp / "toy.pt"
     r = _run("train", "--manifest", m, "--model", "logreg", "--frontend", "logmel", "--out", model,
-             "--set", "cache_dir=" + str(tmp / "cache"))
+             "--cache-dir", tmp / "cache")
     assert r.exit_code == 0, r.output
     assert model.exists()
     return model, root
@@ -118,6 +112,20 @@ def test_bench_cli_bad_protocol(toy_model, tmp_path):
     r = _run("bench", "--manifest", m, "--model", "logreg", "--frontend", "logmel", "--protocol", "random-split",
              "--out", tmp_path / "o")
     assert r.exit_code == 2 and "unknown protocol" in r.stderr
+    r = _run("bench", "--manifest", m, "--model", "linear", "--set", "model.hidden=999", "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "unknown config key" in r.stderr and "hidden" in r.stderr
+
+
+def test_cli_stays_thin_and_lists_the_registries():
+    from pathlib import Path
+
+    import serkit.cli
+
+    assert len(Path(serkit.cli.__file__).read_text().splitlines()) < 250
+    r = _run("info")
+    from serkit.estimators import MODELS
+
+    assert r.exit_code == 0 and all(name in r.output for name in MODELS)
 
 
 def test_prepare_reports_nothing_found(tmp_path):

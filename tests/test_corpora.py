@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from serkit.corpora import prepare, read_manifest, write_manifest
-from serkit.errors import ManifestError
+from serkit.data.corpora import prepare, read_manifest, write_manifest
+from serkit.core.errors import ManifestError
 
 
 def _bad(path):

@@ -20,7 +20,7 @@ import serkit
 from serkit.audio.synth import tone_clip
 from serkit.audio.vad import energy_vad, windows
 from serkit.cli import app
-from serkit.errors import SerkitError
+from serkit.core.errors import SerkitError
 
 SR = 16000
 
@@ -32,7 +32,7 @@ def rec():
 
 @pytest.fixture(scope="module")
 def onnx_files(rec, tmp_path_factory):
-    from serkit.export.onnx_full import export_full_onnx
+    from serkit.deploy.onnx_full import export_full_onnx
 
     d = tmp_path_factory.mktemp("onnx")
     fp = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.onnx")
@@ -106,8 +106,7 @@ def test_timeline_rows_cover_speech_only(rec):
 
 
 def test_pool_frames_torch_matches_numpy(rng):
-    from serkit.export.onnx_full import pool_frames_torch
-    from serkit.models.torch_models import pool_frames
+    from serkit.nn.layers import pool_frames, pool_frames_torch
 
     for T in (1, 3, 8, 13):
         f = rng.normal(size=(2, T, 5)).astype(np.float32)
@@ -119,13 +118,13 @@ def test_pool_frames_torch_matches_numpy(rng):
 
 def test_onnx_fp32_matches_pytorch_and_carries_metadata(rec, onnx_files):
     from serkit.audio.mel import log_mel
-    from serkit.export.onnx_full import build_pipeline, torch_probs
-    from serkit.export.runtime import OnnxRecognizer
+    from serkit.deploy.onnx_full import build_pipeline, torch_probs
+    from serkit.deploy.runtime import OnnxRecognizer
 
     fp, q = onnx_files
     ort = OnnxRecognizer(fp["path"])
-    assert ort.labels == rec.labels and ort.sample_rate == 16000 and ort.meta["quantization"] == "fp32"
-    assert json.loads(ort.meta["frontend"])["name"] == "whisper-tiny-layers"
+    assert ort.labels == rec.labels and ort.sample_rate == 16000 and ort.meta.quantization == "fp32"
+    assert ort.meta.frontend["name"] == "whisper-tiny-layers" and ort.meta.kind == "full"
     pipe, _ = build_pipeline(rec.model, rec.frontend.spec())
     mels = [log_mel(c) for c in _clips()]
     ref = torch_probs(pipe, mels)
@@ -143,9 +142,9 @@ def test_onnx_fp32_matches_pytorch_and_carries_metadata(rec, onnx_files):
 def _bundled_head(rec, layer):
     """The bundled attnpool head's weights under another layer setting (the layer weighting's
     own parameters are left at their initial values)."""
-    from serkit.models import build_model
+    from serkit.estimators import build_model
 
-    model = build_model("attnpool", {"layer": layer, "pool": rec.model.config.pool}, len(rec.labels), 3, 384)
+    model = build_model({"name": "attnpool", "layer": layer, "pool": rec.model.config.pool}, len(rec.labels), 3, 384)
     model.net.load_state_dict(rec.model.net.state_dict(), strict=False)
     model.net.eval()
     return model
@@ -153,14 +152,14 @@ def _bundled_head(rec, layer):
 
 def test_onnx_truncates_the_encoder_when_upper_layers_are_unused(rec, tmp_path):
     from serkit.audio.mel import log_mel
-    from serkit.export.onnx_full import build_pipeline, export_full_onnx, torch_probs
-    from serkit.export.runtime import OnnxRecognizer
+    from serkit.deploy.onnx_full import build_pipeline, export_full_onnx, torch_probs
+    from serkit.deploy.runtime import OnnxRecognizer
 
     # the bundled head with learned layer weights over states 0-2 (2 encoder blocks); a
     # negligible weight on state 2 lets the exporter drop it and cut the encoder after block 1
-    model = _bundled_head(rec, layer=None)
+    model = _bundled_head(rec, layer="learned")
     with torch.no_grad():
-        model.net.head.layers.logits[:] = torch.tensor([0.0, 0.5, -9.0])
+        model.net.featurizer.logits[:] = torch.tensor([0.0, 0.5, -9.0])
     full_info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "f.onnx")
     assert full_info["states"] == [0, 1, 2] and full_info["encoder_blocks"] == 2
     info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "t.onnx", min_layer_weight=0.01)
@@ -181,11 +180,11 @@ def test_onnx_of_an_auto_head_computes_only_the_states_it_uses(rec, tmp_path, ch
     the mean of all states (choice 3) keeps all of them. Both give the same probabilities as
     the model on all-state features."""
     from serkit.audio.mel import log_mel
-    from serkit.export.onnx_full import export_full_onnx
-    from serkit.export.runtime import OnnxRecognizer
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.deploy.runtime import OnnxRecognizer
 
     model = _bundled_head(rec, layer="auto")
-    model.net.head.layers.choose(choice)
+    model.net.featurizer.choose(choice)
     info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "one.onnx")
     assert info["states"] == states and info["encoder_blocks"] == blocks
     clips = _clips()[:3]
@@ -200,18 +199,32 @@ def test_onnx_runner_needs_no_torch(onnx_files, tmp_path):
     code = textwrap.dedent(f"""
         import sys
         sys.modules["torch"] = None  # any torch import now fails
-        from serkit.export.runtime import OnnxRecognizer
-        label, probs = OnnxRecognizer({onnx_files[0]['path']!r}).predict_file({str(p)!r})
-        assert abs(sum(probs.values()) - 1) < 1e-4, probs
-        print(label)
+        from serkit.deploy.runtime import OnnxRecognizer
+        out = OnnxRecognizer({onnx_files[0]['path']!r}).predict({str(p)!r})
+        assert abs(sum(out.probabilities.values()) - 1) < 1e-4, out
+        print(out.label)
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() in json.loads(json.dumps(serkit.load("default").labels))
 
 
+def test_onnx_runner_speaks_the_same_protocol_as_pytorch(rec, onnx_files):
+    """One runner protocol: predict / predict_batch / timeline give the same rows (fp32 to 1e-4)."""
+    from serkit.deploy.runtime import OnnxRecognizer
+
+    ort = OnnxRecognizer(onnx_files[0]["path"])
+    clips = _clips()[:3]
+    for a, b in zip(ort.predict_batch(clips, sr=SR), rec.predict_batch(clips, sr=SR)):
+        assert a.label == b.label and max(abs(a.probabilities[k] - b.probabilities[k]) for k in rec.labels) < 1e-4
+    x = _speech_silence_speech()
+    ta, tb = ort.timeline(x, sr=SR), rec.timeline(x, sr=SR)
+    assert [(r.start, r.end) for r in ta] == [(r.start, r.end) for r in tb] and ta
+    assert max(abs(r.probabilities[k] - q.probabilities[k]) for r, q in zip(ta, tb) for k in rec.labels) < 1e-4
+
+
 def test_onnx_runner_refuses_other_files(tmp_path):
-    from serkit.export.runtime import OnnxRecognizer
+    from serkit.deploy.runtime import OnnxRecognizer
 
     bad = tmp_path / "x.onnx"
     bad.write_bytes(b"not a model")
@@ -253,7 +266,8 @@ def test_cli_predict_csv_folder_timeline_and_onnx(tmp_path, onnx_files):
 def test_cli_export_writes_one_file_with_check(tmp_path):
     r = runner.invoke(app, ["export", "default", "--onnx", str(tmp_path / "m.onnx")])
     assert r.exit_code == 0, r.output
-    assert "2 of 4 Whisper blocks" in r.output  # the bundled head reads states 0-2 only and (tmp_path / "m.onnx").exists()
+    assert "2 of 4 Whisper blocks" in r.output  # the bundled head reads states 0-2 only
+    assert (tmp_path / "m.onnx").exists()
     assert not list(tmp_path.glob("*.tmp*"))
 
 
@@ -264,7 +278,7 @@ def test_cli_export_writes_one_file_with_check(tmp_path):
 def client(rec):
     from fastapi.testclient import TestClient
 
-    from serkit.serve.app import ServeConfig, create_app
+    from serkit.deploy.serve import ServeConfig, create_app
 
     return TestClient(create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"default": rec}))
 
@@ -284,7 +298,7 @@ def test_http_predict_models_health_docs(client, rec):
     direct = rec.predict(tone_clip(2.0), sr=SR)  # 16-bit round trip: same label
     assert body["label"] == direct.label
     m = client.get("/v1/models").json()["models"][0]
-    assert m["labels"] == rec.labels and m["default"] is True
+    assert m["labels"] == rec.labels and m["default"] is True and m["energy_encoder_mj_per_3s"] > 0
     assert client.get("/healthz").json()["status"] == "ok"
     assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
 
@@ -329,7 +343,7 @@ def test_http_request_errors(client):
 
 @pytest.mark.slow
 def test_bench_latency_small_run(tmp_path):
-    from serkit.evaluation.latency import bench_latency
+    from serkit.deploy.latency import bench_latency
 
     r = bench_latency("default", tmp_path, runs=2, folder_clips=6, http_requests=20, http_clients=5, log=lambda *_: None)
     for k in ("pytorch", "onnx_fp32", "onnx_int8"):

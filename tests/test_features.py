@@ -3,10 +3,10 @@ import pytest
 import soundfile as sf
 
 from serkit.audio.synth import tone_clip
-from serkit.corpora import Utterance
-from serkit.errors import ConfigError
+from serkit.data.corpora import Utterance
+from serkit.core.errors import ConfigError
 from serkit.features import FeatureCache, build_frontend, extract_features
-from serkit.features.mel import log_mel, mel_filters
+from serkit.audio.mel import log_mel, mel_filters
 from serkit.features.whisper_torch import whisper_encoder_macs
 
 
@@ -39,6 +39,9 @@ def test_log_mel_matches_torch_stft_reference():
     assert np.allclose(log_mel(x), ref, atol=1e-4)
 
 
+ALL_STATES = {"layers": []}  # empty = all five hidden states
+
+
 @pytest.fixture(scope="module")
 def clips():
     return [tone_clip(1.3, seed=1), tone_clip(0.62, seed=2, f0=220), tone_clip(2.05, seed=3), tone_clip(1.3, seed=4)]
@@ -54,7 +57,7 @@ def test_whisper_ct2_batching_equals_single(clips):
 
 
 def test_whisper_layers_padding_invariant(clips):
-    fe = build_frontend("whisper-tiny-layers")
+    fe = build_frontend("whisper-tiny-layers", ALL_STATES)
     batched = fe.extract_batch(clips, 16000)  # different lengths padded in one batch
     for x, b in zip(clips, batched):
         assert b.shape[0] == 5
@@ -63,7 +66,7 @@ def test_whisper_layers_padding_invariant(clips):
 
 def test_torch_encoder_matches_ctranslate2(clips):
     """The rebuilt encoder's last state equals CTranslate2 (float32: tight; int8: close)."""
-    layers = build_frontend("whisper-tiny-layers").extract_batch(clips[:2], 16000)
+    layers = build_frontend("whisper-tiny-layers", ALL_STATES).extract_batch(clips[:2], 16000)
     f32 = build_frontend("whisper-tiny", {"compute_type": "float32"}).extract_batch(clips[:2], 16000)
     i8 = build_frontend("whisper-tiny").extract_batch(clips[:2], 16000)
     for lay, a, b in zip(layers, f32, i8):
@@ -80,7 +83,8 @@ def test_whisper_long_audio_is_windowed():
 
 
 def test_layer_selection_and_truncation(clips):
-    full = build_frontend("whisper-tiny-layers").extract(clips[0], 16000)
+    assert build_frontend("whisper-tiny-layers").layer_names == ["conv", "block1", "block2"]  # the default
+    full = build_frontend("whisper-tiny-layers", ALL_STATES).extract(clips[0], 16000)
     sub = build_frontend("whisper-tiny-layers", {"layers": [0, 2]}).extract(clips[0], 16000)
     assert sub.shape[0] == 2
     assert np.max(np.abs(sub - full[[0, 2]])) < 1e-4
@@ -168,7 +172,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path):
 
 
 def test_hf_frontend_needs_local_path_and_transformers(tmp_path):
-    from serkit.errors import MissingDependencyError
+    from serkit.core.errors import MissingDependencyError
 
     try:
         import transformers  # noqa: F401

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from serkit.evaluation.energy import energy_mj
-from serkit.evaluation.metrics import classification_metrics, mean_std
+from serkit.core.cost import energy_mj
+from serkit.experiment.metrics import classification_metrics, mean_std
 
 
 def test_metrics_hand_computed():

@@ -125,7 +125,7 @@ def test_eam_edge_cases_never_nan():
 
 
 def test_eam_bank_partners_other_speakers_cached_and_filtered(tmp_path, toy_corpus, cache_dir):
-    from serkit.corpora import prepare
+    from serkit.data.corpora import prepare
     from serkit.features import FeatureCache, build_frontend
 
     utts = prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances
@@ -156,8 +156,9 @@ def test_eam_bank_partners_other_speakers_cached_and_filtered(tmp_path, toy_corp
 
 def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_dir, monkeypatch):
     import serkit.training.augment as aug
-    from serkit.corpora import prepare, write_manifest
-    from serkit.evaluation.bench import BenchConfig, run_bench
+    from serkit.data.corpora import prepare, write_manifest
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, experiment_from_dict
 
     calls = []
     real = aug.usable_variants
@@ -173,29 +174,29 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
     utts = prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances
     write_manifest(utts, m)
     spk = {u.id: u.speaker for u in utts}
-    cfg = BenchConfig(manifest=str(m), model="mll", frontend="logmel", protocol="loso", seeds=1,
-                      cache_dir=str(cache_dir), model_cfg={"pool": 1, "train": {"epochs": 3}})
-    r = run_bench(cfg, tmp_path / "run", progress=False)
-    assert r["augment"]["name"] == "eam" and r["augment"]["banks"][0]["encoded"] == 4 * 24
+    cfg = experiment_from_dict({"manifest": str(m), "model": {"name": "mll", "pool": 1, "train": {"epochs": 3}},
+                                "frontend": "logmel", "protocol": "loso", "seeds": 1})
+    run = RunConfig(cache_dir=str(cache_dir), progress=False)
+    r = run_bench(cfg, tmp_path / "run", run)
+    assert r.augment["name"] == "eam" and r.augment["banks"][0]["encoded"] == 4 * 24
     assert len(calls) == 2 * 4  # fit and validation split of each of the 4 folds
     # a resumed re-run loads the cached bank; the record of the run that encoded it is kept
-    r2 = run_bench(cfg, tmp_path / "run", progress=False)
-    assert r2["augment"]["banks"][0]["encoded"] == 4 * 24 and r2["wall_s_total"] > r2["wall_s"]
+    r2 = run_bench(cfg, tmp_path / "run", run)
+    assert r2.augment["banks"][0]["encoded"] == 4 * 24 and r2.timing.wall_s_total > r2.timing.wall_s
     for targets, partners, used in calls:
         # partners never cover every speaker: the fold's test speaker is always left out
         assert len({spk[p] for p in partners}) <= 3
         assert all(p in partners for ps in used for p in ps)
         assert not ({spk[t] for t in targets} - {spk[p] for p in partners})  # targets are trainees too
     # augmentation is recorded with the protocol; a model that cannot use it is refused
-    from serkit.errors import ConfigError
+    from serkit.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="does not train on augmented"):
-        run_bench(BenchConfig(manifest=str(m), model="logreg", frontend="logmel", augment={"name": "eam"},
-                              cache_dir=str(cache_dir)), tmp_path / "r2", progress=False)
+        experiment_from_dict({"manifest": str(m), "model": "logreg", "frontend": "logmel", "augment": {"name": "eam"}})
 
 
 def test_flam_head_learns_and_attention_masks_padding(rng):
-    from serkit.models import Split, build_model
+    from serkit.estimators import Split, build_model
 
     feats, y = [], []
     for c in (0, 1):
@@ -205,10 +206,10 @@ def test_flam_head_learns_and_attention_masks_padding(rng):
             f[1, :, :3] += 1.5 if c else -1.5
             feats.append(f)
             y.append(c)
-    data = Split(feats, np.array(y), ["s"] * 40, [str(i) for i in range(40)])
-    m = build_model("mll", {"pool": 1, "d_model": 32, "train": {"epochs": 15, "patience": 15}}, 2, 2, 16)
+    data = Split(feats, np.array(y), [f"s{i % 4}" for i in range(40)], [str(i) for i in range(40)])
+    m = build_model({"name": "mll", "pool": 1, "d_model": 32, "train": {"epochs": 15, "patience": 15}}, 2, 2, 16)
     info = m.fit(data, data, seed=0)
-    assert set(info["loss_parts_last_epoch"]) == {"kl", "focal", "center", "supcon"}
+    assert set(info.train.loss_parts_last_epoch) == {"kl", "focal", "center", "supcon"}
     p = m.predict_proba(feats)
     assert (p.argmax(1) == data.labels).mean() >= 0.9
     single = np.concatenate([m.predict_proba([f]) for f in feats[:6]])
@@ -218,7 +219,7 @@ def test_flam_head_learns_and_attention_masks_padding(rng):
 def test_exponential_schedule_decays_by_lr_decay_per_epoch_for_every_group():
     import torch
 
-    from serkit.errors import ConfigError
+    from serkit.core.errors import ConfigError
     from serkit.training.trainer import TrainConfig, make_optimizer
 
     p, c = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))

@@ -2,52 +2,38 @@ import numpy as np
 import pytest
 import torch
 
-from serkit.errors import ConfigError
-from serkit.evaluation.energy import MacCounter, count_params
-from serkit.models import Split, build_model
-from serkit.models.heads import LayerWeighting
-from serkit.models.torch_models import pool_frames
-
-
-def _task(rng, n_per=30, L=3, D=16, informative_layer=1):
-    """Two classes separable only in one layer's mean; lengths vary 5..40 frames."""
-    feats, y = [], []
-    for c in (0, 1):
-        for _ in range(n_per):
-            T = int(rng.integers(5, 40))
-            f = rng.normal(0, 1, (L, T, D)).astype(np.float32)
-            f[informative_layer, :, :4] += 1.5 if c else -1.5
-            feats.append(f)
-            y.append(c)
-    y = np.array(y)
-    spk = [f"s{i % 6}" for i in range(len(y))]
-    return Split(feats, y, spk, [str(i) for i in range(len(y))])
+from serkit.core.errors import ConfigError
+from serkit.estimators import Split, build_model
+from serkit.nn.counting import MacCounter, count_params
+from serkit.nn.featurizer import Featurizer
+from serkit.nn.layers import pool_frames
+from serkit.testing import toy_split as _task
 
 
 @pytest.mark.parametrize("name", ["logreg", "linear", "mlp", "attnpool"])
 def test_models_learn_separable_task(rng, name):
     train, test = _task(rng), _task(rng, n_per=10)
     overrides = {"train": {"epochs": 30, "patience": 30, "lr": 1e-2}} if name != "logreg" else {}
-    m = build_model(name, overrides, 2, 3, 16)
+    m = build_model({"name": name, **overrides}, 2, 3, 16)
     m.fit(train, test if name != "logreg" else None, seed=0)
     proba = m.predict_proba(test.feats)
     assert proba.shape == (20, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
     assert (proba.argmax(1) == test.labels).mean() >= 0.9
     cost = m.cost(test.feats, [1.0] * len(test))
-    assert cost["params_trainable"] > 0 and cost["macs_head"] > 0
+    assert cost.params_trainable > 0 and cost.macs_head > 0
 
 
 def test_logreg_auto_picks_the_informative_layer(rng):
-    m = build_model("logreg", {}, 2, 3, 16)
+    m = build_model("logreg", 2, 3, 16)
     info = m.fit(_task(rng, informative_layer=2), None, seed=0)
-    assert info["layer"] == 2
+    assert info.layer == 2
 
 
 def test_inner_layer_folds_keep_every_class_with_single_emotion_speakers():
     """Talk-show corpora (URDU): most speakers show one emotion. The inner folds of
     ``layer: auto`` must still put every class on both sides (plain speaker-grouped folds
     leave classes out of this table's validation folds) and never split a speaker."""
-    from serkit.models.sklearn_models import inner_speaker_folds
+    from serkit.estimators.layer_choice import inner_speaker_folds
 
     table = [("a1", 0, 22), ("a2", 0, 28), ("a3", 0, 48), ("h1", 1, 12), ("h2", 1, 14), ("h3", 1, 28),
              ("h4", 1, 6), ("n1", 2, 72), ("n2", 2, 10), ("n3", 2, 4), ("s1", 3, 38), ("s2", 3, 40), ("s3", 3, 6)]
@@ -63,9 +49,9 @@ def test_inner_layer_folds_keep_every_class_with_single_emotion_speakers():
 
 
 def test_learned_layer_weights_find_the_informative_layer(rng):
-    m = build_model("attnpool", {"train": {"epochs": 25, "patience": 25}}, 2, 3, 16)
+    m = build_model({"name": "attnpool", "layer": "learned", "train": {"epochs": 25, "patience": 25}}, 2, 3, 16)
     info = m.fit(_task(rng, informative_layer=2), None, seed=0)
-    w = info["layer_weights"]
+    w = info.layer_weights
     assert int(np.argmax(w)) == 2
 
 
@@ -75,14 +61,14 @@ def test_auto_layer_is_chosen_on_training_speakers_and_survives_state(rng, name)
     the choice travels with the saved state."""
     data = _task(rng, informative_layer=2)
     cfg = {"layer": "auto", "train": {"epochs": 3}}
-    m = build_model(name, cfg, 2, 3, 16)
+    m = build_model({"name": name, **cfg}, 2, 3, 16)
     info = m.fit(data, None, seed=0)
-    assert info["layer"] == 2 and set(info["inner_val_ua"]) == {0, 1, 2, "mean"}
-    assert info["inner_val_ua"][2] > max(info["inner_val_ua"][0], info["inner_val_ua"][1])
-    assert m.net.head.layers.weights().tolist() == [0.0, 0.0, 1.0]
-    other = build_model(name, cfg, 2, 3, 16)
+    assert info.layer == 2 and set(info.inner_val_ua) == {"0", "1", "2", "mean"}
+    assert info.inner_val_ua["2"] > max(info.inner_val_ua["0"], info.inner_val_ua["1"])
+    assert m.net.featurizer.weights().tolist() == [0.0, 0.0, 1.0]
+    other = build_model({"name": name, **cfg}, 2, 3, 16)
     other.load_state(m.state())
-    assert other.net.head.layers.index() == 2
+    assert other.net.featurizer.index() == 2
     np.testing.assert_allclose(other.predict_proba(data.feats[:5]), m.predict_proba(data.feats[:5]), atol=1e-6)
 
 
@@ -92,24 +78,23 @@ def test_cv_layer_init_starts_learned_weights_from_training_speaker_cv(rng, name
     on training speakers, and a refit starts from the same point (not from uniform)."""
     data, val = _task(rng, informative_layer=2), _task(rng, n_per=8, informative_layer=2)
     val = Split(val.feats, val.labels, [f"v{i % 2}" for i in range(len(val))], val.ids)
-    cfg = {"layer": "cv:0.1", "train": {"epochs": 2, "lr": 1e-9, "refit": True}}
-    m = build_model(name, cfg, 2, 3, 16)
+    cfg = {"layer": "cv", "layer_temp": 0.1, "train": {"epochs": 2, "lr": 1e-9, "refit": True}}
+    m = build_model({"name": name, **cfg}, 2, 3, 16)
     info = m.fit(data, val, seed=0)
-    ua = np.array([info["inner_val_ua"][i] for i in range(3)])
+    ua = np.array([info.inner_val_ua[str(i)] for i in range(3)])
     expect = np.exp((ua - ua.max()) / 0.1) / np.exp((ua - ua.max()) / 0.1).sum()
-    np.testing.assert_allclose(info["layer_weights_init"], expect, atol=1e-3)
-    assert int(np.argmax(info["layer_weights_init"])) == 2 and info["layer_weights_init"][2] > 0.9
-    assert "refit_epochs" in info
-    np.testing.assert_allclose(info["layer_weights"], info["layer_weights_init"], atol=1e-3)  # lr ~ 0
-    assert m.net.head.layers.logits.requires_grad
+    np.testing.assert_allclose(info.layer_weights_init, expect, atol=1e-3)
+    assert int(np.argmax(info.layer_weights_init)) == 2 and info.layer_weights_init[2] > 0.9
+    assert info.refit_epochs is not None
+    np.testing.assert_allclose(info.layer_weights, info.layer_weights_init, atol=1e-3)  # lr ~ 0
+    assert m.net.featurizer.logits.requires_grad
 
 
 def test_auto_prefers_the_layer_mean_when_every_layer_carries_the_signal(rng):
     """Weak signal with independent noise in every layer: averaging the standardised layers
     beats any single one, so ``select_layer(mean=True)`` picks ``"mean"``; not so when only
     one layer is informative."""
-    from serkit.models.base import pooled_stats
-    from serkit.models.sklearn_models import select_layer
+    from serkit.estimators.layer_choice import pooled_stats, select_layer
 
     feats, y = [], []
     for i in range(240):
@@ -127,7 +112,7 @@ def test_auto_prefers_the_layer_mean_when_every_layer_carries_the_signal(rng):
 
 
 def test_auto_mean_choice_averages_layers_and_keeps_them_all():
-    lw = LayerWeighting(3, fixed="auto")
+    lw = Featurizer(3, "auto")
     lw.choose(3)
     x = torch.randn(2, 3, 5, 4)
     assert lw.is_mean() and lw.used() == [0, 1, 2]
@@ -143,26 +128,27 @@ def test_auto_mean_choice_averages_layers_and_keeps_them_all():
     lw.restrict([1, 2])
     assert lw.index() == 0 and lw.used() == [0] and lw.n_layers == 2
     torch.testing.assert_close(lw(x[:, 1:]), x[:, 1])
-    fixed = LayerWeighting(3, fixed="mean")  # layer: mean, no choice to make
+    fixed = Featurizer(3, "mean")  # layer: mean, no choice to make
     assert fixed.logits is None and fixed.used() == [0, 1, 2]
     torch.testing.assert_close(fixed(x), x.mean(1))
 
 
-def test_layer_weighting_rejects_bad_layer():
-    with pytest.raises(ConfigError, match="layer must be"):
-        LayerWeighting(3, fixed=3)
-    with pytest.raises(ConfigError, match="layer must be"):
-        LayerWeighting(3, fixed="best")
-    with pytest.raises(ConfigError, match="positive number"):
-        LayerWeighting(3, fixed="cv:hot")
-    with pytest.raises(ConfigError, match="positive number"):
-        LayerWeighting(3, fixed="cv:0")
-    assert LayerWeighting(3, fixed="cv").temp == 0.01 and LayerWeighting(3, fixed="cv:0.5").temp == 0.5
+def test_featurizer_rejects_bad_layer_settings():
+    for bad in (3, -1, "best", None, True):
+        with pytest.raises(ConfigError, match="layer must be"):
+            Featurizer(3, bad)
+    with pytest.raises(ConfigError, match="layer_temp"):
+        Featurizer(3, "cv", temp=0.0)
+    assert Featurizer(3, "cv").temp == 0.01 and Featurizer(3, "cv", 0.5).temp == 0.5
+    # the config loader refuses them before any model is built, naming the allowed values
+    for bad in ("cv:0.1", None, "best"):
+        with pytest.raises(ConfigError, match="model.layer"):
+            build_model({"name": "attnpool", "layer": bad}, 2, 3, 4)
 
 
 def test_batched_prediction_equals_single(rng):
     data = _task(rng, n_per=10)
-    m = build_model("attnpool", {"train": {"epochs": 2}}, 2, 3, 16)
+    m = build_model({"name": "attnpool", "train": {"epochs": 2}}, 2, 3, 16)
     m.fit(data, None, seed=0)
     batched = m.predict_proba(data.feats)
     single = np.concatenate([m.predict_proba([f]) for f in data.feats])
@@ -173,7 +159,7 @@ def test_same_seed_same_model(rng):
     data = _task(rng, n_per=8)
     outs = []
     for _ in range(2):
-        m = build_model("mlp", {"train": {"epochs": 3}}, 2, 3, 16)
+        m = build_model({"name": "mlp", "train": {"epochs": 3}}, 2, 3, 16)
         m.fit(data, None, seed=7)
         outs.append(m.predict_proba(data.feats))
     assert np.array_equal(outs[0], outs[1])
@@ -197,16 +183,16 @@ def test_mac_counter_lstm_known_value():
 
 
 def test_attnpool_macs_scale_with_duration(rng):
-    m = build_model("attnpool", {"pool": 1}, 2, 1, 16)
+    m = build_model({"name": "attnpool", "pool": 1}, 2, 1, 16)
     short = [rng.normal(size=(1, 50, 16)).astype(np.float32)]
     long = [rng.normal(size=(1, 100, 16)).astype(np.float32)]
-    a = m.cost(short, [1.0])["macs_head"]
-    b = m.cost(long, [2.0])["macs_head"]  # per-3-s normalisation: same frame rate -> same figure
+    a = m.cost(short, [1.0]).macs_head
+    b = m.cost(long, [2.0]).macs_head  # per-3-s normalisation: same frame rate -> same figure
     assert a == pytest.approx(b, rel=0.02)
 
 
-def test_layer_weighting_fixed_layer():
-    lw = LayerWeighting(3, fixed=1)
+def test_featurizer_fixed_layer():
+    lw = Featurizer(3, 1)
     x = torch.randn(2, 3, 4, 5)
     assert torch.equal(lw(x), x[:, 1])
     assert lw.logits is None
@@ -221,6 +207,6 @@ def test_pool_frames():
 
 def test_unknown_model_and_key():
     with pytest.raises(ConfigError, match="unknown model"):
-        build_model("nope", {}, 2, 1, 4)
+        build_model("nope", 2, 1, 4)
     with pytest.raises(ConfigError, match="unknown config key"):
-        build_model("attnpool", {"hiden": 3}, 2, 1, 4)
+        build_model({"name": "attnpool", "hiden": 3}, 2, 1, 4)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from serkit.models.neurons import ATan, FastSigmoid, PLIFNode, Sigmoid
+from serkit.nn.neurons import ATan, FastSigmoid, PLIFNode, Sigmoid
 
 
 def test_hard_reset_membrane_trace_by_hand():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from serkit.errors import ConfigError
+from serkit.core.errors import ConfigError
 from serkit.features.normalize import SpeakerNormalizer, normalize_features
 
 
@@ -74,8 +74,9 @@ def test_errors_are_typed():
 def test_bench_speaker_normalisation_is_recorded_and_reaches_the_model_and_the_bank(tmp_path, toy_corpus, cache_dir,
                                                                                    monkeypatch):
     import serkit.features.normalize as nm
-    from serkit.corpora import prepare, write_manifest
-    from serkit.evaluation.bench import BenchConfig, run_bench
+    from serkit.data.corpora import prepare, write_manifest
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, experiment_from_dict
 
     m = tmp_path / "toy.jsonl"
     write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, m)
@@ -87,23 +88,25 @@ def test_bench_speaker_normalisation_is_recorded_and_reaches_the_model_and_the_b
         return real(self, x, speaker)
 
     monkeypatch.setattr(nm.SpeakerNormalizer, "transform", spy)
-    base = dict(manifest=str(m), frontend="logmel", protocol="loso", seeds=1, cache_dir=str(cache_dir))
-    cfg = BenchConfig(**base, model="mll", normalize="speaker", model_cfg={"pool": 1, "train": {"epochs": 2}})
-    r = run_bench(cfg, tmp_path / "run", progress=False)
-    assert r["normalize"] == "speaker" and "normalize" in r["metric_definitions"]
+    base = dict(manifest=str(m), frontend="logmel", protocol="loso", seeds=1)
+    cfg = experiment_from_dict({**base, "model": {"name": "mll", "pool": 1, "train": {"epochs": 2}},
+                                "normalize": "speaker"})
+    r = run_bench(cfg, tmp_path / "run", RunConfig(cache_dir=str(cache_dir), progress=False))
+    assert r.normalize == "speaker" and "normalize" in r.metric_definitions
     assert len(calls) == 24 + 4 * 24  # every clean utterance, then every EAM variant (4 per utterance)
     assert (tmp_path / "run" / "config.yaml").read_text().count("normalize: speaker") == 1
-    from serkit.evaluation.report import results_table
+    from serkit.experiment.report import results_table
 
     assert "| loso + speaker-norm |" in results_table([tmp_path / "run"])  # never left unsaid
     assert "loso + speaker-norm" in (tmp_path / "run" / "report.md").read_text()
-    with pytest.raises(ConfigError, match="normalize must be"):
-        run_bench(BenchConfig(**base, model="logreg", normalize="global"), tmp_path / "r2", progress=False)
+    with pytest.raises(ConfigError, match="normalize: must be one of 'none' | 'speaker'"):
+        experiment_from_dict({**base, "model": "logreg", "normalize": "global"})
 
 
 def test_train_refuses_speaker_normalisation_a_saved_model_cannot_carry(tmp_path):
-    from serkit.evaluation.bench import BenchConfig
-    from serkit.training.fit import train_model
+    from serkit.experiment.config import experiment_from_dict
+    from serkit.experiment.train import train_model
 
     with pytest.raises(ConfigError, match="evaluation protocol"):
-        train_model(BenchConfig(manifest="unused.jsonl", model="logreg", normalize="speaker"), tmp_path / "m.pt")
+        train_model(experiment_from_dict({"manifest": "unused.jsonl", "model": "logreg", "normalize": "speaker"}),
+                    tmp_path / "m.pt")

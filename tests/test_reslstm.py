@@ -10,31 +10,32 @@ import numpy as np
 import pytest
 import torch
 
-from serkit.corpora import prepare, write_manifest
-from serkit.evaluation.energy import count_params
-from serkit.models import MODELS, Model, Split, build_model
-from serkit.models.reslstm import ResLSTMSAHead
+from serkit.data.corpora import prepare, write_manifest
+from serkit.nn.counting import count_params
+from serkit.core.cost import Cost
+from serkit.estimators import MODELS, FitReport, Model, Split, build_model
+from serkit.nn.heads import ResLSTMSAHead
 from serkit.training.trainer import TrainConfig, make_optimizer
 
 
 @pytest.mark.parametrize("hidden,params", [(32, 27_988), (64, 46_772), (128, 108_916)])
 def test_reslstm_parameter_counts_equal_the_papers(hidden, params):
     # the paper: RAVDESS, 8 classes, 46-d MFCC + chroma
-    m = build_model("reslstm-sa", {"hidden": hidden}, 8, 1, 46)
+    m = build_model({"name": "reslstm-sa", "hidden": hidden}, 8, 1, 46)
     assert count_params(m.net) == params
     # the no-residual ablation has exactly the same parameters
-    assert count_params(build_model("reslstm-sa", {"hidden": hidden, "residual": False}, 8, 1, 46).net) == params
+    assert count_params(build_model({"name": "reslstm-sa", "hidden": hidden, "residual": False}, 8, 1, 46).net) == params
 
 
 def test_lstm_sa_baseline_is_one_lstm():
-    m = build_model("lstm-sa", {"hidden": 64}, 8, 1, 46)
+    m = build_model({"name": "lstm-sa", "hidden": 64}, 8, 1, 46)
     # LSTM(46->64) 4*64*(46+64+2) + u 64 + BN 2*64 + Linear 64*8+8
     assert count_params(m.net) == 4 * 64 * (46 + 64 + 2) + 64 + 128 + 520
     assert not hasattr(m.net.head, "lstm1")
 
 
 def test_published_initialisation():
-    head = ResLSTMSAHead(1, 46, 8, hidden=64)
+    head = ResLSTMSAHead(46, 8, hidden=64)
     for lstm in (head.lstm1, head.lstm2):
         h = lstm.hidden_size
         w_hh = lstm.weight_hh_l0.detach()  # (4H, H) with orthonormal columns
@@ -62,26 +63,26 @@ def _seq_task(rng, n_per=24, D=46):
 @pytest.mark.parametrize("name", ["reslstm-sa", "lstm-sa"])
 def test_learns_and_batched_equals_single(rng, name):
     train, test = _seq_task(rng), _seq_task(rng, n_per=8)
-    m = build_model(name, {"train": {"epochs": 25, "lr": 3e-3, "batch_size": 8}}, 2, 1, 46)
+    m = build_model({"name": name, "train": {"epochs": 25, "lr": 3e-3, "batch_size": 8}}, 2, 1, 46)
     info = m.fit(train, test, seed=0)
-    assert info["epochs"] == 25  # no early stop: 100-epoch budget style, best epoch kept
+    assert info.train.epochs == 25  # no early stop: 100-epoch budget style, best epoch kept
     proba = m.predict_proba(test.feats)
     assert (proba.argmax(1) == test.labels).mean() >= 0.85
     single = np.concatenate([m.predict_proba([f]) for f in test.feats])
     assert np.max(np.abs(proba - single)) < 1e-5  # padding never leaks into real frames
     cost = m.cost(test.feats, [1.0] * len(test))
     # LSTM MACs grow with the number of frames: 4H(I+H) per step per LSTM
-    assert cost["macs_head"] > 0 and cost["params_trainable"] == count_params(m.net)
+    assert cost.macs_head > 0 and cost.params_trainable == count_params(m.net)
 
 
 def test_lstm_macs_known_value():
-    m = build_model("reslstm-sa", {"hidden": 64}, 8, 1, 46)
+    m = build_model({"name": "reslstm-sa", "hidden": 64}, 8, 1, 46)
     T = 10
     f = np.zeros((1, T, 46), np.float32)
     cost = m.cost([f], [3.0])  # one clip of 3 s -> per-3 s figure equals this clip's count
     lstm = T * (4 * 46 * (46 + 46) + 4 * 64 * (46 + 64))
     expected = lstm + T * 46 + 2 * T * 64 + 64 * 8  # + standardisation + attention + classifier
-    assert cost["macs_head"] == expected
+    assert cost.macs_head == expected
 
 
 def test_cosine_warm_restarts_restart_every_t0_epochs():
@@ -116,14 +117,14 @@ class _Spy(Model):
 
     def fit(self, train, val, seed):
         SEEN.append({"fit": {_h(f) for f in train.feats}, "val": {_h(f) for f in val.feats}, "pred": set()})
-        return {}
+        return FitReport()
 
     def predict_proba(self, feats):
         SEEN[-1]["pred"] |= {_h(f) for f in feats}
         return np.tile([0.5, 0.5], (len(feats), 1))
 
     def cost(self, feats, durations):
-        return {"params_trainable": 0, "macs_head": 0}
+        return Cost(0, 0)
 
     def state(self):
         return {}
@@ -138,25 +139,31 @@ def _h(f: np.ndarray) -> str:
 
 def _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch, **bench):
     """The toy corpus as a manifest and a tune config for the recording ``_spy`` model."""
-    from serkit.evaluation.bench import BenchConfig
+    from serkit.experiment.config import experiment_from_dict
 
     monkeypatch.setitem(MODELS, "_spy", _Spy)
     SEEN.clear()
     manifest = tmp_path / "toy.jsonl"
     write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, manifest)
-    return manifest, BenchConfig(manifest=str(manifest), model="_spy", frontend="logmel", protocol="kfold-speaker:2",
-                                 cache_dir=str(cache_dir), **bench)
+    return manifest, experiment_from_dict({"manifest": str(manifest), "model": "_spy", "frontend": "logmel",
+                                           "protocol": "kfold-speaker:2", **bench})
+
+
+def _run(cache_dir):
+    from serkit.experiment.config import RunConfig
+
+    return RunConfig(cache_dir=str(cache_dir), progress=False)
 
 
 def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, monkeypatch):
-    from serkit.corpora import read_manifest
+    from serkit.data.corpora import read_manifest
     from serkit.features import FeatureCache, build_frontend, extract_features
-    from serkit.training.splits import make_folds
-    from serkit.training.tune import TuneConfig, run_tune
+    from serkit.data.protocols import make_folds
+    from serkit.experiment.tune import TuneConfig, run_tune
 
     manifest, cfg = _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch)
     space = {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}}
-    r = run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, progress=False)
+    r = run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, _run(cache_dir))
     assert r["n_trials"] == 3 and (tmp_path / "tune" / "best.yaml").exists()
 
     # ground truth, computed independently of the tuner: which features belong to which fold
@@ -175,18 +182,18 @@ def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, 
     assert {frozenset(tr) for tr in train_sets} == {
         frozenset(next(tr for tr in train_sets if (c["fit"] | c["val"]) <= tr)) for c in SEEN}
     logs = []
-    run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, progress=False, log=logs.append)
+    run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, _run(cache_dir), log=logs.append)
     assert any("3 finished trial(s) reused" in m for m in logs) and len(SEEN) == 3 * len(folds)
 
 
 def test_tune_trains_on_speaker_normalised_features_when_asked(tmp_path, toy_corpus, cache_dir, monkeypatch):
-    from serkit.corpora import read_manifest
+    from serkit.data.corpora import read_manifest
     from serkit.features import FeatureCache, build_frontend, extract_features, normalize_features
-    from serkit.training.tune import TuneConfig, run_tune
+    from serkit.experiment.tune import TuneConfig, run_tune
 
     manifest, cfg = _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch, normalize="speaker")
     run_tune(cfg, TuneConfig(trials=1), tmp_path / "tune", {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}},
-             progress=False)
+             _run(cache_dir))
     utts = read_manifest(manifest)
     raw = extract_features(build_frontend("logmel"), utts, FeatureCache(cache_dir), progress=False).features
     normed = normalize_features(raw, {u.id: u.speaker for u in utts}, "speaker")[0]

@@ -1,8 +1,8 @@
 import pytest
 
-from serkit.corpora import Utterance
-from serkit.errors import ProtocolError
-from serkit.training.splits import Fold, check_folds, make_folds, validation_split
+from serkit.data.corpora import Utterance
+from serkit.core.errors import ProtocolError
+from serkit.data.protocols import Fold, check_folds, make_folds, validation_split
 
 
 def _utts(spk_counts, label_cycle=("a", "b", "c"), session=None):

@@ -1,6 +1,6 @@
 """Read any soundfile-supported file (or take an array) and return validated mono audio.
 
-Every failure is an :class:`~serkit.errors.AudioError` naming the source and the reason, so
+Every failure is an :class:`~serkit.core.errors.AudioError` naming the source and the reason, so
 a corpus run can report and skip a bad file, and the CLI can print one line.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from serkit.errors import AudioError
+from serkit.core.errors import AudioError
 
 
 @dataclass

@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from serkit.config import from_dict, to_dict
-from serkit.errors import ConfigError
-from serkit.utils import text_digest
+from serkit.core.config import Component, build_component, to_dict
+from serkit.core.io import text_digest
 
 
 @dataclass
@@ -35,6 +34,9 @@ class Frontend(ABC):
     name: ClassVar[str]
     config_cls: ClassVar[type] = NoConfig
     version: ClassVar[str] = "1"
+    #: config fields that only control execution (batching, threads): left out of the spec,
+    #: the fingerprint and the feature cache key
+    execution_fields: ClassVar[tuple[str, ...]] = ("batch_size", "threads")
     sample_rate: int | None = 16000
 
     def __init__(self, config: Any = None):
@@ -56,9 +58,10 @@ class Frontend(ABC):
         return None
 
     def spec(self) -> dict:
-        """Everything that defines the features: saved in models and results."""
-        return {"name": self.name, "version": self.version, "config": to_dict(self.config),
-                "sample_rate": self.sample_rate}
+        """Everything that defines the features (not how they are computed): saved in models
+        and results, hashed into the cache key."""
+        cfg = {k: v for k, v in to_dict(self.config).items() if k not in self.execution_fields}
+        return {"name": self.name, "version": self.version, "config": cfg, "sample_rate": self.sample_rate}
 
     def fingerprint(self) -> str:
         return text_digest(json.dumps(self.spec(), sort_keys=True))
@@ -88,15 +91,26 @@ def register(cls: type[Frontend]) -> type[Frontend]:
     return cls
 
 
-def build_frontend(name: str, overrides: dict | None = None) -> Frontend:
-    """Frontend by registry name (``hf:<local path>`` for a user's transformers checkpoint)."""
-    overrides = dict(overrides or {})
+def frontend_component(data: dict | str | Component) -> Component:
+    """``{name: whisper-tiny-layers, layers: [0, 1, 2]}`` -> the frontend's typed config
+    (``hf:<local path>`` names a user's transformers checkpoint)."""
+    if isinstance(data, Component):
+        return data
+    data = {"name": data} if isinstance(data, str) else dict(data)
+    name = str(data.get("name", ""))
     if name.startswith("hf:"):
-        from serkit.features.hf import HFConfig, HFFrontend
+        from serkit.features.hf import HFConfig
 
-        overrides.setdefault("path", name[3:])
-        return HFFrontend(from_dict(HFConfig, overrides, "frontend"))
-    if name not in FRONTENDS:
-        raise ConfigError(f"unknown frontend {name!r}; known: {sorted(FRONTENDS)} or hf:<local path>")
-    cls = FRONTENDS[name]
-    return cls(from_dict(cls.config_cls, overrides, "frontend"))
+        data.setdefault("path", name[3:])
+        return Component(name, build_component({**data, "name": "hf"}, {"hf": HFConfig}, "frontend").config)
+    return build_component(data, {n: c.config_cls for n, c in FRONTENDS.items()}, "frontend")
+
+
+def build_frontend(name: str | dict | Component, overrides: dict | None = None) -> Frontend:
+    """Frontend by registry name and config overrides, or from a component spec."""
+    spec = frontend_component({**(overrides or {}), "name": name} if isinstance(name, str) else name)
+    if spec.name.startswith("hf:"):
+        from serkit.features.hf import HFFrontend
+
+        return HFFrontend(spec.config)
+    return FRONTENDS[spec.name](spec.config)

@@ -17,10 +17,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from serkit.audio.io import AudioConfig, load_audio
-from serkit.corpora.manifest import Utterance
-from serkit.errors import AudioError
+from serkit.data.manifest import Utterance
+from serkit.core.errors import AudioError
 from serkit.features.base import Frontend
-from serkit.utils import atomic_save_npy, file_digest, text_digest
+from serkit.core.io import atomic_save_npy, file_digest, text_digest
 
 
 def default_cache_dir() -> Path:

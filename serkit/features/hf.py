@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serkit.errors import ConfigError, MissingDependencyError
+from serkit.core.errors import ConfigError, MissingDependencyError
 from serkit.features.base import Frontend
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serkit.features.base import Frontend, register
-from serkit.features.mel import log_mel
+from serkit.audio.mel import log_mel
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serkit.errors import ConfigError
+from serkit.core.errors import ConfigError
 
 NORMALIZE_MODES = ("none", "speaker")
 

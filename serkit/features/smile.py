@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serkit.errors import ConfigError
+from serkit.core.errors import ConfigError
 from serkit.features.base import Frontend, register
 
 _DIMS = {("eGeMAPSv02", "functionals"): 88, ("eGeMAPSv02", "lld"): 25,

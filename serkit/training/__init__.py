@@ -1,0 +1,1 @@
+"""Training: the loop for torch heads, losses, and waveform augmentation (EAM)."""

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from serkit.utils import text_digest
+from serkit.core.io import text_digest
 
 
 @dataclass
@@ -44,7 +45,7 @@ class AugmentConfig:
     model trains on one instead of the clean clip is the model's ``train.augment_prob``). SNR
     range in dB; segment length as a fraction of the target."""
 
-    name: str = "none"
+    name: Literal["none", "eam"] = "none"
     variants: int = 4
     snr_low: float = -5.0
     snr_high: float = 10.0
@@ -114,7 +115,7 @@ def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
     from tqdm.auto import tqdm
 
     from serkit.audio.io import AudioConfig, load_audio
-    from serkit.errors import AudioError
+    from serkit.core.errors import AudioError
 
     t0 = time.time()
     acfg = AudioConfig(sample_rate=frontend.sample_rate)

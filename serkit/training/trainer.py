@@ -8,6 +8,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
-from serkit.errors import ConfigError
+from serkit.core.errors import ConfigError
 from serkit.training.losses import LossConfig, MultiLoss
 
 
@@ -61,14 +62,26 @@ class TrainConfig:
     label_smoothing: float = 0.0
     layer_lr: float = 1e-2
     refit: bool = False
-    optimizer: str = "adamw"
-    scheduler: str = "onecycle"
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    scheduler: Literal["onecycle", "cosine-restarts", "exponential", "constant"] = "onecycle"
     t0: int = 10
     t_mult: int = 1
     lr_decay: float = 0.875
     grad_clip: float = 0.0
     losses: LossConfig = field(default_factory=LossConfig)
     augment_prob: float = 0.5
+
+
+@dataclass
+class TrainReport:
+    """What one training run did: epochs run, the epoch kept (best validation UA; the last one
+    without validation data, ``best_val_ua`` then ``None``) and, for multi-term objectives, the
+    summed loss terms of the last epoch."""
+
+    epochs: int
+    best_epoch: int
+    best_val_ua: float | None
+    loss_parts_last_epoch: dict[str, float] | None = None
 
 
 def collate(feats: list[np.ndarray], crop: int = 0, rng: np.random.Generator | None = None):
@@ -163,6 +176,79 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
     return opt, sched
 
 
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Layer-weight logits at ``cfg.layer_lr`` without weight decay; everything else at ``cfg.lr``."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    layer_params = [p for n, p in named if n.endswith("featurizer.logits")]
+    other = [p for n, p in named if not n.endswith("featurizer.logits")]
+    groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
+    if layer_params:
+        groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
+    return groups
+
+
+class _Objective:
+    """The loss of one batch: ``loss_fn`` when given, else class-weighted cross-entropy, or
+    :class:`MultiLoss` for soft labels / extra terms (reading the readout's input via a hook)."""
+
+    def __init__(self, model, cfg: TrainConfig, labels, n_classes, loss_fn, soft: bool, readout):
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        self.weight = None
+        if cfg.class_weighted:
+            w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
+            self.weight = torch.tensor(w, dtype=torch.float32)
+        self.loss_fn, self.cfg, self.multi, self.hook, self.captured = loss_fn, cfg, None, None, {}
+        self.parts: dict[str, float] = {}
+        if loss_fn is None and (cfg.losses != LossConfig() or soft):
+            rep_dim = None
+            if cfg.losses.needs_embedding:
+                out = readout if readout is not None else getattr(model, "out", None)
+                if not isinstance(out, nn.Linear):
+                    raise ConfigError("centre / SupCon losses need a head whose final layer is a Linear named 'out'")
+                rep_dim = out.in_features
+                self.hook = out.register_forward_pre_hook(lambda _m, inp: self.captured.__setitem__("h", inp[0]))
+            self.multi = MultiLoss(cfg.losses, n_classes, counts, rep_dim, self.weight, cfg.label_smoothing)
+
+    def param_groups(self) -> list[dict]:
+        return self.multi.param_groups(self.cfg.lr, self.cfg.weight_decay) if self.multi is not None else []
+
+    def __call__(self, logits, y, t):
+        if self.loss_fn is not None:
+            return self.loss_fn(logits, y)
+        if self.multi is not None:
+            loss, parts = self.multi(logits, t, self.captured.get("h"))
+            for k, v in parts.items():
+                self.parts[k] = self.parts.get(k, 0.0) + v
+            return loss
+        return F.cross_entropy(logits, y, weight=self.weight, label_smoothing=self.cfg.label_smoothing)
+
+    def close(self) -> None:
+        if self.hook is not None:
+            self.hook.remove()
+
+
+def _batch(feats, t_all, idx, variants, cfg: TrainConfig, rng):
+    """One training batch: clean clips, each swapped for a random variant (soft label) with
+    probability ``cfg.augment_prob``. Returns ``(x, mask, soft targets (B, C))``."""
+    batch = [feats[i] for i in idx]
+    t = t_all[idx].clone()
+    if variants is not None:
+        for b, i in enumerate(idx):
+            if variants[i] and rng.random() < cfg.augment_prob:
+                f, soft = variants[i][int(rng.integers(len(variants[i])))]
+                batch[b] = f
+                t[b] = torch.from_numpy(np.asarray(soft, np.float32))
+    x, m = collate(batch, cfg.crop_frames, rng)
+    return x, m, t
+
+
+def _val_ua(model: nn.Module, val) -> float:
+    pred = predict_logits(model, val[0]).argmax(1)
+    with warnings.catch_warnings():  # validation speakers may lack a class (natural corpora)
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
+
+
 def train_classifier(
     model: nn.Module,
     feats: list[np.ndarray],
@@ -173,82 +259,42 @@ def train_classifier(
     val: tuple[list[np.ndarray], np.ndarray] | None = None,
     loss_fn: Callable | None = None,
     variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None,
-) -> dict:
-    """Train ``model(x, mask) -> logits`` in place and keep the best-validation weights.
+    readout: nn.Module | None = None,
+) -> TrainReport:
+    """Train ``model(x (N, L, T, D), mask (N, T)) -> logits (N, C)`` in place and keep the
+    best-validation weights (early stopping after ``cfg.patience`` epochs without a better UA).
 
     Args:
         variants: optional per-utterance augmented versions ``(feats (L, T, D), soft label (C,))``
             (same ``T`` as the clean clip); each epoch an utterance is swapped for a random
             variant with probability ``cfg.augment_prob``.
+        readout: the final ``Linear`` whose input is the pooled representation that centre /
+            SupCon losses read (default: ``model.out``).
 
     The objective is ``loss_fn(logits, y)`` when given, else plain (class-weighted)
     cross-entropy, or :class:`~serkit.training.losses.MultiLoss` when ``cfg.losses`` asks for
-    more than cross-entropy or variants bring soft labels. Centre / SupCon terms read the
-    head's pooled representation: the input of its final ``out`` linear layer.
-
-    Returns:
-        ``{"epochs": run, "best_epoch": e, "best_val_ua": ua}`` (+ ``loss_parts`` of the last epoch).
+    more than cross-entropy or variants bring soft labels. Parameters whose name ends in
+    ``featurizer.logits`` (the layer weights) train at ``cfg.layer_lr`` without weight decay.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    weight = None
-    if cfg.class_weighted:
-        w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
-        weight = torch.tensor(w, dtype=torch.float32)
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    layer_params = [p for n, p in named if n.endswith("layers.logits")]
-    other = [p for n, p in named if not n.endswith("layers.logits")]
-    groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
-    if layer_params:
-        groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
-    has_variants = variants is not None and any(len(v) for v in variants)
-    multi = None
-    captured: dict = {}
-    hook = None
-    if loss_fn is None and (cfg.losses != LossConfig() or has_variants):
-        rep_dim = None
-        if cfg.losses.needs_embedding:
-            out = getattr(model, "out", None)
-            if not isinstance(out, nn.Linear):
-                raise ConfigError("centre / SupCon losses need a head whose final layer is a Linear named 'out'")
-            rep_dim = out.in_features
-            hook = out.register_forward_pre_hook(lambda _m, inp: captured.__setitem__("h", inp[0]))
-        multi = MultiLoss(cfg.losses, n_classes, counts, rep_dim, weight, cfg.label_smoothing)
-        groups += multi.param_groups(cfg.lr, cfg.weight_decay)
+    if not (variants is not None and any(len(v) for v in variants)):
+        variants = None
+    objective = _Objective(model, cfg, labels, n_classes, loss_fn, variants is not None, readout)
+    groups = _param_groups(model, cfg) + objective.param_groups()
     opt, sched = make_optimizer(groups, cfg, math.ceil(len(feats) / cfg.batch_size))
     y_all = torch.from_numpy(labels.astype(np.int64))
     t_all = F.one_hot(y_all, n_classes).float()
     lengths = np.array([f.shape[1] for f in feats])
-    best = (-1.0, 0)
-    best_state = copy.deepcopy(model.state_dict())
-    bad = 0
-    epoch = 0
-    parts_sum: dict[str, float] = {}
+    best: tuple[float | None, int] = (None, 0)
+    best_state, bad, epoch = None, 0, 0
     try:
         for epoch in range(1, cfg.epochs + 1):
             model.train()
-            parts_sum = {}
+            objective.parts = {}
             for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
-                batch = [feats[i] for i in idx]
-                t = t_all[idx].clone()
-                if has_variants:
-                    for b, i in enumerate(idx):
-                        if variants[i] and rng.random() < cfg.augment_prob:
-                            f, soft = variants[i][int(rng.integers(len(variants[i])))]
-                            batch[b] = f
-                            t[b] = torch.from_numpy(np.asarray(soft, np.float32))
-                x, m = collate(batch, cfg.crop_frames, rng)
-                logits = model(x, m)
-                y = y_all[idx]
-                if loss_fn is not None:
-                    loss = loss_fn(logits, y)
-                elif multi is not None:
-                    loss, parts = multi(logits, t, captured.get("h"))
-                    for k, v in parts.items():
-                        parts_sum[k] = parts_sum.get(k, 0.0) + v
-                else:
-                    loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing)
+                x, m, t = _batch(feats, t_all, idx, variants, cfg, rng)
+                loss = objective(model(x, m), y_all[idx], t)
                 opt.zero_grad()
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -257,27 +303,18 @@ def train_classifier(
                 if sched is not None:
                     sched.step()
             if val is None or len(val[0]) == 0:
-                best_state = copy.deepcopy(model.state_dict())
-                best = (float("nan"), epoch)
+                best = (None, epoch)
                 continue
-            pred = predict_logits(model, val[0]).argmax(1)
-            with warnings.catch_warnings():  # validation speakers may lack a class (natural corpora)
-                warnings.simplefilter("ignore", UserWarning)
-                ua = float(balanced_accuracy_score(val[1], pred)) if len(set(val[1])) > 0 else 0.0
-            if ua > best[0]:
-                best = (ua, epoch)
-                best_state = copy.deepcopy(model.state_dict())
-                bad = 0
+            ua = _val_ua(model, val)
+            if best[0] is None or ua > best[0]:
+                best, best_state, bad = (ua, epoch), copy.deepcopy(model.state_dict()), 0
             else:
                 bad += 1
                 if bad >= cfg.patience:
                     break
     finally:
-        if hook is not None:
-            hook.remove()
-    model.load_state_dict(best_state)
+        objective.close()
+    if best_state is not None:  # (without validation data the last epoch is kept as it is)
+        model.load_state_dict(best_state)
     model.eval()
-    info = {"epochs": epoch, "best_epoch": best[1], "best_val_ua": best[0]}
-    if parts_sum:
-        info["loss_parts_last_epoch"] = {k: round(v, 4) for k, v in parts_sum.items()}
-    return info
+    return TrainReport(epoch, best[1], best[0], {k: round(v, 4) for k, v in objective.parts.items()} or None)

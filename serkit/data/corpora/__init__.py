@@ -1,0 +1,8 @@
+"""Corpus recipes (one module per corpus) writing the shared JSONL manifest."""
+
+from serkit.data.corpora import cremad, emodb, generic, iemocap, msp_improv, ravdess, savee, tess, urdu  # noqa: F401
+from serkit.data.corpora.base import RECIPES, PrepareResult, prepare, prepare_manifest
+from serkit.data.manifest import Utterance, label_set, read_manifest, write_manifest
+
+__all__ = ["RECIPES", "PrepareResult", "Utterance", "label_set", "prepare", "prepare_manifest", "read_manifest",
+           "write_manifest"]

@@ -1,0 +1,124 @@
+"""Evaluation protocols as data: lists of speaker-independent folds.
+
+``loso``            one fold per speaker.
+``loso-session``    one fold per session (IEMOCAP, MSP-IMPROV).
+``folds:ravdess5``  the five fixed RAVDESS actor folds of ResLSTM-SA.
+``kfold-speaker:K`` K folds grouped by speaker, label-stratified (deterministic: the fold
+                    assignment does not change with the training seed).
+
+Every fold is checked: a speaker present in both train and test is a :class:`ProtocolError`.
+Validation speakers for model selection are carved out of the training fold only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serkit.data.manifest import Utterance
+from serkit.core.errors import ProtocolError
+
+PROTOCOLS = ("loso", "loso-session", "folds:ravdess5", "kfold-speaker:K")
+"""The protocol names :func:`make_folds` takes (``K`` an integer)."""
+
+RAVDESS5 = [[2, 5, 14, 15, 16], [3, 6, 7, 13, 18], [10, 11, 12, 19, 20], [8, 17, 21, 23, 24], [1, 4, 9, 22]]
+
+
+@dataclass
+class Fold:
+    """Indices into the manifest. ``name`` identifies the held-out group(s)."""
+
+    name: str
+    train: list[int]
+    test: list[int]
+
+
+def _require_speakers(utts: list[Utterance], protocol: str) -> None:
+    missing = sum(1 for u in utts if not u.speaker)
+    if missing:
+        raise ProtocolError(f"protocol {protocol!r} needs a speaker for every utterance; {missing} have none "
+                            "(give speakers in the manifest, e.g. the folder recipe's --speaker-regex)")
+
+
+def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
+    """Refuse folds that share a speaker between train and test, or overlap in utterances."""
+    for f in folds:
+        if set(f.train) & set(f.test):
+            raise ProtocolError(f"fold {f.name}: an utterance is in both train and test")
+        tr = {utts[i].speaker for i in f.train}
+        te = {utts[i].speaker for i in f.test}
+        shared = sorted(s for s in tr & te if s)
+        if shared:
+            raise ProtocolError(f"fold {f.name}: speaker(s) {shared[:5]} in both train and test: "
+                                "this protocol/manifest pair is not speaker-independent")
+        if not f.test or not f.train:
+            raise ProtocolError(f"fold {f.name}: empty train or test set")
+
+
+def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
+    """Build and check the folds of ``protocol`` over ``utts``."""
+    if protocol == "loso":
+        _require_speakers(utts, protocol)
+        groups = [u.speaker for u in utts]
+    elif protocol == "loso-session":
+        if any(not u.session for u in utts):
+            raise ProtocolError("protocol 'loso-session' needs a session for every utterance (IEMOCAP, MSP-IMPROV)")
+        groups = [u.session for u in utts]
+    elif protocol == "folds:ravdess5":
+        _require_speakers(utts, protocol)
+        actor = {}
+        for k, actors in enumerate(RAVDESS5):
+            for a in actors:
+                actor[a] = k
+        groups = []
+        for u in utts:
+            try:
+                a = int(str(u.speaker).rsplit("_", 1)[-1])
+                groups.append(f"fold{actor[a] + 1}")
+            except (ValueError, KeyError):
+                raise ProtocolError(f"folds:ravdess5 needs RAVDESS actors 1-24 as speakers, got {u.speaker!r}") from None
+    elif protocol.startswith("kfold-speaker:"):
+        _require_speakers(utts, protocol)
+        try:
+            k = int(protocol.split(":", 1)[1])
+        except ValueError:
+            raise ProtocolError(f"bad protocol {protocol!r}: use kfold-speaker:K with an integer K") from None
+        speakers = sorted({u.speaker for u in utts})
+        if not 2 <= k <= len(speakers):
+            raise ProtocolError(f"kfold-speaker:{k} needs 2 <= K <= number of speakers ({len(speakers)})")
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        y = [u.label for u in utts]
+        g = [u.speaker for u in utts]
+        sgk = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0)
+        groups = [""] * len(utts)
+        for i, (_, te) in enumerate(sgk.split(np.zeros(len(utts)), y, g)):
+            for j in te:
+                groups[j] = f"fold{i + 1}"
+    else:
+        raise ProtocolError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    names = sorted(set(groups))
+    folds = [Fold(n, [i for i, g in enumerate(groups) if g != n], [i for i, g in enumerate(groups) if g == n])
+             for n in names]
+    check_folds(utts, folds)
+    return folds
+
+
+def validation_split(utts: list[Utterance], train_idx: list[int], seed: int, fraction: float = 0.2,
+                     min_speakers: int = 1) -> tuple[list[int], list[int]]:
+    """Split a training fold into (fit, validation) by speaker.
+
+    ``round(fraction * n_speakers)`` (at least ``min_speakers``) training speakers, drawn with
+    ``seed``, become validation speakers. With a single training speaker (or no speakers
+    known) nothing is held out.
+    """
+    spk = sorted({utts[i].speaker for i in train_idx if utts[i].speaker})
+    if len(spk) < 2 or fraction <= 0:
+        return list(train_idx), []
+    n_val = min(len(spk) - 1, max(min_speakers, int(round(fraction * len(spk)))))
+    rng = np.random.default_rng(seed)
+    val_spk = set(rng.choice(spk, size=n_val, replace=False).tolist())
+    fit = [i for i in train_idx if utts[i].speaker not in val_spk]
+    val = [i for i in train_idx if utts[i].speaker in val_spk]
+    return fit, val

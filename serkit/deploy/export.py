@@ -1,0 +1,45 @@
+"""``serkit export``: one ONNX file from a trained model, optionally checked against PyTorch on
+a manifest's clips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from serkit.data.manifest import read_manifest
+
+
+def export_model(rec, onnx: Path, int8: bool = False, head_only: bool = False, min_layer_weight: float = 0.0,
+                 check: str | None = None, check_clips: int = 0) -> dict:
+    """Write ``onnx``; returns facts about the file and, with ``check`` (a manifest), the
+    agreement with PyTorch on its clips (all, or the first ``check_clips``)."""
+    utts = read_manifest(check) if check else []
+    if head_only:
+        from serkit.deploy.onnx_snn import check_snn_onnx, export_snn_onnx
+        from serkit.features import FeatureCache, extract_features
+
+        path = export_snn_onnx(rec.model, rec.frontend.spec(), rec.labels, onnx)
+        info = {"path": str(path), "bytes": path.stat().st_size, "kind": "head"}
+        if utts:
+            feats = extract_features(rec.frontend, utts[: check_clips or 20], FeatureCache(), progress=False).features
+            info["check"] = check_snn_onnx(rec.model, path, list(feats.values()))
+        return info
+    from serkit.deploy.onnx_check import check_full_onnx
+    from serkit.deploy.onnx_full import export_full_onnx
+
+    info = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, onnx, int8=int8,
+                            min_layer_weight=min_layer_weight, provenance=rec.provenance)
+    if utts:
+        utts = utts[:check_clips] if check_clips else utts
+        info["check"] = check_full_onnx(rec, onnx, [u.audio for u in utts], min_layer_weight=min_layer_weight)
+    return {**info, "kind": "full"}
+
+
+def describe_export(info: dict) -> str:
+    """One line about a written file (and the check's JSON on a second line)."""
+    line = f"wrote {info['path']} ({info['bytes'] / 1e6:.2f} MB, {info['kind']}"
+    if info["kind"] == "full":
+        line += (f", {'int8' if info['int8'] else 'fp32'}: encoder states {info['states']}, {info['encoder_blocks']} "
+                 "of 4 Whisper blocks")
+    line += ")" + (f"; dropped layers with weights {info['dropped_layer_weights']}" if info.get("dropped_layer_weights") else "")
+    return line + ("\n" + json.dumps(info["check"]) if "check" in info else "")

@@ -1,0 +1,68 @@
+"""The PyTorch back-end: ``serkit.load(name_or_path)`` -> :class:`Recognizer`.
+
+Example:
+    >>> import serkit
+    >>> rec = serkit.load("default")            # bundled head on Whisper tiny.en (see its card)
+    >>> out = rec.predict("speech.wav")         # doctest: +SKIP
+    >>> out.label, out.probabilities["anger"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from serkit.core.cost import Cost
+from serkit.deploy.runner import Runner, Signal
+from serkit.estimators.io import load_model
+
+
+class Recognizer(Runner):
+    """A trained model with its frontend. ``labels``, ``sample_rate``, ``card`` and
+    ``provenance`` describe it; ``predict`` / ``predict_batch`` / ``timeline`` come from
+    :class:`~serkit.deploy.runner.Runner`."""
+
+    def __init__(self, path: str | Path, batch_size: int = 16):
+        self.path = Path(path)
+        self.model, self.frontend, self.labels, self.header = load_model(self.path)
+        self.sample_rate = self.frontend.sample_rate or 16000
+        self.target_rate = self.frontend.sample_rate
+        self.batch_size = batch_size
+
+    @property
+    def provenance(self) -> dict:
+        return self.header.get("provenance", {})
+
+    @property
+    def card(self) -> dict:
+        return self.header.get("card", {})
+
+    def probabilities(self, signals: list[Signal]) -> np.ndarray:
+        """Encoder in padded batches per sample rate, then the head (masked: batched == single)."""
+        feats: list = [None] * len(signals)
+        by_rate: dict[int, list[int]] = {}
+        for i, (_, rate, _) in enumerate(signals):
+            by_rate.setdefault(rate, []).append(i)
+        for rate, idx in by_rate.items():
+            for k in range(0, len(idx), self.batch_size):
+                part = idx[k: k + self.batch_size]
+                for i, f in zip(part, self.frontend.extract_batch([signals[i][0] for i in part], rate)):
+                    feats[i] = f
+        return self.model.predict_proba(feats)
+
+    def cost(self, duration_s: float = 3.0) -> Cost:
+        """Params and operations per clip of ``duration_s`` (head as measured at training, encoder
+        analytic for this frontend)."""
+        c = Cost.from_dict(self.provenance["cost"]) if "cost" in self.provenance else Cost(0, 0)
+        return c.with_encoder(self.frontend.encoder_macs(c.clip_s)).scaled(duration_s)
+
+
+def load(name_or_path: str | Path = "default") -> Recognizer:
+    """A bundled model by name (``default``; :data:`serkit.deploy.bundles.BUNDLES`) or a
+    ``.pt`` file written by ``serkit train``."""
+    from serkit.deploy.bundles import BUNDLES
+
+    if str(name_or_path) in BUNDLES:
+        return BUNDLES[str(name_or_path)].get_model()
+    return Recognizer(name_or_path)

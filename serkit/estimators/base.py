@@ -1,0 +1,137 @@
+"""The estimator interface shared by sklearn and torch models, its typed reports, and the registry.
+
+An estimator sees features as a list of ``(L, T, D)`` arrays (layers, frames, dims) and integer
+labels. ``fit`` may use a validation set (held-out *training* speakers) for model selection;
+it never sees test data. ``predict_proba`` returns ``(N, C)`` class probabilities. Like
+scikit-learn, ``__init__`` stores the hyper-parameters (a typed config) and the shapes; what is
+learned is set in ``fit``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from serkit.core.config import Component, build_component, to_dict
+from serkit.core.cost import Cost
+from serkit.training.trainer import TrainReport
+
+
+@dataclass
+class Split:
+    """Features, integer labels and speakers of one subset. ``feats[i]``: ``(L, T, D)``.
+
+    ``variants``: optional augmented versions per utterance, ``[(feats (L, T, D), soft label
+    (C,)), ...]`` (e.g. the EAM bank); models that do not train on them ignore them.
+    """
+
+    feats: list[np.ndarray]
+    labels: np.ndarray
+    speakers: list[str | None]
+    ids: list[str]
+    variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+
+@dataclass
+class FitReport:
+    """What ``fit`` did.
+
+    Attributes:
+        train: the torch training run (``None`` for sklearn models).
+        refit_epochs: epochs of the refit on fit + validation speakers (``None``: no refit).
+        layer: the layer chosen on training speakers (an index, ``"mean"`` or ``"concat"``).
+        inner_val_ua: the inner-CV UA of each candidate layer (keys as strings).
+        layer_weights: learned layer weights after training (``None``: not learned).
+        layer_weights_init: their start for ``layer: cv``.
+    """
+
+    train: TrainReport | None = None
+    refit_epochs: int | None = None
+    layer: int | str | None = None
+    inner_val_ua: dict[str, float] = field(default_factory=dict)
+    layer_weights: list[float] | None = None
+    layer_weights_init: list[float] | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FitReport:
+        d = dict(d)
+        if d.get("train") is not None:
+            d["train"] = TrainReport(**d["train"])
+        return cls(**d)
+
+
+class Model(ABC):
+    """Base class. Subclasses set ``name`` and ``config_cls`` (a dataclass) and implement the
+    abstract methods. ``preset``: config fields a registered variant fixes (applied before the
+    user's settings; a contradicting setting is an error)."""
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+    preset: ClassVar[dict] = {}
+    #: trains on ``Split.variants`` (augmentation banks) when given
+    supports_augment: ClassVar[bool] = False
+    #: augmentation a bench uses for this model unless the config says otherwise
+    default_augment: ClassVar[str] = "none"
+
+    def __init__(self, config: Any, n_classes: int, n_layers: int, dim: int):
+        self.config = config
+        self.n_classes = n_classes
+        self.n_layers = n_layers
+        self.dim = dim
+
+    @abstractmethod
+    def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
+        """Train on ``train``; ``val`` (held-out training speakers) only for model selection."""
+
+    @abstractmethod
+    def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
+        """``feats``: list of ``(L, T, D)`` -> ``(N, n_classes)`` probabilities."""
+
+    @abstractmethod
+    def cost(self, feats: list[np.ndarray], durations: list[float]) -> Cost:
+        """Trainable params and head operations per 3 s clip, measured on real ``feats``
+        (``durations`` in seconds); ``macs_encoder`` is left to the frontend."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """The fitted state as arrays / tensors only (no Python objects: model files are
+        loaded with ``torch.load(weights_only=True)``)."""
+
+    @abstractmethod
+    def load_state(self, state: dict[str, Any]) -> None: ...
+
+    def spike_stats(self, feats: list[np.ndarray]) -> dict | None:
+        """Firing-rate health per spiking layer (spiking models only)."""
+        return None
+
+    def describe(self) -> dict:
+        return {"name": self.name, "config": to_dict(self.config)}
+
+
+MODELS: dict[str, type[Model]] = {}
+
+
+def register(cls: type[Model]) -> type[Model]:
+    MODELS[cls.name] = cls
+    return cls
+
+
+def model_component(data: dict | str | Component) -> Component:
+    """``{name: attnpool, hidden: 64, ...}`` -> the model's typed config (presets applied)."""
+    return build_component(data, {n: c.config_cls for n, c in MODELS.items()}, "model",
+                           {n: c.preset for n, c in MODELS.items()})
+
+
+def build_model(spec: dict | str | Component, n_classes: int, n_layers: int, dim: int) -> Model:
+    """A model from its spec (see :func:`model_component`) and the data's shapes."""
+    comp = model_component(spec)
+    return MODELS[comp.name](comp.config, n_classes, n_layers, dim)

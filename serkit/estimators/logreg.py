@@ -1,0 +1,111 @@
+"""``logreg``: logistic regression on mean+std pooled features (the baseline).
+
+For multi-layer frontends the layer is chosen per training fold by an inner speaker-grouped
+cross-validation over the *training* speakers only (``layer: auto``), or fixed (``layer: 2``),
+or all layers are concatenated (``layer: concat``). The fitted state is plain arrays (scaler
+statistics, coefficients), so a model file holds no pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from serkit.core.cost import Cost
+from serkit.core.errors import ConfigError
+from serkit.estimators.base import FitReport, Model, Split, register
+from serkit.estimators.layer_choice import pooled_stats, select_layer
+
+CONCAT = -1  # the stored layer code of ``layer: concat``
+
+
+@dataclass
+class LogRegConfig:
+    """``C``: inverse L2 strength; ``class_weight``: ``balanced`` (UA is the metric) or ``none``;
+    ``layer``: ``auto`` | ``concat`` | an index; ``inner_folds``: speaker folds for ``auto``."""
+
+    C: float = 1.0
+    class_weight: Literal["balanced", "none"] = "balanced"
+    layer: int | Literal["auto", "concat"] = "auto"
+    inner_folds: int = 3
+    max_iter: int = 3000
+
+
+@register
+class LogReg(Model):
+    name = "logreg"
+    config_cls = LogRegConfig
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.pipe = None
+        self.layer: int | str | None = None
+
+    def _pipe(self):
+        cw = None if self.config.class_weight == "none" else self.config.class_weight
+        return make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, class_weight=cw,
+                                                                  max_iter=self.config.max_iter))
+
+    def _x(self, pooled: np.ndarray, layer) -> np.ndarray:
+        return pooled.reshape(len(pooled), -1) if layer == "concat" else pooled[:, layer]
+
+    def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
+        # no early stopping: the final fit uses all training-fold speakers (fit + validation)
+        p, y, spk = pooled_stats(train.feats), train.labels, list(train.speakers)
+        if val is not None and len(val):
+            p, y = np.concatenate([p, pooled_stats(val.feats)]), np.concatenate([y, val.labels])
+            spk += list(val.speakers)
+        choice, scores = self.config.layer, {}
+        if choice == "auto" and p.shape[1] > 1:  # inner folds over the training speakers only
+            self.layer, scores = select_layer(p, y, spk, self.config.inner_folds, self._pipe)
+        elif choice == "auto":
+            self.layer = 0
+        elif choice == "concat":
+            self.layer = "concat"
+        elif not 0 <= choice < p.shape[1]:
+            raise ConfigError(f"logreg layer {choice} out of range (frontend has {p.shape[1]} layers)")
+        else:
+            self.layer = choice
+        self.pipe = self._pipe().fit(self._x(p, self.layer), y)
+        return FitReport(layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()})
+
+    def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
+        proba = self.pipe.predict_proba(self._x(pooled_stats(feats), self.layer))
+        out = np.zeros((len(feats), self.n_classes))
+        out[:, self.pipe.classes_] = proba  # classes absent from training get probability 0
+        return out
+
+    def cost(self, feats, durations) -> Cost:
+        """Per clip: pooling (T*D adds for the mean, T*D MACs for the variance), scaler, logits."""
+        lr = self.pipe[-1]
+        d_in = lr.coef_.shape[1]
+        frames = np.array([f.shape[1] for f in feats], dtype=float)
+        per_s = float(np.mean(frames / np.maximum(np.array(durations, dtype=float), 1e-3)))
+        d = d_in // 2
+        fixed = d_in + d_in * lr.coef_.shape[0]  # per clip, whatever its length
+        c = Cost.per_clip(lr.coef_.size + lr.intercept_.size, per_s * d, per_s * d)
+        return Cost(c.params_trainable, c.macs_head + fixed, c.acs_head)
+
+    def state(self) -> dict:
+        scaler, lr = self.pipe[0], self.pipe[-1]
+        return {"layer": np.array([CONCAT if self.layer == "concat" else int(self.layer)]),
+                "scaler_mean": scaler.mean_, "scaler_scale": scaler.scale_, "scaler_var": scaler.var_,
+                "coef": lr.coef_, "intercept": lr.intercept_, "classes": lr.classes_}
+
+    def load_state(self, state: dict) -> None:
+        code = int(np.asarray(state["layer"]).ravel()[0])
+        self.layer = "concat" if code == CONCAT else code
+        self.pipe = self._pipe()
+        scaler, lr = self.pipe[0], self.pipe[-1]
+        scaler.mean_, scaler.scale_, scaler.var_ = (np.asarray(state[k], np.float64)
+                                                    for k in ("scaler_mean", "scaler_scale", "scaler_var"))
+        scaler.n_features_in_ = scaler.mean_.size
+        scaler.n_samples_seen_ = 1
+        lr.coef_, lr.intercept_ = np.asarray(state["coef"], np.float64), np.asarray(state["intercept"], np.float64)
+        lr.classes_ = np.asarray(state["classes"]).astype(np.int64)
+        lr.n_features_in_ = lr.coef_.shape[1]

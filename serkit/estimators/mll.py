@@ -1,0 +1,74 @@
+"""MLL: frame-level attention (FLAM) head trained with energy-adaptive mixup and four losses.
+
+The head is :class:`serkit.nn.heads.FLAMHead`.
+
+The objective (``train.losses``) defaults to KL + focal + centre + SupCon
+(:mod:`serkit.training.losses`), and ``serkit bench --model mll`` trains on the EAM bank
+(:mod:`serkit.training.augment`) unless ``augment.name=none`` is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from serkit.estimators.base import register
+from serkit.estimators.torch_head import FrameHeadConfig, TorchHeadModel
+from serkit.nn.heads import FLAMHead
+from serkit.training.losses import LossConfig
+from serkit.training.trainer import TrainConfig
+
+
+def _mll_train() -> TrainConfig:
+    return TrainConfig(epochs=40, lr=1e-3, weight_decay=1e-2, patience=10, refit=False,
+                       losses=LossConfig(ce=0.0, kl=1.0, focal=1.0, center=0.1, supcon=0.2))
+
+
+@dataclass
+class MLLConfig(FrameHeadConfig):
+    """FLAM sizes (``d_model``, 16 ``heads``), frame ``pool``, ``layer`` (how encoder layers
+    are combined; :data:`~serkit.nn.featurizer.LayerMode`) and training (``train.losses``: the
+    four-loss objective)."""
+
+    d_model: int = 128
+    heads: int = 16
+    dropout: float = 0.3
+    att_dropout: float = 0.1
+    pooled_norm: bool = True
+    train: TrainConfig = field(default_factory=_mll_train)
+
+
+@register
+class MLL(TorchHeadModel):
+    """FLAM head + multi-loss objective; EAM augmentation by default in ``serkit bench``."""
+
+    name = "mll"
+    config_cls = MLLConfig
+    default_augment = "eam"
+
+    def build_head(self) -> nn.Module:
+        c = self.config
+        return FLAMHead(self.dim, self.n_classes, c.d_model, c.heads, c.dropout, c.att_dropout, c.pooled_norm)
+
+
+def _flam_train() -> TrainConfig:
+    t = _mll_train()
+    t.losses = LossConfig()  # plain cross-entropy
+    return t
+
+
+@dataclass
+class FLAMConfig(MLLConfig):
+    """:class:`MLLConfig` with plain cross-entropy (the ablation's base)."""
+
+    train: TrainConfig = field(default_factory=_flam_train)
+
+
+@register
+class FLAM(MLL):
+    """The FLAM head alone: cross-entropy, no augmentation unless configured."""
+
+    name = "flam"
+    config_cls = FLAMConfig
+    default_augment = "none"

@@ -1,0 +1,294 @@
+"""``serkit bench``: a full cross-validated experiment, resumable fold by fold.
+
+For every seed and fold: carve validation speakers out of the training fold, fit the model
+(model selection sees validation speakers only), predict the test fold, save the fold's
+record atomically. Finished folds are skipped on a re-run with the same experiment config.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from serkit.core.config import dump_yaml
+from serkit.core.cost import Cost
+from serkit.core.errors import SerkitError
+from serkit.core.io import atomic_write_json, seed_everything
+from serkit.data.protocols import Fold, make_folds, validation_split
+from serkit.estimators import FitReport, build_model
+from serkit.experiment.config import ExperimentConfig, RunConfig
+from serkit.experiment.dataset import Dataset, load_dataset
+from serkit.experiment.executor import run_tasks
+from serkit.experiment.metrics import classification_metrics, mean_std
+from serkit.experiment.results import SCHEMA_VERSION, BenchResult, MetricSummary, Timing
+
+
+@dataclass
+class FoldContext:
+    """What every fold worker shares (forked: read, never pickled)."""
+
+    cfg: ExperimentConfig
+    data: Dataset
+    folds: list[Fold]
+    fold_dir: Path
+    fingerprint: str
+    bank: dict | None = None
+
+
+def _variants(ctx: FoldContext, idx: list[int], partners: list[int]):
+    """EAM variants of utterances ``idx`` whose partner is among ``partners`` (never test audio)."""
+    if ctx.bank is None:
+        return None
+    from serkit.training.augment import usable_variants
+
+    d = ctx.data
+    return usable_variants(ctx.bank, [d.utts[i].id for i in idx], [d.utts[i].id for i in partners],
+                           {u.id: int(y) for u, y in zip(d.utts, d.y)}, len(d.labels))
+
+
+def run_fold(ctx: FoldContext, task: tuple[int, int]) -> dict:
+    """Fit and test one (seed, fold); the record is written to ``fold_dir`` atomically."""
+    seed, fold_i = task
+    fold, d = ctx.folds[fold_i], ctx.data
+    seed_everything(seed)
+    fit_idx, val_idx = validation_split(d.utts, fold.train, seed, ctx.cfg.val_fraction)
+    model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
+    t0 = time.time()
+    # augmented variants: partners from the fit speakers only (validation variants, used only
+    # by a refit on train + validation, may also take validation partners); never the test fold
+    report = model.fit(d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
+                       d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None, seed)
+    fit_s = time.time() - t0
+    test = d.split(fold.test)
+    proba = model.predict_proba(test.feats)
+    durations = [d.utts[i].duration for i in fold.test]
+    rec = {"seed": seed, "fold": fold.name, "fingerprint": ctx.fingerprint, "ids": test.ids,
+           "proba": proba.round(6).tolist(), "fit": report.to_dict(), "fit_s": round(fit_s, 3),
+           "cost": model.cost(test.feats, durations).to_dict(), "spike_stats": model.spike_stats(test.feats),
+           "n_fit": len(fit_idx), "n_val": len(val_idx), "val_speakers": d.speakers(val_idx)}
+    atomic_write_json(ctx.fold_dir / f"seed{seed}_{fold.name}.json", rec)
+    return rec
+
+
+def _finished(fold_dir: Path, seeds, folds, fingerprint: str) -> tuple[list[dict], list[tuple[int, int]]]:
+    """Records of finished folds with this fingerprint, and the (seed, fold index) still to run."""
+    records, todo = [], []
+    for s in seeds:
+        for i, f in enumerate(folds):
+            p = fold_dir / f"seed{s}_{f.name}.json"
+            try:
+                rec = json.loads(p.read_text()) if p.exists() else None
+            except json.JSONDecodeError:  # a damaged record is re-run
+                rec = None
+            if rec is not None and rec.get("fingerprint") == fingerprint:
+                records.append(rec)
+            else:
+                todo.append((s, i))
+    return records, todo
+
+
+def _check_folder(out: Path) -> None:
+    p = out / "results.json"
+    if p.exists():
+        try:
+            version = json.loads(p.read_text()).get("schema_version")
+        except (json.JSONDecodeError, AttributeError):
+            version = "unreadable"
+        if version != SCHEMA_VERSION:
+            raise SerkitError(f"{out}: holds results of another serkit (schema {version!r}); "
+                              "use a new --out folder (or delete this one) to run again")
+
+
+def _run_folds(ctx: FoldContext, todo, run: RunConfig, log) -> tuple[list[dict], list[dict]]:
+    """Run the folds still to do; with augmentation one seed's bank at a time (it is large;
+    workers fork after it is built). Returns (records, bank statistics)."""
+    from tqdm.auto import tqdm
+
+    records, bank_stats = [], []
+    bar = tqdm(total=len(todo), desc=f"{ctx.cfg.model.name} {ctx.cfg.protocol}", disable=not run.progress or not todo,
+               unit="fold")
+    aug = ctx.cfg.augment
+    groups = [[t for t in todo if t[0] == s] for s in ctx.cfg.seed_list] if aug.name != "none" else [todo]
+    for group in (g for g in groups if g):
+        if aug.name != "none":
+            from serkit.training.augment import build_eam_bank
+
+            d = ctx.data
+            ctx.bank, st = build_eam_bank(d.utts, d.frontend, aug, seed=group[0][0], cache=d.cache,
+                                          progress=run.progress)
+            bank_stats.append({"seed": group[0][0], **st})
+            if d.normalizer is not None:  # a variant is normalised with its target speaker's clean statistics
+                d.normalizer.transform_bank(ctx.bank, {u.id: u.speaker for u in d.utts})
+        for rec in run_tasks(run_fold, ctx, group, run.jobs):
+            records.append(rec)
+            bar.update()
+        ctx.bank = None
+    bar.close()
+    return records, bank_stats
+
+
+def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = None, log=print) -> BenchResult:
+    """Run (or resume) ``cfg`` into ``out``: results.json, predictions.csv, config.yaml,
+    report.md, confusion.png and one record per (seed, fold) under ``folds/``."""
+    run = run or RunConfig()
+    out = Path(out)
+    t_start = time.time()
+    _check_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(cfg, run, log, skipped_file=out / "skipped.txt")
+    fingerprint = cfg.fingerprint(data.frontend.spec())
+    dump_yaml({**cfg.to_dict(), "frontend_spec": data.frontend.spec(), "fingerprint": fingerprint}, out / "config.yaml")
+    ctx = FoldContext(cfg, data, make_folds(data.utts, cfg.protocol), out / "folds", fingerprint)
+    ctx.fold_dir.mkdir(exist_ok=True)
+    records, todo = _finished(ctx.fold_dir, cfg.seed_list, ctx.folds, fingerprint)
+    if records:
+        log(f"resuming: {len(records)} finished fold(s) reused, {len(todo)} to run")
+    t1 = time.time()
+    new, bank_stats = _run_folds(ctx, todo, run, log)
+    records += new
+    res = aggregate(records, ctx, out)
+    prev = BenchResult.load(out) if (out / "results.json").exists() else None
+    res.timing = _timing(records, todo, prev, data, round(time.time() - t_start, 2), round(time.time() - t1, 2))
+    if cfg.augment.name != "none":
+        res.augment = _augment_record(cfg, bank_stats, prev)
+    res.latency_ms_per_clip, res.latency_head_ms, res.latency_protocol = measure_latency(cfg, data)
+    res.save(out / "results.json")
+    from serkit.experiment.report import write_report
+
+    write_report(res, out)
+    return res
+
+
+def _timing(records, todo, prev: BenchResult | None, data: Dataset, wall: float, train_s: float) -> Timing:
+    """A resumed run reports its own wall time and keeps the history of the invocations whose
+    folds it reuses, so the cost of the whole result is never lost (``wall_s_total``)."""
+    history = prev.timing.invocations if (prev is not None and len(records) > len(todo)) else []
+    history = history + [{"wall_s": wall, "folds_run": len(todo), "folds_reused": len(records) - len(todo),
+                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}]
+    return Timing(wall, round(sum(h["wall_s"] for h in history), 2), history, data.extract_s, train_s,
+                  round(sum(r["fit_s"] for r in records), 2), data.extracted, data.cached, len(data.failed))
+
+
+def _augment_record(cfg: ExperimentConfig, bank_stats: list[dict], prev: BenchResult | None) -> dict:
+    """Bank statistics per seed; a re-run that only loaded a seed's cached bank keeps the record
+    of the run that encoded it."""
+    from serkit.core.config import to_dict
+
+    banks = {b["seed"]: b for b in ((prev.augment or {}).get("banks", []) if prev else [])}
+    banks.update({b["seed"]: b for b in bank_stats if b.get("encoded", 0) > 0 or b["seed"] not in banks})
+    return {**to_dict(cfg.augment), "banks": sorted(banks.values(), key=lambda b: b["seed"]),
+            "bank_encoder_s_total": round(sum(b["seconds"] for b in banks.values()), 2),
+            "note": "EAM bank: mixed waveforms re-encoded by the frozen frontend once per seed "
+                    "and cached; partners from the fit speakers of each fold only"}
+
+
+def _write_predictions(records, ctx: FoldContext, out: Path) -> None:
+    from serkit.core.io import atomic_write_text
+
+    labels, by_id = ctx.data.labels, {u.id: u for u in ctx.data.utts}
+    rows = [(i, r["fold"], r["seed"], by_id[i].label, labels[int(np.argmax(p))], p)
+            for r in records for i, p in zip(r["ids"], r["proba"])]
+    header = "id,fold,seed,truth,prediction," + ",".join(f"p_{lab}" for lab in labels) + "\n"
+    body = "".join(f"{i},{f},{s},{t},{p}," + ",".join(f"{x:.6f}" for x in pr) + "\n"
+                   for i, f, s, t, p, pr in sorted(rows, key=lambda r: (r[2], r[0])))
+    atomic_write_text(out / "predictions.csv", header + body)
+
+
+METRIC_DEFINITIONS = {
+    "ua": "balanced accuracy (mean per-class recall) over pooled out-of-fold predictions of one seed",
+    "wa": "accuracy over pooled out-of-fold predictions",
+    "f1": "macro F1 over pooled out-of-fold predictions",
+    "std": "sample standard deviation over seeds (ddof=1)",
+    "cost": "per 3 s clip; head operations counted on up to 32 test clips per fold (forward hooks, spikes), "
+            "averaged over folds and seeds; encoder MACs analytic",
+}
+
+
+def aggregate(records: list[dict], ctx: FoldContext, out: Path) -> BenchResult:
+    """Pool each seed's out-of-fold predictions into metrics; average costs over folds."""
+    d, cfg = ctx.data, ctx.cfg
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    per_seed = []
+    for s in cfg.seed_list:
+        recs = [r for r in records if r["seed"] == s]
+        ids = [i for r in recs for i in r["ids"]]
+        pred = np.array([p for r in recs for p in r["proba"]]).argmax(1)
+        per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+    _write_predictions(records, ctx, out)
+    costs = [Cost.from_dict(r["cost"]) for r in records]
+    cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
+                                             for k in ("macs_head", "acs_head", "sops_head")),
+                d.frontend.encoder_macs(3.0))
+    summary = {k: MetricSummary(*(round(v, 4) for v in mean_std([m[k] for m in per_seed])),
+                                [round(m[k], 4) for m in per_seed]) for k in ("ua", "wa", "f1")}
+    defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "
+                "fold's speakers, drawn per seed); test folds never used")
+    if cfg.normalize == "speaker":
+        defs["normalize"] = ("speaker: every speaker's frame features z-scored with that speaker's own mean/std over "
+                             "all of their utterances (no labels; transductive for test speakers)")
+    res = BenchResult(
+        corpus=",".join(sorted({u.corpus for u in d.utts})), protocol=cfg.protocol, normalize=cfg.normalize,
+        fold_names=[f.name for f in ctx.folds], seeds=cfg.seed_list, n_utterances=len(d.utts),
+        n_speakers=len({u.speaker for u in d.utts}), labels=d.labels, model=cfg.model.name,
+        frontend=cfg.frontend.name, **summary,
+        per_class_recall={lab: round(float(v), 4) for lab, v in
+                          zip(d.labels, np.mean([m["per_class_recall"] for m in per_seed], axis=0))},
+        confusion_matrix=np.sum([m["confusion"] for m in per_seed], axis=0).astype(int).tolist(),
+        cost=cost, metric_definitions=defs)
+    _layer_summary(res, [FitReport.from_dict(r["fit"]) for r in records], d.frontend.layer_names)
+    _spike_summary(res, [r["spike_stats"] for r in records if r.get("spike_stats")])
+    return res
+
+
+def _layer_summary(res: BenchResult, fits: list[FitReport], names: list[str]) -> None:
+    if fits and fits[0].layer_weights is not None:
+        res.layer_weights_mean = np.mean([f.layer_weights for f in fits], axis=0).round(4).tolist()
+        res.layer_names = names
+    if fits and fits[0].layer is not None:
+        res.layer_chosen_counts = dict(Counter(str(f.layer) for f in fits))
+        res.layer_names = names
+
+
+def _spike_summary(res: BenchResult, stats: list[dict]) -> None:
+    if stats:
+        res.spike_stats = {layer: {k: round(float(np.mean([st[layer][k] for st in stats])), 4)
+                                   for k in ("rate", "silent", "saturated")} for layer in stats[0]}
+        res.metric_definitions["spike_stats"] = (
+            "per spiking layer: mean firing rate over steps and neurons; silent = share of neurons firing < 1% of "
+            "steps, saturated > 99%; averaged over folds/seeds (up to 32 test clips per fold)")
+
+
+def measure_latency(cfg: ExperimentConfig, data: Dataset, n: int = 10) -> tuple[float, float, str]:
+    """CPU latency for one 3 s clip (one torch thread): frontend + head, and head alone (median
+    ms). The model is fitted on a few noisy copies of the clip's features: an untrained model
+    of the same shape costs the same time."""
+    import torch
+
+    from serkit.audio.synth import tone_clip
+    from serkit.estimators import Split
+
+    torch.set_num_threads(1)
+    sr = data.frontend.sample_rate or 16000
+    wav = tone_clip(3.0, sr=sr)
+    feats = data.frontend.extract(wav, sr)
+    model = build_model(cfg.model, len(data.labels), feats.shape[0], feats.shape[2])
+    rng = np.random.default_rng(0)
+    toy = [feats + rng.normal(0, 0.1, feats.shape).astype(np.float32) for _ in range(2 * len(data.labels))]
+    toy_y = np.arange(len(toy)) % len(data.labels)
+    model.fit(Split(toy, toy_y, [f"s{i % 2}" for i in range(len(toy))], [str(i) for i in range(len(toy))]), None, 0)
+    t_full, t_head = [], []
+    for _ in range(n):
+        a = time.perf_counter()
+        f = data.frontend.extract(wav, sr)
+        b = time.perf_counter()
+        model.predict_proba([f])
+        c = time.perf_counter()
+        t_full.append(c - a)
+        t_head.append(c - b)
+    return (round(1000 * float(np.median(t_full)), 2), round(1000 * float(np.median(t_head)), 3),
+            "median of 10 runs, 3 s clip, 1 CPU thread, frontend + head (file read excluded)")

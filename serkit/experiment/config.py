@@ -1,0 +1,130 @@
+"""The experiment config (what defines a result: hashed into the run fingerprint) and the run
+config (how it is executed: workers, cache folder, progress; never hashed).
+
+YAML and the command line spell every setting one way::
+
+    manifest: manifests/emodb.jsonl
+    protocol: loso
+    model: {name: attnpool, hidden: 128, train: {lr: 3.0e-3}}
+    frontend: {name: whisper-tiny-layers, layers: [0, 1, 2]}
+    augment: {name: none}
+
+``--model attnpool --set model.hidden=64 --set frontend.layers=[0,2]`` override the same
+fields. The loader builds every section's typed config once, from the registries, so an
+unknown key, a wrong type, an enum value outside its ``Literal`` or a contradiction of a
+model preset (``snn-vanilla`` with ``use_tsse: true``) fails before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from serkit.core.config import Component, deep_merge, from_dict, load_yaml, parse_overrides, to_dict
+from serkit.core.errors import ConfigError
+from serkit.core.io import text_digest
+from serkit.estimators import MODELS, model_component
+from serkit.features import frontend_component
+from serkit.training.augment import AugmentConfig
+
+DEFAULT_MODEL = "attnpool"
+DEFAULT_FRONTEND = "whisper-tiny-layers"
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment (everything here defines its result).
+
+    Attributes:
+        manifest: JSONL manifest path.
+        protocol: ``loso`` | ``loso-session`` | ``folds:ravdess5`` | ``kfold-speaker:K``.
+        labels: restrict to these labels (empty = all in the manifest).
+        seeds: number of seeds (``seed_base`` .. ``seed_base + seeds - 1``); a fold's result
+            does not depend on it (more seeds extend a finished run).
+        val_fraction: share of training speakers held out for model selection.
+        normalize: ``none`` or ``speaker``: z-score every speaker's frame features with that
+            speaker's own statistics (:mod:`serkit.features.normalize`; transductive for a test
+            speaker, unlabelled; only meaningful when every speaker shows several emotions).
+        model, frontend: registered components with their typed configs.
+        augment: training augmentation; absent in YAML = the model's default (``eam`` for ``mll``).
+    """
+
+    manifest: str = ""
+    protocol: str = "loso"
+    labels: list[str] = field(default_factory=list)
+    seeds: int = 5
+    seed_base: int = 0
+    val_fraction: float = 0.2
+    normalize: Literal["none", "speaker"] = "none"
+    model: Component = field(default_factory=lambda: model_component(DEFAULT_MODEL))
+    frontend: Component = field(default_factory=lambda: frontend_component(DEFAULT_FRONTEND))
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed_base, self.seed_base + self.seeds))
+
+    def to_dict(self) -> dict:
+        return {**{k: to_dict(v) for k, v in vars(self).items() if k not in ("model", "frontend")},
+                "model": self.model.to_dict(), "frontend": self.frontend.to_dict()}
+
+    def fingerprint(self, frontend_spec: dict) -> str:
+        """Digest of what defines one fold's result: everything but the number of seeds, plus
+        the frontend's full spec (its version included)."""
+        d = {k: v for k, v in self.to_dict().items() if k != "seeds"}
+        return text_digest(json.dumps({"experiment": d, "frontend_spec": frontend_spec}, sort_keys=True, default=str))
+
+
+@dataclass
+class RunConfig:
+    """How an experiment runs; never part of its result or fingerprint.
+
+    ``jobs``: parallel fold workers (each one torch / BLAS thread); ``cache_dir``: feature cache
+    (empty = ``$SERKIT_CACHE`` or ~/.cache/serkit/features); ``progress``: progress bars."""
+
+    jobs: int = 1
+    cache_dir: str = ""
+    progress: bool = True
+
+
+def _section(data: dict, key: str) -> dict:
+    v = data.get(key)
+    return {"name": v} if isinstance(v, str) else dict(v or {})
+
+
+def experiment_from_dict(data: dict) -> ExperimentConfig:
+    """Build and check an :class:`ExperimentConfig` from plain data (YAML / overrides)."""
+    data = dict(data)
+    model = _section(data, "model")
+    model.setdefault("name", DEFAULT_MODEL)
+    frontend = _section(data, "frontend")
+    frontend.setdefault("name", DEFAULT_FRONTEND)
+    augment = data.pop("augment", None)
+    data.pop("model", None), data.pop("frontend", None)
+    cfg = from_dict(ExperimentConfig, data, "experiment")
+    cfg.model, cfg.frontend = model_component(model), frontend_component(frontend)
+    cls = MODELS[cfg.model.name]
+    cfg.augment = from_dict(AugmentConfig, {"name": cls.default_augment, **(augment or {})}, "augment")
+    if cfg.augment.name != "none" and not cls.supports_augment:
+        raise ConfigError(f"model {cls.name!r} does not train on augmented variants; use a torch head "
+                          "(attnpool, mlp, linear, mll, pts-snn, reslstm-sa, ...) or augment.name=none")
+    return cfg
+
+
+def load_experiment(config: str | Path | None = None, overrides: list[str] | None = None,
+                    **explicit) -> ExperimentConfig:
+    """YAML file (optional), then explicit fields (``model="attnpool"`` sets ``model.name``;
+    ``None`` = not given), then ``key.sub=value`` overrides."""
+    data = load_yaml(config) if config else {}
+    extra = parse_overrides(overrides)
+    for key in ("model", "frontend"):
+        data[key] = _section(data, key)
+        if isinstance(extra.get(key), str):  # --set model=mlp
+            extra[key] = {"name": extra[key]}
+        name = explicit.pop(key, None) or (extra.get(key) or {}).get("name")
+        if name is not None and name != data[key].get("name"):
+            data[key] = {"name": name}  # a new component: the old one's settings do not carry over
+    data = deep_merge(data, {k: v for k, v in explicit.items() if v is not None})
+    return experiment_from_dict(deep_merge(data, extra))

@@ -1,0 +1,94 @@
+"""The one dataset path of every experiment: manifest -> label filter -> features (cached) ->
+unusable files dropped -> label index -> speaker normalisation -> :class:`Dataset`.
+
+``bench``, ``tune``, ``train`` and the benchmark scripts all go through :func:`load_dataset`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serkit.core.errors import ConfigError, ProtocolError
+from serkit.core.io import atomic_write_text
+from serkit.data.manifest import Utterance, read_manifest
+from serkit.data.protocols import make_folds
+from serkit.estimators import Split
+from serkit.experiment.config import ExperimentConfig, RunConfig
+from serkit.features import FeatureCache, Frontend, SpeakerNormalizer, build_frontend, extract_features, normalize_features
+
+
+@dataclass
+class Dataset:
+    """Utterances with their features (``feats[id]``: ``(L, T, D)``), label names and indices.
+
+    ``failed``: ``(id, reason)`` of skipped files; ``normalizer``: the fitted speaker
+    normaliser (``normalize: speaker``), else ``None``."""
+
+    utts: list[Utterance]
+    feats: dict[str, np.ndarray]
+    labels: list[str]
+    frontend: Frontend
+    cache: FeatureCache
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    extracted: int = 0
+    cached: int = 0
+    extract_s: float = 0.0
+    normalizer: SpeakerNormalizer | None = None
+
+    def __post_init__(self):
+        self.y = np.array([self.labels.index(u.label) for u in self.utts])
+
+    @property
+    def n_layers(self) -> int:
+        return next(iter(self.feats.values())).shape[0]
+
+    @property
+    def dim(self) -> int:
+        return next(iter(self.feats.values())).shape[2]
+
+    def split(self, idx: list[int], variants=None) -> Split:
+        """The :class:`~serkit.estimators.Split` of utterances ``idx`` (indices into ``utts``)."""
+        return Split([self.feats[self.utts[i].id] for i in idx], self.y[idx], [self.utts[i].speaker for i in idx],
+                     [self.utts[i].id for i in idx], variants)
+
+    def speakers(self, idx: list[int]) -> list[str]:
+        return sorted({self.utts[i].speaker for i in idx})
+
+
+def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:
+    """The manifest's utterances that carry one of ``cfg.labels`` (all labelled ones if empty)."""
+    if not cfg.manifest:
+        raise ConfigError("an experiment needs a manifest (--manifest)")
+    utts = [u for u in read_manifest(cfg.manifest) if u.label is not None and (not cfg.labels or u.label in cfg.labels)]
+    if not utts:
+        raise ConfigError(f"no utterances with labels {cfg.labels} in {cfg.manifest}")
+    return utts
+
+
+def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=None) -> Dataset:
+    """Everything an experiment trains and tests on. The protocol is checked before the (long)
+    feature extraction; ``skipped_file``: where to list unusable files (with their reasons)."""
+    utts = read_labelled(cfg)
+    make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol
+    if cfg.normalize == "speaker" and any(u.speaker is None for u in utts):
+        raise ConfigError("normalize=speaker needs a speaker id for every utterance in the manifest")
+    labels = sorted({u.label for u in utts})
+    frontend = build_frontend(cfg.frontend)
+    cache = FeatureCache(run.cache_dir or None)
+    t0 = time.time()
+    ex = extract_features(frontend, utts, cache, progress=run.progress)
+    if ex.failed:
+        if skipped_file is not None:
+            atomic_write_text(skipped_file, "".join(f"{i}\t{r}\n" for i, r in ex.failed))
+        log(f"skipped {len(ex.failed)} unusable file(s)" + (f", listed in {skipped_file}" if skipped_file else "")
+            + f"; first: {ex.failed[0][0]}: {ex.failed[0][1]}")
+    utts = [u for u in utts if u.id in ex.features]
+    if sorted({u.label for u in utts}) != labels:
+        raise ProtocolError(f"after skipping bad files the label set changed: {labels} -> "
+                            f"{sorted({u.label for u in utts})}")
+    feats, normalizer = normalize_features(ex.features, {u.id: u.speaker for u in utts}, cfg.normalize)
+    return Dataset(utts, feats, labels, frontend, cache, ex.failed, ex.extracted, ex.cached,
+                   round(time.time() - t0, 2), normalizer)

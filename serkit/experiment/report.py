@@ -1,0 +1,128 @@
+"""Human-readable report (``report.md``) and confusion-matrix figure for a bench result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from serkit.core.cost import ENERGY_CONVENTION
+from serkit.core.errors import SerkitError
+from serkit.core.io import atomic_write_bytes, atomic_write_text
+from serkit.experiment.results import BenchResult
+
+
+def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: str = "") -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = np.asarray(conf, dtype=float)
+    norm = c / np.maximum(c.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(labels), 0.8 + 0.7 * len(labels)), dpi=120)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _rows(dirs) -> list[tuple[str, BenchResult]]:
+    return [("/".join(Path(d).parts[-2:]), BenchResult.load(d)) for d in dirs]
+
+
+def _pm(m) -> str:
+    return f"{m.mean:.3f} +- {m.std:.3f}"
+
+
+def write_report(res: BenchResult, out: Path) -> None:
+    """``report.md`` and ``confusion.png`` of one bench run."""
+    title = f"{res.model} on {res.frontend} | {res.corpus} {res.protocol_label} | {len(res.seeds)} seeds"
+    confusion_png(res.confusion_matrix, res.labels, out / "confusion.png",
+                  title=f"{res.model} / {res.frontend}: row-normalised, all seeds")
+    c, t = res.cost, res.timing
+    lines = [f"# {title}", "",
+             f"{res.n_utterances} utterances, {res.n_speakers} speakers, {len(res.fold_names)} folds, "
+             f"labels: {', '.join(res.labels)}.", "",
+             "| metric | mean | std |", "|---|---|---|"]
+    lines += [f"| {k.upper()} | {m.mean:.4f} | {m.std:.4f} |" for k, m in (("ua", res.ua), ("wa", res.wa), ("f1", res.f1))]
+    enc = "handcrafted DSP, not counted" if c.macs_encoder is None else f"{c.macs_encoder:,} MACs -> {c.energy_encoder_mj:.4f} mJ"
+    lines += ["", "Per-class recall (mean over seeds): " +
+              ", ".join(f"{k} {v:.3f}" for k, v in res.per_class_recall.items()), "",
+              "## Cost (per 3 s clip)", "",
+              f"- trainable parameters: {c.params_trainable:,}",
+              f"- head: {c.macs_head:,} MACs, {c.acs_head:,} ACs, {c.sops_head:,} SOPs -> {c.energy_head_mj:.6f} mJ",
+              f"- encoder: {enc}", f"- convention: {ENERGY_CONVENTION}",
+              f"- latency: {res.latency_ms_per_clip} ms per clip (head alone {res.latency_head_ms} ms); "
+              f"{res.latency_protocol}",
+              f"- wall time: {t.wall_s} s this invocation, {t.wall_s_total} s over the invocations whose folds it "
+              f"reuses (extraction {t.extract_s} s, fitting {t.fit_s_total} s summed over folds)", ""]
+    if res.spike_stats:
+        lines.append("Spiking layers (firing rate / silent / saturated): " + "; ".join(
+            f"{k} {v['rate']:.3f} / {v['silent']:.2f} / {v['saturated']:.2f}" for k, v in res.spike_stats.items()))
+    if res.layer_weights_mean:
+        lines.append("Learned layer weights (mean): " + ", ".join(
+            f"{n} {w:.3f}" for n, w in zip(res.layer_names, res.layer_weights_mean)))
+    if res.layer_chosen_counts:
+        lines.append(f"Layer chosen on training speakers (fold count): {res.layer_chosen_counts}")
+    lines += ["", "![confusion](confusion.png)", "",
+              "Protocol: " + "; ".join(f"{k}: {v}" for k, v in res.metric_definitions.items()), ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+
+
+def results_table(dirs) -> str:
+    """One markdown row per result folder: protocol, UA/WA/F1 (mean +- std), cost, time."""
+    rows = ["| corpus | protocol | seeds | model | frontend | UA | WA | macro-F1 | params | head MACs | "
+            "head mJ | encoder mJ | latency ms | fit s (sum) |\n|" + "---|" * 14]
+    for _, r in _rows(dirs):
+        c = r.cost
+        enc = "n/a" if c.energy_encoder_mj is None else f"{c.energy_encoder_mj:.3f}"
+        rows.append(f"| {r.corpus} | {r.protocol_label} | {len(r.seeds)} | {r.model} | {r.frontend} | {_pm(r.ua)} | "
+                    f"{_pm(r.wa)} | {_pm(r.f1)} | {c.params_trainable:,} | {c.macs_head:,} | {c.energy_head_mj:.5f} | "
+                    f"{enc} | {r.latency_ms_per_clip} | {r.timing.fit_s_total:.0f} |")
+    return "\n".join(rows)
+
+
+def snn_table(dirs) -> str:
+    """Markdown: accuracy, SOPs, energy and firing-rate health of spiking (or twin) runs."""
+    rows = ["| run | seeds | UA | params | head MACs | SOPs | head mJ | per-layer rate (silent, saturated) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, r in _rows(dirs):
+        health = "; ".join(f"{k} {v['rate']:.3f} ({v['silent']:.2f}, {v['saturated']:.2f})"
+                           for k, v in (r.spike_stats or {}).items()) or "n/a (ReLU)"
+        c = r.cost
+        rows.append(f"| {name.split('/')[-1]} | {len(r.seeds)} | {_pm(r.ua)} | {c.params_trainable:,} | {c.macs_head:,} | "
+                    f"{c.sops_head:,} | {c.energy_head_mj:.5f} | {health} |")
+    return "\n".join(rows)
+
+
+def per_class_table(dirs) -> str:
+    """Markdown: per-class recall (mean over seeds) of each run, and the change of each run
+    against the first one (the class it helps most and least)."""
+    res = _rows(dirs)
+    labels = res[0][1].labels
+    if any(r.labels != labels for _, r in res):
+        raise SerkitError("per-class table needs runs with the same label set")
+    rows = ["| run | " + " | ".join(labels) + " | most / least helped vs first row |",
+            "|" + "---|" * (len(labels) + 2)]
+    base = res[0][1].per_class_recall
+    for k, (name, r) in enumerate(res):
+        rec = r.per_class_recall
+        delta = {lab: rec[lab] - base[lab] for lab in labels}
+        best, worst = max(labels, key=delta.get), min(labels, key=delta.get)
+        change = "—" if k == 0 else f"{best} {delta[best]:+.3f} / {worst} {delta[worst]:+.3f}"
+        rows.append(f"| {name} | " + " | ".join(f"{rec[lab]:.3f}" for lab in labels) + f" | {change} |")
+    return "\n".join(rows)

@@ -1,0 +1,128 @@
+"""The typed result of a bench run (``results.json``), with a schema version.
+
+:class:`BenchResult` is the only thing reports, tables and the CLI read; ``load`` refuses a
+file of another schema (an older serkit's run folder) with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serkit.core.config import from_dict, to_dict
+from serkit.core.cost import Cost
+from serkit.core.errors import ConfigError, SerkitError
+from serkit.core.io import atomic_write_json
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class MetricSummary:
+    """One metric over seeds: ``mean``, sample ``std`` (ddof=1) and each seed's value."""
+
+    mean: float
+    std: float
+    per_seed: list[float]
+
+
+@dataclass
+class Timing:
+    """Wall times in seconds. ``wall_s``: this invocation; ``wall_s_total``: summed over the
+    invocations whose folds it reuses (``invocations``); ``fit_s_total``: fitting summed over
+    folds and seeds."""
+
+    wall_s: float = 0.0
+    wall_s_total: float = 0.0
+    invocations: list[dict] = field(default_factory=list)
+    extract_s: float = 0.0
+    train_s_this_run: float = 0.0
+    fit_s_total: float = 0.0
+    features_extracted: int = 0
+    features_cached: int = 0
+    skipped_files: int = 0
+
+
+@dataclass
+class BenchResult:
+    """Accuracy, cost and protocol of one bench run (see ``metric_definitions``)."""
+
+    corpus: str
+    protocol: str
+    normalize: str
+    fold_names: list[str]
+    seeds: list[int]
+    n_utterances: int
+    n_speakers: int
+    labels: list[str]
+    model: str
+    frontend: str
+    ua: MetricSummary
+    wa: MetricSummary
+    f1: MetricSummary
+    per_class_recall: dict[str, float]
+    confusion_matrix: list[list[int]]
+    cost: Cost
+    metric_definitions: dict[str, str]
+    timing: Timing = field(default_factory=Timing)
+    latency_ms_per_clip: float | None = None
+    latency_head_ms: float | None = None
+    latency_protocol: str = ""
+    layer_names: list[str] | None = None
+    layer_weights_mean: list[float] | None = None
+    layer_chosen_counts: dict[str, int] | None = None
+    spike_stats: dict[str, dict[str, float]] | None = None
+    augment: dict | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def protocol_label(self) -> str:
+        """The protocol as printed: speaker normalisation (transductive) is never left unsaid."""
+        return self.protocol + (" + speaker-norm" if self.normalize != "none" else "")
+
+    def summary(self) -> str:
+        """Two lines: accuracy (mean +- std over seeds) and cost per 3 s clip."""
+        c = self.cost
+        return (f"{self.model} / {self.frontend} on {self.corpus} ({self.protocol_label}, {len(self.seeds)} seeds): "
+                f"UA {self.ua.mean:.4f} +- {self.ua.std:.4f}, WA {self.wa.mean:.4f} +- {self.wa.std:.4f}, "
+                f"F1 {self.f1.mean:.4f} +- {self.f1.std:.4f}\nparams {c.params_trainable:,}, head {c.macs_head:,} MACs = "
+                f"{c.energy_head_mj:.5f} mJ, encoder {c.energy_encoder_mj} mJ per 3 s clip, latency "
+                f"{self.latency_ms_per_clip} ms; wall {self.timing.wall_s} s")
+
+    def benchmark_record(self) -> dict:
+        """What a model file's provenance keeps of the benchmark behind it."""
+        return {"corpus": self.corpus, "protocol": self.protocol_label, "folds": len(self.fold_names),
+                "seeds": self.seeds, "ua": to_dict(self.ua), "wa": to_dict(self.wa), "f1": to_dict(self.f1)}
+
+    def to_dict(self) -> dict:
+        return {**to_dict(self), "cost": self.cost.to_dict()}
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "results") -> BenchResult:
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise SerkitError(f"{source}: written by another serkit (results schema {d.get('schema_version')!r}, "
+                              f"this one reads {SCHEMA_VERSION}); re-run serkit bench into a new --out folder")
+        d = dict(d)
+        if isinstance(d.get("cost"), dict):  # the counts only; energies are derived from them
+            d["cost"] = {k: v for k, v in d["cost"].items() if k in Cost.__dataclass_fields__}
+        try:
+            return from_dict(cls, d, source)
+        except ConfigError as exc:
+            raise SerkitError(f"{source}: damaged results file ({exc})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> BenchResult:
+        p = Path(path)
+        if p.is_dir():
+            p = p / "results.json"
+        if not p.exists():
+            raise SerkitError(f"{p.parent}: no results.json (run serkit bench first)")
+        try:
+            return cls.from_dict(json.loads(p.read_text()), str(p))
+        except json.JSONDecodeError:
+            raise SerkitError(f"{p}: not valid JSON") from None
+

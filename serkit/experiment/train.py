@@ -1,0 +1,51 @@
+"""``serkit train``: fit one model on a whole manifest (validation speakers held out for early
+stopping) and save it with its frontend, labels, cost, provenance and model card."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from serkit.core.config import to_dict
+from serkit.core.cost import Cost
+from serkit.core.errors import ConfigError
+from serkit.core.io import seed_everything
+from serkit.data.protocols import validation_split
+from serkit.estimators import FitReport, build_model
+from serkit.estimators.io import save_model
+from serkit.experiment.config import ExperimentConfig, RunConfig
+from serkit.experiment.dataset import load_dataset
+
+
+@dataclass
+class TrainResult:
+    """What ``serkit train`` saved: labels, the fit report and the cost per 3 s clip."""
+
+    labels: list[str]
+    fit: FitReport
+    cost: Cost
+
+
+def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenance: dict | None = None,
+                run: RunConfig | None = None, card: dict | None = None, log=print) -> TrainResult:
+    """Fit ``cfg.model`` on every utterance of the manifest (``cfg.val_fraction`` of the
+    speakers held out for early stopping and then refitted, as in bench) and save it to ``out``."""
+    if cfg.normalize != "none":
+        raise ConfigError(f"normalize={cfg.normalize!r} is an evaluation protocol (serkit bench / tune): a saved model "
+                          "cannot carry a new speaker's statistics; train with normalize=none")
+    data = load_dataset(cfg, run or RunConfig(), log)
+    seed_everything(seed)
+    idx = list(range(len(data.utts)))
+    fit_idx, val_idx = validation_split(data.utts, idx, seed, cfg.val_fraction)
+    model = build_model(cfg.model, len(data.labels), data.n_layers, data.dim)
+    t0 = time.time()
+    report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
+    sample = data.split(idx[:32])
+    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.frontend.encoder_macs(3.0))
+    prov = dict(provenance or {})
+    prov.update(corpus=",".join(sorted({u.corpus for u in data.utts})), n_utterances=len(data.utts),
+                n_speakers=len({u.speaker for u in data.utts}), seed=seed, fit=report.to_dict(), cost=cost.to_dict(),
+                fit_s=round(time.time() - t0, 2), val_speakers=data.speakers(val_idx), experiment=to_dict(cfg.to_dict()))
+    save_model(out, model, data.frontend, data.labels, prov, card)
+    return TrainResult(data.labels, report, cost)

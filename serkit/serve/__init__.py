@@ -1,1 +1,0 @@
-"""HTTP service (FastAPI): ``serkit serve``; see :mod:`serkit.serve.app`."""

@@ -21,9 +21,9 @@ for L in auto mean cv; do
   $S bench "${U[@]}" --model attnpool --set model.layer=$L --out "$R/urdu_attnpool_$L"
   $S bench "${E[@]}" --model attnpool --set model.layer=$L --out "$R/emodb_attnpool_$L"
 done
-# learned weights from a uniform start (null) on URDU; its EmoDB twin is
+# learned weights from a uniform start (learned; null before the redesign) on URDU; its EmoDB twin is
 # runs/emodb_attnpool_whisper-tiny-layers012 (docs/BENCHMARKS.md, first follow-up)
-$S bench "${U[@]}" --model attnpool --set model.layer=null --out "$R/urdu_attnpool_null"
+$S bench "${U[@]}" --model attnpool --set model.layer=learned --out "$R/urdu_attnpool_null"
 # the whole EmoDB attnpool benchmark again, alone on the machine, for its wall time
 $S bench "${E[@]}" --model attnpool --set model.layer=cv --out "$R/emodb_attnpool_cv_alone"
 # issue 3 with one setting on both corpora: pts-snn and its ANN twin, layer picked on training speakers

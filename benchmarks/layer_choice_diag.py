@@ -22,23 +22,20 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from serkit.data.corpora import read_manifest
-from serkit.features import FeatureCache, build_frontend, extract_features
-from serkit.estimators.base import pooled_stats
-from serkit.estimators.logreg import inner_speaker_folds, select_layer
-from serkit.data.protocols import make_folds
 from serkit.core.io import worker_threads
+from serkit.data.protocols import make_folds
+from serkit.estimators.layer_choice import inner_speaker_folds, pooled_stats, select_layer
+from serkit.experiment.config import RunConfig, experiment_from_dict
+from serkit.experiment.dataset import load_dataset
 
 _DATA: dict = {}
 
 
-def _load(manifest: str):
-    utts = read_manifest(manifest)
-    labels = sorted({u.label for u in utts})
-    feats = extract_features(build_frontend("whisper-tiny-layers", {"layers": [0, 1, 2]}), utts, FeatureCache(),
-                             progress=False).features
-    y = np.array([labels.index(u.label) for u in utts])
-    return utts, y, pooled_stats([feats[u.id] for u in utts])
+def _load(manifest: str, protocol: str = "loso"):
+    cfg = experiment_from_dict({"manifest": manifest, "protocol": protocol,
+                                "frontend": {"name": "whisper-tiny-layers", "layers": [0, 1, 2]}})
+    d = load_dataset(cfg, RunConfig(progress=False))
+    return d.utts, d.y, pooled_stats([d.feats[u.id] for u in d.utts])
 
 
 def _inner_ua(p, y, splits) -> list[float]:
@@ -54,7 +51,7 @@ def _inner_ua(p, y, splits) -> list[float]:
 
 def folds(manifest: str, protocol: str) -> None:
     warnings.simplefilter("ignore")
-    utts, y, p = _load(manifest)
+    utts, y, p = _load(manifest, protocol)
     for f in make_folds(utts, protocol):
         idx = np.array(f.train)
         g = np.array([utts[i].speaker for i in idx])

@@ -9,7 +9,8 @@ S=${SERKIT:-.venv/bin/serkit}
 mkdir -p manifests "$R"
 [ -f manifests/emodb.jsonl ] || $S prepare emodb ../shared/corpora/emodb --out manifests/emodb.jsonl
 E="--manifest manifests/emodb.jsonl --protocol loso --jobs 2 --quiet"
-L="$E --frontend whisper-tiny-layers"
+# all five states with learned layer weights: the defaults before the layered redesign
+L="$E --frontend whisper-tiny-layers --set frontend.layers=[] --set model.layer=learned"
 # headline: 5 seeds
 $S bench $L --model mll --seeds 5 --out "$R/emodb_mll_whisper-tiny-layers"
 $S bench $E --frontend whisper-tiny --model mll --seeds 5 --out "$R/emodb_mll_whisper-tiny"

@@ -24,12 +24,11 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 
 from serkit.core.config import parse_overrides
-from serkit.data.corpora import read_manifest
-from serkit.features import FeatureCache, build_frontend, extract_features
-from serkit.features.normalize import normalize_features
-from serkit.estimators import Split, build_model
-from serkit.training.augment import AugmentConfig, build_eam_bank, usable_variants
 from serkit.data.protocols import make_folds, validation_split
+from serkit.estimators import build_model
+from serkit.experiment.config import RunConfig, experiment_from_dict
+from serkit.experiment.dataset import load_dataset
+from serkit.training.augment import AugmentConfig, build_eam_bank, usable_variants
 
 
 def main() -> None:
@@ -39,46 +38,41 @@ def main() -> None:
     inner_protocol = overrides.pop("inner", "loso")
     outer_protocol = overrides.pop("outer", "loso")
     n_seeds = int(overrides.pop("seeds", 1))
-    norm_mode = str(overrides.pop("norm", "none"))
     use_eam = bool(int(overrides.pop("eam", 0)))
+    cfg = experiment_from_dict({"manifest": manifest, "protocol": outer_protocol, "normalize": str(overrides.pop("norm", "none")),
+                                "frontend": {"name": frontend, **frontend_cfg}, "model": {"name": model, **overrides}})
     torch.set_num_threads(1)
-    utts = read_manifest(manifest)
-    labels = sorted({u.label for u in utts})
-    y = np.array([labels.index(u.label) for u in utts])
-    fe, cache = build_frontend(frontend, frontend_cfg), FeatureCache()
-    feats = extract_features(fe, utts, cache, progress=False).features
-    speaker_of = {u.id: u.speaker for u in utts}
-    feats, norm = normalize_features(feats, speaker_of, norm_mode)
-    outer = make_folds(utts, outer_protocol)[0]
-    inner = [utts[i] for i in outer.train]  # the outer test speaker is dropped entirely
-    yi = y[outer.train]
-
-    bank = None
-
-    def split(idx, partners=None):
-        ids = [inner[i].id for i in idx]
-        variants = None
-        if bank is not None and partners is not None:
-            variants = usable_variants(bank, ids, [inner[i].id for i in partners], label_of, len(labels))
-        return Split([feats[i] for i in ids], yi[idx], [inner[i].speaker for i in idx], ids, variants)
-
-    some, t0, uas = feats[utts[0].id], time.time(), []
-    label_of = {u.id: labels.index(u.label) for u in utts}
+    d = load_dataset(cfg, RunConfig(progress=False))  # the one dataset path of every experiment
+    outer = make_folds(d.utts, outer_protocol)[0]
+    inner = [d.utts[i] for i in outer.train]  # the outer test speaker is dropped entirely
+    pos = outer.train  # inner index -> dataset index
+    label_of = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    t0, uas = time.time(), []
     for seed in range(n_seeds):
+        bank = None
         if use_eam:  # the bank of all utterances; usable_variants keeps inner-fit partners only
-            bank = build_eam_bank(utts, fe, AugmentConfig(name="eam"), seed=seed, cache=cache)[0]
-            if norm is not None:
-                norm.transform_bank(bank, speaker_of)
+            bank = build_eam_bank(d.utts, d.frontend, AugmentConfig(name="eam"), seed=seed, cache=d.cache)[0]
+            if d.normalizer is not None:
+                d.normalizer.transform_bank(bank, {u.id: u.speaker for u in d.utts})
+
+        def split(idx, partners=None, bank=bank):
+            ids = [inner[i].id for i in idx]
+            v = usable_variants(bank, ids, [inner[i].id for i in partners], label_of, len(d.labels)) \
+                if bank is not None and partners is not None else None
+            return d.split([pos[i] for i in idx], v)
+
         pred, truth = [], []
         for fold in make_folds(inner, inner_protocol):
             fit, val = validation_split(inner, fold.train, seed)
-            m = build_model(model, overrides, len(labels), some.shape[0], some.shape[2])
+            m = build_model(cfg.model, len(d.labels), d.n_layers, d.dim)
             m.fit(split(fit, fit), split(val, fit + val), seed)
-            pred += list(m.predict_proba(split(fold.test).feats).argmax(1))
-            truth += list(yi[fold.test])
+            test = split(fold.test)
+            pred += list(m.predict_proba(test.feats).argmax(1))
+            truth += list(test.labels)
         uas.append(balanced_accuracy_score(truth, pred))
     print(sys.argv[3:], "DEV-TEST UA", [round(u, 4) for u in uas], f"mean {np.mean(uas):.4f} +- {np.std(uas):.4f}",
           "time", round(time.time() - t0), "s")
+
 
 if __name__ == "__main__":
     main()

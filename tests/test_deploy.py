@@ -351,3 +351,21 @@ def test_bench_latency_small_run(tmp_path):
     assert r["onnx_int8"]["file_mb"] < r["onnx_fp32"]["file_mb"] and r["head_int8_mb"] < 1.0
     assert r["folder_onnx_int8"]["clips"] == 6 and r["http"]["errors"] == 0 and r["http"]["still_healthy"]
     assert json.loads((tmp_path / "latency.json").read_text())["http"]["requests"] == 20
+
+
+def test_bundle_carries_its_model_card_and_measured_benchmark(rec):
+    from serkit.deploy.bundles import BUNDLES
+
+    card = BUNDLES["default"].card()
+    assert card["labels"] == rec.labels and "EmoDB" in card["training_data"] and "research" in card["licence"]
+    assert card["benchmark"]["protocol"] == "loso" and len(card["benchmark"]["ua"]["per_seed"]) == 5
+    assert rec.card["training_data"]["corpora"] == ["emodb"]  # the file's own card, written by serkit train
+
+
+def test_demo_on_a_file_prints_the_model_its_benchmark_and_cost(tmp_path):
+    p = tmp_path / "a.wav"
+    sf.write(p, tone_clip(1.5), SR)
+    r = runner.invoke(app, ["demo", "--audio", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "model: attnpool on whisper-tiny-layers" in r.output and "loso UA 0.89" in r.output
+    assert "a.wav:" in r.output and "trainable params" in r.output

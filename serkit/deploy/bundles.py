@@ -35,9 +35,8 @@ class Bundle:
         from serkit.estimators.io import read_model_file
 
         h = read_model_file(self.path())["header"]
-        return {"name": self.name, "description": self.description, "training_data": self.training_data,
-                "licence": self.licence, "labels": h["labels"], "frontend": h["frontend"]["name"],
-                "model": h["model"]["name"], "benchmark": h["provenance"].get("benchmark", {})}
+        return {**h.get("card", {}), "name": self.name, "description": self.description,
+                "training_data": self.training_data, "licence": self.licence}
 
 
 BUNDLES: dict[str, Bundle] = {

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torch import nn
-
 from serkit.estimators.base import register
 from serkit.estimators.torch_head import FrameHeadConfig, TorchHeadModel
 from serkit.nn.heads import FLAMHead
@@ -43,13 +41,8 @@ class MLLConfig(FrameHeadConfig):
 class MLL(TorchHeadModel):
     """FLAM head + multi-loss objective; EAM augmentation by default in ``serkit bench``."""
 
-    name = "mll"
-    config_cls = MLLConfig
-    default_augment = "eam"
-
-    def build_head(self) -> nn.Module:
-        c = self.config
-        return FLAMHead(self.dim, self.n_classes, c.d_model, c.heads, c.dropout, c.att_dropout, c.pooled_norm)
+    name, config_cls, default_augment, head_cls = "mll", MLLConfig, "eam", FLAMHead
+    head_args = ("d_model", "heads", "dropout", "att_dropout", "pooled_norm")
 
 
 def _flam_train() -> TrainConfig:
@@ -69,6 +62,4 @@ class FLAMConfig(MLLConfig):
 class FLAM(MLL):
     """The FLAM head alone: cross-entropy, no augmentation unless configured."""
 
-    name = "flam"
-    config_cls = FLAMConfig
-    default_augment = "none"
+    name, config_cls, default_augment = "flam", FLAMConfig, "none"

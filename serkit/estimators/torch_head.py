@@ -78,6 +78,9 @@ class TorchHeadModel(Model):
     Subclasses provide :meth:`build_head` (a module taking ``(N, T, D)`` and a mask)."""
 
     supports_augment = True
+    #: the head module and the config fields passed to it after ``(dim, n_classes)``
+    head_cls: type[nn.Module]
+    head_args: tuple[str, ...] = ()
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
@@ -87,7 +90,7 @@ class TorchHeadModel(Model):
         self._layer_init: torch.Tensor | None = None  # layer: cv start logits, reused by a refit
 
     def build_head(self) -> nn.Module:
-        raise NotImplementedError
+        return self.head_cls(self.dim, self.n_classes, *(getattr(self.config, a) for a in self.head_args))
 
     def _init_extra(self) -> None:
         """Non-default initialisation after ``reset_parameters`` (hook for subclasses)."""
@@ -187,27 +190,15 @@ class TorchHeadModel(Model):
 
 @register
 class Linear(TorchHeadModel):
-    name = "linear"
-    config_cls = LinearConfig
-
-    def build_head(self) -> nn.Module:
-        return LinearHead(self.dim, self.n_classes)
+    name, config_cls, head_cls = "linear", LinearConfig, LinearHead
 
 
 @register
 class MLP(TorchHeadModel):
-    name = "mlp"
-    config_cls = MLPConfig
-
-    def build_head(self) -> nn.Module:
-        return MLPHead(self.dim, self.n_classes, self.config.hidden, self.config.dropout)
+    name, config_cls, head_cls, head_args = "mlp", MLPConfig, MLPHead, ("hidden", "dropout")
 
 
 @register
 class AttnPool(TorchHeadModel):
-    name = "attnpool"
-    config_cls = AttnPoolConfig
-
-    def build_head(self) -> nn.Module:
-        c = self.config
-        return AttnPoolHead(self.dim, self.n_classes, c.hidden, c.att_dim, c.dropout, c.pooled_norm, c.skip_stats)
+    name, config_cls, head_cls = "attnpool", AttnPoolConfig, AttnPoolHead
+    head_args = ("hidden", "att_dim", "dropout", "pooled_norm", "skip_stats")

@@ -47,5 +47,10 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     prov.update(corpus=",".join(sorted({u.corpus for u in data.utts})), n_utterances=len(data.utts),
                 n_speakers=len({u.speaker for u in data.utts}), seed=seed, fit=report.to_dict(), cost=cost.to_dict(),
                 fit_s=round(time.time() - t0, 2), val_speakers=data.speakers(val_idx), experiment=to_dict(cfg.to_dict()))
+    card = {"model": cfg.model.name, "frontend": cfg.frontend.name, "labels": data.labels,
+            "training_data": {"corpora": sorted({u.corpus for u in data.utts}), "languages": sorted({u.language or "?"
+                              for u in data.utts}), "utterances": len(data.utts), "speakers": len({u.speaker for u in data.utts})},
+            "benchmark": prov.get("benchmark"), "licence": "the weights inherit the terms of the training corpora",
+            **(card or {})}
     save_model(out, model, data.frontend, data.labels, prov, card)
     return TrainResult(data.labels, report, cost)

@@ -41,17 +41,9 @@ class WhisperCT2Config:
     batch_size: int = 16
 
 
-@register
-class WhisperTinyCT2(Frontend):
-    """Final encoder output via CTranslate2: ``(1, T/2, 384)``.
-
-    CTranslate2 cannot mask padding, so a batch only ever holds clips of identical length
-    (grouped by mel frame count); that keeps batched output equal to one-at-a-time output.
-    """
-
-    name = "whisper-tiny"
-    config_cls = WhisperCT2Config
-    version = "1"
+class _WhisperTiny(Frontend):
+    """Shared by both Whisper tiny.en frontends: 384-d states at 50 frames per second; the
+    encoder is built on first use."""
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -64,6 +56,19 @@ class WhisperTinyCT2(Frontend):
     @property
     def frame_rate(self) -> float:
         return 50.0
+
+
+@register
+class WhisperTinyCT2(_WhisperTiny):
+    """Final encoder output via CTranslate2: ``(1, T/2, 384)``.
+
+    CTranslate2 cannot mask padding, so a batch only ever holds clips of identical length
+    (grouped by mel frame count); that keeps batched output equal to one-at-a-time output.
+    """
+
+    name = "whisper-tiny"
+    config_cls = WhisperCT2Config
+    version = "1"
 
     @property
     def model(self):
@@ -123,25 +128,13 @@ class WhisperLayersConfig:
 
 
 @register
-class WhisperTinyLayers(Frontend):
-    """Every hidden state of the torch-rebuilt encoder: ``(L, T/2, 384)``, L = 5 by default."""
+class WhisperTinyLayers(_WhisperTiny):
+    """Hidden states of the torch-rebuilt encoder: ``(L, T/2, 384)``, states 0-2 by default."""
 
     name = "whisper-tiny-layers"
     config_cls = WhisperLayersConfig
     version = "1"
     N_STATES = 5
-
-    def __init__(self, config=None):
-        super().__init__(config)
-        self._enc = None
-
-    @property
-    def dim(self) -> int:
-        return 384
-
-    @property
-    def frame_rate(self) -> float:
-        return 50.0
 
     @property
     def layer_indices(self) -> list[int]:
@@ -154,11 +147,11 @@ class WhisperTinyLayers(Frontend):
 
     @property
     def encoder(self):
-        if self._enc is None:
+        if self._model is None:
             from serkit.features.whisper_torch import WhisperEncoder
 
-            self._enc = WhisperEncoder(n_layers=max(self.layer_indices) if self.config.layers else None)
-        return self._enc
+            self._model = WhisperEncoder(n_layers=max(self.layer_indices) if self.config.layers else None)
+        return self._model
 
     def extract(self, wav: np.ndarray, sr: int) -> np.ndarray:
         return self.extract_batch([wav], sr)[0]

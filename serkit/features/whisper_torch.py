@@ -74,20 +74,16 @@ class WhisperEncoder(nn.Module):
         cp(self.conv1.bias, "conv1/bias")
         cp(self.conv2.weight, "conv2/weight")
         cp(self.conv2.bias, "conv2/bias")
+        # block module -> CTranslate2 name of its weights ("gamma"/"beta" for LayerNorms)
+        names = {"ln1": "self_attention/layer_norm", "qkv": "self_attention/linear_0",
+                 "out": "self_attention/linear_1", "ln2": "ffn/layer_norm", "fc1": "ffn/linear_0",
+                 "fc2": "ffn/linear_1"}
         for i, b in enumerate(self.blocks):
-            p = f"layer_{i}/"
-            cp(b.ln1.weight, p + "self_attention/layer_norm/gamma")
-            cp(b.ln1.bias, p + "self_attention/layer_norm/beta")
-            cp(b.qkv.weight, p + "self_attention/linear_0/weight")
-            cp(b.qkv.bias, p + "self_attention/linear_0/bias")
-            cp(b.out.weight, p + "self_attention/linear_1/weight")
-            cp(b.out.bias, p + "self_attention/linear_1/bias")
-            cp(b.ln2.weight, p + "ffn/layer_norm/gamma")
-            cp(b.ln2.bias, p + "ffn/layer_norm/beta")
-            cp(b.fc1.weight, p + "ffn/linear_0/weight")
-            cp(b.fc1.bias, p + "ffn/linear_0/bias")
-            cp(b.fc2.weight, p + "ffn/linear_1/weight")
-            cp(b.fc2.bias, p + "ffn/linear_1/bias")
+            for mod, name in names.items():
+                m = getattr(b, mod)
+                w_key, b_key = ("gamma", "beta") if isinstance(m, nn.LayerNorm) else ("weight", "bias")
+                cp(m.weight, f"layer_{i}/{name}/{w_key}")
+                cp(m.bias, f"layer_{i}/{name}/{b_key}")
         cp(self.ln_post.weight, "layer_norm/gamma")
         cp(self.ln_post.bias, "layer_norm/beta")
 

@@ -106,84 +106,98 @@ def soft_label(y_i: int, y_j: int, lam: float, n_classes: int) -> np.ndarray:
     return t
 
 
-def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
-                   progress: bool = False) -> tuple[dict[str, list[Variant]], dict]:
-    """``K = cfg.variants`` mixed variants per utterance (partners from other speakers).
-
-    Returns ``(bank: id -> [Variant], stats)``; stats: encoded, cached, failed, seconds.
-    """
-    from tqdm.auto import tqdm
-
-    from serkit.audio.io import AudioConfig, load_audio
-    from serkit.core.errors import AudioError
-
-    t0 = time.time()
-    acfg = AudioConfig(sample_rate=frontend.sample_rate)
+def _plan(utts, cfg: AugmentConfig, seed: int) -> list[tuple[str, str, int]]:
+    """``(target id, partner id, mix seed)``: ``cfg.variants`` partners per utterance, drawn from
+    other speakers."""
     by_id = {u.id: u for u in utts}
     ids = sorted(by_id)
     rng = np.random.default_rng(seed)
-    plan = []  # (target id, partner id, rng seed)
+    plan = []
     for uid in ids:
         spk = by_id[uid].speaker
         others = [v for v in ids if v != uid and (spk is None or by_id[v].speaker != spk)]
-        if not others:
-            continue
-        for _ in range(cfg.variants):
+        for _ in range(cfg.variants if others else 0):
             plan.append((uid, others[int(rng.integers(len(others)))], int(rng.integers(2**31))))
-    settings = f"{cfg.snr_low}|{cfg.snr_high}|{cfg.min_frac}|{cfg.max_frac}|{cfg.min_samples}|v1"
-    audio_cache: dict[str, tuple[np.ndarray, int] | None] = {}
+    return plan
 
-    def audio(uid):
-        if uid not in audio_cache:
-            u = by_id[uid]
+
+class _Sources:
+    """Decoded audio (``None`` when unusable) and content digests of the utterances, memoised."""
+
+    def __init__(self, utts, frontend, cache):
+        from serkit.audio.io import AudioConfig
+
+        self.by_id, self.cache, self._audio = {u.id: u for u in utts}, cache, {}
+        self.acfg = AudioConfig(sample_rate=frontend.sample_rate)
+
+    def audio(self, uid):
+        from serkit.audio.io import load_audio
+        from serkit.core.errors import AudioError
+
+        if uid not in self._audio:
+            u = self.by_id[uid]
             try:
-                audio_cache[uid] = load_audio(u.audio, acfg, u.start, u.end, return_rate=True)
+                self._audio[uid] = load_audio(u.audio, self.acfg, u.start, u.end, return_rate=True)
             except AudioError:
-                audio_cache[uid] = None
-        return audio_cache[uid]
+                self._audio[uid] = None
+        return self._audio[uid]
 
-    def digest(uid):
-        u = by_id[uid]
-        return cache._digest(u.audio) if cache is not None else u.audio
+    def key(self, uid: str, pid: str, s: int, cfg: AugmentConfig) -> str:
+        """Content key of one mix: both files' bytes and bounds, the seed and the settings."""
+        def part(v):
+            u = self.by_id[v]
+            return f"{self.cache._digest(u.audio) if self.cache is not None else u.audio}|{u.start}|{u.end}"
 
-    bank: dict[str, list[Variant]] = {}
-    stats = {"planned": len(plan), "encoded": 0, "cached": 0, "failed": 0}
-    todo = []
-    for uid, pid, s in plan:
-        key = text_digest(f"eam|{digest(uid)}|{by_id[uid].start}|{by_id[uid].end}|{digest(pid)}|"
-                          f"{by_id[pid].start}|{by_id[pid].end}|{s}|{settings}")
-        if audio(uid) is None or audio(pid) is None:
-            stats["failed"] += 1
-            continue
-        hit = cache.get_key(frontend, key) if cache is not None else None
-        if hit is not None:  # only the label weight is needed: recompute it (cheap, no encoder)
-            lam = eam_mix(audio(uid)[0], audio(pid)[0], np.random.default_rng(s), cfg)[1]
-            bank.setdefault(uid, []).append(Variant(pid, lam, hit))
-            stats["cached"] += 1
-        else:
-            todo.append((uid, pid, s, key))
+        settings = f"{cfg.snr_low}|{cfg.snr_high}|{cfg.min_frac}|{cfg.max_frac}|{cfg.min_samples}|v1"
+        return text_digest(f"eam|{part(uid)}|{part(pid)}|{s}|{settings}")
+
+
+def _encode(todo, src: _Sources, frontend, cfg, cache, bank, stats, progress: bool, batch: int = 16) -> None:
+    """Mix and encode the variants not in the cache, 16 at a time; store them in ``bank``."""
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=len(todo), desc="EAM bank", disable=not progress or not todo, unit="mix")
-    batch = 16
     for b in range(0, len(todo), batch):
-        part = todo[b : b + batch]
-        wavs, lams, rates = [], [], set()
-        for uid, pid, s, _key in part:
-            (xi, sr), (xj, _) = audio(uid), audio(pid)
-            mixed, lam, _ = eam_mix(xi, xj, np.random.default_rng(s), cfg)
-            wavs.append(mixed)
-            lams.append(lam)
-            rates.add(sr)
+        part = todo[b: b + batch]
+        mixes = [eam_mix(src.audio(uid)[0], src.audio(pid)[0], np.random.default_rng(s), cfg)[:2]
+                 for uid, pid, s, _ in part]
+        rates = {src.audio(uid)[1] for uid, *_ in part}
         if len(rates) == 1:
-            feats = frontend.extract_batch(wavs, rates.pop())
+            feats = frontend.extract_batch([m for m, _ in mixes], rates.pop())
         else:
-            feats = [frontend.extract(w, audio(p[0])[1]) for w, p in zip(wavs, part)]
-        for (uid, pid, _s, key), lam, f in zip(part, lams, feats):
+            feats = [frontend.extract(m, src.audio(p[0])[1]) for (m, _), p in zip(mixes, part)]
+        for (uid, pid, _s, key), (_, lam), f in zip(part, mixes, feats):
             if cache is not None:
                 cache.put_key(frontend, key, f)
             bank.setdefault(uid, []).append(Variant(pid, lam, f.astype(np.float16) if np.abs(f).max() < 6e4 else f))
             stats["encoded"] += 1
         bar.update(len(part))
     bar.close()
+
+
+def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
+                   progress: bool = False) -> tuple[dict[str, list[Variant]], dict]:
+    """``K = cfg.variants`` mixed variants per utterance (partners from other speakers),
+    re-encoded by ``frontend`` and cached. Returns ``(bank: id -> [Variant], stats)``; stats:
+    planned, encoded, cached, failed, seconds."""
+    t0 = time.time()
+    plan, src = _plan(utts, cfg, seed), _Sources(utts, frontend, cache)
+    bank: dict[str, list[Variant]] = {}
+    stats = {"planned": len(plan), "encoded": 0, "cached": 0, "failed": 0}
+    todo = []
+    for uid, pid, s in plan:
+        if src.audio(uid) is None or src.audio(pid) is None:
+            stats["failed"] += 1
+            continue
+        key = src.key(uid, pid, s, cfg)
+        hit = cache.get_key(frontend, key) if cache is not None else None
+        if hit is not None:  # only the label weight is needed: recompute it (cheap, no encoder)
+            lam = eam_mix(src.audio(uid)[0], src.audio(pid)[0], np.random.default_rng(s), cfg)[1]
+            bank.setdefault(uid, []).append(Variant(pid, lam, hit))
+            stats["cached"] += 1
+        else:
+            todo.append((uid, pid, s, key))
+    _encode(todo, src, frontend, cfg, cache, bank, stats, progress)
     stats["seconds"] = round(time.time() - t0, 2)
     return bank, stats
 

@@ -46,6 +46,22 @@ def audio_files(root: Path, exts: tuple[str, ...] = AUDIO_EXTS) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
 
 
+def scan(root: Path, parse: Callable[[Path], dict | str | None], exts: tuple[str, ...] = (".wav",)) -> PrepareResult:
+    """Every audio file under ``root`` through ``parse(path)``: a dict of Utterance fields (used),
+    a string (why the file is unusable: listed in ``skipped``) or ``None`` (not part of the set,
+    e.g. RAVDESS song; left out silently). The usable files are then probed."""
+    cands, bad = [], []
+    for p in audio_files(root, exts):
+        r = parse(p)
+        if isinstance(r, str):
+            bad.append((str(p), r))
+        elif r is not None:
+            cands.append((p, r))
+    res = probe(cands)
+    res.skipped[:0] = bad
+    return res
+
+
 def probe(candidates: Iterable[tuple[Path, dict]]) -> PrepareResult:
     """Read each candidate's header; the unreadable ones go to ``skipped`` with a reason.
 

@@ -9,7 +9,7 @@ import csv
 import re
 from pathlib import Path
 
-from serkit.data.corpora.base import PrepareResult, audio_files, probe, register
+from serkit.data.corpora.base import PrepareResult, register, scan
 
 EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral", "SAD": "sadness"}
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{1,2}|X)$")
@@ -25,15 +25,13 @@ def _genders(root: Path) -> dict[str, str]:
 @register("crema-d")
 def prepare_cremad(root: Path) -> PrepareResult:
     genders = _genders(root)
-    cands, bad = [], []
-    for p in audio_files(root, (".wav",)):
+
+    def parse(p: Path) -> dict | str:
         m = _NAME.match(p.stem)
         if not m or m.group(3) not in EMOTIONS:
-            bad.append((str(p), "file name does not follow CREMA-D's scheme (e.g. 1001_DFA_ANG_XX.wav)"))
-            continue
+            return "file name does not follow CREMA-D's scheme (e.g. 1001_DFA_ANG_XX.wav)"
         actor, _sent, emo, _lvl = m.groups()
-        cands.append((p, dict(id=f"cremad_{p.stem}", label=EMOTIONS[emo], speaker=f"cremad_{actor}",
-                              corpus="crema-d", language="en", gender=genders.get(actor))))
-    res = probe(cands)
-    res.skipped[:0] = bad
-    return res
+        return dict(id=f"cremad_{p.stem}", label=EMOTIONS[emo], speaker=f"cremad_{actor}", corpus="crema-d",
+                    language="en", gender=genders.get(actor))
+
+    return scan(root, parse)

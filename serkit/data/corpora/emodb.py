@@ -5,24 +5,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serkit.data.corpora.base import PrepareResult, audio_files, probe, register
+from serkit.data.corpora.base import PrepareResult, register, scan
 
 EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"}
 GENDER = {"03": "m", "08": "f", "09": "f", "10": "m", "11": "m", "12": "m", "13": "f", "14": "f", "15": "m", "16": "f"}
 _NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])$")
 
 
+def _parse(p: Path) -> dict | str:
+    m = _NAME.match(p.stem)
+    if not m:
+        return "file name does not follow EmoDB's scheme (e.g. 03a01Fa.wav)"
+    spk, _text, emo, _ver = m.groups()
+    return dict(id=f"emodb_{p.stem}", label=EMOTIONS[emo], speaker=f"emodb_{spk}", corpus="emodb", language="de",
+                gender=GENDER.get(spk))
+
+
 @register("emodb")
 def prepare_emodb(root: Path) -> PrepareResult:
-    cands, bad = [], []
-    for p in audio_files(root, (".wav",)):
-        m = _NAME.match(p.stem)
-        if not m:
-            bad.append((str(p), "file name does not follow EmoDB's scheme (e.g. 03a01Fa.wav)"))
-            continue
-        spk, _text, emo, _ver = m.groups()
-        cands.append((p, dict(id=f"emodb_{p.stem}", label=EMOTIONS[emo], speaker=f"emodb_{spk}",
-                              corpus="emodb", language="de", gender=GENDER.get(spk))))
-    res = probe(cands)
-    res.skipped[:0] = bad
-    return res
+    return scan(root, _parse)

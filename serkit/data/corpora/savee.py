@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from serkit.data.corpora.base import PrepareResult, audio_files, probe, register
+from serkit.data.corpora.base import PrepareResult, register, scan
 
 EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness", "su": "surprise"}
 SPEAKERS = {"DC", "JE", "JK", "KL"}
@@ -16,21 +16,19 @@ _FLAT = re.compile(r"^(DC|JE|JK|KL)_(a|d|f|h|n|sa|su)(\d\d)$")
 _NESTED = re.compile(r"^(a|d|f|h|n|sa|su)(\d\d)$")
 
 
+def _parse(p: Path) -> dict | str:
+    m = _FLAT.match(p.stem)
+    if m:
+        spk, emo, num = m.groups()
+    else:
+        m2 = _NESTED.match(p.stem)
+        if not m2 or p.parent.name not in SPEAKERS:
+            return "file name does not follow SAVEE's scheme (e.g. DC/a01.wav or DC_a01.wav)"
+        spk, (emo, num) = p.parent.name, m2.groups()
+    return dict(id=f"savee_{spk}_{emo}{num}", label=EMOTIONS[emo], speaker=f"savee_{spk}", corpus="savee",
+                language="en", gender="m")
+
+
 @register("savee")
 def prepare_savee(root: Path) -> PrepareResult:
-    cands, bad = [], []
-    for p in audio_files(root, (".wav",)):
-        m = _FLAT.match(p.stem)
-        if m:
-            spk, emo, num = m.groups()
-        else:
-            m2 = _NESTED.match(p.stem)
-            if not m2 or p.parent.name not in SPEAKERS:
-                bad.append((str(p), "file name does not follow SAVEE's scheme (e.g. DC/a01.wav or DC_a01.wav)"))
-                continue
-            spk, (emo, num) = p.parent.name, m2.groups()
-        cands.append((p, dict(id=f"savee_{spk}_{emo}{num}", label=EMOTIONS[emo], speaker=f"savee_{spk}",
-                              corpus="savee", language="en", gender="m")))
-    res = probe(cands)
-    res.skipped[:0] = bad
-    return res
+    return scan(root, _parse)

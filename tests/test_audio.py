@@ -140,3 +140,12 @@ def test_int_arrays_scaled():
     x = (tone_clip(0.3) * 32767).astype(np.int16)
     y = prepare_signal(x, 16000)
     assert y.dtype == np.float32 and np.max(np.abs(y)) <= 1.0 and np.max(np.abs(y)) > 0.2
+
+
+def test_header_probe_says_unreadable_like_the_reader(tmp_path):
+    """The service maps ``AudioError.kind`` to HTTP codes: the header probe must use the same kind."""
+    p = tmp_path / "x.wav"
+    p.write_bytes(b"not audio at all" * 10)
+    with pytest.raises(AudioError) as e:
+        audio_duration(p)
+    assert e.value.kind == "unreadable"

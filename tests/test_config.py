@@ -88,3 +88,13 @@ def test_partial_nested_override_keeps_the_parents_defaults():
     assert c.train.epochs == 100 and c.train.optimizer == "adam" and c.train.scheduler == "cosine-restarts"
     h = from_dict(AttnPoolConfig, {"train": {"epochs": 3}})
     assert h.train.epochs == 3 and h.train.refit is True
+
+
+def test_unknown_protocol_is_refused_before_any_data_is_read():
+    from serkit.core.errors import ProtocolError
+
+    with pytest.raises(ProtocolError, match="unknown protocol 'random-split'"):
+        experiment_from_dict({"manifest": "does-not-exist.jsonl", "protocol": "random-split"})
+    with pytest.raises(ProtocolError, match="K an integer"):
+        experiment_from_dict({"protocol": "kfold-speaker:five"})
+    assert experiment_from_dict({"protocol": "kfold-speaker:5"}).protocol == "kfold-speaker:5"

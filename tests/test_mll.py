@@ -196,17 +196,11 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
 
 
 def test_flam_head_learns_and_attention_masks_padding(rng):
-    from serkit.estimators import Split, build_model
+    from serkit.estimators import build_model
+    from serkit.testing import toy_split
 
-    feats, y = [], []
-    for c in (0, 1):
-        for _ in range(20):
-            T = int(rng.integers(5, 30))
-            f = rng.normal(0, 1, (2, T, 16)).astype(np.float32)
-            f[1, :, :3] += 1.5 if c else -1.5
-            feats.append(f)
-            y.append(c)
-    data = Split(feats, np.array(y), [f"s{i % 4}" for i in range(40)], [str(i) for i in range(40)])
+    data = toy_split(rng, n_per=20, n_layers=2, dim=16, informative_layer=1, speakers=4)
+    feats = data.feats
     m = build_model({"name": "mll", "pool": 1, "d_model": 32, "train": {"epochs": 15, "patience": 15}}, 2, 2, 16)
     info = m.fit(data, data, seed=0)
     assert set(info.train.loss_parts_last_epoch) == {"kl", "focal", "center", "supcon"}

@@ -151,7 +151,7 @@ def audio_duration(path: str | Path) -> float:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise AudioError(path, f"unreadable audio ({msg})") from None
+        raise AudioError(path, f"unreadable audio ({msg})", "unreadable") from None
     if info.frames <= 0:
         raise AudioError(path, "empty audio (0 samples)")
     return info.frames / float(info.samplerate)

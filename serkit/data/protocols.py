@@ -56,6 +56,15 @@ def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
             raise ProtocolError(f"fold {f.name}: empty train or test set")
 
 
+def check_protocol(protocol: str) -> None:
+    """Refuse a protocol name :func:`make_folds` does not know (before any data is read)."""
+    if protocol in PROTOCOLS[:3]:
+        return
+    if protocol.startswith("kfold-speaker:") and protocol.split(":", 1)[1].isdigit():
+        return
+    raise ProtocolError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} (K an integer)")
+
+
 def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     """Build and check the folds of ``protocol`` over ``utts``."""
     if protocol == "loso":

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from serkit.core.config import dump_yaml
-from serkit.core.cost import Cost
+from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import SerkitError
 from serkit.core.io import atomic_write_json, seed_everything
 from serkit.data.protocols import Fold, make_folds, validation_split
@@ -223,7 +223,7 @@ def aggregate(records: list[dict], ctx: FoldContext, out: Path) -> BenchResult:
     costs = [Cost.from_dict(r["cost"]) for r in records]
     cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
                                              for k in ("macs_head", "acs_head", "sops_head")),
-                d.frontend.encoder_macs(3.0))
+                d.frontend.encoder_macs(CLIP_S))
     summary = {k: MetricSummary(*(round(v, 4) for v in mean_std([m[k] for m in per_seed])),
                                 [round(m[k], 4) for m in per_seed]) for k in ("ua", "wa", "f1")}
     defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "

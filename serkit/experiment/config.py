@@ -25,6 +25,7 @@ from typing import Literal
 from serkit.core.config import Component, deep_merge, from_dict, load_yaml, parse_overrides, to_dict
 from serkit.core.errors import ConfigError
 from serkit.core.io import text_digest
+from serkit.data.protocols import check_protocol
 from serkit.estimators import MODELS, model_component
 from serkit.features import frontend_component
 from serkit.training.augment import AugmentConfig
@@ -104,6 +105,7 @@ def experiment_from_dict(data: dict) -> ExperimentConfig:
     augment = data.pop("augment", None)
     data.pop("model", None), data.pop("frontend", None)
     cfg = from_dict(ExperimentConfig, data, "experiment")
+    check_protocol(cfg.protocol)
     cfg.model, cfg.frontend = model_component(model), frontend_component(frontend)
     cls = MODELS[cfg.model.name]
     cfg.augment = from_dict(AugmentConfig, {"name": cls.default_augment, **(augment or {})}, "augment")

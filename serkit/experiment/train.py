@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serkit.core.config import to_dict
-from serkit.core.cost import Cost
+from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import ConfigError
 from serkit.core.io import seed_everything
 from serkit.data.protocols import validation_split
@@ -42,7 +42,7 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     t0 = time.time()
     report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
     sample = data.split(idx[:32])
-    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.frontend.encoder_macs(3.0))
+    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.frontend.encoder_macs(CLIP_S))
     prov = dict(provenance or {})
     prov.update(corpus=",".join(sorted({u.corpus for u in data.utts})), n_utterances=len(data.utts),
                 n_speakers=len({u.speaker for u in data.utts}), seed=seed, fit=report.to_dict(), cost=cost.to_dict(),

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from serkit.core.errors import ConfigError
 from serkit.features.base import Frontend, register
 
 _DIMS = {("eGeMAPSv02", "functionals"): 88, ("eGeMAPSv02", "lld"): 25,
@@ -19,7 +19,9 @@ _DIMS = {("eGeMAPSv02", "functionals"): 88, ("eGeMAPSv02", "lld"): 25,
 
 @dataclass
 class SmileConfig:
-    level: str = "functionals"
+    """``level``: utterance ``functionals`` or frame-level ``lld`` descriptors."""
+
+    level: Literal["functionals", "lld"] = "functionals"
 
 
 class _Smile(Frontend):
@@ -27,8 +29,6 @@ class _Smile(Frontend):
 
     def __init__(self, config=None):
         super().__init__(config)
-        if self.config.level not in ("functionals", "lld"):
-            raise ConfigError(f"{self.name}: level must be 'functionals' or 'lld', got {self.config.level!r}")
         self._smile = None
 
     @property

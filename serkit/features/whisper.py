@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _chunks(mel: np.ndarray) -> list[np.ndarray]:
 class WhisperCT2Config:
     """``compute_type``: CTranslate2 precision (``int8``, ``float32``...); ``threads``: intra-op threads (0 = all)."""
 
-    compute_type: str = "int8"
+    compute_type: Literal["int8", "int8_float32", "int16", "float16", "float32"] = "int8"
     threads: int = 0
     batch_size: int = 16
 

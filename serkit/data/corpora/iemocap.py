@@ -21,7 +21,6 @@ _LINE = re.compile(r"^\[([\d.]+) - ([\d.]+)\]\s+(Ses\d\d[FM]_\S+)\s+(\w+)\s+\[([
 def prepare_iemocap(root: Path, all_classes: bool = False) -> PrepareResult:
     cands, bad = [], []
     for ev in sorted(root.rglob("EmoEvaluation/*.txt")):
-        session = ev.parts[-4] if len(ev.parts) >= 4 else ""
         with open(ev, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 m = _LINE.match(line)
@@ -41,7 +40,6 @@ def prepare_iemocap(root: Path, all_classes: bool = False) -> PrepareResult:
                 cands.append((wav, dict(id=f"iemocap_{utt}", label=label, speaker=f"iemocap_{sess}{gender}",
                                         session=sess, corpus="iemocap", language="en", gender=gender.lower(),
                                         valence=float(v), arousal=float(a), dominance=float(d))))
-        del session
     res = probe(cands)
     res.skipped[:0] = bad
     return res

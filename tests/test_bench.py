@@ -51,13 +51,14 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     r1 = run_bench(_cfg(toy_manifest, **kw), out, _run(cache_dir))
     assert r1.timing.features_extracted == 24
     (out / "folds" / "seed0_spk3.json").unlink()  # as if interrupted before the last fold
+    (out / "folds" / "seed0_spk2.json").write_text('{"seed": 0, "fold": "spk2", "proba": [[0.5')  # damaged
     logs = []
     r2 = run_bench(_cfg(toy_manifest, **kw), out, _run(cache_dir), log=logs.append)
-    assert any("3 finished fold(s) reused, 1 to run" in m for m in logs)
+    assert any("2 finished fold(s) reused, 2 to run" in m for m in logs)
     assert r2.timing.features_cached == 24 and r2.timing.features_extracted == 0
     assert r2.ua.mean == pytest.approx(r1.ua.mean)
     # the resumed run's own wall time does not erase what the reused folds cost
-    assert [h["folds_run"] for h in r2.timing.invocations] == [4, 1]
+    assert [h["folds_run"] for h in r2.timing.invocations] == [4, 2]
     assert r2.timing.wall_s_total == pytest.approx(r1.timing.wall_s + r2.timing.wall_s, abs=0.02)
     # more seeds extend the run: seed 0's folds are reused, only seed 1's run; jobs do not matter
     logs.clear()

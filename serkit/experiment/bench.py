@@ -18,14 +18,14 @@ import numpy as np
 from serkit.core.config import dump_yaml
 from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import SerkitError
-from serkit.core.io import atomic_write_json, seed_everything
+from serkit.core.io import seed_everything
 from serkit.data.protocols import Fold, make_folds, validation_split
 from serkit.estimators import FitReport, build_model
 from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.experiment.dataset import Dataset, load_dataset
 from serkit.experiment.executor import run_tasks
 from serkit.experiment.metrics import classification_metrics, mean_std
-from serkit.experiment.results import SCHEMA_VERSION, BenchResult, MetricSummary, Timing
+from serkit.experiment.results import SCHEMA_VERSION, BenchResult, FoldRecord, MetricSummary, Timing
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _variants(ctx: FoldContext, idx: list[int], partners: list[int]):
                            {u.id: int(y) for u, y in zip(d.utts, d.y)}, len(d.labels))
 
 
-def run_fold(ctx: FoldContext, task: tuple[int, int]) -> dict:
+def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     """Fit and test one (seed, fold); the record is written to ``fold_dir`` atomically."""
     seed, fold_i = task
     fold, d = ctx.folds[fold_i], ctx.data
@@ -67,25 +67,21 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> dict:
     test = d.split(fold.test)
     proba = model.predict_proba(test.feats)
     durations = [d.utts[i].duration for i in fold.test]
-    rec = {"seed": seed, "fold": fold.name, "fingerprint": ctx.fingerprint, "ids": test.ids,
-           "proba": proba.round(6).tolist(), "fit": report.to_dict(), "fit_s": round(fit_s, 3),
-           "cost": model.cost(test.feats, durations).to_dict(), "spike_stats": model.spike_stats(test.feats),
-           "n_fit": len(fit_idx), "n_val": len(val_idx), "val_speakers": d.speakers(val_idx)}
-    atomic_write_json(ctx.fold_dir / f"seed{seed}_{fold.name}.json", rec)
+    rec = FoldRecord(seed, fold.name, ctx.fingerprint, test.ids, proba.round(6).tolist(), report.to_dict(),
+                     round(fit_s, 3), model.cost(test.feats, durations).to_dict(), len(fit_idx), len(val_idx),
+                     d.speakers(val_idx), model.spike_stats(test.feats))
+    rec.save(ctx.fold_dir)
     return rec
 
 
-def _finished(fold_dir: Path, seeds, folds, fingerprint: str) -> tuple[list[dict], list[tuple[int, int]]]:
-    """Records of finished folds with this fingerprint, and the (seed, fold index) still to run."""
+def _finished(fold_dir: Path, seeds, folds, fingerprint: str) -> tuple[list[FoldRecord], list[tuple[int, int]]]:
+    """Records of finished folds with this fingerprint, and the (seed, fold index) still to run
+    (absent, damaged or another experiment's)."""
     records, todo = [], []
     for s in seeds:
         for i, f in enumerate(folds):
-            p = fold_dir / f"seed{s}_{f.name}.json"
-            try:
-                rec = json.loads(p.read_text()) if p.exists() else None
-            except json.JSONDecodeError:  # a damaged record is re-run
-                rec = None
-            if rec is not None and rec.get("fingerprint") == fingerprint:
+            rec = FoldRecord.load(fold_dir / f"seed{s}_{f.name}.json")
+            if rec is not None and rec.fingerprint == fingerprint:
                 records.append(rec)
             else:
                 todo.append((s, i))
@@ -104,7 +100,7 @@ def _check_folder(out: Path) -> None:
                               "use a new --out folder (or delete this one) to run again")
 
 
-def _run_folds(ctx: FoldContext, todo, run: RunConfig, log) -> tuple[list[dict], list[dict]]:
+def _run_folds(ctx: FoldContext, todo, run: RunConfig, log) -> tuple[list[FoldRecord], list[dict]]:
     """Run the folds still to do; with augmentation one seed's bank at a time (it is large;
     workers fork after it is built). Returns (records, bank statistics)."""
     from tqdm.auto import tqdm
@@ -171,7 +167,7 @@ def _timing(records, todo, prev: BenchResult | None, data: Dataset, wall: float,
     history = history + [{"wall_s": wall, "folds_run": len(todo), "folds_reused": len(records) - len(todo),
                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}]
     return Timing(wall, round(sum(h["wall_s"] for h in history), 2), history, data.extract_s, train_s,
-                  round(sum(r["fit_s"] for r in records), 2), data.extracted, data.cached, len(data.failed))
+                  round(sum(r.fit_s for r in records), 2), data.extracted, data.cached, len(data.failed))
 
 
 def _augment_record(cfg: ExperimentConfig, bank_stats: list[dict], prev: BenchResult | None) -> dict:
@@ -191,8 +187,8 @@ def _write_predictions(records, ctx: FoldContext, out: Path) -> None:
     from serkit.core.io import atomic_write_text
 
     labels, by_id = ctx.data.labels, {u.id: u for u in ctx.data.utts}
-    rows = [(i, r["fold"], r["seed"], by_id[i].label, labels[int(np.argmax(p))], p)
-            for r in records for i, p in zip(r["ids"], r["proba"])]
+    rows = [(i, r.fold, r.seed, by_id[i].label, labels[int(np.argmax(p))], p)
+            for r in records for i, p in zip(r.ids, r.proba)]
     header = "id,fold,seed,truth,prediction," + ",".join(f"p_{lab}" for lab in labels) + "\n"
     body = "".join(f"{i},{f},{s},{t},{p}," + ",".join(f"{x:.6f}" for x in pr) + "\n"
                    for i, f, s, t, p, pr in sorted(rows, key=lambda r: (r[2], r[0])))
@@ -209,18 +205,18 @@ METRIC_DEFINITIONS = {
 }
 
 
-def aggregate(records: list[dict], ctx: FoldContext, out: Path) -> BenchResult:
+def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchResult:
     """Pool each seed's out-of-fold predictions into metrics; average costs over folds."""
     d, cfg = ctx.data, ctx.cfg
     idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
     per_seed = []
     for s in cfg.seed_list:
-        recs = [r for r in records if r["seed"] == s]
-        ids = [i for r in recs for i in r["ids"]]
-        pred = np.array([p for r in recs for p in r["proba"]]).argmax(1)
+        recs = [r for r in records if r.seed == s]
+        ids = [i for r in recs for i in r.ids]
+        pred = np.array([p for r in recs for p in r.proba]).argmax(1)
         per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
     _write_predictions(records, ctx, out)
-    costs = [Cost.from_dict(r["cost"]) for r in records]
+    costs = [Cost.from_dict(r.cost) for r in records]
     cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
                                              for k in ("macs_head", "acs_head", "sops_head")),
                 d.frontend.encoder_macs(CLIP_S))
@@ -240,8 +236,8 @@ def aggregate(records: list[dict], ctx: FoldContext, out: Path) -> BenchResult:
                           zip(d.labels, np.mean([m["per_class_recall"] for m in per_seed], axis=0))},
         confusion_matrix=np.sum([m["confusion"] for m in per_seed], axis=0).astype(int).tolist(),
         cost=cost, metric_definitions=defs)
-    _layer_summary(res, [FitReport.from_dict(r["fit"]) for r in records], d.frontend.layer_names)
-    _spike_summary(res, [r["spike_stats"] for r in records if r.get("spike_stats")])
+    _layer_summary(res, [r.fit_report for r in records], d.frontend.layer_names)
+    _spike_summary(res, [r.spike_stats for r in records if r.spike_stats])
     return res
 
 

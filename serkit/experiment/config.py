@@ -98,12 +98,11 @@ def _section(data: dict, key: str) -> dict:
 def experiment_from_dict(data: dict) -> ExperimentConfig:
     """Build and check an :class:`ExperimentConfig` from plain data (YAML / overrides)."""
     data = dict(data)
-    model = _section(data, "model")
-    model.setdefault("name", DEFAULT_MODEL)
-    frontend = _section(data, "frontend")
-    frontend.setdefault("name", DEFAULT_FRONTEND)
+    model = {"name": DEFAULT_MODEL, **_section(data, "model")}
+    frontend = {"name": DEFAULT_FRONTEND, **_section(data, "frontend")}
     augment = data.pop("augment", None)
-    data.pop("model", None), data.pop("frontend", None)
+    for key in ("model", "frontend"):
+        data.pop(key, None)
     cfg = from_dict(ExperimentConfig, data, "experiment")
     check_protocol(cfg.protocol)
     cfg.model, cfg.frontend = model_component(model), frontend_component(frontend)

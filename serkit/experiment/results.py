@@ -7,7 +7,7 @@ file of another schema (an older serkit's run folder) with a clear message.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from serkit.core.config import from_dict, to_dict
@@ -25,6 +25,43 @@ class MetricSummary:
     mean: float
     std: float
     per_seed: list[float]
+
+
+@dataclass
+class FoldRecord:
+    """One (seed, fold) of a bench run, as saved in ``folds/seed{S}_{FOLD}.json``: the test
+    clips' ids and probabilities ``(N, C)``, what fitting did and cost, and the fingerprint of the
+    experiment that produced it (a record of another experiment is never reused)."""
+
+    seed: int
+    fold: str
+    fingerprint: str
+    ids: list[str]
+    proba: list[list[float]]
+    fit: dict
+    fit_s: float
+    cost: dict
+    n_fit: int
+    n_val: int
+    val_speakers: list[str]
+    spike_stats: dict | None = None
+
+    @property
+    def fit_report(self):
+        from serkit.estimators import FitReport
+
+        return FitReport.from_dict(self.fit)
+
+    def save(self, folder: Path) -> None:
+        atomic_write_json(Path(folder) / f"seed{self.seed}_{self.fold}.json", asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> FoldRecord | None:
+        """The record at ``path``; ``None`` when absent, damaged or of another schema (re-run)."""
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError):
+            return None
 
 
 @dataclass

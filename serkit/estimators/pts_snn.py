@@ -28,7 +28,7 @@ class PTSSNNConfig(FrameHeadConfig):
     surrogate's default). ``refit`` is on by default, as for ``attnpool``: chosen on EmoDB
     training speakers only (nested leave-one-speaker-out inside fold 1's training speakers, 3
     seeds: dev UA 0.845 -> 0.861; ``benchmarks/nested_dev.py``). ``layer: learned`` (softmax
-    weights over the states, not the other heads' ``auto``): EmoDB LOSO 0.867 against 0.883 with
+    weights over the states, not the other heads' ``auto``): EmoDB LOSO 0.871 against 0.883 with
     ``auto``, but URDU 0.750 against 0.683; the better setting over both corpora
     (docs/BENCHMARKS.md)."""
 

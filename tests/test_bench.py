@@ -95,6 +95,9 @@ def test_bench_skips_bad_files(toy_manifest, cache_dir, tmp_path):
     r = run_bench(_cfg(toy_manifest, model="logreg", seeds=1), out, _run(cache_dir))
     assert r.n_utterances == 24 and r.timing.skipped_files == 1
     assert "broken" in (out / "skipped.txt").read_text()
+    toy_manifest.write_text("\n".join(lines[:-1]) + "\n")  # the bad file fixed: no stale list is left
+    run_bench(_cfg(toy_manifest, model="logreg", seeds=1), tmp_path / "run", _run(cache_dir))
+    assert not (out / "skipped.txt").exists()
 
 
 def test_bench_refuses_protocol_without_speakers(tmp_path, cache_dir):

@@ -66,12 +66,10 @@ class Runner(ABC):
     def probabilities(self, signals: list[Signal]) -> np.ndarray:
         """``(N, C)`` class probabilities of mono signals prepared by :meth:`signal`."""
 
-    def signal(self, audio, sr: int | None = None, max_duration_s: float | None = None) -> Signal:
+    def signal(self, audio, sr: int | None = None) -> Signal:
         """A file path, encoded file bytes, or an array ``(n,)`` / ``(n, channels)`` (give ``sr``
         in Hz) -> validated mono samples at :attr:`sample_rate` (``AudioError`` when unusable)."""
         cfg = self.audio_config
-        if max_duration_s is not None:
-            cfg = AudioConfig(cfg.sample_rate, max_duration_s=max_duration_s)
         if isinstance(audio, (str, Path)):
             x, rate = load_audio(audio, cfg, return_rate=True)
             return x, rate, str(audio)
@@ -111,7 +109,7 @@ class Runner(ABC):
             raise ConfigError("window and hop must be > 0 seconds")
         if vad not in ("energy", "none"):
             raise ConfigError(f"vad must be 'energy' or 'none', got {vad!r}")
-        x, rate, src = self.signal(audio, sr, max_duration_s=4 * 3600.0)
+        x, rate, src = self.signal(audio, sr)
         regions = energy_vad(x, rate) if vad == "energy" else [(0.0, x.size / rate)]
         spans = [w for a, b in regions for w in windows(a, b, window, hop, min_window)]
         segs = [(x[int(round(a * rate)): int(round(b * rate))], rate, f"{src}[{a:.2f}-{b:.2f}]") for a, b in spans]

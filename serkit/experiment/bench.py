@@ -100,7 +100,7 @@ def _check_folder(out: Path) -> None:
                               "use a new --out folder (or delete this one) to run again")
 
 
-def _run_folds(ctx: FoldContext, todo, run: RunConfig, log) -> tuple[list[FoldRecord], list[dict]]:
+def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord], list[dict]]:
     """Run the folds still to do; with augmentation one seed's bank at a time (it is large;
     workers fork after it is built). Returns (records, bank statistics)."""
     from tqdm.auto import tqdm
@@ -145,7 +145,7 @@ def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = No
     if records:
         log(f"resuming: {len(records)} finished fold(s) reused, {len(todo)} to run")
     t1 = time.time()
-    new, bank_stats = _run_folds(ctx, todo, run, log)
+    new, bank_stats = _run_folds(ctx, todo, run)
     records += new
     res = aggregate(records, ctx, out)
     prev = BenchResult.load(out) if (out / "results.json").exists() else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -80,6 +81,8 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
     cache = FeatureCache(run.cache_dir or None)
     t0 = time.time()
     ex = extract_features(frontend, utts, cache, progress=run.progress)
+    if skipped_file is not None and not ex.failed:
+        Path(skipped_file).unlink(missing_ok=True)  # (an earlier run's list would mislead)
     if ex.failed:
         if skipped_file is not None:
             atomic_write_text(skipped_file, "".join(f"{i}\t{r}\n" for i, r in ex.failed))

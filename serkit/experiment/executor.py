@@ -24,7 +24,7 @@ def _call(task):
 
 
 def run_tasks(fn: Callable[[Any, Any], Any], ctx: Any, tasks: list, jobs: int = 1) -> Iterator:
-    """Yield ``fn(ctx, task)`` for every task (in completion order with ``jobs`` > 1).
+    """Yield ``fn(ctx, task)`` for every task, in task order (also with ``jobs`` > 1).
 
     Each worker gets one torch / BLAS thread when several run at once, else up to two."""
     threads = 1 if jobs > 1 else max(1, min(2, os.cpu_count() or 1))
@@ -32,7 +32,7 @@ def run_tasks(fn: Callable[[Any, Any], Any], ctx: Any, tasks: list, jobs: int = 
     try:
         if jobs > 1 and len(tasks) > 1:
             with mp.get_context("fork").Pool(min(jobs, len(tasks))) as pool:
-                yield from pool.imap_unordered(_call, tasks)
+                yield from pool.imap(_call, tasks)
         else:
             for t in tasks:
                 yield _call(t)

@@ -14,6 +14,7 @@ from serkit.core.config import from_dict, to_dict
 from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError, SerkitError
 from serkit.core.io import atomic_write_json
+from serkit.estimators import FitReport
 
 SCHEMA_VERSION = 1
 
@@ -47,9 +48,7 @@ class FoldRecord:
     spike_stats: dict | None = None
 
     @property
-    def fit_report(self):
-        from serkit.estimators import FitReport
-
+    def fit_report(self) -> FitReport:
         return FitReport.from_dict(self.fit)
 
     def save(self, folder: Path) -> None:

@@ -164,7 +164,7 @@ def run_tune(cfg: ExperimentConfig, tcfg: TuneConfig, out: str | Path, space: di
     def objective(trial) -> float:
         trial_cfg = with_params(cfg, suggest(trial, space))
         t0 = time.time()
-        scores = _ordered(TrialContext(data, trial_cfg, tcfg.seed), tasks, run.jobs)
+        scores = list(run_tasks(score_task, TrialContext(data, trial_cfg, tcfg.seed), tasks, run.jobs))
         trial.set_user_attr("fold_val_ua", {t["fold"]: round(s, 4) for t, s in zip(tasks, scores)})
         trial.set_user_attr("wall_s", round(time.time() - t0, 2))
         return float(np.mean(scores))
@@ -193,15 +193,3 @@ def run_tune(cfg: ExperimentConfig, tcfg: TuneConfig, out: str | Path, space: di
     atomic_write_json(out / "tune.json", summary)
     return summary
 
-
-def _ordered(ctx: TrialContext, tasks: list[dict], jobs: int) -> list[float]:
-    """Scores in task order from parallel workers (each task carries its position)."""
-    indexed = [{**t, "_i": i} for i, t in enumerate(tasks)]
-    out = [0.0] * len(tasks)
-    for i, s in run_tasks(_indexed_score, ctx, indexed, jobs):
-        out[i] = s
-    return out
-
-
-def _indexed_score(ctx: TrialContext, task: dict) -> tuple[int, float]:
-    return task["_i"], score_task(ctx, task)

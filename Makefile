@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build of torch first (a plain `torch` would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,export,serve]"
+	$(BIN)/python -m pip install -q -e ".[dev,export,serve,base]"
 	touch $(STAMP)
 
 setup: $(STAMP)

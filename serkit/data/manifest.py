@@ -26,7 +26,9 @@ class Utterance:
         language: ISO 639-1 code.
         start, end: optional segment bounds in seconds inside ``audio``.
         gender: ``m``/``f`` when the corpus documents it.
-        valence, arousal, dominance: optional dimensional annotations (corpus scale).
+        valence, arousal, dominance: optional dimensional annotations (corpus scale; BAVED's
+            arousal level is 0 / 1 / 2).
+        text: the words spoken when the corpus says (RAVDESS's sentence, EmoSpeech's keyword).
     """
 
     id: str
@@ -43,6 +45,7 @@ class Utterance:
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
+    text: str | None = None
 
     def to_json(self) -> str:
         d = {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "speaker")}
@@ -92,6 +95,22 @@ def read_manifest(path: str | Path) -> list[Utterance]:
             out.append(Utterance(**d))
     if not out:
         raise ManifestError(f"{path}: manifest is empty")
+    return out
+
+
+def read_manifests(paths: str | Path | list) -> list[Utterance]:
+    """One or several manifests as one list (``"a.jsonl,b.jsonl"`` or a list); the ``corpus``
+    field keeps them apart. An id in two manifests is an error."""
+    if isinstance(paths, (str, Path)):
+        paths = [p for p in str(paths).split(",") if p.strip()]
+    out: list[Utterance] = []
+    seen: dict[str, str] = {}
+    for p in paths:
+        for u in read_manifest(p):
+            if u.id in seen:
+                raise ManifestError(f"utterance id {u.id!r} is in both {seen[u.id]} and {p}")
+            seen[u.id] = str(p)
+            out.append(u)
     return out
 
 

@@ -5,6 +5,14 @@
 ``folds:ravdess5``  the five fixed RAVDESS actor folds of ResLSTM-SA.
 ``kfold-speaker:K`` K folds grouped by speaker, label-stratified (deterministic: the fold
                     assignment does not change with the training seed).
+``loco``            leave one corpus out: one fold per corpus of a combined manifest, trained on
+                    all the others.
+``cross:A->B``      train on corpus A, test on corpus B (one fold; ``A+C`` trains on several,
+                    ``B+D`` tests on several at once: the model is fitted once and scored per
+                    test corpus).
+
+Cross-corpus folds refuse a test set with labels the training set lacks (restrict the labels
+with ``--labels``): a class the model cannot output is never silently scored.
 
 Every fold is checked: a speaker present in both train and test is a :class:`ProtocolError`.
 Validation speakers for model selection are carved out of the training fold only.
@@ -19,7 +27,7 @@ import numpy as np
 from serkit.data.manifest import Utterance
 from serkit.core.errors import ProtocolError
 
-PROTOCOLS = ("loso", "loso-session", "folds:ravdess5", "kfold-speaker:K")
+PROTOCOLS = ("loso", "loso-session", "folds:ravdess5", "kfold-speaker:K", "loco", "cross:A->B")
 """The protocol names :func:`make_folds` takes (``K`` an integer)."""
 
 RAVDESS5 = [[2, 5, 14, 15, 16], [3, 6, 7, 13, 18], [10, 11, 12, 19, 20], [8, 17, 21, 23, 24], [1, 4, 9, 22]]
@@ -58,15 +66,50 @@ def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
 
 def check_protocol(protocol: str) -> None:
     """Refuse a protocol name :func:`make_folds` does not know (before any data is read)."""
-    if protocol in PROTOCOLS[:3]:
+    if protocol in PROTOCOLS[:3] or protocol == "loco":
         return
+    if protocol.startswith("cross:") and "->" in protocol:
+        a, _, b = protocol[6:].partition("->")
+        if a and b and not set(a.split("+")) & set(b.split("+")):
+            return
+        raise ProtocolError(f"bad protocol {protocol!r}: use cross:TRAIN->TEST with different corpora "
+                            "(several joined by '+')")
     if protocol.startswith("kfold-speaker:") and protocol.split(":", 1)[1].isdigit():
         return
     raise ProtocolError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} (K an integer)")
 
 
+def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
+    corpora = sorted({u.corpus for u in utts})
+    if protocol == "loco":
+        if len(corpora) < 2:
+            raise ProtocolError(f"protocol 'loco' needs a manifest of at least two corpora, got {corpora}")
+        plan = [([c for c in corpora if c != t], [t]) for t in corpora]
+    else:
+        a, _, b = protocol[6:].partition("->")
+        plan = [(a.split("+"), b.split("+"))]
+    folds = []
+    for train_c, test_c in plan:
+        missing = sorted(set(train_c + test_c) - set(corpora))
+        if missing:
+            raise ProtocolError(f"protocol {protocol!r}: corpus/corpora {missing} not in the manifest (it has {corpora})")
+        tr = [i for i, u in enumerate(utts) if u.corpus in train_c]
+        te = [i for i, u in enumerate(utts) if u.corpus in test_c]
+        unseen = sorted({utts[i].label for i in te} - {utts[i].label for i in tr})
+        if unseen:
+            raise ProtocolError(f"protocol {protocol!r}: test corpus {'+'.join(test_c)} has label(s) {unseen} that the "
+                                f"training corpora {'+'.join(train_c)} lack; restrict with --labels")
+        folds.append(Fold("+".join(test_c) if protocol == "loco" else f"{'+'.join(train_c)}_to_{'+'.join(test_c)}", tr, te))
+    return folds
+
+
 def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     """Build and check the folds of ``protocol`` over ``utts``."""
+    if protocol == "loco" or protocol.startswith("cross:"):
+        check_protocol(protocol)
+        folds = _corpus_folds(utts, protocol)
+        check_folds(utts, folds)
+        return folds
     if protocol == "loso":
         _require_speakers(utts, protocol)
         groups = [u.speaker for u in utts]
@@ -131,3 +174,27 @@ def validation_split(utts: list[Utterance], train_idx: list[int], seed: int, fra
     fit = [i for i in train_idx if utts[i].speaker not in val_spk]
     val = [i for i in train_idx if utts[i].speaker in val_spk]
     return fit, val
+
+
+def cap_per_corpus(utts: list[Utterance], idx: list[int], cap: int, seed: int) -> list[int]:
+    """At most ``cap`` utterances of each corpus among ``idx`` (0 = no cap), drawn with ``seed``
+    and stratified by label (each label keeps its share), so that a large corpus cannot
+    dominate training. Order of ``idx`` is kept."""
+    if cap <= 0:
+        return list(idx)
+    rng = np.random.default_rng(seed)
+    keep: set[int] = set()
+    by_corpus: dict[str, list[int]] = {}
+    for i in idx:
+        by_corpus.setdefault(utts[i].corpus, []).append(i)
+    for _c, members in sorted(by_corpus.items()):
+        if len(members) <= cap:
+            keep.update(members)
+            continue
+        by_label: dict[str, list[int]] = {}
+        for i in members:
+            by_label.setdefault(str(utts[i].label), []).append(i)
+        for _lab, m in sorted(by_label.items()):
+            k = max(1, int(round(cap * len(m) / len(members))))
+            keep.update(rng.choice(m, size=min(k, len(m)), replace=False).tolist())
+    return [i for i in idx if i in keep]

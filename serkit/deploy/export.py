@@ -28,7 +28,8 @@ def export_model(rec, onnx: Path, int8: bool = False, head_only: bool = False, m
     from serkit.deploy.onnx_full import export_full_onnx
 
     info = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, onnx, int8=int8,
-                            min_layer_weight=min_layer_weight, provenance=rec.provenance)
+                            min_layer_weight=min_layer_weight, provenance=rec.provenance,
+                            calibration=rec.card.get("calibration"))
     if utts:
         utts = utts[:check_clips] if check_clips else utts
         info["check"] = check_full_onnx(rec, onnx, [u.audio for u in utts], min_layer_weight=min_layer_weight)

@@ -93,7 +93,7 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
 
 
 def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | Path, int8: bool = False,
-                     min_layer_weight: float = 0.0, provenance: dict | None = None) -> dict:
+                     min_layer_weight: float = 0.0, provenance: dict | None = None, calibration: dict | None = None) -> dict:
     """Write the single-file ONNX model; returns facts (path, size, states, blocks)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | P
         kind="full", labels=list(labels), model=model.name, frontend=frontend_spec,
         input="mel (1, 80, T): Whisper log-mel (n_fft 400, hop 160, 80 Slaney bins, log10 clamp 8, (x+4)/4), T <= 3000",
         encoder_blocks=facts["encoder_blocks"], states=facts["states"], pool=int(model.config.pool),
-        quantization="int8-dynamic" if int8 else "fp32", provenance=provenance or {}))
+        quantization="int8-dynamic" if int8 else "fp32", provenance=provenance or {}, calibration=calibration or {}))
     return {"path": str(out), "bytes": out.stat().st_size, **facts, "int8": int8}
 
 

@@ -14,7 +14,8 @@ FORMAT = "serkit-onnx/2"
 class OnnxMeta:
     """``kind``: ``full`` (log-mel -> probabilities, encoder included) or ``head`` (pooled encoder
     states -> probabilities, spiking heads); ``states``: encoder states the graph computes;
-    ``pool``: frames averaged per head step; ``quantization``: ``fp32`` or ``int8-dynamic``."""
+    ``pool``: frames averaged per head step; ``quantization``: ``fp32`` or ``int8-dynamic``; ``calibration``: ``temperature`` and
+    ``min_confidence`` applied by the runner (the model card's)."""
 
     kind: Literal["full", "head"]
     labels: list[str]
@@ -27,6 +28,7 @@ class OnnxMeta:
     pool: int = 1
     quantization: str = "fp32"
     provenance: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
     serkit_format: str = FORMAT
 
     def to_props(self) -> dict[str, str]:

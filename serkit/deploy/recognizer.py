@@ -29,6 +29,9 @@ class Recognizer(Runner):
         self.sample_rate = self.frontend.sample_rate or 16000
         self.target_rate = self.frontend.sample_rate
         self.batch_size = batch_size
+        cal = self.card.get("calibration") or {}
+        self.temperature = float(cal.get("temperature", 1.0))
+        self.min_confidence = float(cal.get("min_confidence", 0.0))
 
     @property
     def provenance(self) -> dict:
@@ -50,6 +53,26 @@ class Recognizer(Runner):
                 for i, f in zip(part, self.frontend.extract_batch([signals[i][0] for i in part], rate)):
                     feats[i] = f
         return self.model.predict_proba(feats)
+
+    def adapt(self, items: list, sr: int | None = None, source: str = "") -> dict:
+        """Adapt to a new domain without labels: re-estimate the model's input standardisation
+        from these clips (paths, bytes or arrays; see :meth:`signal`) in place. Clips that
+        cannot be read raise ``AudioError``; returns what was done (also kept in ``card``)."""
+        import time
+
+        signals = [self.signal(a, sr) for a in items]
+        feats = [f for x, rate, _ in signals for f in self.frontend.extract_batch([x], rate)]
+        info = {**self.model.adapt(feats), "source": source or f"{len(items)} clips",
+                "seconds_of_audio": round(sum(x.size / rate for x, rate, _ in signals), 1),
+                "date": time.strftime("%Y-%m-%d")}
+        self.header.setdefault("card", {})["adapted"] = info
+        return info
+
+    def save(self, path: str | Path) -> None:
+        """Write this (possibly adapted) model as a model file."""
+        from serkit.estimators.io import save_model
+
+        save_model(path, self.model, self.frontend, self.labels, self.provenance, self.card)
 
     def cost(self, duration_s: float = 3.0) -> Cost:
         """Params and operations per clip of ``duration_s`` (head as measured at training, encoder

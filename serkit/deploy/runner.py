@@ -16,20 +16,33 @@ from serkit.audio.vad import energy_vad, windows
 from serkit.core.errors import ConfigError
 
 
+STATES = ("emotion", "uncertain", "no_speech")
+"""What an answer can be: an emotion; ``uncertain`` (the calibrated top probability is below the
+model's ``min_confidence``; probabilities still given); ``no_speech`` (speech presence found
+less than ``min_speech_s`` of speech: silence, noise, music...)."""
+
+
 @dataclass
 class Prediction:
-    """``label``: top class; ``probabilities``: class -> probability; ``seconds``: wall time
-    (read + features + head); ``duration``: audio length in seconds."""
+    """``label``: the top class, or ``uncertain`` / ``no_speech`` (``state``); ``top``: the top
+    class whatever the state; ``probabilities``: class -> calibrated probability; ``confidence``:
+    the top probability; ``speech_s``: seconds of speech found (``None``: not checked);
+    ``seconds``: wall time (read + features + head); ``duration``: audio length in seconds."""
 
     label: str
     probabilities: dict[str, float]
     seconds: float
     duration: float
     source: str = ""
+    state: str = "emotion"
+    top: str = ""
+    confidence: float = 0.0
+    speech_s: float | None = None
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "label": self.label, "probabilities": self.probabilities,
-                "seconds": round(self.seconds, 4), "duration": round(self.duration, 3)}
+        return {"source": self.source, "label": self.label, "state": self.state, "top": self.top,
+                "confidence": round(self.confidence, 6), "probabilities": self.probabilities,
+                "speech_s": self.speech_s, "seconds": round(self.seconds, 4), "duration": round(self.duration, 3)}
 
 
 @dataclass
@@ -51,10 +64,16 @@ Signal = tuple[np.ndarray, int, str]  # (mono float32 samples, rate in Hz, sourc
 
 class Runner(ABC):
     """Base of every back-end. Subclasses set ``labels`` and ``sample_rate`` and implement
-    :meth:`probabilities` on prepared signals."""
+    :meth:`probabilities` on prepared signals; :meth:`classify` adds what every back-end shares:
+    the temperature (``temperature``, fitted at training on validation speakers), abstention
+    below ``min_confidence`` and the speech-presence check (``speech_check``; Silero VAD)."""
 
     labels: list[str]
     sample_rate: int
+    temperature: float = 1.0
+    min_confidence: float = 0.0
+    speech_check: bool = True
+    min_speech_s: float = 0.25
     #: rate signals are resampled to (``None``: a native-rate frontend keeps the file's rate)
     target_rate: int | None = None
 
@@ -82,11 +101,66 @@ class Runner(ABC):
 
     def classify(self, signals: list[Signal], t0: float | None = None) -> list[Prediction]:
         """Predictions of prepared signals; ``seconds`` = wall time since ``t0`` over their number."""
+        from serkit.core.calibration import apply_temperature
+
         t0 = time.perf_counter() if t0 is None else t0
         probs = self.probabilities(signals) if signals else np.zeros((0, len(self.labels)))
+        if self.temperature != 1.0 and len(probs):
+            probs = apply_temperature(probs, self.temperature)
+        merge = getattr(self, "_merge", None)
+        if merge is not None and len(probs):  # --labels: summed into the targets, renormalised over them
+            probs = probs @ merge.T
+            probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-12)
+        speech = [self._speech(x, rate) for x, rate, _ in signals]
         dt = (time.perf_counter() - t0) / max(1, len(signals))
-        return [Prediction(self.labels[int(np.argmax(p))], {lab: float(v) for lab, v in zip(self.labels, p)},
-                           dt, x.size / rate, src) for p, (x, rate, src) in zip(probs, signals)]
+        out = []
+        for p, (x, rate, src), sp in zip(probs, signals, speech):
+            top, conf = self.labels[int(np.argmax(p))], float(np.max(p))
+            state = ("no_speech" if sp is not None and sp < self.min_speech_s else
+                     "uncertain" if conf < self.min_confidence else "emotion")
+            out.append(Prediction(top if state == "emotion" else state, {lab: float(v) for lab, v in zip(self.labels, p)},
+                                  dt, x.size / rate, src, state, top, conf, sp))
+        return out
+
+    def _speech(self, x: np.ndarray, rate: int) -> float | None:
+        """Seconds of speech in ``x`` (Silero VAD); ``None`` when the check is off, or when
+        silero-vad / onnxruntime are not installed (said once on stderr)."""
+        if not self.speech_check:
+            return None
+        from serkit.audio.speech import silero_available, speech_presence
+
+        if not silero_available():
+            import sys
+
+            print("serkit: speech-presence check off (pip install silero-vad onnxruntime to enable it)", file=sys.stderr)
+            self.speech_check = False
+            return None
+
+        return speech_presence(x, rate, min_speech_s=self.min_speech_s).speech_s
+
+    def configure(self, min_confidence: float | None = None, speech_check: bool | None = None,
+                  labels: list[str] | str | None = None) -> Runner:
+        """Override the abstention threshold / speech check, or restrict and merge the output
+        classes with a label spec (``"anger,neutral=neutral+calm"``: each target's probability is
+        the sum of its sources', renormalised over the targets); ``None`` = keep. Returns self."""
+        if labels:
+            from serkit.data.labels import LabelSpec
+
+            spec = LabelSpec.parse(labels)
+            base = getattr(self, "_model_labels", None) or list(self.labels)
+            unknown = sorted({s for src in spec.targets.values() for s in src} - set(base))
+            if unknown:
+                raise ConfigError(f"--labels names {unknown}, which this model does not output (it has {base})")
+            self._model_labels = base
+            self._merge = np.array([[1.0 if lab in src else 0.0 for lab in base] for src in spec.targets.values()])
+            self.labels = spec.names
+        if min_confidence is not None:
+            if not 0.0 <= min_confidence <= 1.0:
+                raise ConfigError(f"min_confidence must be in [0, 1], got {min_confidence}")
+            self.min_confidence = float(min_confidence)
+        if speech_check is not None:
+            self.speech_check = bool(speech_check)
+        return self
 
     def predict(self, audio, sr: int | None = None) -> Prediction:
         """Classify one input (see :meth:`signal`)."""

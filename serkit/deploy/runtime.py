@@ -54,6 +54,8 @@ class OnnxRecognizer(Runner):
                               "(input 'mel': serkit export without --head-only)")
         self.labels: list[str] = list(self.meta.labels)
         self.sample_rate = self.target_rate = int(self.meta.sample_rate)
+        self.temperature = float(self.meta.calibration.get("temperature", 1.0))
+        self.min_confidence = float(self.meta.calibration.get("min_confidence", 0.0))
         if warmup:  # onnxruntime plans kernels on the first run; keep that out of the first answer
             self.predict_mel(np.zeros((80, 200), np.float32))
 

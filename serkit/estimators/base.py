@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from serkit.core.errors import ConfigError
+
 from serkit.core.config import Component, build_component, to_dict
 from serkit.core.cost import Cost
 from serkit.training.trainer import TrainReport
@@ -108,6 +110,11 @@ class Model(ABC):
 
     @abstractmethod
     def load_state(self, state: dict[str, Any]) -> None: ...
+
+    def adapt(self, feats: list[np.ndarray]) -> dict:
+        """Re-estimate the input standardisation from unlabelled clips of a new domain
+        (``feats[i]``: ``(L, T, D)``); weights stay as trained. Returns what was re-estimated."""
+        raise ConfigError(f"model {self.name!r} has no input standardisation to adapt")
 
     def spike_stats(self, feats: list[np.ndarray]) -> dict | None:
         """Firing-rate health per spiking layer (spiking models only)."""

@@ -74,6 +74,16 @@ class LogReg(Model):
         self.pipe = self._pipe().fit(self._x(p, self.layer), y)
         return FitReport(layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()})
 
+    def adapt(self, feats: list[np.ndarray]) -> dict:
+        """The scaler's mean/variance from ``feats``' pooled statistics (coefficients kept)."""
+        if not feats:
+            raise ConfigError("adapt needs at least one clip")
+        x = self._x(pooled_stats(feats), self.layer).astype(np.float64)
+        scaler = self.pipe[0]
+        scaler.mean_, scaler.var_ = x.mean(0), x.var(0)
+        scaler.scale_ = np.where(scaler.var_ > 1e-12, np.sqrt(scaler.var_), 1.0)
+        return {"standardize": "scaler mean/variance of the pooled statistics", "clips": len(feats)}
+
     def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
         proba = self.pipe.predict_proba(self._x(pooled_stats(feats), self.layer))
         out = np.zeros((len(feats), self.n_classes))

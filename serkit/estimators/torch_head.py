@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from serkit.core.errors import ConfigError
 from serkit.core.cost import Cost
 from serkit.estimators.base import FitReport, Model, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
@@ -97,6 +98,13 @@ class TorchHeadModel(Model):
 
     def _prep(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         return [pool_frames(f, self.config.pool) for f in feats]
+
+    def adapt(self, feats: list[np.ndarray]) -> dict:
+        """The frame standardisation (``Standardize`` mean/std, ``(L, D)``) from ``feats``' pooled frames."""
+        if not feats:
+            raise ConfigError("adapt needs at least one clip")
+        self.net.norm.fit(self._prep(feats))
+        return {"standardize": "frame mean/std per layer and dimension", "clips": len(feats)}
 
     def _prep_variants(self, variants):
         """Pool and standardise augmented variants like clean clips (after ``norm.fit``)."""

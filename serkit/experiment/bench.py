@@ -19,7 +19,7 @@ from serkit.core.config import dump_yaml
 from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import SerkitError
 from serkit.core.io import seed_everything
-from serkit.data.protocols import Fold, make_folds, validation_split
+from serkit.data.protocols import Fold, cap_per_corpus, make_folds, validation_split
 from serkit.estimators import FitReport, build_model
 from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.experiment.dataset import Dataset, load_dataset
@@ -57,6 +57,8 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     fold, d = ctx.folds[fold_i], ctx.data
     seed_everything(seed)
     fit_idx, val_idx = validation_split(d.utts, fold.train, seed, ctx.cfg.val_fraction)
+    fit_idx = cap_per_corpus(d.utts, fit_idx, ctx.cfg.max_per_corpus, seed)
+    val_idx = cap_per_corpus(d.utts, val_idx, ctx.cfg.max_per_corpus // 4, seed)
     model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
     t0 = time.time()
     # augmented variants: partners from the fit speakers only (validation variants, used only
@@ -64,14 +66,42 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     report = model.fit(d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
                        d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None, seed)
     fit_s = time.time() - t0
+    temperature = None
+    if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
+        from serkit.core.calibration import fit_temperature
+
+        temperature = fit_temperature(model.predict_proba(d.split(val_idx).feats), d.y[val_idx])
     test = d.split(fold.test)
     proba = model.predict_proba(test.feats)
+    adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
     durations = [d.utts[i].duration for i in fold.test]
     rec = FoldRecord(seed, fold.name, ctx.fingerprint, test.ids, proba.round(6).tolist(), report.to_dict(),
                      round(fit_s, 3), model.cost(test.feats, durations).to_dict(), len(fit_idx), len(val_idx),
-                     d.speakers(val_idx), model.spike_stats(test.feats))
+                     d.speakers(val_idx), model.spike_stats(test.feats), temperature, adapted)
     rec.save(ctx.fold_dir)
     return rec
+
+
+def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], seed: int) -> dict:
+    """Test probabilities after unsupervised adaptation (:meth:`Model.adapt`) to each test
+    corpus, with ``k`` of its clips (drawn with ``seed``; 0 = all), per ``cfg.adapt_clips``."""
+    import copy
+
+    d = ctx.data
+    by_corpus: dict[str, list[int]] = {}
+    for j, i in enumerate(test_idx):
+        by_corpus.setdefault(d.utts[i].corpus, []).append(j)
+    rng = np.random.default_rng(seed)
+    out: dict[str, list] = {}
+    for k in ctx.cfg.adapt_clips:
+        proba = np.zeros((len(test_idx), len(d.labels)))
+        for _c, js in sorted(by_corpus.items()):
+            pick = js if k == 0 or k >= len(js) else sorted(rng.choice(js, size=k, replace=False).tolist())
+            m = copy.deepcopy(model)
+            m.adapt([d.feats[d.utts[test_idx[j]].id] for j in pick])
+            proba[js] = m.predict_proba([d.feats[d.utts[test_idx[j]].id] for j in js])
+        out[f"adapt{k or 'all'}"] = proba.round(6).tolist()
+    return out
 
 
 def _finished(fold_dir: Path, seeds, folds, fingerprint: str) -> tuple[list[FoldRecord], list[tuple[int, int]]]:
@@ -224,6 +254,9 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
                                 [round(m[k], 4) for m in per_seed]) for k in ("ua", "wa", "f1")}
     defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "
                 "fold's speakers, drawn per seed); test folds never used")
+    if cfg.normalize == "corpus":
+        defs["normalize"] = ("corpus: every corpus's frame features z-scored with that corpus's own mean/std over all of "
+                             "its utterances (no labels; transductive for the test corpus)")
     if cfg.normalize == "speaker":
         defs["normalize"] = ("speaker: every speaker's frame features z-scored with that speaker's own mean/std over "
                              "all of their utterances (no labels; transductive for test speakers)")
@@ -236,9 +269,106 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
                           zip(d.labels, np.mean([m["per_class_recall"] for m in per_seed], axis=0))},
         confusion_matrix=np.sum([m["confusion"] for m in per_seed], axis=0).astype(int).tolist(),
         cost=cost, metric_definitions=defs)
+    _corpus_summary(res, records, d, cfg)
+    _calibration_summary(res, records, d, cfg)
+    _adaptation_summary(res, records, d, cfg)
     _layer_summary(res, [r.fit_report for r in records], d.frontend.layer_names)
     _spike_summary(res, [r.spike_stats for r in records if r.spike_stats])
     return res
+
+
+def _calibration_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """ECE of the test predictions as the model gives them and after each fold's temperature
+    (fitted on that fold's validation speakers), per seed; reliability bins and the selective
+    accuracy-versus-coverage curve of the calibrated predictions (all seeds pooled); per test
+    corpus when there are several."""
+    from serkit.core.calibration import apply_temperature, reliability, selective_curve
+
+    if not records or any(r.temperature is None for r in records):
+        return
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    corpus = {u.id: u.corpus for u in d.utts}
+    raw, cal, ys, cs = [], [], [], []
+    before, after = [], []
+    for s in cfg.seed_list:
+        recs = [r for r in records if r.seed == s]
+        p = np.concatenate([np.asarray(r.proba) for r in recs])
+        q = np.concatenate([apply_temperature(np.asarray(r.proba), r.temperature) for r in recs])
+        y = np.array([idx[i] for r in recs for i in r.ids])
+        before.append(reliability(p, y)["ece"])
+        after.append(reliability(q, y)["ece"])
+        raw.append(p)
+        cal.append(q)
+        ys.append(y)
+        cs += [corpus[i] for r in recs for i in r.ids]
+    q, y, cs = np.concatenate(cal), np.concatenate(ys), np.array(cs)
+    res.calibration = {
+        "ece_before": to_summary(before), "ece_after": to_summary(after),
+        "temperature_mean": round(float(np.mean([r.temperature for r in records])), 4),
+        "reliability_after": reliability(q, y), "reliability_before": reliability(np.concatenate(raw), y),
+        "selective": selective_curve(q, y)}
+    if len(set(cs)) > 1:
+        res.calibration["per_corpus"] = {c: {"ece_before": reliability(np.concatenate(raw)[cs == c], y[cs == c])["ece"],
+                                             "ece_after": reliability(q[cs == c], y[cs == c])["ece"]}
+                                         for c in sorted(set(cs))}
+    res.metric_definitions["calibration"] = (
+        "ECE: 10 equal-width bins of top-1 confidence, sum of |accuracy - confidence| weighted by bin share; "
+        "'after': each fold's test probabilities with the temperature fitted (NLL) on that fold's validation "
+        "speakers; selective: accuracy/UA of the most confident share of clips (calibrated, all seeds pooled)")
+
+
+def _adaptation_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """UA per test corpus (and the mean over corpora) of the adapted predictions, per variant."""
+    if not cfg.adapt_clips or any(not r.adapted for r in records):
+        return
+    corpus = {u.id: u.corpus for u in d.utts}
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    names = sorted({corpus[i] for r in records for i in r.ids})
+    res.adaptation = {}
+    for key in records[0].adapted:
+        per = {c: [] for c in names}
+        for s in cfg.seed_list:
+            pairs = [(i, p) for r in records if r.seed == s for i, p in zip(r.ids, r.adapted[key])]
+            for c in names:
+                sub = [(idx[i], int(np.argmax(p))) for i, p in pairs if corpus[i] == c]
+                per[c].append(classification_metrics(np.array([a for a, _ in sub]), np.array([b for _, b in sub]),
+                                                      len(d.labels))["ua"])
+        means = [float(np.mean([per[c][j] for c in names])) for j in range(len(cfg.seed_list))]
+        res.adaptation[key] = {"per_corpus": {c: to_summary(v) for c, v in per.items()}, "ua_corpus_mean": to_summary(means)}
+    res.metric_definitions["adaptation"] = (
+        "adaptK: the fold's model with its input standardisation re-estimated from K unlabelled clips of each test "
+        "corpus (drawn per seed; all = every clip), then scored on all of that corpus's test clips (transductive, "
+        "no labels)")
+
+
+def to_summary(vals: list[float]) -> dict:
+    m, sd = mean_std(vals)
+    return {"mean": round(m, 4), "std": round(sd, 4), "per_seed": [round(v, 4) for v in vals]}
+
+
+def _corpus_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """With test clips from several corpora: UA / WA / F1 per test corpus (each seed's pooled
+    predictions on that corpus; classes absent from a corpus do not enter its UA) and their
+    unweighted mean over corpora, the cross-corpus headline (a large corpus cannot dominate it)."""
+    corpus = {u.id: u.corpus for u in d.utts}
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    names = sorted({corpus[i] for r in records for i in r.ids})
+    if len(names) < 2:
+        return
+    per: dict[str, dict[str, list[float]]] = {c: {"ua": [], "wa": [], "f1": []} for c in names}
+    for s in cfg.seed_list:
+        pairs = [(i, p) for r in records if r.seed == s for i, p in zip(r.ids, r.proba)]
+        for c in names:
+            sub = [(idx[i], int(np.argmax(p))) for i, p in pairs if corpus[i] == c]
+            m = classification_metrics(np.array([a for a, _ in sub]), np.array([b for _, b in sub]), len(d.labels))
+            for k in ("ua", "wa", "f1"):
+                per[c][k].append(m[k])
+    res.per_corpus = {c: {k: MetricSummary(*(round(v, 4) for v in mean_std(vals)), [round(v, 4) for v in vals])
+                          for k, vals in m.items()} for c, m in per.items()}
+    means = [float(np.mean([per[c]["ua"][j] for c in names])) for j in range(len(cfg.seed_list))]
+    res.ua_corpus_mean = MetricSummary(*(round(v, 4) for v in mean_std(means)), [round(v, 4) for v in means])
+    res.metric_definitions["per_corpus"] = ("UA/WA/F1 of each seed's predictions on one test corpus (UA over the "
+                                            "classes that corpus has); ua_corpus_mean = their unweighted mean")
 
 
 def _layer_summary(res: BenchResult, fits: list[FitReport], names: list[str]) -> None:

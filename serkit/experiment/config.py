@@ -25,6 +25,7 @@ from typing import Literal
 from serkit.core.config import Component, deep_merge, from_dict, load_yaml, parse_overrides, to_dict
 from serkit.core.errors import ConfigError
 from serkit.core.io import text_digest
+from serkit.data.labels import LabelSpec
 from serkit.data.protocols import check_protocol
 from serkit.estimators import MODELS, model_component
 from serkit.features import frontend_component
@@ -39,26 +40,40 @@ class ExperimentConfig:
     """One experiment (everything here defines its result).
 
     Attributes:
-        manifest: JSONL manifest path.
-        protocol: ``loso`` | ``loso-session`` | ``folds:ravdess5`` | ``kfold-speaker:K``.
-        labels: restrict to these labels (empty = all in the manifest).
+        protocol: ``loso`` | ``loso-session`` | ``folds:ravdess5`` | ``kfold-speaker:K`` |
+            ``loco`` | ``cross:A->B`` (:mod:`serkit.data.protocols`).
+        manifest: one JSONL manifest, or several joined by commas (combined; ``corpus`` keeps
+            them apart).
+        corpora: use only these corpora of the manifest (empty = all).
+        labels: label spec (:mod:`serkit.data.labels`): ``[anger, neutral=neutral+calm]``
+            restricts and merges; empty = every label as written.
         seeds: number of seeds (``seed_base`` .. ``seed_base + seeds - 1``); a fold's result
             does not depend on it (more seeds extend a finished run).
         val_fraction: share of training speakers held out for model selection.
         normalize: ``none`` or ``speaker``: z-score every speaker's frame features with that
             speaker's own statistics (:mod:`serkit.features.normalize`; transductive for a test
-            speaker, unlabelled; only meaningful when every speaker shows several emotions).
+            speaker, unlabelled; only meaningful when every speaker shows several emotions);
+            ``corpus``: the same per corpus (each test corpus with its own unlabelled statistics:
+            what ``serkit adapt`` does for a deployed model).
         model, frontend: registered components with their typed configs.
+        adapt_clips: also score each fold's model adapted without labels to each test corpus
+            (:meth:`~serkit.estimators.Model.adapt`) with this many of its clips (0 = all), e.g.
+            ``[10, 50, 0]``; the unadapted scores are the headline.
+        max_per_corpus: train on at most this many clips of each training corpus (label-
+            stratified draw per seed; 0 = all), so that a large corpus cannot dominate.
         augment: training augmentation; absent in YAML = the model's default (``eam`` for ``mll``).
     """
 
     manifest: str = ""
     protocol: str = "loso"
+    corpora: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     seeds: int = 5
     seed_base: int = 0
     val_fraction: float = 0.2
-    normalize: Literal["none", "speaker"] = "none"
+    normalize: Literal["none", "speaker", "corpus"] = "none"
+    adapt_clips: list[int] = field(default_factory=list)
+    max_per_corpus: int = 0
     model: Component = field(default_factory=lambda: model_component(DEFAULT_MODEL))
     frontend: Component = field(default_factory=lambda: frontend_component(DEFAULT_FRONTEND))
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -105,6 +120,8 @@ def experiment_from_dict(data: dict) -> ExperimentConfig:
         data.pop(key, None)
     cfg = from_dict(ExperimentConfig, data, "experiment")
     check_protocol(cfg.protocol)
+    if cfg.labels:
+        cfg.labels = LabelSpec.parse(cfg.labels).to_list()  # checked and in one spelling
     cfg.model, cfg.frontend = model_component(model), frontend_component(frontend)
     cls = MODELS[cfg.model.name]
     cfg.augment = from_dict(AugmentConfig, {"name": cls.default_augment, **(augment or {})}, "augment")

@@ -14,7 +14,8 @@ import numpy as np
 
 from serkit.core.errors import ConfigError, ProtocolError
 from serkit.core.io import atomic_write_text
-from serkit.data.manifest import Utterance, read_manifest
+from serkit.data.labels import harmonise
+from serkit.data.manifest import Utterance, read_manifests
 from serkit.data.protocols import make_folds
 from serkit.estimators import Split
 from serkit.experiment.config import ExperimentConfig, RunConfig
@@ -60,12 +61,20 @@ class Dataset:
 
 
 def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:
-    """The manifest's utterances that carry one of ``cfg.labels`` (all labelled ones if empty)."""
+    """The labelled utterances of the manifest(s) (comma-separated paths combine), of
+    ``cfg.corpora`` when given, restricted and merged by the label spec ``cfg.labels``
+    (:mod:`serkit.data.labels`; empty = every label as written)."""
     if not cfg.manifest:
         raise ConfigError("an experiment needs a manifest (--manifest)")
-    utts = [u for u in read_manifest(cfg.manifest) if u.label is not None and (not cfg.labels or u.label in cfg.labels)]
+    utts = read_manifests(cfg.manifest)
+    if cfg.corpora:
+        absent = sorted(set(cfg.corpora) - {u.corpus for u in utts})
+        if absent:
+            raise ConfigError(f"corpora {absent} not in {cfg.manifest} (it has {sorted({u.corpus for u in utts})})")
+        utts = [u for u in utts if u.corpus in cfg.corpora]
+    utts = harmonise(utts, cfg.labels or None)
     if not utts:
-        raise ConfigError(f"no utterances with labels {cfg.labels} in {cfg.manifest}")
+        raise ConfigError(f"no labelled utterances{f' with labels {cfg.labels}' if cfg.labels else ''} in {cfg.manifest}")
     return utts
 
 
@@ -92,6 +101,7 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
     if sorted({u.label for u in utts}) != labels:
         raise ProtocolError(f"after skipping bad files the label set changed: {labels} -> "
                             f"{sorted({u.label for u in utts})}")
-    feats, normalizer = normalize_features(ex.features, {u.id: u.speaker for u in utts}, cfg.normalize)
+    group = {u.id: (u.corpus if cfg.normalize == "corpus" else u.speaker) for u in utts}
+    feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
     return Dataset(utts, feats, labels, frontend, cache, ex.failed, ex.extracted, ex.cached,
                    round(time.time() - t0, 2), normalizer)

@@ -46,6 +46,8 @@ class FoldRecord:
     n_val: int
     val_speakers: list[str]
     spike_stats: dict | None = None
+    temperature: float | None = None
+    adapted: dict[str, list[list[float]]] | None = None
 
     @property
     def fit_report(self) -> FitReport:
@@ -110,12 +112,16 @@ class BenchResult:
     layer_chosen_counts: dict[str, int] | None = None
     spike_stats: dict[str, dict[str, float]] | None = None
     augment: dict | None = None
+    per_corpus: dict[str, dict[str, MetricSummary]] | None = None
+    ua_corpus_mean: MetricSummary | None = None
+    calibration: dict | None = None
+    adaptation: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
     def protocol_label(self) -> str:
         """The protocol as printed: speaker normalisation (transductive) is never left unsaid."""
-        return self.protocol + (" + speaker-norm" if self.normalize != "none" else "")
+        return self.protocol + (f" + {self.normalize}-norm" if self.normalize != "none" else "")
 
     def summary(self) -> str:
         """Two lines: accuracy (mean +- std over seeds) and cost per 3 s clip."""
@@ -124,7 +130,18 @@ class BenchResult:
                 f"UA {self.ua.mean:.4f} +- {self.ua.std:.4f}, WA {self.wa.mean:.4f} +- {self.wa.std:.4f}, "
                 f"F1 {self.f1.mean:.4f} +- {self.f1.std:.4f}\nparams {c.params_trainable:,}, head {c.macs_head:,} MACs = "
                 f"{c.energy_head_mj:.5f} mJ, encoder {'n/a' if c.energy_encoder_mj is None else f'{c.energy_encoder_mj:.3f}'} mJ per 3 s clip, latency "
-                f"{self.latency_ms_per_clip} ms; wall {self.timing.wall_s} s")
+                f"{self.latency_ms_per_clip} ms; wall {self.timing.wall_s} s" + self._corpus_lines() + self._calib_line())
+
+    def _calib_line(self) -> str:
+        c = self.calibration
+        return (f"\nECE {c['ece_before']['mean']:.3f} -> {c['ece_after']['mean']:.3f} after temperature scaling "
+                f"(T {c['temperature_mean']:.2f}, fitted on validation speakers)") if c else ""
+
+    def _corpus_lines(self) -> str:
+        if not self.per_corpus:
+            return ""
+        parts = ", ".join(f"{c} {m['ua'].mean:.4f} +- {m['ua'].std:.4f}" for c, m in self.per_corpus.items())
+        return f"\nUA per test corpus: {parts}; mean over corpora {self.ua_corpus_mean.mean:.4f} +- {self.ua_corpus_mean.std:.4f}"
 
     def benchmark_record(self) -> dict:
         """What a model file's provenance keeps of the benchmark behind it."""

@@ -11,7 +11,7 @@ from serkit.core.config import to_dict
 from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import ConfigError
 from serkit.core.io import seed_everything
-from serkit.data.protocols import validation_split
+from serkit.data.protocols import cap_per_corpus, validation_split
 from serkit.estimators import FitReport, build_model
 from serkit.estimators.io import save_model
 from serkit.experiment.config import ExperimentConfig, RunConfig
@@ -27,8 +27,23 @@ class TrainResult:
     cost: Cost
 
 
+def calibrate(model, val, min_confidence: float) -> dict:
+    """Temperature fitted on the validation speakers' predictions, ECE before/after on them, and
+    the abstention threshold the runners apply (calibrated top probability below it:
+    ``uncertain``) with the validation coverage it gives."""
+    from serkit.core.calibration import apply_temperature, coverage_at, ece, fit_temperature
+
+    p = model.predict_proba(val.feats)
+    t = fit_temperature(p, val.labels)
+    q = apply_temperature(p, t)
+    return {"temperature": t, "fitted_on": f"{len(val.labels)} validation clips ({len(set(val.speakers))} speakers)",
+            "ece_val_before": ece(p, val.labels), "ece_val_after": ece(q, val.labels), "min_confidence": min_confidence,
+            "val_coverage": round(coverage_at(q, min_confidence), 4)}
+
+
 def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenance: dict | None = None,
-                run: RunConfig | None = None, card: dict | None = None, log=print) -> TrainResult:
+                run: RunConfig | None = None, card: dict | None = None, log=print,
+                min_confidence: float = 0.4) -> TrainResult:
     """Fit ``cfg.model`` on every utterance of the manifest (``cfg.val_fraction`` of the
     speakers held out for early stopping and then refitted, as in bench) and save it to ``out``."""
     if cfg.normalize != "none":
@@ -38,9 +53,12 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     seed_everything(seed)
     idx = list(range(len(data.utts)))
     fit_idx, val_idx = validation_split(data.utts, idx, seed, cfg.val_fraction)
+    fit_idx = cap_per_corpus(data.utts, fit_idx, cfg.max_per_corpus, seed)
+    val_idx = cap_per_corpus(data.utts, val_idx, cfg.max_per_corpus // 4, seed)
     model = build_model(cfg.model, len(data.labels), data.n_layers, data.dim)
     t0 = time.time()
     report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
+    calibration = calibrate(model, data.split(val_idx), min_confidence) if val_idx else {}
     sample = data.split(idx[:32])
     cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.frontend.encoder_macs(CLIP_S))
     prov = dict(provenance or {})
@@ -51,6 +69,6 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
             "training_data": {"corpora": sorted({u.corpus for u in data.utts}), "languages": sorted({u.language or "?"
                               for u in data.utts}), "utterances": len(data.utts), "speakers": len({u.speaker for u in data.utts})},
             "benchmark": prov.get("benchmark"), "licence": "the weights inherit the terms of the training corpora",
-            **(card or {})}
+            "calibration": calibration, **(card or {})}
     save_model(out, model, data.frontend, data.labels, prov, card)
     return TrainResult(data.labels, report, cost)

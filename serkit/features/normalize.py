@@ -25,7 +25,7 @@ import numpy as np
 
 from serkit.core.errors import ConfigError
 
-NORMALIZE_MODES = ("none", "speaker")
+NORMALIZE_MODES = ("none", "speaker", "corpus")
 
 
 @dataclass
@@ -101,7 +101,8 @@ class SpeakerNormalizer:
 
 def normalize_features(feats: dict[str, np.ndarray], speaker_of: dict[str, object], mode: str,
                        dtype=np.float16) -> tuple[dict[str, np.ndarray], SpeakerNormalizer | None]:
-    """Apply ``mode`` (``none`` | ``speaker``) to a feature table ``id -> (L, T, D)``.
+    """Apply ``mode`` (``none`` | ``speaker`` | ``corpus``: groups given by ``speaker_of``) to a
+    feature table ``id -> (L, T, D)``.
 
     Returns the new table (``dtype``, as the feature cache stores it) and the fitted normaliser
     (``None`` for ``none``), whose statistics use every utterance of each speaker, labels never."""

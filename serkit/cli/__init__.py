@@ -20,7 +20,8 @@ CONFIG = typer.Option(None, help="YAML experiment config (fields of serkit.exper
 MANIFEST = typer.Option(None, help="JSONL manifest")
 MODEL = typer.Option(None, help=f"model, {REG} (default attnpool)")
 FRONTEND = typer.Option(None, help=f"frontend, {REG}, or hf:<path> (default whisper-tiny-layers)")
-PROTOCOL = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K")
+PROTOCOL = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K | loco | cross:A->B")
+LABELS = typer.Option(None, help="label spec: restrict and merge, e.g. anger,happiness,neutral=neutral+calm,sadness")
 CACHE = typer.Option(None, "--cache-dir", help="feature cache (default $SERKIT_CACHE or ~/.cache/serkit/features)")
 QUIET = typer.Option(False, help="no progress output")
 
@@ -38,6 +39,10 @@ def friendly(fn):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def _labels(spec: str | None) -> list[str] | None:
+    return [s for s in spec.split(",") if s.strip()] if spec else None
 
 
 def _run(jobs, quiet, cache_dir=None):
@@ -62,7 +67,7 @@ def prepare(corpus: str = typer.Argument(..., help=f"corpus recipe, {REG}"),
 @app.command()
 @friendly
 def bench(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: str | None = FRONTEND,
-          protocol: str | None = PROTOCOL, seeds: int | None = typer.Option(None, help="number of seeds (default 5)"),
+          protocol: str | None = PROTOCOL, labels: str | None = LABELS, seeds: int | None = typer.Option(None, help="number of seeds (default 5)"),
           jobs: int = typer.Option(1, help="parallel fold workers"),
           out: Path = typer.Option(..., "--out", help="result folder (re-running resumes finished folds)"),
           config: Path | None = CONFIG, set_: list[str] = SET, cache_dir: Path | None = CACHE, quiet: bool = QUIET):
@@ -70,7 +75,8 @@ def bench(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: 
     from serkit.experiment.bench import run_bench
     from serkit.experiment.config import load_experiment
 
-    cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend, protocol=protocol, seeds=seeds)
+    cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend, protocol=protocol, seeds=seeds,
+                          labels=_labels(labels))
     typer.echo(run_bench(cfg, out, _run(jobs, quiet, cache_dir), log=typer.echo).summary() + f" -> {out}/results.json")
 
 
@@ -117,7 +123,7 @@ def extract(manifest: str = typer.Option(..., help="JSONL manifest"),
 
 @app.command()
 @friendly
-def train(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: str | None = FRONTEND,
+def train(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: str | None = FRONTEND, labels: str | None = LABELS,
           out: Path = typer.Option(..., "--out", help="model file to write (.pt)"), seed: int = typer.Option(0),
           config: Path | None = CONFIG, set_: list[str] = SET, cache_dir: Path | None = CACHE,
           results: Path | None = typer.Option(None, help="bench result folder of the same setting, recorded as provenance")):
@@ -126,7 +132,7 @@ def train(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: 
     from serkit.experiment.results import BenchResult
     from serkit.experiment.train import train_model
 
-    cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend)
+    cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend, labels=_labels(labels))
     prov = {"command": "serkit " + " ".join(sys.argv[1:]), "created": time.strftime("%Y-%m-%d")}
     if results:
         prov["benchmark"] = BenchResult.load(results).benchmark_record()
@@ -146,13 +152,18 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
             window: float = typer.Option(2.0, help="timeline window in seconds"),
             hop: float = typer.Option(1.0, help="timeline hop in seconds"),
             vad: str = typer.Option("energy", help="timeline windows over speech only (energy) or everywhere (none)"),
-            threads: int = typer.Option(0, help="CPU threads (0 = library default)")):
-    """Recognise the emotion of each file. Bad files: one error line each (stderr), exit code 1."""
+            threads: int = typer.Option(0, help="CPU threads (0 = library default)"),
+            labels: str | None = LABELS,
+            min_confidence: float | None = typer.Option(None, help="below this calibrated top probability: 'uncertain' "
+                                                        "(default: the model card's)"),
+            speech_check: bool = typer.Option(True, help="no_speech for clips without speech (Silero VAD)")):
+    """Recognise the emotion of each file ('uncertain' / 'no_speech' when it cannot tell).
+    Bad files: one error line each (stderr), exit code 1."""
     from serkit.deploy.batch import open_runner, predict_paths
 
     if json_ and csv_:
         raise SerkitError("choose one of --json and --csv")
-    rec = open_runner(model, onnx, threads)
+    rec = open_runner(model, onnx, threads).configure(min_confidence, speech_check, labels)
     failed = predict_paths(rec, files, "json" if json_ else "csv" if csv_ else "text", timeline, window, hop, vad,
                            echo=typer.echo, err=lambda m: typer.echo(f"error: {m}", err=True))
     if failed:
@@ -205,45 +216,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
                                        workers=workers, threads=threads)), host=host, port=port, log_level="warning")
 
 
-@app.command("bench-latency")
-@friendly
-def bench_latency_cmd(model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
-                      out: Path = typer.Option(Path("runs/latency"), "--out", help="folder for latency.json"),
-                      runs: int = typer.Option(50, help="timed calls per clip"),
-                      folder_clips: int = typer.Option(1000, help="clips for throughput (0 = skip)"),
-                      http_requests: int = typer.Option(2000, help="HTTP requests (0 = skip)"),
-                      http_clients: int = 50, http_workers: int = 2, min_layer_weight: float = 0.0):
-    """Latency (1 thread: PyTorch, ONNX fp32, ONNX int8), sizes, folder throughput, HTTP load test."""
-    from serkit.deploy.latency import bench_latency
-
-    r = bench_latency(model, out, runs, folder_clips, http_requests, http_clients, http_workers, min_layer_weight,
-                      log=typer.echo)
-    typer.echo(f"-> {out}/latency.json\n3 s clip, 1 thread, median: PyTorch {r['pytorch']['median_ms']} ms, ONNX fp32 "
-               f"{r['onnx_fp32']['median_ms']} ms, ONNX int8 {r['onnx_int8']['median_ms']} ms")
-
-
-@app.command()
-@friendly
-def table(dirs: list[Path] = typer.Argument(..., help="bench result folders"),
-          snn: bool = typer.Option(False, "--snn", help="spiking view: SOPs and firing-rate health"),
-          per_class: bool = typer.Option(False, "--per-class", help="per-class recall, and each run's change vs the first")):
-    """Markdown table (accuracy and cost side by side) from bench result folders."""
-    from serkit.experiment.report import per_class_table, results_table, snn_table
-
-    typer.echo(per_class_table(dirs) if per_class else snn_table(dirs) if snn else results_table(dirs))
-
-
-@app.command()
-def info():
-    """List corpus recipes, frontends, models and protocols (the registries)."""
-    from serkit.data.corpora import RECIPES
-    from serkit.data.protocols import PROTOCOLS
-    from serkit.estimators import MODELS
-    from serkit.features import FRONTENDS
-
-    typer.echo(f"corpora:   {', '.join(sorted(RECIPES))}\nfrontends: {', '.join(sorted(FRONTENDS))}, hf:<local path>\n"
-               f"models:    {', '.join(sorted(MODELS))}\nprotocols: {', '.join(PROTOCOLS)}")
-
+from serkit.cli import corpus_cmds, report_cmds  # noqa: E402,F401  (register more commands)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

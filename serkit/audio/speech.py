@@ -1,0 +1,103 @@
+"""Speech presence: is there speech in a clip at all? (numpy + onnxruntime, no torch).
+
+:class:`SileroVAD` runs the Silero VAD v5 ONNX model shipped inside the PyPI wheel
+``silero-vad`` (MIT; ``silero_vad/data/silero_vad.onnx``) on 32 ms frames of 16 kHz audio
+(512 samples plus 64 samples of context, a recurrent state carried across frames).
+:func:`speech_presence` turns the frame probabilities into seconds of speech and a verdict: a
+clip with less than ``min_speech_s`` of frames above ``threshold`` is ``no_speech``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from serkit.core.errors import SerkitError
+
+FRAME = 512  # samples at 16 kHz (32 ms)
+CONTEXT = 64
+
+
+def silero_model_path() -> Path:
+    """The ONNX file inside the installed ``silero-vad`` wheel, found without importing the
+    package (its ``__init__`` imports torch; the ONNX runner must work without torch)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise SerkitError("speech presence needs the Silero VAD model: pip install silero-vad (MIT; its wheel "
+                          "ships the ONNX file, nothing is downloaded)")
+    p = Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
+    if not p.exists():
+        raise SerkitError(f"{p}: not found in the installed silero-vad package")
+    return p
+
+
+def silero_available() -> bool:
+    """Whether the Silero ONNX file and onnxruntime are installed."""
+    import importlib.util
+
+    try:
+        silero_model_path()
+    except SerkitError:
+        return False
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+@lru_cache(maxsize=1)
+def _session():
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(silero_model_path()), opts, providers=["CPUExecutionProvider"])
+
+
+class SileroVAD:
+    """Frame speech probabilities of mono 16 kHz audio: ``probs(x)`` -> ``(ceil(n / 512),)``."""
+
+    sample_rate = 16000
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        n = int(np.ceil(x.size / FRAME))
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        pad = np.zeros(n * FRAME, dtype=np.float32)
+        pad[: x.size] = x
+        frames = pad.reshape(n, FRAME)
+        sess, state = _session(), np.zeros((2, 1, 128), dtype=np.float32)
+        ctx = np.zeros((1, CONTEXT), dtype=np.float32)
+        sr = np.array(self.sample_rate, dtype=np.int64)
+        out = np.empty(n, dtype=np.float32)
+        for i in range(n):
+            inp = np.concatenate([ctx, frames[i : i + 1]], axis=1)
+            p, state = sess.run(None, {"input": inp, "state": state, "sr": sr})
+            out[i] = float(p[0, 0])
+            ctx = inp[:, -CONTEXT:]
+        return out
+
+
+@dataclass
+class SpeechPresence:
+    """``speech_s``: seconds of frames judged speech; ``max_prob``: highest frame probability;
+    ``speech``: the verdict (``speech_s >= min_speech_s``)."""
+
+    speech_s: float
+    max_prob: float
+    speech: bool
+
+
+def speech_presence(x: np.ndarray, sr: int, threshold: float = 0.5, min_speech_s: float = 0.25) -> SpeechPresence:
+    """Speech presence of mono ``x`` at ``sr`` Hz (resampled to 16 kHz when needed)."""
+    if sr != 16000:
+        import soxr
+
+        x = soxr.resample(np.asarray(x, dtype=np.float32), sr, 16000)
+    p = SileroVAD().probs(x)
+    s = float((p > threshold).sum() * FRAME / 16000)
+    return SpeechPresence(round(s, 3), float(p.max()) if p.size else 0.0, s >= min_speech_s)

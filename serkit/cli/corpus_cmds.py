@@ -1,0 +1,74 @@
+"""Multi-corpus commands: ``combine``, ``matrix``, ``adapt`` (registered on :data:`serkit.cli.app`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from serkit.cli import CACHE, CONFIG, FRONTEND, LABELS, MANIFEST, MODEL, QUIET, SET, _labels, _run, app, friendly
+
+
+@app.command()
+@friendly
+def combine(manifests: list[Path] = typer.Argument(..., help="manifests to combine"),
+            out: Path = typer.Option(..., "--out", help="combined manifest (JSONL)")):
+    """One manifest from several (the corpus field keeps them apart; ids must be unique)."""
+    from collections import Counter
+
+    from serkit.data.manifest import read_manifests, write_manifest
+
+    utts = read_manifests(list(manifests))
+    n = write_manifest(utts, out)
+    by = Counter(u.corpus for u in utts)
+    typer.echo(f"wrote {out}: {n} utterances ({', '.join(f'{c} {k}' for c, k in sorted(by.items()))})")
+
+
+@app.command()
+@friendly
+def matrix(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: str | None = FRONTEND,
+           labels: str | None = LABELS, within: str = typer.Option("kfold-speaker:5", help="diagonal protocol"),
+           corpora: str | None = typer.Option(None, help="comma-separated corpora (default: all in the manifest)"),
+           seeds: int | None = typer.Option(None, help="number of seeds (default 5)"),
+           jobs: int = typer.Option(1, help="parallel fold workers"),
+           out: Path = typer.Option(..., "--out", help="matrix folder (re-running resumes finished cells)"),
+           config: Path | None = CONFIG, set_: list[str] = SET, cache_dir: Path | None = CACHE, quiet: bool = QUIET):
+    """Train x test UA matrix: matrix.json, matrix.md, matrix.png (diagonal = within corpus)."""
+    from serkit.experiment.config import load_experiment
+    from serkit.experiment.matrix import run_matrix
+
+    cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend, seeds=seeds,
+                          labels=_labels(labels))
+    run_matrix(cfg, out, within, corpora.split(",") if corpora else None, _run(jobs, quiet, cache_dir), log=typer.echo)
+    typer.echo((out / "matrix.md").read_text() + f"-> {out}/matrix.json, matrix.png")
+
+
+@app.command()
+@friendly
+def adapt(model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
+          audio: Path = typer.Option(..., "--audio", help="folder of audio files (recursive) or a JSONL manifest"),
+          out: Path = typer.Option(..., "--out", help="adapted model file to write (.pt)"),
+          max_clips: int = typer.Option(0, help="use at most this many clips (0 = all)")):
+    """Adapt a model to your domain WITHOUT labels: re-estimate its input standardisation from
+    your clips. Unreadable files are reported and skipped; the ONNX export carries the result."""
+    from serkit.core.errors import AudioError, SerkitError
+    from serkit.deploy.batch import expand_paths
+    from serkit.deploy.recognizer import load
+    from serkit.data.manifest import read_manifests
+
+    files = ([Path(u.audio) for u in read_manifests(str(audio))] if audio.suffix == ".jsonl"
+             else expand_paths([audio]))
+    files = files[:max_clips] if max_clips else files
+    rec, good = load(model), []
+    for f in files:
+        try:
+            rec.signal(f)
+            good.append(f)
+        except AudioError as exc:
+            typer.echo(f"error: {f}: {exc.reason}", err=True)
+    if not good:
+        raise SerkitError(f"{audio}: no usable audio to adapt on")
+    info = rec.adapt(good, source=str(audio))
+    rec.save(out)
+    typer.echo(f"adapted {rec.model.name} on {len(good)} clips ({info['seconds_of_audio']} s of audio, "
+               f"{len(files) - len(good)} skipped): {info['standardize']} -> {out}")

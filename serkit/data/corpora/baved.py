@@ -1,0 +1,37 @@
+"""BAVED (Basic Arabic Vocal Emotions): ``3/0-m-21-3-1-921.wav`` = folder word 3, speaker 0,
+male, 21 years, word 3, level 1, record 921.
+
+Labels are arousal levels, not categories: level 0 -> ``low-arousal`` (tired, down), 1 ->
+``neutral`` (everyday speech), 2 -> ``high-arousal`` (strong positive or negative emotion); the
+numeric level is kept in ``arousal`` (0 / 1 / 2) for ordinal evaluation. The spoken word is
+``text`` (romanised gloss). Byte-identical duplicate files are skipped (27 in the public copy).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from serkit.data.corpora.base import PrepareResult, register, scan
+
+LEVELS = {"0": "low-arousal", "1": "neutral", "2": "high-arousal"}
+WORDS = {"0": "I liked it", "1": "I did not like it", "2": "this", "3": "the film", "4": "awesome", "5": "bad",
+         "6": "said"}
+"""English glosses of the seven words (the dataset's README; the order there)."""
+_NAME = re.compile(r"^(\d+)-([mf])-(\d+)-([0-6])-([012])-(\d+)$")
+
+
+def _parse(p: Path) -> dict | str:
+    m = _NAME.match(p.stem)
+    if not m:
+        return "file name does not follow BAVED's scheme (e.g. 0-m-21-3-1-921.wav)"
+    spk, g, _age, word, level, _rec = m.groups()
+    if p.parent.name.isdigit() and p.parent.name != word:
+        return f"word {word} in the name disagrees with folder {p.parent.name}"
+    return dict(id=f"baved_{p.parent.name}_{p.stem}", label=LEVELS[level], speaker=f"baved_{int(spk)}",
+                corpus="baved", language="ar", gender=g, arousal=float(level), text=WORDS[word])
+
+
+@register("baved")
+def prepare_baved(root: Path) -> PrepareResult:
+    return scan(root, _parse, dedupe=True)

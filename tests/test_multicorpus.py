@@ -1,0 +1,123 @@
+"""Multi-corpus pieces: new recipes, label harmonisation, cross-corpus protocols, the matrix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serkit.core.errors import ManifestError, ProtocolError
+from serkit.data.corpora import prepare
+from serkit.data.labels import FOUR_CLASS, VOCABULARY, LabelSpec, harmonise
+from serkit.data.manifest import Utterance, read_manifests, write_manifest
+from serkit.data.protocols import check_protocol, make_folds
+
+
+def _u(i, label, corpus, spk):
+    return Utterance(id=f"{corpus}{i}", audio="x.wav", duration=1.0, label=label, speaker=f"{corpus}_{spk}",
+                     corpus=corpus)
+
+
+def test_baved_levels_words_and_duplicates(tmp_path, tone_writer):
+    root = tmp_path / "baved"
+    tone_writer(root / "3" / "0-m-21-3-1-921.wav", seed=1)
+    tone_writer(root / "3" / "0-m-21-3-2-922.wav", seed=2)
+    tone_writer(root / "4" / "12-f-19-4-0-100.wav", seed=3)
+    (root / "4" / "12-f-19-4-0-101.wav").write_bytes((root / "4" / "12-f-19-4-0-100.wav").read_bytes())
+    tone_writer(root / "5" / "1-m-20-4-0-7.wav", seed=4)  # word disagrees with folder
+    res = prepare("baved", root)
+    got = sorted((u.label, u.speaker, u.gender, u.arousal, u.text) for u in res.utterances)
+    assert got == [("high-arousal", "baved_0", "m", 2.0, "the film"), ("low-arousal", "baved_12", "f", 0.0, "awesome"),
+                   ("neutral", "baved_0", "m", 1.0, "the film")]
+    reasons = " ".join(r for _, r in res.skipped)
+    assert "byte-identical" in reasons and "disagrees with folder" in reasons
+    assert all(u.label in VOCABULARY for u in res.utterances)
+
+
+def test_emospeech_keyword_user_groups_and_background(tmp_path, tone_writer):
+    root = tmp_path / "emospeech"
+    unk = "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"
+    tone_writer(root / "Metro" / f"help-safe-fearful-20190710134657-{unk}.wav", seed=1)
+    tone_writer(root / "Near Lake" / f"go-gunshots-angry-20190710134658-{'ab' * 28}.wav", seed=2)
+    tone_writer(root / "Roads" / f"background-safe-calm-20190710134659-{unk}.wav", seed=3)
+    tone_writer(root / "Roads" / f"unknown-safe-calm-20190710134660 copy-{unk}.wav", seed=4)
+    tone_writer(root / "Roads" / "readme.wav", seed=5)
+    res = prepare("emospeech", root)
+    by = {u.text: u for u in res.utterances}
+    assert by["help"].label == "fear" and by["help"].speaker == "emospeech_unknown-user"
+    assert by["go"].label == "anger" and by["go"].speaker == "emospeech_" + "ab" * 6 and by["go"].session == "Near Lake"
+    unlabelled = [u for u in res.utterances if u.label is None]
+    assert len(unlabelled) == 1 and unlabelled[0].text is None  # background: noise only
+    assert any(u.label == "calm" and u.text is None for u in res.utterances)  # keyword "unknown"
+    assert len(res.skipped) == 1 and "scheme" in res.skipped[0][1]
+
+
+def test_ravdess_text_from_statement(tmp_path, tone_writer):
+    tone_writer(tmp_path / "r" / "Actor_01" / "03-01-05-01-02-01-01.wav")
+    (u,) = prepare("ravdess", tmp_path / "r").utterances
+    assert u.text == "Dogs are sitting by the door"
+
+
+def test_label_spec_restricts_merges_and_refuses_unknown_labels():
+    spec = LabelSpec.parse(FOUR_CLASS)
+    assert spec.names == ["anger", "happiness", "neutral", "sadness"]
+    assert spec.map("calm") == "neutral" and spec.map("boredom") is None
+    assert LabelSpec.parse(["angry", "Neutral=neutral+calm"]).to_list() == ["anger", "neutral=neutral+calm"]
+    utts = [_u(0, "calm", "a", 0), _u(1, "boredom", "a", 0), _u(2, "angry", "a", 1), _u(3, None, "a", 1)]
+    out = harmonise(utts, ["anger", "neutral=neutral+calm"])
+    assert [(u.id, u.label) for u in out] == [("a0", "neutral"), ("a2", "anger")]
+    with pytest.raises(ManifestError, match=r"label 'joyful' of corpus 'b'"):
+        harmonise([_u(0, "joyful", "b", 0), _u(1, "anger", "b", 0)], ["anger"])
+    assert [u.label for u in harmonise([_u(0, "joyful", "b", 0)], ["happiness=happiness+joyful"])] == ["happiness"]
+    with pytest.raises(ManifestError, match="merged into both"):
+        LabelSpec.parse("neutral=neutral+calm,calm")
+    with pytest.raises(ManifestError, match="occur nowhere"):
+        harmonise([_u(0, "anger", "a", 0)], ["anger", "fear"])
+
+
+def test_loco_and_cross_folds_and_unseen_test_labels():
+    utts = [_u(i, lab, c, i % 2) for c in ("a", "b", "c") for i, lab in enumerate(["anger", "sadness"] * 2)]
+    folds = make_folds(utts, "loco")
+    assert [f.name for f in folds] == ["a", "b", "c"]
+    assert all({utts[i].corpus for i in f.test} == {f.name} and f.name not in {utts[i].corpus for i in f.train}
+               for f in folds)
+    (f,) = make_folds(utts, "cross:a->b+c")
+    assert f.name == "a_to_b+c" and {utts[i].corpus for i in f.train} == {"a"} and len(f.test) == 8
+    utts.append(_u(9, "fear", "b", 5))
+    with pytest.raises(ProtocolError, match=r"label\(s\) \['fear'\] that the training corpora a lack"):
+        make_folds(utts, "cross:a->b")
+    for bad in ("cross:a->a", "cross:->b", "cross:ab"):
+        with pytest.raises(ProtocolError):
+            check_protocol(bad)
+    with pytest.raises(ProtocolError, match="not in the manifest"):
+        make_folds(utts, "cross:a->zz")
+
+
+def test_combined_manifests_refuse_shared_ids(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_manifest([_u(0, "anger", "a", 0)], a)
+    write_manifest([_u(0, "anger", "b", 0), _u(1, "sadness", "b", 1)], b)
+    assert len(read_manifests(f"{a},{b}")) == 3
+    with pytest.raises(ManifestError, match="in both"):
+        read_manifests([a, a])
+
+
+def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.matrix import run_matrix
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb"))
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    cfg = load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", protocol="loco", seeds=1)
+    r = run_bench(cfg, tmp_path / "o", run, log=lambda *a: None)
+    assert set(r.per_corpus) == {"ca", "cb"} and r.ua_corpus_mean.mean == pytest.approx(
+        (r.per_corpus["ca"]["ua"].mean + r.per_corpus["cb"]["ua"].mean) / 2, abs=1e-4)
+    assert "UA per test corpus" in r.summary()
+    doc = run_matrix(load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", seeds=1),
+                     tmp_path / "mx", within="kfold-speaker:3", run=run, log=lambda *a: None)
+    assert set(doc["cells"]) == {"ca", "cb"} and set(doc["cells"]["ca"]) == {"ca", "cb"}
+    assert doc["cells"]["ca"]["cb"]["run"] == "cells/from_ca"
+    assert json.loads((tmp_path / "mx" / "matrix.json").read_text())["within_protocol"] == "kfold-speaker:3"
+    assert (tmp_path / "mx" / "matrix.png").stat().st_size > 1000 and "| ca |" in (tmp_path / "mx" / "matrix.md").read_text()

@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--manifest", default="")
     ap.add_argument("--out", default="runs/speech")
     a = ap.parse_args()
-    out: dict = {"generated": {}, "real": {}, "rule": "no_speech when < 0.25 s of 32 ms frames have Silero p > 0.5"}
+    out: dict = {"generated": {}, "real": {}, "rule": "no_speech when < 0.15 s of 32 ms frames have Silero p > 0.3"}
     t0 = time.time()
     for name, clips in generated().items():
         flagged = sum(not speech_presence(x, SR).speech for x in clips)

@@ -144,3 +144,48 @@ def test_whisper_base_rung_shapes_and_final_state():
     assert build_frontend("whisper-base-layers").encoder_macs(3.0) > 2 * build_frontend("whisper-tiny-layers").encoder_macs(3.0)
     with pytest.raises(ConfigError, match="out of range"):
         build_frontend("whisper-base-layers", {"layers": [9]}).extract(x, 16000)
+
+
+def test_http_and_onnx_carry_the_states(toy_model, tmp_path):
+    import io
+
+    import soundfile as sf
+    from fastapi.testclient import TestClient
+
+    from serkit.deploy.recognizer import load
+    from serkit.deploy.serve import ServeConfig, create_app
+
+    model, root = toy_model
+    rec = load(model)
+    client = TestClient(create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"toy": rec}))
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(16000 * 2, np.float32), 16000, format="WAV")
+    body = client.post("/v1/predict", files={"file": ("s.wav", buf.getvalue(), "audio/wav")}).json()
+    assert body["state"] == "no_speech" and body["label"] == "no_speech" and body["speech_s"] == 0.0
+    assert body["top"] in rec.labels and abs(sum(body["probabilities"].values()) - 1) < 1e-4
+
+
+def test_onnx_meta_carries_calibration(tmp_path):
+    from serkit.deploy.onnx_meta import OnnxMeta
+
+    m = OnnxMeta(kind="full", labels=["a", "b"], model="attnpool", frontend={}, input="mel",
+                 calibration={"temperature": 1.7, "min_confidence": 0.4})
+    back = OnnxMeta.from_props(m.to_props())
+    assert back.calibration == {"temperature": 1.7, "min_confidence": 0.4}
+
+
+@pytest.mark.parametrize("name", ["logreg", "linear"])
+def test_validation_probabilities_come_from_a_model_that_never_saw_them(name):
+    """Calibration is fitted on ``val_proba``: predictions of the model fitted before the refit on
+    the validation speakers (the refitted model has seen them, its val predictions are in-sample)."""
+    from serkit.estimators import build_model, model_component
+    from serkit.testing.dummies import toy_split
+
+    rng = np.random.default_rng(0)
+    train, val = toy_split(rng, n_per=20), toy_split(rng, n_per=10)
+    train.feats = [f + rng.normal(0, 2.0, f.shape).astype(np.float32) for f in train.feats]  # not separable
+    val.feats = [f + rng.normal(0, 2.0, f.shape).astype(np.float32) for f in val.feats]
+    m = build_model(model_component({"name": name, "train": {"epochs": 5}} if name != "logreg" else name), 2, 3, 16)
+    m.fit(train, val, 0)
+    assert m.val_proba is not None and m.val_proba.shape == (len(val), 2)
+    assert not np.allclose(m.val_proba, m.predict_proba(val.feats), atol=1e-4)  # refit changed them

@@ -4,7 +4,9 @@
 ``silero-vad`` (MIT; ``silero_vad/data/silero_vad.onnx``) on 32 ms frames of 16 kHz audio
 (512 samples plus 64 samples of context, a recurrent state carried across frames).
 :func:`speech_presence` turns the frame probabilities into seconds of speech and a verdict: a
-clip with less than ``min_speech_s`` of frames above ``threshold`` is ``no_speech``.
+clip with less than ``min_speech_s`` (0.15 s) of frames above ``threshold`` (0.3) is
+``no_speech``. (The first rule, 0.25 s above 0.5, flagged 6.6 % of BAVED's short single words;
+non-speech test signals stay below 0.05: docs/BENCHMARKS.md.)
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class SpeechPresence:
     speech: bool
 
 
-def speech_presence(x: np.ndarray, sr: int, threshold: float = 0.5, min_speech_s: float = 0.25) -> SpeechPresence:
+def speech_presence(x: np.ndarray, sr: int, threshold: float = 0.3, min_speech_s: float = 0.15) -> SpeechPresence:
     """Speech presence of mono ``x`` at ``sr`` Hz (resampled to 16 kHz when needed)."""
     if sr != 16000:
         import soxr

@@ -21,6 +21,8 @@ class Bundle:
     description: str
     training_data: str
     licence: str
+    intended_use: str = ""
+    limits: str = ""
 
     def path(self) -> Path:
         return Path(str(resources.files("serkit") / "deploy" / "pretrained" / self.file))
@@ -36,7 +38,21 @@ class Bundle:
 
         h = read_model_file(self.path())["header"]
         return {**h.get("card", {}), "name": self.name, "description": self.description,
-                "training_data": self.training_data, "licence": self.licence}
+                "training_data": self.training_data, "licence": self.licence, "intended_use": self.intended_use,
+                "limits": self.limits}
+
+
+def bundle_of(path) -> Bundle | None:
+    """The bundle whose file is ``path`` (``None``: not a bundled model)."""
+    if path is None:
+        return None
+    for b in BUNDLES.values():
+        try:
+            if Path(path).resolve() == b.path().resolve():
+                return b
+        except OSError:
+            continue
+    return None
 
 
 BUNDLES: dict[str, Bundle] = {

@@ -49,11 +49,30 @@ def run_demo(rec, audio: Path | None = None) -> Iterator[str]:
 
 
 def describe(rec) -> list[str]:
-    """Lines saying what the model is and how it was measured (from its file, not typed in)."""
+    """The model card as lines: what the model is, its training data and licences, how it was
+    measured, its calibration, intended use and limits (from its file and its bundle entry,
+    never typed in here)."""
+    from serkit.deploy.bundles import bundle_of
+
     lines = [f"model: {rec.model.name} on {rec.frontend.spec()['name']}, labels {rec.labels}"]
+    b = bundle_of(getattr(rec, "path", None))
+    if b is not None:
+        lines += [f"bundle {b.name!r}: {b.description}", f"training data: {b.training_data}", f"licence: {b.licence}"]
     bm = rec.provenance.get("benchmark", {})
     if bm:
         ua = bm.get("ua") or {}
         lines.append(f"trained on {rec.provenance.get('corpus')}; {bm.get('protocol')} UA {ua.get('mean')} +- "
                      f"{ua.get('std')} ({len(bm.get('seeds') or [])} seeds)")
+        if bm.get("ua_per_corpus"):
+            per = ", ".join(f"{c} {m['mean']:.3f}" for c, m in bm["ua_per_corpus"].items())
+            lines.append(f"  per held-out corpus: {per}; mean {bm['ua_corpus_mean']['mean']:.3f} +- "
+                         f"{bm['ua_corpus_mean']['std']:.3f}")
+        for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items():
+            lines.append(f"  after `serkit adapt` ({k[5:]} unlabelled clips per corpus): mean {v['mean']:.3f}")
+    cal = rec.card.get("calibration") or {}
+    if cal:
+        lines.append(f"calibration: temperature {cal['temperature']} (fitted on {cal['fitted_on']}); answers below "
+                     f"{cal['min_confidence']} confidence are 'uncertain'; silence/noise is 'no_speech'")
+    if b is not None and b.intended_use:
+        lines += [f"intended use: {b.intended_use}", f"limits: {b.limits}"]
     return lines

@@ -73,7 +73,7 @@ class Runner(ABC):
     temperature: float = 1.0
     min_confidence: float = 0.0
     speech_check: bool = True
-    min_speech_s: float = 0.25
+    min_speech_s: float = 0.15
     #: rate signals are resampled to (``None``: a native-rate frontend keeps the file's rate)
     target_rate: int | None = None
 

@@ -4,7 +4,8 @@ Endpoints (OpenAPI docs at ``/docs``):
 
 - ``GET  /healthz``       liveness: ``{"status": "ok"}``
 - ``GET  /v1/models``     the loaded models: labels, sample rate, frontend, cost
-- ``POST /v1/predict``    multipart field ``file`` (any soundfile format) -> label,
+- ``POST /v1/predict``    multipart field ``file`` (any soundfile format) -> label (an emotion,
+  ``uncertain`` or ``no_speech``), state, top class, confidence, seconds of speech found,
   probabilities, duration and timing (decode / inference / total, ms)
 - ``POST /v1/timeline``   same upload + ``window``, ``hop``, ``vad`` -> rows (start, end, label,
   probabilities)
@@ -175,7 +176,8 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
             p, dec_s, inf_s = await anyio.to_thread.run_sync(work, limiter=limiter)
         except AudioError as exc:
             raise audio_error(exc) from None
-        return {"model": name, "label": p.label, "probabilities": p.probabilities, "duration": round(p.duration, 3),
+        return {"model": name, "label": p.label, "state": p.state, "top": p.top, "confidence": round(p.confidence, 6),
+                "speech_s": p.speech_s, "probabilities": p.probabilities, "duration": round(p.duration, 3),
                 "timing_ms": {"decode": round(dec_s * 1000, 2), "inference": round(inf_s * 1000, 2),
                               "total": round((time.perf_counter() - t0) * 1000, 2)}}
 

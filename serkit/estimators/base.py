@@ -111,6 +111,11 @@ class Model(ABC):
     @abstractmethod
     def load_state(self, state: dict[str, Any]) -> None: ...
 
+    val_proba: np.ndarray | None = None
+    """``(N_val, C)`` probabilities on the validation speakers from a model fitted WITHOUT them
+    (set by ``fit``; ``None`` when there was no validation set): what calibration is fitted on,
+    since the final model may have been refitted on those speakers."""
+
     def adapt(self, feats: list[np.ndarray]) -> dict:
         """Re-estimate the input standardisation from unlabelled clips of a new domain
         (``feats[i]``: ``(L, T, D)``); weights stay as trained. Returns what was re-estimated."""

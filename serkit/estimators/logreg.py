@@ -57,6 +57,7 @@ class LogReg(Model):
     def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
         # no early stopping: the final fit uses all training-fold speakers (fit + validation)
         p, y, spk = pooled_stats(train.feats), train.labels, list(train.speakers)
+        n_fit = len(p)
         if val is not None and len(val):
             p, y = np.concatenate([p, pooled_stats(val.feats)]), np.concatenate([y, val.labels])
             spk += list(val.speakers)
@@ -71,6 +72,11 @@ class LogReg(Model):
             raise ConfigError(f"logreg layer {choice} out of range (frontend has {p.shape[1]} layers)")
         else:
             self.layer = choice
+        self.val_proba = None
+        if len(p) > n_fit and len(set(y[:n_fit].tolist())) > 1:  # held-out validation predictions, for calibration
+            held = self._pipe().fit(self._x(p[:n_fit], self.layer), y[:n_fit])
+            self.val_proba = np.zeros((len(p) - n_fit, self.n_classes))
+            self.val_proba[:, held.classes_] = held.predict_proba(self._x(p[n_fit:], self.layer))
         self.pipe = self._pipe().fit(self._x(p, self.layer), y)
         return FitReport(layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()})
 

@@ -157,6 +157,7 @@ class TorchHeadModel(Model):
         has_val = val is not None and len(val) > 0
         report.train = self._train(self._prep(train.feats), train.labels, self.config.train, seed,
                                    val if has_val else None, train.variants)
+        self.val_proba = self.predict_proba(val.feats) if has_val else None  # held out: for calibration
         if self.config.train.refit and has_val:  # from scratch on fit + validation speakers, best epoch count
             self._reset(seed)
             cfg = dataclasses.replace(self.config.train, epochs=max(1, int(report.train.best_epoch)))

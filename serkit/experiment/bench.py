@@ -70,7 +70,8 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
         from serkit.core.calibration import fit_temperature
 
-        temperature = fit_temperature(model.predict_proba(d.split(val_idx).feats), d.y[val_idx])
+        vp = model.val_proba if model.val_proba is not None else model.predict_proba(d.split(val_idx).feats)
+        temperature = fit_temperature(vp, d.y[val_idx])
     test = d.split(fold.test)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None

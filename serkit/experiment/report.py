@@ -40,6 +40,37 @@ def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: s
     atomic_write_bytes(path, buf.getvalue())
 
 
+def calibration_png(cal: dict, path: Path) -> None:
+    """Reliability diagram (before / after temperature scaling) and selective accuracy vs coverage."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=110)
+    centers = (np.arange(10) + 0.5) / 10
+    for key, style in (("reliability_before", "o--"), ("reliability_after", "s-")):
+        acc = [np.nan if v is None else v for v in cal[key]["accuracy"]]
+        a.plot(centers, acc, style, label=f"{key.split('_')[1]} (ECE {cal[key]['ece']:.3f})")
+    a.plot([0, 1], [0, 1], ":", color="grey")
+    a.set_xlabel("confidence")
+    a.set_ylabel("accuracy")
+    a.set_title("reliability", fontsize=9)
+    a.legend(fontsize=7)
+    sel = cal["selective"]
+    b.plot([r["coverage"] for r in sel], [r["accuracy"] for r in sel], "o-")
+    b.set_xlabel("coverage (share answered)")
+    b.set_ylabel("accuracy of answered")
+    b.set_title("selective accuracy (calibrated)", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def _rows(dirs) -> list[tuple[str, BenchResult]]:
     return [("/".join(Path(d).parts[-2:]), BenchResult.load(d)) for d in dirs]
 
@@ -78,6 +109,20 @@ def write_report(res: BenchResult, out: Path) -> None:
             f"{n} {w:.3f}" for n, w in zip(res.layer_names, res.layer_weights_mean)))
     if res.layer_chosen_counts:
         lines.append(f"Layer chosen on training speakers (fold count): {res.layer_chosen_counts}")
+    if res.per_corpus:
+        lines += ["", "| test corpus | UA | WA | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {k} | {_pm(m['ua'])} | {_pm(m['wa'])} | {_pm(m['f1'])} |" for k, m in res.per_corpus.items()]
+        lines.append(f"| mean over corpora | {_pm(res.ua_corpus_mean)} | | |")
+    if res.adaptation:
+        lines += ["", "Unlabelled adaptation (UA mean over test corpora): " + ", ".join(
+            f"{k} {v['ua_corpus_mean']['mean']:.3f}" for k, v in res.adaptation.items())]
+    if res.calibration:
+        cal = res.calibration
+        calibration_png(cal, out / "calibration.png")
+        lines += ["", f"Calibration: ECE {cal['ece_before']['mean']:.3f} before, {cal['ece_after']['mean']:.3f} after "
+                      f"temperature scaling (mean T {cal['temperature_mean']}). Selective accuracy: " + ", ".join(
+                          f"coverage {r['coverage']:.0%} -> {r['accuracy']:.3f}" for r in cal["selective"]),
+                  "", "![calibration](calibration.png)"]
     lines += ["", "![confusion](confusion.png)", "",
               "Protocol: " + "; ".join(f"{k}: {v}" for k, v in res.metric_definitions.items()), ""]
     atomic_write_text(out / "report.md", "\n".join(lines))

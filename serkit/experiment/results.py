@@ -145,8 +145,17 @@ class BenchResult:
 
     def benchmark_record(self) -> dict:
         """What a model file's provenance keeps of the benchmark behind it."""
-        return {"corpus": self.corpus, "protocol": self.protocol_label, "folds": len(self.fold_names),
-                "seeds": self.seeds, "ua": to_dict(self.ua), "wa": to_dict(self.wa), "f1": to_dict(self.f1)}
+        rec = {"corpus": self.corpus, "protocol": self.protocol_label, "folds": len(self.fold_names),
+               "seeds": self.seeds, "labels": self.labels, "ua": to_dict(self.ua), "wa": to_dict(self.wa),
+               "f1": to_dict(self.f1)}
+        if self.per_corpus:
+            rec["ua_per_corpus"] = {c: to_dict(m["ua"]) for c, m in self.per_corpus.items()}
+            rec["ua_corpus_mean"] = to_dict(self.ua_corpus_mean)
+        if self.adaptation:
+            rec["adapted_ua_corpus_mean"] = {k: v["ua_corpus_mean"] for k, v in self.adaptation.items()}
+        if self.calibration:
+            rec["ece"] = {"before": self.calibration["ece_before"]["mean"], "after": self.calibration["ece_after"]["mean"]}
+        return rec
 
     def to_dict(self) -> dict:
         return {**to_dict(self), "cost": self.cost.to_dict()}

@@ -28,12 +28,13 @@ class TrainResult:
 
 
 def calibrate(model, val, min_confidence: float) -> dict:
-    """Temperature fitted on the validation speakers' predictions, ECE before/after on them, and
+    """Temperature fitted on the validation speakers' predictions (of the model fitted before any
+    refit on them: :attr:`Model.val_proba`), ECE before/after on them, and
     the abstention threshold the runners apply (calibrated top probability below it:
     ``uncertain``) with the validation coverage it gives."""
     from serkit.core.calibration import apply_temperature, coverage_at, ece, fit_temperature
 
-    p = model.predict_proba(val.feats)
+    p = model.val_proba if model.val_proba is not None else model.predict_proba(val.feats)
     t = fit_temperature(p, val.labels)
     q = apply_temperature(p, t)
     return {"temperature": t, "fitted_on": f"{len(val.labels)} validation clips ({len(set(val.speakers))} speakers)",

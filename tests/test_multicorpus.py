@@ -121,3 +121,18 @@ def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
     assert doc["cells"]["ca"]["cb"]["run"] == "cells/from_ca"
     assert json.loads((tmp_path / "mx" / "matrix.json").read_text())["within_protocol"] == "kfold-speaker:3"
     assert (tmp_path / "mx" / "matrix.png").stat().st_size > 1000 and "| ca |" in (tmp_path / "mx" / "matrix.md").read_text()
+
+
+def test_matrix_row_of_a_corpus_lacking_a_class_is_scored_on_its_classes(tmp_path):
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.matrix import run_matrix
+    from serkit.testing.dummies import toy_multicorpus
+
+    a = toy_multicorpus(tmp_path / "a", corpora=("ca",), labels={"high": "anger", "low": "sadness"})
+    b = toy_multicorpus(tmp_path / "b", corpora=("cb",), labels={"high": "anger", "low": "calm"})
+    cfg = load_experiment(None, ["frontend=logmel"], manifest=f"{a},{b}", model="logreg", seeds=1,
+                          labels=["anger", "neutral=neutral+calm", "sadness"])
+    doc = run_matrix(cfg, tmp_path / "mx", within="kfold-speaker:3",
+                     run=RunConfig(progress=False, cache_dir=str(tmp_path / "cache")), log=lambda *x: None)
+    assert doc["cells"]["ca"]["ca"]["labels"] == ["anger", "sadness"]
+    assert doc["cells"]["cb"]["cb"]["labels"] == ["anger", "neutral"] and doc["cells"]["cb"]["ca"]["chance"] == 0.5

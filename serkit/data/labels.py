@@ -107,12 +107,14 @@ class LabelSpec:
         return LabelSpec({n: s for n, s in self.targets.items() if n in names})
 
 
-def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool | None = None) -> list:
+def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool | None = None,
+              require_all: bool = True) -> list:
     """Utterances with labels in the vocabulary's spelling, restricted and merged by ``spec``.
 
     With a spec (or ``strict``), a label that is neither in :data:`VOCABULARY` nor named by the
     spec is an error naming the label and its corpus: a label that does not map is never
-    silently dropped. Unlabelled utterances are left out. Returns new Utterance objects.
+    silently dropped. Unlabelled utterances are left out. ``require_all``: a target of the spec
+    that no utterance takes is an error. Returns new Utterance objects.
     """
     from dataclasses import replace
 
@@ -134,7 +136,7 @@ def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool
             if lab is None:
                 continue
         out.append(replace(u, label=lab) if lab != u.label else u)
-    if spec is not None:
+    if spec is not None and require_all:
         missing = [n for n in spec.names if not any(u.label == n for u in out)]
         if missing:
             raise ManifestError(f"label(s) {missing} of the label spec occur nowhere in the data "

@@ -17,14 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from serkit.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from serkit.data.labels import LabelSpec
+from serkit.data.labels import LabelSpec, harmonise
+from serkit.data.manifest import read_manifests
 from serkit.experiment.bench import run_bench
 from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.experiment.dataset import read_labelled
 
 
 def _row_labels(cfg: ExperimentConfig, corpus: str) -> list[str]:
-    present = sorted({u.label for u in read_labelled(replace(cfg, corpora=[corpus]))})
+    """The label spec restricted to the targets ``corpus`` has (all its labels without a spec)."""
+    utts = [u for u in read_manifests(cfg.manifest) if u.corpus == corpus]
+    present = sorted({u.label for u in harmonise(utts, cfg.labels or None, require_all=False)})
     if cfg.labels:
         return LabelSpec.parse(cfg.labels).restrict(present).to_list()
     return present

@@ -30,10 +30,15 @@ def cache_dir(tmp_path) -> Path:
 
 
 def corpus_or_skip(name: str) -> Path:
-    p = SHARED / name
-    if not p.exists():
-        pytest.skip(f"corpus {name} not available at {p}")
-    return p
+    """The corpus folder: ../shared/corpora/NAME when it holds audio, else $SERKIT_CORPORA/NAME
+    or ~/corpora/NAME (where ../shared/corpora/extract.sh puts the snapshot corpora)."""
+    import os
+
+    for root in (SHARED, Path(os.environ.get("SERKIT_CORPORA", Path.home() / "corpora"))):
+        p = root / name
+        if p.exists() and any(p.rglob("*.wav")):
+            return p
+    pytest.skip(f"corpus {name} not available (../shared/corpora/{name} or ~/corpora/{name})")
 
 
 @pytest.fixture

@@ -63,3 +63,23 @@ def test_int8_onnx_agrees_with_pytorch_on_emodb(tmp_path):
     export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, path, int8=True)
     r = check_full_onnx(rec, path, [u.audio for u in res.utterances[::5]])
     assert r["clips"] == 107 and r["top1_agreement"] >= 0.98 and r["top1_agreement_vs_model"] >= 0.98
+
+
+def test_snapshot_corpora_recipes_on_the_real_trees():
+    """RAVDESS, BAVED, EmoSpeech as extract.sh writes them: counts, duplicates, groups, labels."""
+    from serkit.data.labels import VOCABULARY
+
+    r = prepare("ravdess", corpus_or_skip("ravdess"))
+    assert len(r.utterances) == 1439 and len(r.skipped) == 1 and "byte-identical" in r.skipped[0][1]
+    assert Counter(u.label for u in r.utterances)["neutral"] == 96 and len({u.speaker for u in r.utterances}) == 24
+    assert len(make_folds(r.utterances, "folds:ravdess5")) == 5
+    b = prepare("baved", corpus_or_skip("baved"))
+    assert len(b.utterances) + len(b.skipped) == 1935 and sum("byte-identical" in why for _, why in b.skipped) == 27
+    assert sum("disagrees with folder" in why for _, why in b.skipped) == 1  # 0/49-m-23-6-1-201.wav
+    assert {u.label for u in b.utterances} == {"low-arousal", "neutral", "high-arousal"}
+    e = prepare("emospeech", corpus_or_skip("emospeech"))
+    assert len(e.utterances) + len(e.skipped) == 7741
+    labelled = [u for u in e.utterances if u.label]
+    assert {u.label for u in labelled} == {"anger", "calm", "fear", "happiness"}
+    assert Counter(u.speaker for u in labelled).most_common(1)[0][0] == "emospeech_unknown-user"
+    assert all(u.label in VOCABULARY for u in r.utterances + b.utterances + labelled)

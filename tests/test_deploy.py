@@ -353,19 +353,35 @@ def test_bench_latency_small_run(tmp_path):
     assert json.loads((tmp_path / "latency.json").read_text())["http"]["requests"] == 20
 
 
-def test_bundle_carries_its_model_card_and_measured_benchmark(rec):
+def test_bundle_carries_its_model_card_and_measured_benchmark():
     from serkit.deploy.bundles import BUNDLES
 
-    card = BUNDLES["default"].card()
-    assert card["labels"] == rec.labels and "EmoDB" in card["training_data"] and "research" in card["licence"]
+    emodb = serkit.load("emodb")
+    card = BUNDLES["emodb"].card()
+    assert card["labels"] == emodb.labels and "EmoDB" in card["training_data"] and "research" in card["licence"]
     assert card["benchmark"]["protocol"] == "loso" and len(card["benchmark"]["ua"]["per_seed"]) == 5
-    assert rec.card["training_data"]["corpora"] == ["emodb"]  # the file's own card, written by serkit train
+    assert emodb.card["training_data"]["corpora"] == ["emodb"]  # the file's own card, written by serkit train
+
+
+def test_default_bundle_is_the_multi_corpus_model_with_calibration():
+    from serkit.deploy.bundles import BUNDLES
+
+    rec, card = serkit.load("default"), BUNDLES["default"].card()
+    assert rec.labels == ["anger", "happiness", "neutral", "sadness"]
+    assert rec.card["training_data"]["corpora"] == ["emodb", "emospeech", "ravdess", "urdu"]
+    assert "CC BY-NC-SA" in card["licence"] and card["intended_use"] and card["limits"]
+    assert card["benchmark"]["protocol"] == "loco" and set(card["benchmark"]["ua_per_corpus"]) == set(
+        rec.card["training_data"]["corpora"])
+    cal = rec.card["calibration"]
+    assert 0.05 < cal["temperature"] < 20 and rec.temperature == cal["temperature"] and rec.min_confidence > 0
 
 
 def test_demo_on_a_file_prints_the_model_its_benchmark_and_cost(tmp_path):
     p = tmp_path / "a.wav"
     sf.write(p, tone_clip(1.5), SR)
-    r = runner.invoke(app, ["demo", "--audio", str(p)])
+    r = runner.invoke(app, ["demo", "--audio", str(p), "--model", "emodb"])
     assert r.exit_code == 0, r.output
     assert "model: attnpool on whisper-tiny-layers" in r.output and "loso UA 0.89" in r.output
+    r = runner.invoke(app, ["demo", "--audio", str(p)])
+    assert r.exit_code == 0 and "intended use:" in r.output and "per held-out corpus" in r.output
     assert "a.wav:" in r.output and "trainable params" in r.output

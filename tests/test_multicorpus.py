@@ -136,3 +136,12 @@ def test_matrix_row_of_a_corpus_lacking_a_class_is_scored_on_its_classes(tmp_pat
                      run=RunConfig(progress=False, cache_dir=str(tmp_path / "cache")), log=lambda *x: None)
     assert doc["cells"]["ca"]["ca"]["labels"] == ["anger", "sadness"]
     assert doc["cells"]["cb"]["cb"]["labels"] == ["anger", "neutral"] and doc["cells"]["cb"]["ca"]["chance"] == 0.5
+
+
+def test_loso_within_one_corpus_of_a_combined_manifest():
+    utts = [_u(i, lab, c, i % 3) for c in ("a", "b") for i, lab in enumerate(["anger", "sadness"] * 3)]
+    folds = make_folds(utts, "loso:a")
+    assert [f.name for f in folds] == ["a_0", "a_1", "a_2"]
+    assert all({utts[i].corpus for i in f.test} == {"a"} and len(f.train) == 10 for f in folds)
+    with pytest.raises(ProtocolError, match="no corpus"):
+        make_folds(utts, "loso:zz")

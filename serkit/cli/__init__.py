@@ -20,7 +20,7 @@ CONFIG = typer.Option(None, help="YAML experiment config (fields of serkit.exper
 MANIFEST = typer.Option(None, help="JSONL manifest")
 MODEL = typer.Option(None, help=f"model, {REG} (default attnpool)")
 FRONTEND = typer.Option(None, help=f"frontend, {REG}, or hf:<path> (default whisper-tiny-layers)")
-PROTOCOL = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K | loco | cross:A->B")
+PROTOCOL = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K | loso:CORPUS | loco | cross:A->B")
 LABELS = typer.Option(None, help="label spec: restrict and merge, e.g. anger,happiness,neutral=neutral+calm,sadness")
 CACHE = typer.Option(None, "--cache-dir", help="feature cache (default $SERKIT_CACHE or ~/.cache/serkit/features)")
 QUIET = typer.Option(False, help="no progress output")

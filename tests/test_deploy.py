@@ -35,8 +35,9 @@ def onnx_files(rec, tmp_path_factory):
     from serkit.deploy.onnx_full import export_full_onnx
 
     d = tmp_path_factory.mktemp("onnx")
-    fp = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.onnx")
-    q = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.int8.onnx", int8=True)
+    cal = rec.card.get("calibration")
+    fp = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.onnx", calibration=cal)
+    q = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.int8.onnx", int8=True, calibration=cal)
     return fp, q
 
 
@@ -131,8 +132,9 @@ def test_onnx_fp32_matches_pytorch_and_carries_metadata(rec, onnx_files):
     got = np.stack([ort.predict_mel(m) for m in mels])
     assert np.abs(got - ref).max() <= 1e-4
     # and the exported pipeline is the recogniser's own computation
-    own = np.array([[p.probabilities[k] for k in rec.labels] for p in rec.predict_batch(_clips(), sr=SR)])
+    own = rec.probabilities([rec.signal(c, SR) for c in _clips()])  # before the temperature
     assert np.abs(ref - own).max() <= 1e-5
+    assert ort.temperature == rec.temperature != 1.0 and ort.min_confidence == rec.min_confidence
     q8 = OnnxRecognizer(q["path"])
     got8 = np.stack([q8.predict_mel(m) for m in mels])
     assert q["bytes"] < fp["bytes"] / 2.5

@@ -189,3 +189,32 @@ def test_validation_probabilities_come_from_a_model_that_never_saw_them(name):
     m.fit(train, val, 0)
     assert m.val_proba is not None and m.val_proba.shape == (len(val), 2)
     assert not np.allclose(m.val_proba, m.predict_proba(val.feats), atol=1e-4)  # refit changed them
+
+
+def test_ft_block_starts_from_the_pretrained_block_and_trains_it_slower():
+    import torch
+
+    from serkit.audio.synth import tone_clip
+    from serkit.estimators import build_model, model_component
+    from serkit.features import build_frontend
+    from serkit.testing.dummies import toy_split
+    from serkit.training.trainer import TrainConfig, _param_groups
+
+    x = build_frontend("whisper-tiny-layers").extract(tone_clip(1.0), 16000)  # states 0-2
+    m = build_model(model_component({"name": "ft-block", "train": {"epochs": 2}}), 2, 3, 384)
+    with torch.no_grad():
+        out = m.net.head.pretrained(torch.from_numpy(x[1][None]), None)[0].numpy()
+    assert np.abs(out - x[2]).max() < 0.05  # block 2 on the (float16-cached) state 1 gives state 2
+    before = {k: v.clone() for k, v in m.net.head.pretrained.state_dict().items()}
+    rng = np.random.default_rng(0)
+    train, val = toy_split(rng, n_per=8, dim=384), toy_split(rng, n_per=4, dim=384)
+    m.fit(train, val, 0)
+    after = m.net.head.pretrained.state_dict()
+    assert any(not torch.allclose(before[k], after[k]) for k in before)  # fine-tuned
+    groups = _param_groups(m.net.body(), TrainConfig(lr=1e-3, pretrained_lr_scale=0.1))
+    assert sorted(g["lr"] for g in groups)[:1] == [pytest.approx(1e-4)]
+    frozen = build_model(model_component({"name": "ft-block", "freeze_block": True, "train": {"epochs": 1}}), 2, 3, 384)
+    frozen.fit(train, val, 0)
+    assert all(torch.equal(before[k], v) for k, v in frozen.net.head.pretrained.state_dict().items())
+    with pytest.raises(ConfigError, match="layer must be"):
+        build_model(model_component({"name": "ft-block", "layer": 2}), 2, 3, 384)

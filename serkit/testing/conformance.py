@@ -32,6 +32,9 @@ def check_model(name: str, n_layers: int = 3, dim: int = 16) -> None:
     probabilities that sum to 1; predicts a batch as it predicts each clip alone; is the same
     model from the same seed; survives ``state()`` -> ``load_state()`` with arrays / tensors
     only; refuses an unknown config key; reports a complete :class:`~serkit.core.cost.Cost`."""
+    from serkit.estimators import MODELS
+
+    dim = getattr(MODELS[name], "conformance_dim", None) or dim  # models bound to one encoder width
     rng = np.random.default_rng(0)
     train, val, test = (toy_split(rng, n_per=k, n_layers=n_layers, dim=dim) for k in (12, 4, 3))
     spec = _fast(name)

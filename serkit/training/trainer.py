@@ -30,6 +30,8 @@ class TrainConfig:
         lr, weight_decay: AdamW settings.
         patience: stop after this many epochs without a better validation UA.
         class_weighted: weight cross-entropy by inverse training class frequency.
+        pretrained_lr_scale: learning-rate factor of pretrained modules being fine-tuned
+            (parameters under an attribute named ``pretrained``, e.g. ``ft-block``'s block).
         crop_frames: during training, randomly crop longer utterances to this many frames
             (0 = never); evaluation always sees whole utterances.
         label_smoothing: cross-entropy label smoothing.
@@ -58,6 +60,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     patience: int = 8
     class_weighted: bool = True
+    pretrained_lr_scale: float = 0.1
     crop_frames: int = 0
     label_smoothing: float = 0.0
     layer_lr: float = 1e-2
@@ -177,11 +180,15 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
-    """Layer-weight logits at ``cfg.layer_lr`` without weight decay; everything else at ``cfg.lr``."""
+    """Layer-weight logits at ``cfg.layer_lr`` without weight decay; pretrained modules (under an
+    attribute named ``pretrained``) at ``cfg.lr * cfg.pretrained_lr_scale``; everything else at ``cfg.lr``."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     layer_params = [p for n, p in named if n.endswith("featurizer.logits")]
-    other = [p for n, p in named if not n.endswith("featurizer.logits")]
+    pre = [p for n, p in named if ".pretrained." in f".{n}" and not n.endswith("featurizer.logits")]
+    other = [p for n, p in named if not n.endswith("featurizer.logits") and ".pretrained." not in f".{n}"]
     groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
+    if pre:
+        groups.append({"params": pre, "lr": cfg.lr * cfg.pretrained_lr_scale, "weight_decay": cfg.weight_decay})
     if layer_params:
         groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
     return groups

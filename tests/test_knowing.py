@@ -218,3 +218,21 @@ def test_ft_block_starts_from_the_pretrained_block_and_trains_it_slower():
     assert all(torch.equal(before[k], v) for k, v in frozen.net.head.pretrained.state_dict().items())
     with pytest.raises(ConfigError, match="layer must be"):
         build_model(model_component({"name": "ft-block", "layer": 2}), 2, 3, 384)
+
+
+def test_adapted_default_exports_its_new_standardisation_to_onnx(tmp_path):
+    import serkit
+    from serkit.audio.mel import log_mel
+    from serkit.audio.synth import tone_clip
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.deploy.runtime import OnnxRecognizer
+
+    rec = serkit.load("default")
+    clip = tone_clip(2.0, seed=3)
+    before = rec.probabilities([rec.signal(clip, 16000)])
+    rec.adapt([tone_clip(1.5, seed=i, f0=120 + 30 * i) for i in range(4)], sr=16000, source="tones")
+    after = rec.probabilities([rec.signal(clip, 16000)])
+    assert np.abs(after - before).max() > 1e-3
+    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, tmp_path / "a.onnx", calibration=rec.card["calibration"])
+    ort = OnnxRecognizer(tmp_path / "a.onnx")
+    assert np.abs(ort.predict_mel(log_mel(clip)) - after[0]).max() < 1e-4

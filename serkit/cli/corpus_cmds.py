@@ -60,15 +60,14 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
              else expand_paths([audio]))
     files = files[:max_clips] if max_clips else files
     rec, good = load(model), []
-    for f in files:
+    for f in files:  # each file read once; unreadable ones reported and skipped
         try:
-            rec.signal(f)
-            good.append(f)
+            good.append(rec.signal(f))
         except AudioError as exc:
             typer.echo(f"error: {f}: {exc.reason}", err=True)
     if not good:
         raise SerkitError(f"{audio}: no usable audio to adapt on")
-    info = rec.adapt(good, source=str(audio))
+    info = rec.adapt_signals(good, source=str(audio))
     rec.save(out)
     typer.echo(f"adapted {rec.model.name} on {len(good)} clips ({info['seconds_of_audio']} s of audio, "
                f"{len(files) - len(good)} skipped): {info['standardize']} -> {out}")

@@ -43,6 +43,10 @@ class Recognizer(Runner):
 
     def probabilities(self, signals: list[Signal]) -> np.ndarray:
         """Encoder in padded batches per sample rate, then the head (masked: batched == single)."""
+        return self.model.predict_proba(self.features(signals))
+
+    def features(self, signals: list[Signal]) -> list[np.ndarray]:
+        """Frontend features ``(L, T, D)`` of prepared signals, in padded batches per sample rate."""
         feats: list = [None] * len(signals)
         by_rate: dict[int, list[int]] = {}
         for i, (_, rate, _) in enumerate(signals):
@@ -52,17 +56,19 @@ class Recognizer(Runner):
                 part = idx[k: k + self.batch_size]
                 for i, f in zip(part, self.frontend.extract_batch([signals[i][0] for i in part], rate)):
                     feats[i] = f
-        return self.model.predict_proba(feats)
+        return feats
 
     def adapt(self, items: list, sr: int | None = None, source: str = "") -> dict:
         """Adapt to a new domain without labels: re-estimate the model's input standardisation
         from these clips (paths, bytes or arrays; see :meth:`signal`) in place. Clips that
         cannot be read raise ``AudioError``; returns what was done (also kept in ``card``)."""
+        return self.adapt_signals([self.signal(a, sr) for a in items], source)
+
+    def adapt_signals(self, signals: list[Signal], source: str = "") -> dict:
+        """:meth:`adapt` on signals already prepared by :meth:`signal`."""
         import time
 
-        signals = [self.signal(a, sr) for a in items]
-        feats = [f for x, rate, _ in signals for f in self.frontend.extract_batch([x], rate)]
-        info = {**self.model.adapt(feats), "source": source or f"{len(items)} clips",
+        info = {**self.model.adapt(self.features(signals)), "source": source or f"{len(signals)} clips",
                 "seconds_of_audio": round(sum(x.size / rate for x, rate, _ in signals), 1),
                 "date": time.strftime("%Y-%m-%d")}
         self.header.setdefault("card", {})["adapted"] = info

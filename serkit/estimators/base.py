@@ -116,6 +116,11 @@ class Model(ABC):
     (set by ``fit``; ``None`` when there was no validation set): what calibration is fitted on,
     since the final model may have been refitted on those speakers."""
 
+    def validation_proba(self, val: Split) -> np.ndarray:
+        """Probabilities of ``val`` (the validation split ``fit`` was given) to calibrate on:
+        :attr:`val_proba` when ``fit`` kept them, else this model's predictions."""
+        return self.val_proba if self.val_proba is not None else self.predict_proba(val.feats)
+
     def adapt(self, feats: list[np.ndarray]) -> dict:
         """Re-estimate the input standardisation from unlabelled clips of a new domain
         (``feats[i]``: ``(L, T, D)``); weights stay as trained. Returns what was re-estimated."""

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from serkit.core.config import dump_yaml
+from serkit.core.config import dump_yaml, to_dict
 from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import SerkitError
 from serkit.core.io import seed_everything
-from serkit.data.protocols import Fold, cap_per_corpus, make_folds, validation_split
+from serkit.data.protocols import Fold, make_folds
 from serkit.estimators import FitReport, build_model
 from serkit.experiment.config import ExperimentConfig, RunConfig
-from serkit.experiment.dataset import Dataset, load_dataset
+from serkit.experiment.dataset import Dataset, fit_val_split, load_dataset
 from serkit.experiment.executor import run_tasks
 from serkit.experiment.metrics import classification_metrics, mean_std
 from serkit.experiment.results import SCHEMA_VERSION, BenchResult, FoldRecord, MetricSummary, Timing
@@ -56,9 +56,7 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     seed, fold_i = task
     fold, d = ctx.folds[fold_i], ctx.data
     seed_everything(seed)
-    fit_idx, val_idx = validation_split(d.utts, fold.train, seed, ctx.cfg.val_fraction)
-    fit_idx = cap_per_corpus(d.utts, fit_idx, ctx.cfg.max_per_corpus, seed)
-    val_idx = cap_per_corpus(d.utts, val_idx, ctx.cfg.max_per_corpus // 4, seed)
+    fit_idx, val_idx = fit_val_split(d.utts, fold.train, seed, ctx.cfg)
     model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
     t0 = time.time()
     # augmented variants: partners from the fit speakers only (validation variants, used only
@@ -70,8 +68,7 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
         from serkit.core.calibration import fit_temperature
 
-        vp = model.val_proba if model.val_proba is not None else model.predict_proba(d.split(val_idx).feats)
-        temperature = fit_temperature(vp, d.y[val_idx])
+        temperature = fit_temperature(model.validation_proba(d.split(val_idx)), d.y[val_idx])
     test = d.split(fold.test)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
@@ -251,8 +248,7 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
                                              for k in ("macs_head", "acs_head", "sops_head")),
                 d.frontend.encoder_macs(CLIP_S))
-    summary = {k: MetricSummary(*(round(v, 4) for v in mean_std([m[k] for m in per_seed])),
-                                [round(m[k], 4) for m in per_seed]) for k in ("ua", "wa", "f1")}
+    summary = {k: _summary([m[k] for m in per_seed]) for k in ("ua", "wa", "f1")}
     defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "
                 "fold's speakers, drawn per seed); test folds never used")
     if cfg.normalize == "corpus":
@@ -304,7 +300,7 @@ def _calibration_summary(res: BenchResult, records: list[FoldRecord], d: Dataset
         cs += [corpus[i] for r in recs for i in r.ids]
     q, y, cs = np.concatenate(cal), np.concatenate(ys), np.array(cs)
     res.calibration = {
-        "ece_before": to_summary(before), "ece_after": to_summary(after),
+        "ece_before": to_dict(_summary(before)), "ece_after": to_dict(_summary(after)),
         "temperature_mean": round(float(np.mean([r.temperature for r in records])), 4),
         "reliability_after": reliability(q, y), "reliability_before": reliability(np.concatenate(raw), y),
         "selective": selective_curve(q, y)}
@@ -318,56 +314,57 @@ def _calibration_summary(res: BenchResult, records: list[FoldRecord], d: Dataset
         "speakers; selective: accuracy/UA of the most confident share of clips (calibrated, all seeds pooled)")
 
 
+def _per_corpus(records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig, proba_of=lambda r: r.proba
+                ) -> dict[str, dict[str, list[float]]]:
+    """``{corpus: {ua|wa|f1: [one value per seed]}}`` over the test clips of each corpus, each
+    seed's predictions pooled (``proba_of(record)``: which probabilities of a record to score)."""
+    corpus = {u.id: u.corpus for u in d.utts}
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    names = sorted({corpus[i] for r in records for i in r.ids})
+    per: dict[str, dict[str, list[float]]] = {c: {"ua": [], "wa": [], "f1": []} for c in names}
+    for s in cfg.seed_list:
+        pairs = [(i, p) for r in records if r.seed == s for i, p in zip(r.ids, proba_of(r))]
+        for c in names:
+            sub = [(idx[i], int(np.argmax(p))) for i, p in pairs if corpus[i] == c]
+            m = classification_metrics(np.array([a for a, _ in sub]), np.array([b for _, b in sub]), len(d.labels))
+            for k in ("ua", "wa", "f1"):
+                per[c][k].append(m[k])
+    return per
+
+
+def _summary(vals: list[float]) -> MetricSummary:
+    return MetricSummary(*(round(v, 4) for v in mean_std(vals)), [round(v, 4) for v in vals])
+
+
+def _corpus_mean(per: dict[str, dict[str, list[float]]], n_seeds: int) -> MetricSummary:
+    """Per seed, the unweighted mean of the corpora's UA; over seeds, its summary."""
+    return _summary([float(np.mean([m["ua"][j] for m in per.values()])) for j in range(n_seeds)])
+
+
 def _adaptation_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
     """UA per test corpus (and the mean over corpora) of the adapted predictions, per variant."""
     if not cfg.adapt_clips or any(not r.adapted for r in records):
         return
-    corpus = {u.id: u.corpus for u in d.utts}
-    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
-    names = sorted({corpus[i] for r in records for i in r.ids})
     res.adaptation = {}
     for key in records[0].adapted:
-        per = {c: [] for c in names}
-        for s in cfg.seed_list:
-            pairs = [(i, p) for r in records if r.seed == s for i, p in zip(r.ids, r.adapted[key])]
-            for c in names:
-                sub = [(idx[i], int(np.argmax(p))) for i, p in pairs if corpus[i] == c]
-                per[c].append(classification_metrics(np.array([a for a, _ in sub]), np.array([b for _, b in sub]),
-                                                      len(d.labels))["ua"])
-        means = [float(np.mean([per[c][j] for c in names])) for j in range(len(cfg.seed_list))]
-        res.adaptation[key] = {"per_corpus": {c: to_summary(v) for c, v in per.items()}, "ua_corpus_mean": to_summary(means)}
+        per = _per_corpus(records, d, cfg, lambda r, key=key: r.adapted[key])
+        res.adaptation[key] = {"per_corpus": {c: to_dict(_summary(m["ua"])) for c, m in per.items()},
+                               "ua_corpus_mean": to_dict(_corpus_mean(per, len(cfg.seed_list)))}
     res.metric_definitions["adaptation"] = (
         "adaptK: the fold's model with its input standardisation re-estimated from K unlabelled clips of each test "
         "corpus (drawn per seed; all = every clip), then scored on all of that corpus's test clips (transductive, "
         "no labels)")
 
 
-def to_summary(vals: list[float]) -> dict:
-    m, sd = mean_std(vals)
-    return {"mean": round(m, 4), "std": round(sd, 4), "per_seed": [round(v, 4) for v in vals]}
-
-
 def _corpus_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
     """With test clips from several corpora: UA / WA / F1 per test corpus (each seed's pooled
     predictions on that corpus; classes absent from a corpus do not enter its UA) and their
     unweighted mean over corpora, the cross-corpus headline (a large corpus cannot dominate it)."""
-    corpus = {u.id: u.corpus for u in d.utts}
-    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
-    names = sorted({corpus[i] for r in records for i in r.ids})
-    if len(names) < 2:
+    per = _per_corpus(records, d, cfg)
+    if len(per) < 2:
         return
-    per: dict[str, dict[str, list[float]]] = {c: {"ua": [], "wa": [], "f1": []} for c in names}
-    for s in cfg.seed_list:
-        pairs = [(i, p) for r in records if r.seed == s for i, p in zip(r.ids, r.proba)]
-        for c in names:
-            sub = [(idx[i], int(np.argmax(p))) for i, p in pairs if corpus[i] == c]
-            m = classification_metrics(np.array([a for a, _ in sub]), np.array([b for _, b in sub]), len(d.labels))
-            for k in ("ua", "wa", "f1"):
-                per[c][k].append(m[k])
-    res.per_corpus = {c: {k: MetricSummary(*(round(v, 4) for v in mean_std(vals)), [round(v, 4) for v in vals])
-                          for k, vals in m.items()} for c, m in per.items()}
-    means = [float(np.mean([per[c]["ua"][j] for c in names])) for j in range(len(cfg.seed_list))]
-    res.ua_corpus_mean = MetricSummary(*(round(v, 4) for v in mean_std(means)), [round(v, 4) for v in means])
+    res.per_corpus = {c: {k: _summary(vals) for k, vals in m.items()} for c, m in per.items()}
+    res.ua_corpus_mean = _corpus_mean(per, len(cfg.seed_list))
     res.metric_definitions["per_corpus"] = ("UA/WA/F1 of each seed's predictions on one test corpus (UA over the "
                                             "classes that corpus has); ua_corpus_mean = their unweighted mean")
 

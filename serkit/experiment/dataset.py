@@ -16,7 +16,7 @@ from serkit.core.errors import ConfigError, ProtocolError
 from serkit.core.io import atomic_write_text
 from serkit.data.labels import harmonise
 from serkit.data.manifest import Utterance, read_manifests
-from serkit.data.protocols import make_folds
+from serkit.data.protocols import cap_per_corpus, make_folds, validation_split
 from serkit.estimators import Split
 from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.features import FeatureCache, Frontend, SpeakerNormalizer, build_frontend, extract_features, normalize_features
@@ -58,6 +58,16 @@ class Dataset:
 
     def speakers(self, idx: list[int]) -> list[str]:
         return sorted({self.utts[i].speaker for i in idx})
+
+
+def fit_val_split(utts: list[Utterance], train_idx: list[int], seed: int, cfg: ExperimentConfig
+                  ) -> tuple[list[int], list[int]]:
+    """A training fold -> (fit, validation) indices: validation speakers drawn with ``seed``
+    (``cfg.val_fraction``), then each corpus capped at ``cfg.max_per_corpus`` fit clips (a
+    quarter of that for validation). The one split of bench, tune and train."""
+    fit_idx, val_idx = validation_split(utts, train_idx, seed, cfg.val_fraction)
+    return (cap_per_corpus(utts, fit_idx, cfg.max_per_corpus, seed),
+            cap_per_corpus(utts, val_idx, cfg.max_per_corpus // 4, seed))
 
 
 def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:

@@ -10,18 +10,18 @@ silently scored. Every cell is a bench run under ``cells/`` and resumes like one
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from serkit.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from serkit.core.io import atomic_write_json, atomic_write_text
 from serkit.data.labels import LabelSpec, harmonise
 from serkit.data.manifest import read_manifests
 from serkit.experiment.bench import run_bench
 from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.experiment.dataset import read_labelled
+from serkit.experiment.report import save_figure
 
 
 def _row_labels(cfg: ExperimentConfig, corpus: str) -> list[str]:
@@ -108,7 +108,4 @@ def matrix_png(doc: dict, path: Path) -> None:
     ax.set_title(f"UA: {doc['model']} / {doc['frontend']}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)

@@ -12,8 +12,19 @@ from serkit.core.io import atomic_write_bytes, atomic_write_text
 from serkit.experiment.results import BenchResult
 
 
-def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: str = "") -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib figure as PNG atomically and close it."""
     import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: str = "") -> None:
 
     import matplotlib
 
@@ -34,15 +45,11 @@ def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: s
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def calibration_png(cal: dict, path: Path) -> None:
     """Reliability diagram (before / after temperature scaling) and selective accuracy vs coverage."""
-    import io
 
     import matplotlib
 
@@ -65,10 +72,7 @@ def calibration_png(cal: dict, path: Path) -> None:
     b.set_ylabel("accuracy of answered")
     b.set_title("selective accuracy (calibrated)", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def _rows(dirs) -> list[tuple[str, BenchResult]]:

@@ -11,11 +11,10 @@ from serkit.core.config import to_dict
 from serkit.core.cost import CLIP_S, Cost
 from serkit.core.errors import ConfigError
 from serkit.core.io import seed_everything
-from serkit.data.protocols import cap_per_corpus, validation_split
 from serkit.estimators import FitReport, build_model
 from serkit.estimators.io import save_model
 from serkit.experiment.config import ExperimentConfig, RunConfig
-from serkit.experiment.dataset import load_dataset
+from serkit.experiment.dataset import fit_val_split, load_dataset
 
 
 @dataclass
@@ -34,7 +33,7 @@ def calibrate(model, val, min_confidence: float) -> dict:
     ``uncertain``) with the validation coverage it gives."""
     from serkit.core.calibration import apply_temperature, coverage_at, ece, fit_temperature
 
-    p = model.val_proba if model.val_proba is not None else model.predict_proba(val.feats)
+    p = model.validation_proba(val)
     t = fit_temperature(p, val.labels)
     q = apply_temperature(p, t)
     return {"temperature": t, "fitted_on": f"{len(val.labels)} validation clips ({len(set(val.speakers))} speakers)",
@@ -53,9 +52,7 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     data = load_dataset(cfg, run or RunConfig(), log)
     seed_everything(seed)
     idx = list(range(len(data.utts)))
-    fit_idx, val_idx = validation_split(data.utts, idx, seed, cfg.val_fraction)
-    fit_idx = cap_per_corpus(data.utts, fit_idx, cfg.max_per_corpus, seed)
-    val_idx = cap_per_corpus(data.utts, val_idx, cfg.max_per_corpus // 4, seed)
+    fit_idx, val_idx = fit_val_split(data.utts, idx, seed, cfg)
     model = build_model(cfg.model, len(data.labels), data.n_layers, data.dim)
     t0 = time.time()
     report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)

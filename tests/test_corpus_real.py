@@ -53,8 +53,8 @@ def test_emodb_real_clip_through_whisper_frontends():
 def test_int8_onnx_agrees_with_pytorch_on_emodb(tmp_path):
     """Issue 6: int8 top-1 agreement >= 98% (every 5th EmoDB clip for the 7-class `emodb` bundle:
     107 clips; for the 4-class `default`, every 3rd EmoDB clip of its own classes: 113. On EmoDB's
-    other classes, which the default cannot name, near-ties make agreement 89 %:
-    docs/BENCHMARKS.md)."""
+    other classes, which the default cannot name, near-ties make agreement 93 %: `serkit export
+    default --onnx m.onnx --int8 --check manifests/emodb.jsonl`, docs/BENCHMARKS.md)."""
     import serkit
     from serkit.deploy.onnx_check import check_full_onnx
     from serkit.deploy.onnx_full import export_full_onnx

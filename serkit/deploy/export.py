@@ -33,6 +33,11 @@ def export_model(rec, onnx: Path, int8: bool = False, head_only: bool = False, m
     if utts:
         utts = utts[:check_clips] if check_clips else utts
         info["check"] = check_full_onnx(rec, onnx, [u.audio for u in utts], min_layer_weight=min_layer_weight)
+        other = [u.audio for u in utts if u.label is not None and u.label not in rec.labels]
+        if other:  # clips of classes the model cannot name: near-ties, reported apart
+            own = [u.audio for u in utts if u.label in rec.labels]
+            info["check_own_classes"] = check_full_onnx(rec, onnx, own, min_layer_weight=min_layer_weight) if own else None
+            info["check_other_classes"] = check_full_onnx(rec, onnx, other, min_layer_weight=min_layer_weight)
     return {**info, "kind": "full"}
 
 
@@ -41,6 +46,9 @@ def describe_export(info: dict) -> str:
     line = f"wrote {info['path']} ({info['bytes'] / 1e6:.2f} MB, {info['kind']}"
     if info["kind"] == "full":
         line += (f", {'int8' if info['int8'] else 'fp32'}: encoder states {info['states']}, {info['encoder_blocks']} "
-                 "of 4 Whisper blocks")
+                 f"of {info['encoder_blocks_total']} Whisper blocks")
     line += ")" + (f"; dropped layers with weights {info['dropped_layer_weights']}" if info.get("dropped_layer_weights") else "")
-    return line + ("\n" + json.dumps(info["check"]) if "check" in info else "")
+    for key in ("check", "check_own_classes", "check_other_classes"):
+        if info.get(key) is not None:
+            line += f"\n{key}: " + json.dumps(info[key])
+    return line

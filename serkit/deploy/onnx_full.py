@@ -31,7 +31,7 @@ from serkit.estimators.torch_head import TorchHeadModel
 from serkit.features.whisper_torch import WhisperEncoder
 from serkit.nn.layers import HeadPipeline, pool_frames_torch
 
-WHISPER_FRONTENDS = ("whisper-tiny", "whisper-tiny-layers")
+WHISPER_FRONTENDS = ("whisper-tiny", "whisper-tiny-layers", "whisper-base", "whisper-base-layers")
 
 
 class FullPipeline(nn.Module):
@@ -81,15 +81,21 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
     if not isinstance(model, TorchHeadModel):
         raise SerkitError(f"full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, ...); "
                           f"{model.name!r} is not one")
-    if name == "whisper-tiny":
-        states = [4]  # final block + final LayerNorm (the CTranslate2 output)
+    from serkit.features.whisper import VARIANTS, model_dir
+    from serkit.features.whisper_weights import read_encoder_weights
+
+    variant = "base" if name.startswith("whisper-base") else "tiny.en"
+    total = VARIANTS[variant]["blocks"]
+    if name in ("whisper-tiny", "whisper-base"):
+        states = [total]  # final block + final LayerNorm (the CTranslate2 output)
     else:
-        states = list(frontend_spec["config"].get("layers") or range(5))
+        states = list(frontend_spec["config"].get("layers") or range(total + 1))
     net, states, dropped = _drop_light_layers(model.net, states, min_layer_weight)
     n_blocks = max(states)
-    enc = WhisperEncoder(n_layers=n_blocks)
+    enc = WhisperEncoder(read_encoder_weights(str(model_dir(variant) / "model.bin")), n_layers=n_blocks)
     pipe = FullPipeline(enc, states, model.config.pool, copy.deepcopy(net)).eval()
-    return pipe, {"states": states, "encoder_blocks": n_blocks, "dropped_layer_weights": dropped}
+    return pipe, {"states": states, "encoder_blocks": n_blocks, "encoder_blocks_total": total,
+                  "dropped_layer_weights": dropped}
 
 
 def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | Path, int8: bool = False,
@@ -107,12 +113,7 @@ def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | P
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        import onnx
-
-        # the head stays fp32 (its ~2 M MACs are 0.3 % of the compute; quantising it cost top-1
-        # agreement); only the encoder's weights become int8
-        head = [n.name for n in onnx.load(str(fp32)).graph.node if n.name.startswith("/net/")]
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, nodes_to_exclude=head)
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
         fp32.unlink()
     write_metadata(out, OnnxMeta(
         kind="full", labels=list(labels), model=model.name, frontend=frontend_spec,

@@ -40,22 +40,26 @@ def run_matrix(cfg: ExperimentConfig, out: str | Path, within: str = "kfold-spea
     out = Path(out)
     names = corpora or sorted({u.corpus for u in read_labelled(cfg)})
     cells: dict[str, dict[str, dict]] = {a: {} for a in names}
+    wall: dict[str, float] = {}
     for a in names:
         labels = _row_labels(cfg, a)
         log(f"[matrix] {a}: within ({within})")
         r = run_bench(replace(cfg, corpora=[a], protocol=within, labels=labels), out / "cells" / f"within_{a}", run, log)
         cells[a][a] = _cell(r.ua, r.labels, f"cells/within_{a}")
+        wall[f"within_{a}"] = r.timing.wall_s_total
         others = [b for b in names if b != a]
         if not others:
             continue
         log(f"[matrix] {a} -> {'+'.join(others)}")
         r = run_bench(replace(cfg, corpora=names, protocol=f"cross:{a}->{'+'.join(others)}", labels=labels),
                       out / "cells" / f"from_{a}", run, log)
+        wall[f"from_{a}"] = r.timing.wall_s_total
         for b in others:
             m = (r.per_corpus or {}).get(b) if len(others) > 1 else {"ua": r.ua}
             cells[a][b] = _cell(m["ua"], r.labels, f"cells/from_{a}")
     doc = {"corpora": names, "within_protocol": within, "model": cfg.model.name, "frontend": cfg.frontend.name,
            "labels": cfg.labels, "seeds": cfg.seed_list, "cells": cells,
+           "wall_s_total": round(sum(wall.values()), 1), "wall_s_per_run": wall,
            "definition": "cells[train][test]: UA mean and std over seeds; diagonal = within-corpus speaker-independent "
                          f"({within}), off-diagonal = trained on all of the row's corpus, tested on the column's; "
                          "n_classes/chance: the classes the row's training corpus has"}
@@ -85,6 +89,7 @@ def matrix_markdown(doc: dict) -> str:
     if off:
         lines += ["", f"mean off-diagonal UA {np.mean(off):.3f}; mean diagonal "
                       f"{np.mean([doc['cells'][a][a]['ua'] for a in names]):.3f}"]
+    lines += ["", f"wall time of all cell runs: {doc['wall_s_total']} s (summed over their invocations)"]
     return "\n".join(lines) + "\n"
 
 

@@ -29,10 +29,10 @@ from sklearn.metrics import balanced_accuracy_score
 from serkit.core.config import dump_yaml, to_dict
 from serkit.core.errors import ConfigError
 from serkit.core.io import atomic_write_json, seed_everything
-from serkit.data.protocols import make_folds, validation_split
+from serkit.data.protocols import make_folds
 from serkit.estimators import build_model
 from serkit.experiment.config import ExperimentConfig, RunConfig, experiment_from_dict
-from serkit.experiment.dataset import Dataset, load_dataset
+from serkit.experiment.dataset import Dataset, fit_val_split, load_dataset
 from serkit.experiment.executor import run_tasks
 
 # the published ResLSTM-SA search space (its repository's README)
@@ -95,7 +95,7 @@ def suggest(trial, space: dict) -> dict:
     return out
 
 
-def inner_tasks(utts, folds, seed: int, val_fraction: float, outer_folds: int = 0) -> list[dict]:
+def inner_tasks(utts, folds, seed: int, cfg, outer_folds: int = 0) -> list[dict]:
     """Per outer fold: fit and validation indices drawn from its *training* indices only."""
     chosen = folds
     if outer_folds and outer_folds < len(folds):
@@ -103,7 +103,7 @@ def inner_tasks(utts, folds, seed: int, val_fraction: float, outer_folds: int = 
         chosen = [folds[i] for i in sorted(set(pick.tolist()))]
     tasks = []
     for f in chosen:
-        fit, val = validation_split(utts, f.train, seed, val_fraction)
+        fit, val = fit_val_split(utts, f.train, seed, cfg)
         if not val:
             raise ConfigError(f"fold {f.name}: tuning needs at least two training speakers")
         tasks.append({"fold": f.name, "fit": fit, "val": val})  # f.test is not carried further
@@ -156,7 +156,7 @@ def run_tune(cfg: ExperimentConfig, tcfg: TuneConfig, out: str | Path, space: di
     if not space:
         raise ConfigError(f"no default search space for model {cfg.model.name!r}; pass --space SPACE.yaml")
     data = load_dataset(cfg, run, log)
-    tasks = inner_tasks(data.utts, make_folds(data.utts, cfg.protocol), tcfg.seed, cfg.val_fraction, tcfg.outer_folds)
+    tasks = inner_tasks(data.utts, make_folds(data.utts, cfg.protocol), tcfg.seed, cfg, tcfg.outer_folds)
     dump_yaml({"experiment": cfg.to_dict(), "tune": to_dict(tcfg), "space": space,
                "tasks": [{"fold": t["fold"], "fit_speakers": data.speakers(t["fit"]),
                           "val_speakers": data.speakers(t["val"])} for t in tasks]}, out / "config.yaml")

@@ -182,3 +182,16 @@ def test_hf_frontend_needs_local_path_and_transformers(tmp_path):
     else:  # transformers present: an empty folder is not a checkpoint, and nothing is downloaded
         with pytest.raises(Exception):
             build_frontend(f"hf:{tmp_path}")
+
+
+def test_native_rate_frontend_cost_is_counted_at_the_files_rate(tmp_path, tone_writer):
+    """mfcc-chroma runs at the file's own rate: a 48 kHz corpus costs 3x the frames of 16 kHz."""
+    from serkit.data.manifest import Utterance
+    from serkit.experiment.dataset import Dataset
+    from serkit.features import FeatureCache, build_frontend
+
+    fe = build_frontend("mfcc-chroma")
+    wav48 = tone_writer(tmp_path / "a.wav", seconds=0.5, sr=48000)
+    d = Dataset([Utterance(id="a", audio=str(wav48), duration=0.5, label="x")], {}, ["x"], fe, FeatureCache(tmp_path))
+    assert d.encoder_macs(3.0) == fe.encoder_macs(3.0, 48000)
+    assert fe.encoder_macs(3.0, 48000) > 2.9 * fe.encoder_macs(3.0, 16000)

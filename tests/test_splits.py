@@ -1,8 +1,11 @@
+import json
+
 import pytest
 
 from serkit.data.corpora import Utterance
 from serkit.core.errors import ProtocolError
-from serkit.data.protocols import Fold, check_folds, make_folds, validation_split
+from serkit.data.protocols import (Fold, bundled_splits, check_folds, check_protocol, fixed_split, make_folds,
+                                   validation_split)
 
 
 def _utts(spk_counts, label_cycle=("a", "b", "c"), session=None):
@@ -54,6 +57,40 @@ def test_ravdess5_fixed_actor_folds():
     assert test_actors["fold1"] == [2, 5, 14, 15, 16]
     assert test_actors["fold5"] == [1, 4, 9, 22]
     _assert_speaker_independent(utts, folds)
+
+
+def test_emobox_ravdess6_is_the_emobox_actor_assignment():
+    utts = _utts({f"ravdess_{a:02d}": 2 for a in range(1, 25)})
+    folds = make_folds(utts, "folds:emobox-ravdess6")
+    test_actors = {f.name: sorted({int(utts[i].speaker[-2:]) for i in f.test}) for f in folds}
+    assert test_actors == {"fold1": [1, 11, 20, 21], "fold2": [4, 10, 12, 14], "fold3": [8, 9, 19, 23],
+                           "fold4": [3, 5, 7, 24], "fold5": [2, 15, 16, 18], "fold6": [6, 13, 17, 22]}
+    _assert_speaker_independent(utts, folds)
+    assert "emo-box/EmoBox" in fixed_split("emobox-ravdess6").source
+    assert {"ravdess5", "emobox-ravdess6"} <= set(bundled_splits())
+
+
+def test_split_file_is_a_protocol_and_bad_splits_are_refused(tmp_path):
+    utts = _utts({"a": 2, "b": 2, "c": 2})
+    good = tmp_path / "abc.json"
+    good.write_text(json.dumps({"source": "test", "folds": {"x": ["a"], "y": ["b", "c"]}}))
+    folds = make_folds(utts, f"folds:{good}")
+    assert [f.name for f in folds] == ["x", "y"] and len(folds[1].test) == 4
+    check_protocol(f"folds:{good}")
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps({"source": "test", "folds": {"x": ["a", "b"], "y": ["b", "c"]}}))
+    with pytest.raises(ProtocolError, match="in folds x and y"):
+        make_folds(utts, f"folds:{twice}")
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"source": "test", "folds": {"x": ["a"], "y": ["b"]}}))
+    with pytest.raises(ProtocolError, match=r"speaker\(s\) \['c'\].*in no fold"):
+        make_folds(utts, f"folds:{short}")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ProtocolError, match="not a split file"):
+        check_protocol(f"folds:{bad}")
+    with pytest.raises(ProtocolError, match="no bundled split"):
+        check_protocol("folds:nonesuch")
 
 
 def test_leaking_folds_refused():

@@ -20,7 +20,7 @@ CONFIG = typer.Option(None, help="YAML experiment config (fields of serkit.exper
 MANIFEST = typer.Option(None, help="JSONL manifest")
 MODEL = typer.Option(None, help=f"model, {REG} (default attnpool)")
 FRONTEND = typer.Option(None, help=f"frontend, {REG}, or hf:<path> (default whisper-tiny-layers)")
-PROTOCOL = typer.Option(None, help="loso | loso-session | folds:ravdess5 | kfold-speaker:K | loso:CORPUS | loco | cross:A->B")
+PROTOCOL = typer.Option(None, help="loso | loso-session | folds:NAME (ravdess5, emobox-ravdess6, or a split .json) | kfold-speaker:K | loso:CORPUS | loco | cross:A->B")
 LABELS = typer.Option(None, help="label spec: restrict and merge, e.g. anger,happiness,neutral=neutral+calm,sadness")
 CACHE = typer.Option(None, "--cache-dir", help="feature cache (default $SERKIT_CACHE or ~/.cache/serkit/features)")
 QUIET = typer.Option(False, help="no progress output")
@@ -216,7 +216,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
                                        workers=workers, threads=threads)), host=host, port=port, log_level="warning")
 
 
-from serkit.cli import corpus_cmds, report_cmds  # noqa: E402,F401  (register more commands)
+from serkit.cli import corpus_cmds, report_cmds, reproduce_cmds  # noqa: E402,F401  (register more commands)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -2,7 +2,10 @@
 
 ``loso``            one fold per speaker.
 ``loso-session``    one fold per session (IEMOCAP, MSP-IMPROV).
-``folds:ravdess5``  the five fixed RAVDESS actor folds of ResLSTM-SA.
+``folds:NAME``      fixed speaker folds written down as data: ``serkit/data/splits/NAME.json``
+                    (``ravdess5``: the five RAVDESS actor folds of ResLSTM-SA;
+                    ``emobox-ravdess6``: EmoBox's six RAVDESS actor folds), or
+                    ``folds:path/to/split.json`` in the same format (each file names its source).
 ``kfold-speaker:K`` K folds grouped by speaker, label-stratified (deterministic: the fold
                     assignment does not change with the training seed).
 ``loso:C``          one fold per speaker of corpus C, trained on everything else of the
@@ -23,17 +26,71 @@ Validation speakers for model selection are carved out of the training fold only
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from serkit.data.manifest import Utterance
 from serkit.core.errors import ProtocolError
 
-PROTOCOLS = ("loso", "loso-session", "folds:ravdess5", "kfold-speaker:K", "loso:C", "loco", "cross:A->B")
-"""The protocol names :func:`make_folds` takes (``K`` an integer)."""
+PROTOCOLS = ("loso", "loso-session", "folds:NAME", "kfold-speaker:K", "loso:C", "loco", "cross:A->B")
+"""The protocol names :func:`make_folds` takes (``K`` an integer, ``NAME`` a bundled split or a
+JSON file: :func:`fixed_split`)."""
 
-RAVDESS5 = [[2, 5, 14, 15, 16], [3, 6, 7, 13, 18], [10, 11, 12, 19, 20], [8, 17, 21, 23, 24], [1, 4, 9, 22]]
+SPLITS_DIR = Path(__file__).parent / "splits"
+
+
+@dataclass(frozen=True)
+class FixedSplit:
+    """Speaker folds written down as data (``splits/NAME.json``): ``folds`` maps a fold name to
+    its test speakers (manifest speaker ids); ``source`` says where the assignment comes from."""
+
+    name: str
+    corpus: str
+    source: str
+    folds: dict[str, tuple[str, ...]]
+    description: str = ""
+    note: str = ""
+
+
+def bundled_splits() -> list[str]:
+    """Names of the splits shipped with serkit (``folds:NAME``)."""
+    return sorted(p.stem for p in SPLITS_DIR.glob("*.json"))
+
+
+@lru_cache(maxsize=None)
+def fixed_split(name: str) -> FixedSplit:
+    """The split ``name`` (bundled) or the JSON file at path ``name``.
+
+    Format: ``{"name", "corpus", "source", "folds": {fold: [speaker, ...]}}`` (plus optional
+    ``description``, ``note``). A speaker listed in two folds is refused.
+    """
+    p = SPLITS_DIR / f"{name}.json"
+    if not p.exists():
+        p = Path(name)
+    if not p.is_file():
+        raise ProtocolError(f"folds:{name}: no bundled split of that name ({', '.join(bundled_splits())}) "
+                            "and no such JSON file")
+    try:
+        d = json.loads(p.read_text())
+        folds = {str(k): tuple(str(s) for s in v) for k, v in d["folds"].items()}
+        split = FixedSplit(name=str(d.get("name", p.stem)), corpus=str(d.get("corpus", "")), source=str(d["source"]),
+                           folds=folds, description=str(d.get("description", "")), note=str(d.get("note", "")))
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
+        raise ProtocolError(f"folds:{name}: {p} is not a split file ({type(exc).__name__}: {exc}); "
+                            "it needs 'source' and 'folds': {fold: [speaker, ...]}") from None
+    seen: dict[str, str] = {}
+    for f, spk in folds.items():
+        for s in spk:
+            if s in seen:
+                raise ProtocolError(f"folds:{name}: speaker {s!r} is in folds {seen[s]} and {f}")
+            seen[s] = f
+    if len(folds) < 2:
+        raise ProtocolError(f"folds:{name}: a split needs at least two folds")
+    return split
 
 
 @dataclass
@@ -69,7 +126,10 @@ def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
 
 def check_protocol(protocol: str) -> None:
     """Refuse a protocol name :func:`make_folds` does not know (before any data is read)."""
-    if protocol in PROTOCOLS[:3] or protocol == "loco" or (protocol.startswith("loso:") and protocol[5:]):
+    if protocol in PROTOCOLS[:2] or protocol == "loco" or (protocol.startswith("loso:") and protocol[5:]):
+        return
+    if protocol.startswith("folds:") and protocol[6:]:
+        fixed_split(protocol[6:])
         return
     if protocol.startswith("cross:") and "->" in protocol:
         a, _, b = protocol[6:].partition("->")
@@ -130,19 +190,16 @@ def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
         if any(not u.session for u in utts):
             raise ProtocolError("protocol 'loso-session' needs a session for every utterance (IEMOCAP, MSP-IMPROV)")
         groups = [u.session for u in utts]
-    elif protocol == "folds:ravdess5":
+    elif protocol.startswith("folds:"):
         _require_speakers(utts, protocol)
-        actor = {}
-        for k, actors in enumerate(RAVDESS5):
-            for a in actors:
-                actor[a] = k
-        groups = []
-        for u in utts:
-            try:
-                a = int(str(u.speaker).rsplit("_", 1)[-1])
-                groups.append(f"fold{actor[a] + 1}")
-            except (ValueError, KeyError):
-                raise ProtocolError(f"folds:ravdess5 needs RAVDESS actors 1-24 as speakers, got {u.speaker!r}") from None
+        split = fixed_split(protocol[6:])
+        fold_of = {s: f for f, spk in split.folds.items() for s in spk}
+        unassigned = sorted({u.speaker for u in utts} - set(fold_of))
+        if unassigned:
+            raise ProtocolError(f"{protocol}: speaker(s) {unassigned[:5]} of the manifest are in no fold of the split "
+                                f"(it is written for corpus {split.corpus!r}, speakers like {next(iter(fold_of))!r}); "
+                                "restrict the manifest to that corpus")
+        groups = [fold_of[u.speaker] for u in utts]
     elif protocol.startswith("kfold-speaker:"):
         _require_speakers(utts, protocol)
         try:

@@ -247,7 +247,7 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     costs = [Cost.from_dict(r.cost) for r in records]
     cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
                                              for k in ("macs_head", "acs_head", "sops_head")),
-                d.frontend.encoder_macs(CLIP_S))
+                d.encoder_macs(CLIP_S))
     summary = {k: _summary([m[k] for m in per_seed]) for k in ("ua", "wa", "f1")}
     defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "
                 "fold's speakers, drawn per seed); test folds never used")

@@ -26,7 +26,7 @@ from serkit.core.config import Component, deep_merge, from_dict, load_yaml, pars
 from serkit.core.errors import ConfigError
 from serkit.core.io import text_digest
 from serkit.data.labels import LabelSpec
-from serkit.data.protocols import check_protocol
+from serkit.data.protocols import SPLITS_DIR, check_protocol, fixed_split
 from serkit.estimators import MODELS, model_component
 from serkit.features import frontend_component
 from serkit.training.augment import AugmentConfig
@@ -40,7 +40,7 @@ class ExperimentConfig:
     """One experiment (everything here defines its result).
 
     Attributes:
-        protocol: ``loso`` | ``loso-session`` | ``folds:ravdess5`` | ``kfold-speaker:K`` |
+        protocol: ``loso`` | ``loso-session`` | ``folds:NAME`` (a split in data/splits/ or a JSON file) | ``kfold-speaker:K`` |
             ``loco`` | ``cross:A->B`` (:mod:`serkit.data.protocols`).
         manifest: one JSONL manifest, or several joined by commas (combined; ``corpus`` keeps
             them apart).
@@ -90,6 +90,9 @@ class ExperimentConfig:
         """Digest of what defines one fold's result: everything but the number of seeds, plus
         the frontend's full spec (its version included)."""
         d = {k: v for k, v in self.to_dict().items() if k != "seeds"}
+        split = self.protocol[6:] if self.protocol.startswith("folds:") else ""
+        if split and not (SPLITS_DIR / f"{split}.json").exists():  # a split file: its folds define the result
+            d["split_folds"] = fixed_split(split).folds
         return text_digest(json.dumps({"experiment": d, "frontend_spec": frontend_spec}, sort_keys=True, default=str))
 
 

@@ -43,6 +43,19 @@ class Dataset:
     def __post_init__(self):
         self.y = np.array([self.labels.index(u.label) for u in self.utts])
 
+    def encoder_macs(self, clip_s: float) -> int | None:
+        """The frontend's MACs for ``clip_s`` seconds at the rate it runs at here: its fixed
+        rate, or (native-rate frontends such as ``mfcc-chroma``) the first clip's file rate."""
+        if self.frontend.sample_rate is not None or not self.utts:
+            return self.frontend.encoder_macs(clip_s)
+        import soundfile as sf
+
+        try:
+            sr = sf.info(self.utts[0].audio).samplerate
+        except (OSError, RuntimeError):
+            return self.frontend.encoder_macs(clip_s)
+        return self.frontend.encoder_macs(clip_s, sr)
+
     @property
     def n_layers(self) -> int:
         return next(iter(self.feats.values())).shape[0]

@@ -78,7 +78,8 @@ class Frontend(ABC):
     def encoder_macs(self, duration_s: float) -> int | None:
         """Multiply-accumulates spent by the frontend on ``duration_s`` seconds of audio.
 
-        ``None`` when not counted (handcrafted DSP).
+        ``None`` when not counted (handcrafted DSP). A native-rate frontend (``sample_rate``
+        ``None``) also takes ``sample_rate``: the rate of the files it runs on.
         """
         return None
 

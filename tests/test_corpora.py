@@ -24,6 +24,7 @@ def test_emodb(tmp_path, tone_writer):
     by = {u.id: u for u in res.utterances}
     u = by["emodb_03a01Fa"]
     assert (u.label, u.speaker, u.gender, u.language) == ("happiness", "emodb_03", "m", "de")
+    assert u.text == "Der Lappen liegt auf dem Eisschrank."
     assert by["emodb_08b02Tc"].label == "sadness" and by["emodb_16b10Lb"].label == "boredom"
     reasons = dict(res.skipped)
     assert any("unreadable" in r for r in reasons.values()) and any("scheme" in r for r in reasons.values())

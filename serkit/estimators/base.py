@@ -83,6 +83,9 @@ class Model(ABC):
     supports_augment: ClassVar[bool] = False
     #: augmentation a bench uses for this model unless the config says otherwise
     default_augment: ClassVar[str] = "none"
+    #: the inputs it reads: ``("audio",)``, or ``("audio", "text")`` (the dataset then gives
+    #: :class:`~serkit.nn.multimodal.Bimodal` items with the transcript's token states)
+    modalities: ClassVar[tuple[str, ...]] = ("audio",)
 
     def __init__(self, config: Any, n_classes: int, n_layers: int, dim: int):
         self.config = config
@@ -128,6 +131,11 @@ class Model(ABC):
 
     def spike_stats(self, feats: list[np.ndarray]) -> dict | None:
         """Firing-rate health per spiking layer (spiking models only)."""
+        return None
+
+    def cost_parts(self, feats: list, durations: list[float]) -> dict | None:
+        """Operations and energy per part (e.g. per modality) of a multimodal head, per 3 s
+        clip: ``{part: {macs, sops, energy_mj}}``; ``None`` for single-input heads."""
         return None
 
     def describe(self) -> dict:

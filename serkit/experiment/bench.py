@@ -25,6 +25,7 @@ from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.experiment.dataset import Dataset, fit_val_split, load_dataset
 from serkit.experiment.executor import run_tasks
 from serkit.experiment.metrics import classification_metrics, mean_std
+from serkit.nn.multimodal import Bimodal
 from serkit.experiment.results import SCHEMA_VERSION, BenchResult, FoldRecord, MetricSummary, Timing
 
 
@@ -69,13 +70,14 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
         from serkit.core.calibration import fit_temperature
 
         temperature = fit_temperature(model.validation_proba(d.split(val_idx)), d.y[val_idx])
-    test = d.split(fold.test)
+    test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
     durations = [d.utts[i].duration for i in fold.test]
     rec = FoldRecord(seed, fold.name, ctx.fingerprint, test.ids, proba.round(6).tolist(), report.to_dict(),
                      round(fit_s, 3), model.cost(test.feats, durations).to_dict(), len(fit_idx), len(val_idx),
-                     d.speakers(val_idx), model.spike_stats(test.feats), temperature, adapted)
+                     d.speakers(val_idx), model.spike_stats(test.feats), temperature, adapted,
+                     model.cost_parts(test.feats, durations))
     rec.save(ctx.fold_dir)
     return rec
 
@@ -271,7 +273,31 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     _adaptation_summary(res, records, d, cfg)
     _layer_summary(res, [r.fit_report for r in records], d.frontend.layer_names)
     _spike_summary(res, [r.spike_stats for r in records if r.spike_stats])
+    _text_summary(res, records, d, cfg)
     return res
+
+
+def _text_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """Multimodal runs: head operations and energy per part (mean over folds), the text
+    encoder's cost per 3 s clip from the real token counts, and what the transcripts were."""
+    from serkit.core.cost import energy_mj
+
+    parts = [r.cost_parts for r in records if r.cost_parts]
+    if parts:
+        res.cost_parts = {k: {m: (round(float(np.mean([p[k][m] for p in parts])), 6) if m == "energy_mj"
+                                  else int(np.mean([p[k][m] for p in parts]))) for m in parts[0][k]}
+                          for k in parts[0]}
+    if d.text is None:
+        return
+    macs = d.text_encoder_macs(list(range(len(d.utts))), CLIP_S)
+    res.text = {"encoder": d.text_encoder.spec(), "with_transcript": len(d.utts) - d.text.missing,
+                "missing": d.text.missing, "truncated": d.text.truncated, "tokens_mean": d.text.tokens_mean,
+                "unk_frac_mean": d.text.unk_frac_mean, "encoder_macs": macs, "encoder_mj": round(energy_mj(macs), 4),
+                "shuffled_test": cfg.text_shuffle_test}
+    res.metric_definitions["text"] = (f"transcripts from the manifest's text field, token states of "
+                                      f"{d.text_encoder.spec()['weights']} layer {cfg.text.layer}"
+                                      + ("; test transcripts permuted among each fold's test utterances "
+                                         "(reliance diagnostic)" if cfg.text_shuffle_test else ""))
 
 
 def _calibration_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
@@ -403,14 +429,23 @@ def measure_latency(cfg: ExperimentConfig, data: Dataset, n: int = 10) -> tuple[
     model = build_model(cfg.model, len(data.labels), feats.shape[0], feats.shape[2])
     rng = np.random.default_rng(0)
     toy = [feats + rng.normal(0, 0.1, feats.shape).astype(np.float32) for _ in range(2 * len(data.labels))]
+    text = next((u.text for u in data.utts if u.text), None) if data.text is not None else None
+
+    def item(f, t=None):  # a multimodal model reads the clip's transcript too
+        if data.text is None:
+            return f
+        return Bimodal(f, t if t is not None else data.text_encoder.encode(text).states, True, data.text_encoder.dim)
+
+    states = data.text_encoder.encode(text).states if data.text is not None else None
+    toy = [item(f, states) for f in toy]
     toy_y = np.arange(len(toy)) % len(data.labels)
     model.fit(Split(toy, toy_y, [f"s{i % 2}" for i in range(len(toy))], [str(i) for i in range(len(toy))]), None, 0)
     t_full, t_head = [], []
     for _ in range(n):
         a = time.perf_counter()
-        f = data.frontend.extract(wav, sr)
+        f = item(data.frontend.extract(wav, sr))  # (the text encoder runs here for a multimodal model)
         b = time.perf_counter()
-        model.predict_proba([f])
+        model.predict_proba([item(f.audio, states) if data.text is not None else f])
         c = time.perf_counter()
         t_full.append(c - a)
         t_head.append(c - b)

@@ -29,6 +29,7 @@ from serkit.data.labels import LabelSpec
 from serkit.data.protocols import SPLITS_DIR, check_protocol, fixed_split
 from serkit.estimators import MODELS, model_component
 from serkit.features import frontend_component
+from serkit.features.text import TextEncoderConfig
 from serkit.training.augment import AugmentConfig
 
 DEFAULT_MODEL = "attnpool"
@@ -62,6 +63,10 @@ class ExperimentConfig:
         max_per_corpus: train on at most this many clips of each training corpus (label-
             stratified draw per seed; 0 = all), so that a large corpus cannot dominate.
         augment: training augmentation; absent in YAML = the model's default (``eam`` for ``mll``).
+        text: the text encoder of models that read transcripts (``eavs-tf``; the manifest's
+            ``text`` field, e.g. from ``serkit transcribe``); ignored (and not hashed) otherwise.
+        text_shuffle_test: reliance diagnostic: each fold's test transcripts are permuted among
+            its test utterances (seeded), so the words no longer belong to the audio.
     """
 
     manifest: str = ""
@@ -77,6 +82,13 @@ class ExperimentConfig:
     model: Component = field(default_factory=lambda: model_component(DEFAULT_MODEL))
     frontend: Component = field(default_factory=lambda: frontend_component(DEFAULT_FRONTEND))
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    text_shuffle_test: bool = False
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether the model reads transcripts (its ``modalities`` include ``text``)."""
+        return "text" in MODELS[self.model.name].modalities
 
     @property
     def seed_list(self) -> list[int]:
@@ -90,6 +102,9 @@ class ExperimentConfig:
         """Digest of what defines one fold's result: everything but the number of seeds, plus
         the frontend's full spec (its version included)."""
         d = {k: v for k, v in self.to_dict().items() if k != "seeds"}
+        if not self.reads_text:  # (so audio-only results keep the fingerprints they had)
+            d.pop("text")
+            d.pop("text_shuffle_test")
         split = self.protocol[6:] if self.protocol.startswith("folds:") else ""
         if split and not (SPLITS_DIR / f"{split}.json").exists():  # a split file: its folds define the result
             d["split_folds"] = fixed_split(split).folds

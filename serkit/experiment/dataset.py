@@ -20,6 +20,8 @@ from serkit.data.protocols import cap_per_corpus, make_folds, validation_split
 from serkit.estimators import Split
 from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.features import FeatureCache, Frontend, SpeakerNormalizer, build_frontend, extract_features, normalize_features
+from serkit.features.text import TextEncoder, TextEncoding, encode_texts
+from serkit.nn.multimodal import Bimodal
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Dataset:
     cached: int = 0
     extract_s: float = 0.0
     normalizer: SpeakerNormalizer | None = None
+    text: TextEncoding | None = None
+    text_encoder: TextEncoder | None = None
 
     def __post_init__(self):
         self.y = np.array([self.labels.index(u.label) for u in self.utts])
@@ -64,10 +68,30 @@ class Dataset:
     def dim(self) -> int:
         return next(iter(self.feats.values())).shape[2]
 
-    def split(self, idx: list[int], variants=None) -> Split:
-        """The :class:`~serkit.estimators.Split` of utterances ``idx`` (indices into ``utts``)."""
-        return Split([self.feats[self.utts[i].id] for i in idx], self.y[idx], [self.utts[i].speaker for i in idx],
-                     [self.utts[i].id for i in idx], variants)
+    def split(self, idx: list[int], variants=None, shuffle_text_seed: int | None = None) -> Split:
+        """The :class:`~serkit.estimators.Split` of utterances ``idx`` (indices into ``utts``).
+
+        With transcripts (a model that reads text) each item is a
+        :class:`~serkit.nn.multimodal.Bimodal`; ``shuffle_text_seed`` permutes the transcripts
+        among these utterances (the reliance diagnostic)."""
+        ids = [self.utts[i].id for i in idx]
+        feats = [self.feats[u] for u in ids]
+        if self.text is not None:
+            texts = [self.text.states[u] for u in ids]
+            if shuffle_text_seed is not None:
+                texts = [texts[j] for j in np.random.default_rng(shuffle_text_seed).permutation(len(texts))]
+            feats = [Bimodal(f, t, True, self.text_encoder.dim) for f, t in zip(feats, texts)]
+        return Split(feats, self.y[idx], [self.utts[i].speaker for i in idx], ids, variants)
+
+    def text_encoder_macs(self, idx: list[int], clip_s: float) -> int | None:
+        """Mean MACs of the text encoder per ``clip_s`` of audio over utterances ``idx`` (their
+        real token counts; utterances without a transcript cost nothing)."""
+        if self.text is None:
+            return None
+        rates = [(self.text_encoder.macs(0 if self.text.states[self.utts[i].id] is None else
+                                         self.text.states[self.utts[i].id].shape[0]) / max(self.utts[i].duration, 1e-3))
+                 for i in idx]
+        return int(np.mean(rates) * clip_s) if rates else 0
 
     def speakers(self, idx: list[int]) -> list[str]:
         return sorted({self.utts[i].speaker for i in idx})
@@ -126,5 +150,14 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
                             f"{sorted({u.label for u in utts})}")
     group = {u.id: (u.corpus if cfg.normalize == "corpus" else u.speaker) for u in utts}
     feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
+    text = encoder = None
+    if cfg.reads_text:
+        encoder = TextEncoder(cfg.text)
+        text = encode_texts(encoder, {u.id: u.text for u in utts}, cache.root, run.progress)
+        if text.missing == len(utts):
+            raise ConfigError(f"model {cfg.model.name!r} reads transcripts, but no utterance of {cfg.manifest} has a "
+                              "text field (serkit transcribe --manifest M --out M2 writes one)")
+        log(f"transcripts: {len(utts) - text.missing} of {len(utts)} ({text.tokens_mean} tokens on average, "
+            f"{text.truncated} truncated at {cfg.text.max_tokens}, [UNK] share {text.unk_frac_mean})")
     return Dataset(utts, feats, labels, frontend, cache, ex.failed, ex.extracted, ex.cached,
-                   round(time.time() - t0, 2), normalizer)
+                   round(time.time() - t0, 2), normalizer, text, encoder)

@@ -48,6 +48,7 @@ class FoldRecord:
     spike_stats: dict | None = None
     temperature: float | None = None
     adapted: dict[str, list[list[float]]] | None = None
+    cost_parts: dict | None = None
 
     @property
     def fit_report(self) -> FitReport:
@@ -116,6 +117,8 @@ class BenchResult:
     ua_corpus_mean: MetricSummary | None = None
     calibration: dict | None = None
     adaptation: dict | None = None
+    cost_parts: dict | None = None
+    text: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -171,3 +171,64 @@ class TextEncoder:
             raise ConfigError("sentence_embedding: empty text")
         v = f.states.mean(0)
         return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+@dataclass
+class TextEncoding:
+    """Token states per utterance id (``None``: no transcript) and what encoding met."""
+
+    states: dict[str, np.ndarray | None]
+    missing: int = 0
+    truncated: int = 0
+    unk_frac_mean: float = 0.0
+    tokens_mean: float = 0.0
+    encoded: int = 0
+    cached: int = 0
+
+
+def encode_texts(encoder: TextEncoder, texts: dict[str, str | None], cache_root: str | Path | None = None,
+                 progress: bool = False) -> TextEncoding:
+    """Encode ``{id: transcript}`` (cached under ``cache_root/text-<spec>/``, atomically)."""
+    import io
+
+    from tqdm.auto import tqdm
+
+    from serkit.core.io import atomic_write_bytes
+
+    root = Path(cache_root) / f"text-{text_digest(repr(sorted(encoder.spec().items())))[:12]}" if cache_root else None
+    out = TextEncoding({})
+    unk, n_tok, trunc = [], [], 0
+    memo: dict[str, TextFeatures | None] = {}
+    for uid, text in tqdm(texts.items(), disable=not progress, desc="text", unit="utt"):
+        if text is None or not str(text).strip():
+            out.states[uid] = None
+            out.missing += 1
+            continue
+        if text not in memo:
+            key = encoder.key(text)
+            p = root / key[:2] / f"{key}.npz" if root else None
+            f = None
+            if p is not None and p.exists():
+                try:
+                    with np.load(p) as z:
+                        f = TextFeatures(z["states"], int(z["truncated"]), float(z["unk_frac"]))
+                    out.cached += 1
+                except (OSError, ValueError, KeyError):
+                    f = None  # damaged entry: encode again
+            if f is None:
+                f = encoder.encode(text)
+                out.encoded += 1
+                if p is not None:
+                    buf = io.BytesIO()
+                    np.savez(buf, states=f.states, truncated=f.truncated, unk_frac=f.unk_frac)
+                    atomic_write_bytes(p, buf.getvalue())
+            memo[text] = f
+        f = memo[text]
+        out.states[uid] = f.states
+        unk.append(f.unk_frac)
+        n_tok.append(f.n_tokens)
+        trunc += f.truncated > 0
+    out.truncated = trunc
+    out.unk_frac_mean = round(float(np.mean(unk)), 4) if unk else 0.0
+    out.tokens_mean = round(float(np.mean(n_tok)), 2) if n_tok else 0.0
+    return out

@@ -37,6 +37,12 @@ def check_model(name: str, n_layers: int = 3, dim: int = 16) -> None:
     dim = getattr(MODELS[name], "conformance_dim", None) or dim  # models bound to one encoder width
     rng = np.random.default_rng(0)
     train, val, test = (toy_split(rng, n_per=k, n_layers=n_layers, dim=dim) for k in (12, 4, 3))
+    if "text" in MODELS[name].modalities:  # transcripts of 2-7 tokens, every fifth one missing
+        from serkit.nn.multimodal import Bimodal
+
+        for sp in (train, val, test):
+            sp.feats = [Bimodal(f, None if i % 5 == 4 else rng.normal(size=(2 + i % 6, 384)).astype(np.float32))
+                        for i, f in enumerate(sp.feats)]
     spec = _fast(name)
 
     def fitted(seed=0):

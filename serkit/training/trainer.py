@@ -17,6 +17,7 @@ from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from serkit.core.errors import ConfigError
+from serkit.nn.multimodal import Bimodal, collate_bimodal
 from serkit.training.losses import LossConfig, MultiLoss
 
 
@@ -88,7 +89,12 @@ class TrainReport:
 
 
 def collate(feats: list[np.ndarray], crop: int = 0, rng: np.random.Generator | None = None):
-    """Pad ``(L, T_i, D)`` arrays into ``x: (N, L, T, D)`` float32 and ``mask: (N, T)``."""
+    """Pad ``(L, T_i, D)`` arrays into ``x: (N, L, T, D)`` float32 and ``mask: (N, T)``.
+
+    Two-modality items (:class:`~serkit.nn.multimodal.Bimodal`) give a
+    :class:`~serkit.nn.multimodal.BimodalBatch` as ``x`` (no cropping)."""
+    if feats and isinstance(feats[0], Bimodal):
+        return collate_bimodal(feats)
     if crop and rng is not None:
         out = []
         for f in feats:

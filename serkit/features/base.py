@@ -38,6 +38,8 @@ class Frontend(ABC):
     #: the fingerprint and the feature cache key
     execution_fields: ClassVar[tuple[str, ...]] = ("batch_size", "threads")
     sample_rate: int | None = 16000
+    #: ``False`` for the text-only placeholder (``none``): no audio file is ever opened
+    reads_audio: ClassVar[bool] = True
 
     def __init__(self, config: Any = None):
         self.config = config if config is not None else self.config_cls()

@@ -109,6 +109,9 @@ def extract_features(
     acfg = AudioConfig(sample_rate=frontend.sample_rate, min_duration_s=acfg.min_duration_s,
                        max_duration_s=acfg.max_duration_s, mono=acfg.mono)
     res = ExtractionResult({})
+    if not frontend.reads_audio:  # text-only data: a placeholder per utterance, no file opened
+        res.features = {u.id: frontend.extract(np.zeros(1, np.float32), 16000) for u in utts}
+        return res
     todo: list[Utterance] = []
     for u in utts:
         try:

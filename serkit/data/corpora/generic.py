@@ -4,6 +4,9 @@
 the file name with ``speaker_regex`` (first group), else unknown.
 ``csv``: a CSV file with a header holding at least ``path,label`` and optionally ``speaker``,
 ``session``, ``gender``, ``language``; relative paths resolve against the CSV's folder.
+``text-csv``: transcripts without audio, a CSV with at least ``text,label`` (optionally ``id``,
+``speaker``, ``language``): for the text branch of multimodal models (``--frontend none --model
+eavs-tf-text``). Each row is given a nominal duration of 3 s (costs are per 3 s clip).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, audio_files, probe, register
+from serkit.data.manifest import Utterance
 from serkit.core.errors import ManifestError
 
 
@@ -73,3 +77,25 @@ def prepare_csv(root: Path, corpus: str = "csv", language: str | None = None) ->
     res = probe(cands)
     res.skipped[:0] = bad
     return res
+
+
+@register("text-csv")
+def prepare_text_csv(root: Path, corpus: str = "text", language: str | None = None) -> PrepareResult:
+    if not root.is_file():
+        raise ManifestError(f"{root}: the text-csv recipe needs a CSV file (text,label[,id,speaker,language])")
+    utts, bad = [], []
+    with open(root, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        cols = set(reader.fieldnames or [])
+        if not {"text", "label"} <= cols:
+            raise ManifestError(f"{root}: CSV header must contain 'text' and 'label', found {sorted(cols)}")
+        for i, row in enumerate(reader, 2):
+            text, label = (row.get("text") or "").strip(), (row.get("label") or "").strip()
+            if not text or not label:
+                bad.append((f"{root}:{i}", "empty text" if not text else "empty label"))
+                continue
+            uid = (row.get("id") or "").strip() or f"{corpus}_{i - 1:06d}"
+            utts.append(Utterance(id=uid, audio="none", duration=3.0, label=label, text=text, corpus=corpus,
+                                  speaker=(row.get("speaker") or "").strip() or None,
+                                  language=(row.get("language") or "").strip() or language))
+    return PrepareResult(utts, bad)

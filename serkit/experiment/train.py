@@ -63,6 +63,9 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     prov.update(corpus=",".join(sorted({u.corpus for u in data.utts})), n_utterances=len(data.utts),
                 n_speakers=len({u.speaker for u in data.utts}), seed=seed, fit=report.to_dict(), cost=cost.to_dict(),
                 fit_s=round(time.time() - t0, 2), val_speakers=data.speakers(val_idx), experiment=to_dict(cfg.to_dict()))
+    parts = model.cost_parts(sample.feats, [u.duration for u in data.utts[:32]])
+    if parts is not None:  # multimodal: energy per part and the text encoder's, per 3 s clip
+        prov.update(cost_parts=parts, text_encoder_macs=data.text_encoder_macs(idx, CLIP_S))
     card = {"model": cfg.model.name, "frontend": cfg.frontend.name, "labels": data.labels,
             "training_data": {"corpora": sorted({u.corpus for u in data.utts}), "languages": sorted({u.language or "?"
                               for u in data.utts}), "utterances": len(data.utts), "speakers": len({u.speaker for u in data.utts})},

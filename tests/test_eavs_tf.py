@@ -195,6 +195,9 @@ def test_a_trained_multimodal_model_predicts_with_and_without_a_transcript(tmp_p
     assert batch[1].probabilities == pytest.approx(without.probabilities, abs=1e-5)
     with pytest.raises(ConfigError, match="transcripts for"):
         rec.predict_batch([wav], texts=["a", "b"])
+    rec.use_asr("tiny.en", language="en")  # inputs without a transcript are transcribed first
+    heard = rec.predict(wav)
+    assert abs(sum(heard.probabilities.values()) - 1) < 1e-5
 
 
 def test_an_audio_only_model_refuses_a_transcript(tmp_path, tone_writer):

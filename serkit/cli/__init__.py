@@ -156,7 +156,9 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
             labels: str | None = LABELS,
             min_confidence: float | None = typer.Option(None, help="below this calibrated top probability: 'uncertain' "
                                                         "(default: the model card's)"),
-            speech_check: bool = typer.Option(True, help="no_speech for clips without speech (Silero VAD)")):
+            speech_check: bool = typer.Option(True, help="no_speech for clips without speech (Silero VAD)"),
+            asr: str | None = typer.Option(None, help="multimodal models: transcribe each file with this bundled "
+                                           "Whisper (tiny.en | base) and read the words too")):
     """Recognise the emotion of each file ('uncertain' / 'no_speech' when it cannot tell).
     Bad files: one error line each (stderr), exit code 1."""
     from serkit.deploy.batch import open_runner, predict_paths
@@ -164,6 +166,10 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
     if json_ and csv_:
         raise SerkitError("choose one of --json and --csv")
     rec = open_runner(model, onnx, threads).configure(min_confidence, speech_check, labels)
+    if asr:
+        if not getattr(rec, "reads_text", False):
+            raise SerkitError(f"--asr: model {model!r} does not read transcripts")
+        rec.use_asr(asr)
     failed = predict_paths(rec, files, "json" if json_ else "csv" if csv_ else "text", timeline, window, hop, vad,
                            echo=typer.echo, err=lambda m: typer.echo(f"error: {m}", err=True))
     if failed:

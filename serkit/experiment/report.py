@@ -108,6 +108,15 @@ def write_report(res: BenchResult, out: Path) -> None:
     if res.spike_stats:
         lines.append("Spiking layers (firing rate / silent / saturated): " + "; ".join(
             f"{k} {v['rate']:.3f} / {v['silent']:.2f} / {v['saturated']:.2f}" for k, v in res.spike_stats.items()))
+    if res.cost_parts:
+        lines.append("Head per part (per 3 s clip): " + "; ".join(
+            f"{k} {v['macs']:,} MACs + {v['sops']:,} SOPs = {v['energy_mj']:.6f} mJ" for k, v in res.cost_parts.items()))
+    if res.text:
+        t = res.text
+        lines.append(f"Transcripts: {t['with_transcript']} of {res.n_utterances} ({t['missing']} without, {t['truncated']} "
+                     f"truncated, {t['tokens_mean']} tokens on average, [UNK] share {t['unk_frac_mean']}); text encoder "
+                     f"{t['encoder_macs']:,} MACs = {t['encoder_mj']:.4f} mJ per 3 s clip"
+                     + ("; test transcripts SHUFFLED between utterances (reliance diagnostic)" if t["shuffled_test"] else ""))
     if res.layer_weights_mean:
         lines.append("Learned layer weights (mean): " + ", ".join(
             f"{n} {w:.3f}" for n, w in zip(res.layer_names, res.layer_weights_mean)))

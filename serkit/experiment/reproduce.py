@@ -53,8 +53,12 @@ class RunSpec:
 
 @dataclass
 class TuneSpec:
+    """``serkit tune`` before the bench: trials, outer folds (0 = all) and the search space
+    (``None``: the model's default space, :data:`serkit.experiment.tune.SPACES`)."""
+
     trials: int = 20
     outer_folds: int = 0
+    space: dict | None = None
 
 
 @dataclass
@@ -132,7 +136,8 @@ def commands(rows: list[Row], manifest: str, out: Path) -> list[str]:
         base = f"--manifest {manifest} --protocol {s.protocol} --model {s.model}{fe}{sets}"
         if r.tune:
             t = out / f"tune_{r.id}"
-            lines.append(f"serkit tune {base} --trials {r.tune.trials} --outer-folds {r.tune.outer_folds} --out {t}")
+            space = f" --space {t}/space.yaml" if r.tune.space else ""  # (reproduce writes it there)
+            lines.append(f"serkit tune {base} --trials {r.tune.trials} --outer-folds {r.tune.outer_folds}{space} --out {t}")
             lines.append(f"serkit bench --manifest {manifest} --config {t}/best.yaml{sets} --seeds {s.seeds} --out {out / r.id}")
         else:
             lines.append(f"serkit bench {base} --seeds {s.seeds} --out {out / r.id}")
@@ -151,7 +156,12 @@ def row_config(row: Row, manifest: str, out: Path, run: RunConfig, log=print) ->
     tcfg = TuneConfig(trials=row.tune.trials, outer_folds=row.tune.outer_folds)
     if not (best.exists() and (tdir / "tune.json").exists() and _trials_done(tdir) >= tcfg.trials):
         log(f"{row.id}: tuning ({tcfg.trials} trials, {tcfg.outer_folds or 'all'} outer folds) -> {tdir}")
-        run_tune(load_experiment(None, s.sets, **_explicit(row, manifest)), tcfg, tdir, None, run, log=log)
+        if row.tune.space:
+            from serkit.core.config import dump_yaml
+
+            tdir.mkdir(parents=True, exist_ok=True)
+            dump_yaml(row.tune.space, tdir / "space.yaml")
+        run_tune(load_experiment(None, s.sets, **_explicit(row, manifest)), tcfg, tdir, row.tune.space, run, log=log)
     return load_experiment(best, s.sets, manifest=manifest, seeds=s.seeds)
 
 

@@ -221,11 +221,11 @@ def row_record(row: Row, out: Path) -> dict:
     tune_s = _tune_wall(out / f"tune_{row.id}") if row.tune else None
     rec["serkit"] = {
         "ua_mean": r.ua.mean, "ua_std": r.ua.std, "wa_mean": r.wa.mean, "f1_mean": r.f1.mean, "seeds": r.seeds,
-        "complete": len(r.seeds) == row.run.seeds, "best_seed": {"seed": r.seeds[best], "ua": per[best]},
+        "complete": len(r.seeds) == row.run.seeds, "seeds_planned": row.run.seeds, "best_seed": {"seed": r.seeds[best], "ua": per[best]},
         "model": r.model, "frontend": r.frontend, "folds": len(r.fold_names), "n_utterances": r.n_utterances,
         "params": c.params_trainable, "head_mj": c.energy_head_mj, "encoder_mj": enc,
         "total_mj": None if enc is None else c.energy_head_mj + enc,
-        "bench_wall_s": r.timing.wall_s_total, "tune_wall_s": tune_s,
+        "bench_wall_s": r.timing.wall_s_total, "tune_wall_s": tune_s, "fit_s_summed": r.timing.fit_s_total,
         "wall_s": r.timing.wall_s_total + (tune_s or 0.0),
     }
     if pub is not None:
@@ -239,7 +239,8 @@ def _f(x, fmt="{:.3f}", none="n/s") -> str:
 
 def table_markdown(doc: dict) -> str:
     head = ("| system | role | protocol | published UA | serkit UA (mean +- std, seeds) | serkit best seed (not the "
-            "headline) | serkit - published | params serkit / paper | head mJ | total mJ | wall s (2 cores) |")
+            "headline) | serkit - published | params serkit / paper | head mJ | total mJ | wall s (2 cores; recorded "
+            "invocations) |")
     lines = [head, "|" + "---|" * 11]
     for r in doc["rows"]:
         p, s = r["published"], r["serkit"]
@@ -252,11 +253,12 @@ def table_markdown(doc: dict) -> str:
                          f"{_f((p or {}).get('params'), '{:,}', '-')} | | | |")
             continue
         n = len(s["seeds"])
-        ours = f"**{s['ua_mean']:.3f} +- {s['ua_std']:.3f}** ({n}{'' if s['complete'] else ', incomplete'})"
+        ours = f"**{s['ua_mean']:.3f} +- {s['ua_std']:.3f}** ({n}" + ("" if s["complete"] else f" of {s['seeds_planned']}") + ")"
         best = f"{s['best_seed']['ua']:.3f} (seed {s['best_seed']['seed']})"
         delta = "" if r.get("delta_ua") is None else f"{r['delta_ua']:+.3f}"
         params = f"{s['params']:,} / {_f((p or {}).get('params'), '{:,}', '-')}"
-        wall = f"{s['wall_s']:,.0f}" + (f" (tune {s['tune_wall_s']:,.0f})" if s.get("tune_wall_s") else "")
+        wall = (f"{s['wall_s']:,.0f}" + (f" (tune {s['tune_wall_s']:,.0f})" if s.get("tune_wall_s") else "")
+                + f"; fits {s['fit_s_summed']:,.0f} summed")
         lines.append(f"| {r['system']} | {r['role']} | {proto} | {pub} | {ours} | {best} | {delta} | {params} | "
                      f"{s['head_mj']:.5f} | {_f(s['total_mj'], '{:.3f}', 'n/a')} | {wall} |")
     return "\n".join(lines)

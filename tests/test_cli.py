@@ -132,3 +132,18 @@ def test_prepare_reports_nothing_found(tmp_path):
     (tmp_path / "empty").mkdir()
     r = _run("prepare", "emodb", tmp_path / "empty", "--out", tmp_path / "m.jsonl")
     assert r.exit_code == 2 and "no usable emodb utterances" in r.stderr
+
+
+def test_reproduce_dry_run_and_info_list_the_splits(tmp_path):
+    r = _run("reproduce", "ravdess", "--manifest", tmp_path / "r.jsonl", "--out", tmp_path / "rep", "--dry-run")
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert any(x.startswith("serkit tune") and "--model reslstm-sa" in x for x in lines)
+    assert any("folds:emobox-ravdess6" in x and "--model mll" in x for x in lines)
+    assert not (tmp_path / "rep").exists()  # a dry run writes nothing
+    r = _run("reproduce", "ravdess", "--manifest", tmp_path / "r.jsonl", "--out", tmp_path / "rep", "--table-only")
+    assert r.exit_code == 0 and "not run yet" in r.output and (tmp_path / "rep" / "reproduce.md").exists()
+    r = runner.invoke(app, ["reproduce", "nonesuch", "--manifest", "x", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "no reproduction" in r.output
+    info = _run("info").output
+    assert "emobox-ravdess6" in info and "reproductions: ravdess" in info

@@ -41,9 +41,12 @@ def table(dirs: list[Path] = typer.Argument(..., help="bench result folders"),
 def info():
     """List corpus recipes, frontends, models and protocols (the registries)."""
     from serkit.data.corpora import RECIPES
-    from serkit.data.protocols import PROTOCOLS
+    from serkit.data.protocols import PROTOCOLS, bundled_splits
     from serkit.estimators import MODELS
+    from serkit.experiment.reproduce import available
     from serkit.features import FRONTENDS
 
     typer.echo(f"corpora:   {', '.join(sorted(RECIPES))}\nfrontends: {', '.join(sorted(FRONTENDS))}, hf:<local path>\n"
-               f"models:    {', '.join(sorted(MODELS))}\nprotocols: {', '.join(PROTOCOLS)}")
+               f"models:    {', '.join(sorted(MODELS))}\nprotocols: {', '.join(PROTOCOLS)}\n"
+               f"splits:    {', '.join(bundled_splits())} (folds:NAME, or folds:FILE.json)\n"
+               f"reproductions: {', '.join(available())} (serkit reproduce NAME)")

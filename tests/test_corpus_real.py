@@ -77,6 +77,8 @@ def test_snapshot_corpora_recipes_on_the_real_trees():
     assert len(r.utterances) == 1439 and len(r.skipped) == 1 and "byte-identical" in r.skipped[0][1]
     assert Counter(u.label for u in r.utterances)["neutral"] == 96 and len({u.speaker for u in r.utterances}) == 24
     assert len(make_folds(r.utterances, "folds:ravdess5")) == 5
+    six = make_folds(r.utterances, "folds:emobox-ravdess6")  # EmoBox: 4 actors = 240 clips a fold
+    assert [len(f.test) for f in six] == [240, 240, 240, 239, 240, 240]  # fold4 holds Actor_07 (one duplicate)
     b = prepare("baved", corpus_or_skip("baved"))
     assert len(b.utterances) + len(b.skipped) == 1935 and sum("byte-identical" in why for _, why in b.skipped) == 27
     assert sum("disagrees with folder" in why for _, why in b.skipped) == 1  # 0/49-m-23-6-1-201.wav

@@ -26,6 +26,7 @@ from serkit.nn.featurizer import LayerMode
 from serkit.nn.heads.eavs_tf import EAVSTFNet
 from serkit.nn.layers import pool_frames
 from serkit.nn.multimodal import Bimodal
+from serkit.nn.neurons import firing_health
 from serkit.training.trainer import TrainConfig, collate, predict_logits, train_classifier
 
 COST_CLIPS = 32
@@ -191,12 +192,7 @@ class EAVSTF(Model):
                 for k, s in sp.items():  # a layer of an absent modality is not "silent"
                     if has["t" if k in ("lif_t", "lif_t2", "lif_kv") else "a"]:
                         per.setdefault(k, []).append(s[:, 0].mean(0).numpy())
-        out = {}
-        for k, rates in per.items():
-            r = np.mean(rates, axis=0)
-            out[k] = {"rate": round(float(r.mean()), 4), "silent": round(float((r < 0.01).mean()), 4),
-                      "saturated": round(float((r > 0.99).mean()), 4)}
-        return out
+        return firing_health(per)
 
 
 @register

@@ -18,7 +18,7 @@ from serkit.estimators.torch_head import COST_CLIPS, FrameHeadConfig, TorchHeadM
 from serkit.nn.counting import count_params, measure_macs
 from serkit.nn.featurizer import LayerMode
 from serkit.nn.heads import PTSSNNHead
-from serkit.nn.neurons import SURROGATES
+from serkit.nn.neurons import SURROGATES, firing_health
 
 
 @dataclass
@@ -94,12 +94,7 @@ class PTSSNN(TorchHeadModel):
         for x, mask in self._inputs(feats[:COST_CLIPS]):
             for k, s in self._spikes(x, mask).items():
                 per.setdefault(k, []).append(s.mean(0).numpy())
-        out = {}
-        for k, rates in per.items():
-            r = np.mean(rates, axis=0)
-            out[k] = {"rate": round(float(r.mean()), 4), "silent": round(float((r < 0.01).mean()), 4),
-                      "saturated": round(float((r > 0.99).mean()), 4)}
-        return out
+        return firing_health(per)
 
     def _sops(self, x, mask) -> float:
         """Synaptic operations on one clip: spikes x fan-out of every spike-driven layer.

@@ -181,3 +181,16 @@ class PLIFNode(nn.Module):
             self.last_v = torch.stack(vs)
         self.reset()
         return s
+
+
+def firing_health(per_clip_rates: dict) -> dict[str, dict[str, float]]:
+    """Per spiking layer, from each clip's per-neuron firing rates ``{layer: [(H,), ...]}``:
+    mean rate and the fractions of silent (< 1 %) and saturated (> 99 %) neurons."""
+    import numpy as np
+
+    out = {}
+    for k, rates in per_clip_rates.items():
+        r = np.mean(rates, axis=0)
+        out[k] = {"rate": round(float(r.mean()), 4), "silent": round(float((r < 0.01).mean()), 4),
+                  "saturated": round(float((r > 0.99).mean()), 4)}
+    return out

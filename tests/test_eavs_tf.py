@@ -1,6 +1,8 @@
 """EAVS-TF: the spiking multimodal head learns from whichever modality carries the label, works
 with a modality missing, and reports energy per modality from real spike counts."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -122,6 +124,12 @@ def test_bench_reads_transcripts_reports_energy_parts_and_shuffles_on_request(tm
     r = run_bench(cfg(), tmp_path / "run", run, log=lambda *_: None)
     assert set(r.cost_parts) == {"audio", "text", "fusion"} and r.text["missing"] == 6
     assert r.text["encoder_mj"] > 0 and r.text["tokens_mean"] > 3 and "text" in r.metric_definitions
+    # the same fitted models probed with one modality altered, recorded per fold and summarised
+    assert set(r.probes) == {"text_shuffled", "no_text", "no_audio"} and "probes" in r.metric_definitions
+    assert all(0 <= v["ua"]["mean"] <= 1 for v in r.probes.values())
+    rec = json.loads(next((tmp_path / "run" / "folds").glob("seed0_*.json")).read_text())
+    assert all(len(p) == len(rec["proba"]) for p in rec["probes"].values())
+    assert "Modality probes" in (tmp_path / "run" / "report.md").read_text()
     s = run_bench(cfg(text_shuffle_test=True), tmp_path / "shuffled", run, log=lambda *_: None)
     assert s.text["shuffled_test"] and "permuted" in s.metric_definitions["text"]
     # the text settings define a multimodal result, and only that

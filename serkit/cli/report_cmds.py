@@ -30,11 +30,14 @@ def bench_latency_cmd(model: str = typer.Option("default", help="bundled name or
 @friendly
 def table(dirs: list[Path] = typer.Argument(..., help="bench result folders"),
           snn: bool = typer.Option(False, "--snn", help="spiking view: SOPs and firing-rate health"),
-          per_class: bool = typer.Option(False, "--per-class", help="per-class recall, and each run's change vs the first")):
+          per_class: bool = typer.Option(False, "--per-class", help="per-class recall, and each run's change vs the first"),
+          modalities: bool = typer.Option(False, "--modalities",
+                                          help="multimodal view: modality probes, head energy per part, encoders")):
     """Markdown table (accuracy and cost side by side) from bench result folders."""
-    from serkit.experiment.report import per_class_table, results_table, snn_table
+    from serkit.experiment.report import modality_table, per_class_table, results_table, snn_table
 
-    typer.echo(per_class_table(dirs) if per_class else snn_table(dirs) if snn else results_table(dirs))
+    typer.echo(per_class_table(dirs) if per_class else snn_table(dirs) if snn else
+               modality_table(dirs) if modalities else results_table(dirs))
 
 
 @app.command()

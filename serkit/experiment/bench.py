@@ -73,13 +73,36 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
+    probes = _modality_probes(model, test, seed) if d.text is not None and len(model.modalities) > 1 else None
     durations = [d.utts[i].duration for i in fold.test]
     rec = FoldRecord(seed, fold.name, ctx.fingerprint, test.ids, proba.round(6).tolist(), report.to_dict(),
                      round(fit_s, 3), model.cost(test.feats, durations).to_dict(), len(fit_idx), len(val_idx),
                      d.speakers(val_idx), model.spike_stats(test.feats), temperature, adapted,
-                     model.cost_parts(test.feats, durations))
+                     model.cost_parts(test.feats, durations), probes)
     rec.save(ctx.fold_dir)
     return rec
+
+
+PROBES = {
+    "text_shuffled": "the test transcripts permuted among the fold's test utterances (permutation drawn with the "
+                     "seed): how much the model leans on the words",
+    "no_text": "every test transcript removed: the audio alone at inference",
+    "no_audio": "every test clip's audio removed (the text-only placeholder): the words alone at inference",
+}
+
+
+def _modality_probes(model, test, seed: int) -> dict[str, list[list[float]]]:
+    """Test probabilities of the same fitted multimodal model with one modality altered
+    (:data:`PROBES`); costs nothing to train, so every multimodal fold records them."""
+    items = test.feats
+    perm = np.random.default_rng(seed).permutation(len(items))
+    variants = {
+        "text_shuffled": [Bimodal(b.audio, items[j].text, b.has_audio, b.text_dim) for b, j in zip(items, perm)],
+        "no_text": [Bimodal(b.audio, None, b.has_audio, b.text_dim) for b in items],
+        "no_audio": [Bimodal(np.zeros((b.audio.shape[0], 1, b.audio.shape[2]), np.float32), b.text, False, b.text_dim)
+                     for b in items],
+    }
+    return {k: model.predict_proba(v).round(6).tolist() for k, v in variants.items()}
 
 
 def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], seed: int) -> dict:
@@ -274,7 +297,26 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     _layer_summary(res, [r.fit_report for r in records], d.frontend.layer_names)
     _spike_summary(res, [r.spike_stats for r in records if r.spike_stats])
     _text_summary(res, records, d, cfg)
+    _probe_summary(res, records, d, cfg)
     return res
+
+
+def _probe_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """UA / WA / F1 (mean +- std over seeds) of each modality probe, beside the intact test."""
+    if not records or any(not r.probes for r in records):
+        return
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    res.probes = {}
+    for key in records[0].probes:
+        per_seed = []
+        for s in cfg.seed_list:
+            recs = [r for r in records if r.seed == s]
+            ids = [i for r in recs for i in r.ids]
+            pred = np.array([p for r in recs for p in r.probes[key]]).argmax(1)
+            per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+        res.probes[key] = {k: to_dict(_summary([m[k] for m in per_seed])) for k in ("ua", "wa", "f1")}
+    res.metric_definitions["probes"] = "; ".join(f"{k}: {v}" for k, v in PROBES.items()) + \
+        " (the same fitted models, scored like the headline)"
 
 
 def _text_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:

@@ -117,6 +117,9 @@ def write_report(res: BenchResult, out: Path) -> None:
                      f"truncated, {t['tokens_mean']} tokens on average, [UNK] share {t['unk_frac_mean']}); text encoder "
                      f"{t['encoder_macs']:,} MACs = {t['encoder_mj']:.4f} mJ per 3 s clip"
                      + ("; test transcripts SHUFFLED between utterances (reliance diagnostic)" if t["shuffled_test"] else ""))
+    if res.probes:
+        lines.append(f"Modality probes (same models; UA, intact {_pm(res.ua)}): " + "; ".join(
+            f"{k.replace('_', ' ')} {v['ua']['mean']:.3f} +- {v['ua']['std']:.3f}" for k, v in res.probes.items()))
     if res.layer_weights_mean:
         lines.append("Learned layer weights (mean): " + ", ".join(
             f"{n} {w:.3f}" for n, w in zip(res.layer_names, res.layer_weights_mean)))
@@ -164,6 +167,25 @@ def snn_table(dirs) -> str:
         c = r.cost
         rows.append(f"| {name.split('/')[-1]} | {len(r.seeds)} | {_pm(r.ua)} | {c.params_trainable:,} | {c.macs_head:,} | "
                     f"{c.sops_head:,} | {c.energy_head_mj:.5f} | {health} |")
+    return "\n".join(rows)
+
+
+def modality_table(dirs) -> str:
+    """Markdown for multimodal runs: UA/WA/F1, the modality probes of the same models (no
+    transcript, no audio, shuffled transcripts), head energy per part, text encoder energy."""
+    rows = ["| run | seeds | UA | WA | macro-F1 | UA no text | UA no audio | UA text shuffled | params | "
+            "head mJ (audio / text / fusion) | head mJ | text encoder mJ | speech encoder mJ |", "|" + "---|" * 13]
+    for name, r in _rows(dirs):
+        pr = r.probes or {}
+        ua = {k: f"{v['ua']['mean']:.3f} +- {v['ua']['std']:.3f}" for k, v in pr.items()}
+        parts = " / ".join(f"{r.cost_parts[k]['energy_mj']:.5f}" if k in (r.cost_parts or {}) else "-"
+                           for k in ("audio", "text", "fusion"))
+        c = r.cost
+        enc = "n/a" if c.energy_encoder_mj is None else f"{c.energy_encoder_mj:.3f}"
+        txt = f"{r.text['encoder_mj']:.4f}" if r.text else "-"
+        rows.append(f"| {name.split('/')[-1]} | {len(r.seeds)} | {_pm(r.ua)} | {_pm(r.wa)} | {_pm(r.f1)} | "
+                    f"{ua.get('no_text', '-')} | {ua.get('no_audio', '-')} | {ua.get('text_shuffled', '-')} | "
+                    f"{c.params_trainable:,} | {parts} | {c.energy_head_mj:.5f} | {txt} | {enc} |")
     return "\n".join(rows)
 
 

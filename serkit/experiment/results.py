@@ -49,6 +49,7 @@ class FoldRecord:
     temperature: float | None = None
     adapted: dict[str, list[list[float]]] | None = None
     cost_parts: dict | None = None
+    probes: dict[str, list[list[float]]] | None = None
 
     @property
     def fit_report(self) -> FitReport:
@@ -119,6 +120,7 @@ class BenchResult:
     adaptation: dict | None = None
     cost_parts: dict | None = None
     text: dict | None = None
+    probes: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -56,3 +56,18 @@ def test_silence_and_long_clips_give_a_transcript_not_an_error():
     out = t.transcribe([quiet, long])
     assert len(out) == 2 and isinstance(out[0].text, str) and not out[0].truncated and out[1].truncated
     assert 0.0 <= out[0].no_speech_prob <= 1.0
+
+
+def test_each_model_name_loads_its_own_weights():
+    from serkit.features.whisper_weights import bundled_model_dir
+
+    tiny = Transcriber(TranscribeConfig(model="tiny.en"))
+    assert tiny.folder == bundled_model_dir() and not tiny.model.is_multilingual
+    with pytest.raises(Exception, match="tiny.en or base"):
+        Transcriber(TranscribeConfig(model="large"))
+    try:
+        base = Transcriber(TranscribeConfig(model="base"))
+    except Exception:  # noqa: BLE001 - base is optional
+        return
+    assert base.folder != tiny.folder and base.model.is_multilingual
+    assert base.spec() != tiny.spec()

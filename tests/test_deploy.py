@@ -387,3 +387,111 @@ def test_demo_on_a_file_prints_the_model_its_benchmark_and_cost(tmp_path):
     r = runner.invoke(app, ["demo", "--audio", str(p)])
     assert r.exit_code == 0 and "intended use:" in r.output and "per held-out corpus" in r.output
     assert "a.wav:" in r.output and "trainable params" in r.output
+
+
+class _Slow:
+    """A recognizer whose inferences take ``delay`` s (everything else is the real one's)."""
+
+    def __init__(self, rec, delay):
+        self._rec, self.delay = rec, delay
+
+    def __getattr__(self, name):
+        return getattr(self._rec, name)
+
+    def classify(self, *a, **k):
+        import time
+
+        time.sleep(self.delay)
+        return self._rec.classify(*a, **k)
+
+
+def _post_many(app, n, path="/v1/predict"):
+    import asyncio
+
+    import httpx
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            body = _wav_bytes(tone_clip(1.0))
+            return await asyncio.gather(*(c.post(path, files={"file": ("a.wav", body)}) for _ in range(n)))
+
+    return asyncio.run(go())
+
+
+def test_http_overload_gets_503_with_retry_after_and_slow_inference_504(rec):
+    from serkit.deploy.serve import ServeConfig, create_app
+
+    app = create_app(ServeConfig(workers=1, max_queue=2, request_timeout_s=30), recognizers={"default": _Slow(rec, 0.3)})
+    codes = sorted(r.status_code for r in _post_many(app, 6))
+    assert codes == [200, 200, 200, 503, 503, 503]  # 1 running + 2 waiting; the rest refused at once
+    refused = [r for r in _post_many(app, 5) if r.status_code == 503]
+    assert refused and refused[0].headers["retry-after"] == "1" and refused[0].json()["error"]["code"] == "overloaded"
+    app = create_app(ServeConfig(request_timeout_s=0.1), recognizers={"default": _Slow(rec, 0.5)})
+    (r,) = _post_many(app, 1)
+    assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
+
+
+def test_http_request_ids_json_logs_metrics_and_model_card(client, caplog):
+    import json
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="serkit.serve"):
+        r = client.post("/v1/predict", files={"file": ("a.wav", _wav_bytes(tone_clip(1.0)))},
+                        headers={"X-Request-ID": "abc123"})
+        bad = client.post("/v1/predict", files={"file": ("e.wav", b"")})
+    assert r.headers["x-request-id"] == "abc123" and len(bad.headers["x-request-id"]) == 32
+    assert bad.json()["error"]["request_id"] == bad.headers["x-request-id"]
+    lines = [json.loads(m) for m in caplog.messages]
+    assert {"request_id": "abc123", "path": "/v1/predict", "status": 200}.items() <= lines[0].items()
+    assert lines[1]["status"] == 400 and lines[1]["ms"] >= 0
+    text = client.get("/metrics").text
+    assert 'serkit_requests_total{path="/v1/predict",status="200"}' in text
+    assert 'serkit_requests_total{path="/v1/predict",status="400"}' in text
+    assert "serkit_request_seconds_bucket" in text and "serkit_inferences_in_flight 0.0" in text
+    m = client.get("/v1/models").json()["models"][0]
+    assert "licence" in m and "training_corpora" in m
+
+
+def test_serve_finishes_in_flight_requests_on_sigterm(tmp_path):
+    """A real `serkit serve` process: SIGTERM during a long request -> the request is answered,
+    then the process exits cleanly."""
+    import signal
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "serkit.cli", "serve", "--port", str(port), "--shutdown-grace", "60",
+                             "--request-timeout", "300"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("serve did not start: " + proc.stderr.read1().decode()[-2000:])
+        long = _wav_bytes(np.tile(_speech_silence_speech(), 6))  # a long timeline (hundreds of windows)
+        answer = {}
+        t = threading.Thread(target=lambda: answer.setdefault("r", httpx.post(
+            url + "/v1/timeline?window=1&hop=0.1&vad=none", files={"file": ("l.wav", long)}, timeout=120)))
+        t.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and "serkit_inferences_in_flight 1.0" not in httpx.get(url + "/metrics").text:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        t.join(120)
+        assert answer["r"].status_code == 200 and len(answer["r"].json()["rows"]) > 100
+        assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it is done
+        logs = [json.loads(line) for line in proc.stderr.read().decode().splitlines() if line.startswith("{")]
+        assert any(x["path"] == "/v1/timeline" and x["status"] == 200 for x in logs)
+    finally:
+        proc.kill()

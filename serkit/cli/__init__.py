@@ -211,15 +211,32 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           max_upload_mb: float = typer.Option(25.0, help="larger uploads get HTTP 413"),
           max_audio_s: float = typer.Option(60.0, help="longer audio gets 413 on /v1/predict (use /v1/timeline)"),
           workers: int = typer.Option(1, help="concurrent inferences (threads)"),
-          threads: int = typer.Option(1, help="torch threads per inference")):
-    """HTTP service: POST /v1/predict, POST /v1/timeline, GET /v1/models, GET /healthz, docs at /docs."""
+          threads: int = typer.Option(1, help="torch threads per inference"),
+          max_queue: int = typer.Option(16, help="inferences that may wait for a worker; beyond: 503 + Retry-After"),
+          request_timeout: float = typer.Option(60.0, help="seconds an inference may take (waiting included); then 504"),
+          shutdown_grace: float = typer.Option(30.0, help="on SIGTERM/SIGINT, seconds in-flight requests may finish"),
+          log_requests: bool = typer.Option(True, help="one JSON line per request on stderr")):
+    """HTTP service: POST /v1/predict, POST /v1/timeline, GET /v1/models, GET /healthz, GET /metrics, docs at /docs."""
+    import logging
+    import sys
+
     import uvicorn
 
     from serkit.deploy.serve import ServeConfig, create_app
 
+    logger = logging.getLogger("serkit.serve")
+    if log_requests and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     models = {(n if p else Path(n).stem): (p or n) for n, _, p in (m.partition("=") for m in model)}
-    uvicorn.run(create_app(ServeConfig(models=models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s,
-                                       workers=workers, threads=threads)), host=host, port=port, log_level="warning")
+    cfg = ServeConfig(models=models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, workers=workers,
+                      threads=threads, max_queue=max_queue, request_timeout_s=request_timeout,
+                      shutdown_grace_s=shutdown_grace)
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=int(shutdown_grace) or None)
 
 
 from serkit.cli import corpus_cmds, report_cmds, reproduce_cmds  # noqa: E402,F401  (register more commands)

@@ -10,15 +10,28 @@ Endpoints (OpenAPI docs at ``/docs``):
 - ``POST /v1/timeline``   same upload + ``window``, ``hop``, ``vad`` -> rows (start, end, label,
   probabilities)
 
-Errors are JSON ``{"error": {"code": ..., "message": ...}}``: 400 (empty upload, bad
+- ``GET  /metrics``        Prometheus text format: requests by path and status, latency
+  histogram, inferences in flight and waiting
+
+Errors are JSON ``{"error": {"code": ..., "message": ..., "request_id": ...}}``: 400 (empty upload, bad
 parameters), 413 (upload or audio too long), 415 (not decodable audio), 422 (decodable but
-unusable: NaN/inf, too short; or a missing field), 404 (unknown model). Models load once at
-start-up; inference runs in worker threads (``workers`` at a time), never on the event loop, so
-the service keeps answering health checks while it computes.
+unusable: NaN/inf, too short; or a missing field), 404 (unknown model), 503 + ``Retry-After``
+(more than ``workers + max_queue`` inferences in flight and waiting: the request is refused at
+once rather than queued without bound), 504 (an inference past ``request_timeout_s``). Models
+load once at start-up; inference runs in worker threads (``workers`` at a time), never on the
+event loop, so the service keeps answering health checks while it computes. Every response
+carries ``X-Request-ID`` (the client's, or a new one) and every request is logged as one JSON
+line on the ``serkit.serve`` logger (id, method, path, status, ms, model). ``serkit serve``
+shuts down gracefully on SIGTERM/SIGINT: it stops accepting, lets in-flight requests finish
+(up to ``shutdown_grace_s``), then exits.
 """
 
 # no ``from __future__ import annotations``: FastAPI reads the endpoint annotations at run time
+import json
+import logging
+import threading
 import time
+import uuid
 
 import numpy as np
 from dataclasses import dataclass, field
@@ -44,7 +57,10 @@ class ServeConfig:
     """``models``: name -> bundled name or ``.pt`` path (the first is the default).
     ``max_upload_mb``: larger uploads get 413 before decoding. ``max_audio_s``: longer audio
     gets 413 for ``/v1/predict`` (``/v1/timeline`` allows ``max_timeline_s``). ``workers``:
-    concurrent inferences. ``threads``: torch threads per inference."""
+    concurrent inferences. ``threads``: torch threads per inference. ``max_queue``: inferences
+    allowed to wait for a worker; beyond it 503 with ``Retry-After: retry_after_s``.
+    ``request_timeout_s``: an inference that has not finished (waiting included) gets 504.
+    ``shutdown_grace_s``: how long in-flight requests may take to finish on shutdown."""
 
     models: dict[str, str] = field(default_factory=lambda: {"default": "default"})
     max_upload_mb: float = 25.0
@@ -52,38 +68,94 @@ class ServeConfig:
     max_timeline_s: float = 3600.0
     workers: int = 1
     threads: int = 1
+    max_queue: int = 16
+    retry_after_s: int = 1
+    request_timeout_s: float = 60.0
+    shutdown_grace_s: float = 30.0
+
+
+log = logging.getLogger("serkit.serve")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ApiError(Exception):
     """An answer with an HTTP ``status`` and a JSON body ``{"error": {"code", "message"}}``."""
 
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def _err(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def _err(req, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    rid = getattr(req.state, "request_id", None)
+    return JSONResponse(status_code=status, headers=headers,
+                        content={"error": {"code": code, "message": message, "request_id": rid}})
 
 
 def _install_error_handlers(app) -> None:
     """Every failure becomes a JSON error; the service keeps serving."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(_req, exc: ApiError):
-        return _err(exc.status, exc.code, exc.message)
+    async def _api_error(req, exc: ApiError):
+        return _err(req, exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req, exc: RequestValidationError):
+    async def _validation(req, exc: RequestValidationError):
         msgs = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in exc.errors())
-        return _err(422, "invalid_request", msgs or "invalid request")
+        return _err(req, 422, "invalid_request", msgs or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req, exc: StarletteHTTPException):
-        return _err(exc.status_code, "http_error", str(exc.detail))
+    async def _http(req, exc: StarletteHTTPException):
+        return _err(req, exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_req, exc: Exception):  # the client learns why
-        return _err(500, "internal_error", f"{type(exc).__name__}: {exc}"[:500])
+    async def _unexpected(req, exc: Exception):  # the client learns why
+        return _err(req, 500, "internal_error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+class _Metrics:
+    """Prometheus metrics of one app (its own registry, so several apps can live in a process)."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("serkit_requests", "HTTP requests by path and status", ["path", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("serkit_request_seconds", "request latency, s", ["path"], buckets=LATENCY_BUCKETS,
+                                 registry=self.registry)
+        self.inflight = Gauge("serkit_inferences_in_flight", "inferences running in worker threads",
+                              registry=self.registry)
+        self.waiting = Gauge("serkit_inferences_waiting", "inferences waiting for a worker", registry=self.registry)
+
+    def text(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _install_observability(app, metrics: _Metrics) -> None:
+    """Request ids (``X-Request-ID``), one JSON log line per request, request metrics."""
+    known = {"/healthz", "/v1/models", "/v1/predict", "/v1/timeline", "/metrics", "/docs", "/openapi.json"}
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next):
+        rid = (request.headers.get("x-request-id") or "")[:64] or uuid.uuid4().hex
+        request.state.request_id = rid
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        finally:
+            dt = time.perf_counter() - t0
+            path = request.url.path if request.url.path in known else "other"
+            metrics.requests.labels(path, str(status)).inc()
+            metrics.latency.labels(path).observe(dt)
+            log.info(json.dumps({"ts": round(time.time(), 3), "request_id": rid, "method": request.method,
+                                 "path": request.url.path, "status": status, "ms": round(dt * 1000, 2),
+                                 "model": request.query_params.get("model")}))
+        response.headers["X-Request-ID"] = rid
+        return response
 
 
 async def _read_upload(request: Request, file: UploadFile, max_bytes: int, max_mb: float) -> bytes:
@@ -126,6 +198,38 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
     app = FastAPI(title="serkit", version=__version__,
                   description="Speech emotion recognition: upload audio, get emotion probabilities.")
     _install_error_handlers(app)
+    metrics = _Metrics()
+    _install_observability(app, metrics)
+    state = {"pending": 0, "running": 0}  # pending: in flight + waiting (counted on the event loop)
+    lock = threading.Lock()
+    metrics.inflight.set_function(lambda: state["running"])
+    metrics.waiting.set_function(lambda: max(0, state["pending"] - state["running"]))
+
+    async def infer(work):
+        """Run ``work`` in a worker thread: 503 beyond the queue bound, 504 past the deadline
+        (a timed-out inference is abandoned: its thread finishes and frees its worker)."""
+        if state["pending"] >= cfg.workers + cfg.max_queue:
+            raise ApiError(503, "overloaded", f"{state['pending']} inferences in flight or waiting (limit "
+                           f"{cfg.workers} + {cfg.max_queue} queued); retry later",
+                           {"Retry-After": str(cfg.retry_after_s)})
+        state["pending"] += 1
+
+        def timed():
+            with lock:
+                state["running"] += 1
+            try:
+                return work()
+            finally:
+                with lock:
+                    state["running"] -= 1
+
+        try:
+            with anyio.fail_after(cfg.request_timeout_s):
+                return await anyio.to_thread.run_sync(timed, limiter=limiter, abandon_on_cancel=True)
+        except TimeoutError:
+            raise ApiError(504, "timeout", f"inference did not finish within {cfg.request_timeout_s:g} s") from None
+        finally:
+            state["pending"] -= 1
 
     def pick(model: str | None):
         name = model or default
@@ -143,6 +247,13 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
     def audio_error(exc: AudioError) -> ApiError:
         return ApiError(STATUS_OF_KIND.get(exc.kind, 422), f"audio_{exc.kind}", str(exc))
 
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics_endpoint():
+        from fastapi.responses import Response
+
+        body, ctype = metrics.text()
+        return Response(body, media_type=ctype)
+
     @app.get("/healthz", summary="Liveness")
     async def healthz():
         return {"status": "ok", "models": sorted(recs)}
@@ -152,7 +263,9 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
         out = []
         for n, r in recs.items():
             c = r.cost(3.0)
+            card = r.card or {}
             out.append({"name": n, "default": n == default, "model": r.model.name, "labels": r.labels,
+                        "licence": card.get("licence"), "training_corpora": (card.get("training_data") or {}).get("corpora"),
                         "sample_rate": r.sample_rate, "frontend": r.frontend.spec()["name"],
                         "params_trainable": c.params_trainable, "energy_head_mj_per_3s": c.energy_head_mj,
                         "energy_encoder_mj_per_3s": c.energy_encoder_mj, "reads_text": bool(getattr(r, "reads_text", False)),
@@ -179,7 +292,7 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
             return p, (t2 - t1), time.perf_counter() - t2
 
         try:
-            p, dec_s, inf_s = await anyio.to_thread.run_sync(work, limiter=limiter)
+            p, dec_s, inf_s = await infer(work)
         except AudioError as exc:
             raise audio_error(exc) from None
         return {"model": name, "label": p.label, "state": p.state, "top": p.top, "confidence": round(p.confidence, 6),
@@ -202,7 +315,7 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
             return rec.timeline(x, sr=rate, window=window, hop=hop, vad=vad), x.size / rate
 
         try:
-            rows, dur = await anyio.to_thread.run_sync(work, limiter=limiter)
+            rows, dur = await infer(work)
         except AudioError as exc:
             raise audio_error(exc) from None
         return {"model": name, "duration": round(dur, 3), "window": window, "hop": hop, "vad": vad,

@@ -206,6 +206,71 @@ def export(model: str = typer.Argument("default", help="bundled name (default) o
 
 @app.command()
 @friendly
+def listen(source: str = typer.Argument(..., help="an audio file, or - for raw little-endian PCM on stdin"),
+           model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
+           rate: int = typer.Option(16000, help="stdin: sample rate of the PCM (Hz)"),
+           sample_format: str = typer.Option("pcm16", "--format", help="stdin: pcm16 or float32"),
+           window: float = typer.Option(2.0, help="window in seconds"),
+           hop: float = typer.Option(0.5, help="a row every hop seconds"),
+           chunk: float = typer.Option(0.1, help="seconds of audio read at a time"),
+           realtime: bool = typer.Option(True, help="a file: feed it at the speed it plays (stdin: as it comes)"),
+           json_: bool = typer.Option(False, "--json", help="one JSON object per row"),
+           threads: int = typer.Option(0, help="CPU threads (0 = library default)"),
+           speech_check: bool = typer.Option(True, help="no_speech for windows without speech (Silero VAD)")):
+    """Stream audio and print an emotion row per hop as the audio arrives (start, end, label, top p)."""
+    import json
+    import sys
+    import time
+
+    import numpy as np
+
+    from serkit.deploy.batch import open_runner
+
+    if sample_format not in ("pcm16", "float32"):
+        raise SerkitError(f"--format must be pcm16 or float32, got {sample_format!r}")
+    rec = open_runner(model, None, threads).configure(speech_check=speech_check)
+
+    def show(rows):
+        for r in rows:
+            if json_:
+                typer.echo(json.dumps(r.to_dict()))
+            else:
+                p = max(r.probabilities.values())
+                typer.echo(f"{r.start:8.2f} {r.end:8.2f}  {r.label:<12} {p:.3f}{'  (revised)' if r.revised else ''}")
+
+    if source == "-":
+        width, dtype = (2, "<i2") if sample_format == "pcm16" else (4, "<f4")
+        st, carry, step = rec.stream(rate, window, hop), b"", max(width, int(chunk * rate) * width)
+        while True:
+            data = sys.stdin.buffer.read1(step) if hasattr(sys.stdin.buffer, "read1") else sys.stdin.buffer.read(step)
+            if not data:
+                break
+            data = carry + data
+            cut = len(data) - len(data) % width
+            carry = data[cut:]
+            if cut:
+                show(st.feed(np.frombuffer(data[:cut], dtype)))
+        show(st.close())
+        return
+    import soundfile as sf
+
+    from serkit.core.errors import AudioError
+
+    try:
+        info = sf.info(source)
+    except (RuntimeError, OSError) as exc:
+        raise AudioError(source, f"cannot read: {exc}") from None
+    st, n, t0, fed = rec.stream(info.samplerate, window, hop), max(1, int(chunk * info.samplerate)), time.time(), 0
+    for block in sf.blocks(source, blocksize=n, dtype="float32", always_2d=True):
+        if realtime:
+            time.sleep(max(0.0, t0 + fed / info.samplerate - time.time()))
+        show(st.feed(block.mean(axis=1)))
+        fed += len(block)
+    show(st.close())
+
+
+@app.command()
+@friendly
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           model: list[str] = typer.Option(["default"], "--model", help="NAME=PATH or a bundled name; repeat (first = default)"),
           max_upload_mb: float = typer.Option(25.0, help="larger uploads get HTTP 413"),

@@ -181,6 +181,13 @@ class Runner(ABC):
         t0 = time.perf_counter()
         return self.classify([self.signal(a, sr) for a in items], t0, texts)
 
+    def stream(self, sr: int = 16000, window: float = 2.0, hop: float = 0.5, min_window: float = 0.5):
+        """A :class:`~serkit.deploy.stream.Stream`: ``feed(chunk)`` audio at ``sr`` Hz in pieces of
+        any size, get a row per ``hop`` s (the windows of ``timeline(vad="none")``); ``close()``."""
+        from serkit.deploy.stream import Stream
+
+        return Stream(self, sr, window, hop, min_window)
+
     def timeline(self, audio, sr: int | None = None, window: float = 2.0, hop: float = 1.0,
                  vad: str = "energy", min_window: float = 0.5) -> list[TimelineRow]:
         """Emotion over time: windows of ``window`` s every ``hop`` s.

@@ -10,6 +10,13 @@ Endpoints (OpenAPI docs at ``/docs``):
 - ``POST /v1/timeline``   same upload + ``window``, ``hop``, ``vad`` -> rows (start, end, label,
   probabilities)
 
+- ``WS   /v1/stream``     streaming: a first text message ``{"sample_rate": 16000, "format":
+  "pcm16" | "float32", "window": 2.0, "hop": 0.5, "model": NAME}`` (all but ``sample_rate``
+  optional), then binary messages of little-endian samples in any sizes; a row
+  ``{"start", "end", "label", "state", "probabilities", "latency_ms", "revised"}`` is sent per
+  hop as its window fills; the text message ``{"end": true}`` flushes the tail, answers
+  ``{"done": true, "rows": N}`` and closes. A bad first message or bad samples get
+  ``{"error": {...}}`` and a close (code 1008 / 1007); the service keeps serving.
 - ``GET  /metrics``        Prometheus text format: requests by path and status, latency
   histogram, inferences in flight and waiting
 
@@ -38,7 +45,7 @@ from dataclasses import dataclass, field
 
 try:
     import anyio
-    from fastapi import FastAPI, File, Form, Query, Request, UploadFile
+    from fastapi import FastAPI, File, Form, Query, Request, UploadFile, WebSocket
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -126,6 +133,8 @@ class _Metrics:
         self.inflight = Gauge("serkit_inferences_in_flight", "inferences running in worker threads",
                               registry=self.registry)
         self.waiting = Gauge("serkit_inferences_waiting", "inferences waiting for a worker", registry=self.registry)
+        self.streams = Gauge("serkit_streams_open", "WebSocket streams open", registry=self.registry)
+        self.stream_rows = Counter("serkit_stream_rows", "rows sent on WebSocket streams", registry=self.registry)
 
     def text(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -321,4 +330,83 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
         return {"model": name, "duration": round(dur, 3), "window": window, "hop": hop, "vad": vad,
                 "rows": [r.to_dict() for r in rows], "timing_ms": {"total": round((time.perf_counter() - t0) * 1000, 2)}}
 
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket):
+        await _stream_session(ws, recs, default, limiter, metrics)
+
     return app
+
+
+async def _stream_session(ws, recs: dict, default: str, limiter, metrics: "_Metrics") -> None:
+    """One WebSocket stream (see the module docstring for the protocol)."""
+    from starlette.websockets import WebSocketDisconnect
+
+    from serkit.core.errors import ConfigError
+
+    await ws.accept()
+    metrics.streams.inc()
+
+    async def fail(code: str, message: str, close_code: int):
+        await ws.send_json({"error": {"code": code, "message": message}})
+        await ws.close(close_code)
+
+    try:
+        first = await ws.receive()
+        if first["type"] == "websocket.disconnect":
+            return
+        try:
+            hello = json.loads(first.get("text") or "")
+            if not isinstance(hello, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return await fail("bad_start", 'the first message must be JSON text: {"sample_rate": 16000, '
+                              '"format": "pcm16"}', 1008)
+        name = hello.get("model") or default
+        fmt = hello.get("format", "pcm16")
+        if name not in recs:
+            return await fail("unknown_model", f"model {name!r} is not loaded; loaded: {sorted(recs)}", 1008)
+        if fmt not in ("pcm16", "float32"):
+            return await fail("bad_format", f"format must be pcm16 or float32, got {fmt!r}", 1008)
+        try:
+            st = recs[name].stream(hello.get("sample_rate"), float(hello.get("window", 2.0)),
+                                   float(hello.get("hop", 0.5)))
+        except (ConfigError, TypeError, ValueError) as exc:
+            return await fail("bad_start", str(exc), 1008)
+        width, dtype = (2, "<i2") if fmt == "pcm16" else (4, "<f4")
+        carry, sent = b"", 0
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            if msg.get("bytes") is not None:
+                data = carry + msg["bytes"]
+                cut = len(data) - len(data) % width
+                carry, data = data[cut:], data[:cut]
+                if not data:
+                    continue
+                try:
+                    rows = await anyio.to_thread.run_sync(st.feed, np.frombuffer(data, dtype), limiter=limiter)
+                except ConfigError as exc:
+                    return await fail("bad_samples", str(exc), 1007)
+            else:
+                try:
+                    end = json.loads(msg.get("text") or "").get("end")
+                except (ValueError, AttributeError):
+                    end = None
+                if not end:
+                    await ws.send_json({"error": {"code": "bad_message", "message": 'send binary samples, or '
+                                                  '{"end": true} to finish'}})
+                    continue
+                rows = await anyio.to_thread.run_sync(st.close, limiter=limiter)
+            for r in rows:
+                await ws.send_json(r.to_dict())
+            sent += len(rows)
+            metrics.stream_rows.inc(len(rows))
+            if msg.get("bytes") is None:
+                await ws.send_json({"done": True, "rows": sent})
+                await ws.close(1000)
+                return
+    except WebSocketDisconnect:
+        return
+    finally:
+        metrics.streams.dec()

@@ -2,6 +2,9 @@
 
 Endpoints (OpenAPI docs at ``/docs``):
 
+- ``GET  /``              a web page: upload a file or record from the microphone (streamed
+  over ``/v1/stream``), the emotion timeline as a chart, the model card and cost per clip
+
 - ``GET  /healthz``       liveness: ``{"status": "ok"}``
 - ``GET  /v1/models``     the loaded models: labels, sample rate, frontend, cost
 - ``POST /v1/predict``    multipart field ``file`` (any soundfile format) -> label (an emotion,
@@ -54,6 +57,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
     raise MissingDependencyError("fastapi", "serve", "serkit serve") from _exc
 
+from serkit.core.cost import ENERGY_CONVENTION
 from serkit.core.errors import AudioError
 
 STATUS_OF_KIND = {"unreadable": 415, "too_long": 413, "invalid": 422, "missing": 400}
@@ -144,7 +148,7 @@ class _Metrics:
 
 def _install_observability(app, metrics: _Metrics) -> None:
     """Request ids (``X-Request-ID``), one JSON log line per request, request metrics."""
-    known = {"/healthz", "/v1/models", "/v1/predict", "/v1/timeline", "/metrics", "/docs", "/openapi.json"}
+    known = {"/", "/v1/stream", "/healthz", "/v1/models", "/v1/predict", "/v1/timeline", "/metrics", "/docs", "/openapi.json"}
 
     @app.middleware("http")
     async def _observe(request: Request, call_next):
@@ -256,6 +260,14 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
     def audio_error(exc: AudioError) -> ApiError:
         return ApiError(STATUS_OF_KIND.get(exc.kind, 422), f"audio_{exc.kind}", str(exc))
 
+    @app.get("/", summary="Web page", include_in_schema=False)
+    async def page():
+        from importlib.resources import files
+
+        from fastapi.responses import HTMLResponse
+
+        return HTMLResponse((files("serkit.deploy") / "web" / "index.html").read_text(encoding="utf-8"))
+
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics_endpoint():
         from fastapi.responses import Response
@@ -278,6 +290,7 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
                         "sample_rate": r.sample_rate, "frontend": r.frontend.spec()["name"],
                         "params_trainable": c.params_trainable, "energy_head_mj_per_3s": c.energy_head_mj,
                         "energy_encoder_mj_per_3s": c.energy_encoder_mj, "reads_text": bool(getattr(r, "reads_text", False)),
+                        "energy_convention": ENERGY_CONVENTION,
                         "card": r.card})
         return {"models": out}
 

@@ -495,3 +495,31 @@ def test_serve_finishes_in_flight_requests_on_sigterm(tmp_path):
         assert any(x["path"] == "/v1/timeline" and x["status"] == 200 for x in logs)
     finally:
         proc.kill()
+
+
+def test_cold_start_path_caches_the_onnx_export_and_needs_no_torch(tmp_path, monkeypatch):
+    from serkit.deploy.batch import onnx_cache_path, open_runner
+    from serkit.deploy.runtime import OnnxRecognizer
+
+    monkeypatch.setenv("SERKIT_ONNX_CACHE", str(tmp_path / "onnx"))
+    first = open_runner("default", engine="auto")  # no export yet: PyTorch, and the export is written
+    cached = onnx_cache_path("default")
+    assert not isinstance(first, OnnxRecognizer) and cached.is_file() and cached.parent == tmp_path / "onnx"
+    assert list(cached.parent.iterdir()) == [cached]  # written atomically, no temporary left
+    second = open_runner("default", engine="auto")
+    assert isinstance(second, OnnxRecognizer)
+    x = tone_clip(3.0)
+    a, b = first.predict(x, sr=SR), second.predict(x, sr=SR)
+    assert a.label == b.label and max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 1e-4
+    assert not isinstance(open_runner("default", engine="torch"), OnnxRecognizer)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, x, SR)
+    code = ("import sys; from serkit.cli import app\n"
+            "try:\n    app(['predict', sys.argv[1]])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    out = subprocess.run([sys.executable, "-c", code, str(wav)], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "SERKIT_ONNX_CACHE": str(tmp_path / "onnx")})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert b.label in out.stdout
+    with pytest.raises(SerkitError, match="engine must be"):
+        open_runner("default", engine="gpu")

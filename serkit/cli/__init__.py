@@ -146,6 +146,8 @@ def train(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: 
 def predict(files: list[Path] = typer.Argument(..., help="audio files and/or folders (searched recursively)"),
             model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
             onnx: Path | None = typer.Option(None, "--onnx", help="run this ONNX file (numpy + onnxruntime only) instead"),
+            engine: str = typer.Option("auto", help="auto: the model's cached ONNX export when there is one (a cold "
+                                       "start without torch), written on first use; torch; onnx"),
             json_: bool = typer.Option(False, "--json", help="one JSON object per line"),
             csv_: bool = typer.Option(False, "--csv", help="CSV: source[,start,end],label,p_<class>...[,duration,seconds]"),
             timeline: bool = typer.Option(False, "--timeline", help="emotion over time (windows) instead of one label"),
@@ -165,7 +167,7 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
 
     if json_ and csv_:
         raise SerkitError("choose one of --json and --csv")
-    rec = open_runner(model, onnx, threads).configure(min_confidence, speech_check, labels)
+    rec = open_runner(model, onnx, threads, "torch" if asr else engine).configure(min_confidence, speech_check, labels)
     if asr:
         if not getattr(rec, "reads_text", False):
             raise SerkitError(f"--asr: model {model!r} does not read transcripts")

@@ -23,8 +23,36 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
-def open_runner(model: str = "default", onnx: Path | None = None, threads: int = 0) -> Runner:
-    """The ONNX runner for ``onnx`` (no torch), else the PyTorch recogniser of ``model``."""
+ENGINES = ("auto", "torch", "onnx")
+
+
+def onnx_cache_path(model: str | Path) -> Path | None:
+    """Where the fp32 ONNX export of a bundled name or ``.pt`` file is cached:
+    ``$SERKIT_ONNX_CACHE`` (default ~/.cache/serkit/onnx) / ``<stem>-<digest of the .pt>.onnx``,
+    so a changed model file never meets a stale export. ``None``: no such model file."""
+    import os
+
+    from serkit.core.io import file_digest
+    from serkit.deploy.bundles import BUNDLES
+
+    pt = BUNDLES[str(model)].path() if str(model) in BUNDLES else Path(model)
+    if pt.suffix != ".pt" or not pt.is_file():
+        return None
+    root = Path(os.environ.get("SERKIT_ONNX_CACHE", Path.home() / ".cache" / "serkit" / "onnx"))
+    return root / f"{pt.stem}-{file_digest(pt)[:16]}.onnx"
+
+
+def open_runner(model: str = "default", onnx: Path | None = None, threads: int = 0, engine: str = "torch") -> Runner:
+    """The ONNX runner for ``onnx`` (no torch), else ``model`` on ``engine``: ``torch`` (the
+    PyTorch recogniser), ``onnx`` (its cached fp32 export, written on first use), or ``auto``
+    (the cached export when there is one, so a cold start imports no torch; otherwise PyTorch,
+    and the export is written for the next start). Multimodal models always run on PyTorch."""
+    if engine not in ENGINES:
+        raise SerkitError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if onnx is None and engine != "torch":
+        cached = onnx_cache_path(model)
+        if cached is not None and cached.is_file():
+            onnx = cached
     if onnx is not None:
         from serkit.deploy.runtime import OnnxRecognizer
 
@@ -35,7 +63,33 @@ def open_runner(model: str = "default", onnx: Path | None = None, threads: int =
         torch.set_num_threads(threads)
     from serkit.deploy.recognizer import load
 
-    return load(model)
+    rec = load(model)
+    cached = onnx_cache_path(model) if engine != "torch" and not getattr(rec, "reads_text", False) else None
+    if cached is not None:
+        _write_export(rec, cached)
+        if engine == "onnx":
+            from serkit.deploy.runtime import OnnxRecognizer
+
+            return OnnxRecognizer(cached, threads=threads or 1)
+    return rec
+
+
+def _write_export(rec, path: Path) -> None:
+    """The fp32 ONNX export of ``rec`` at ``path``, atomically (a crash leaves no half file)."""
+    import os
+    import tempfile
+
+    from serkit.deploy.export import export_model
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        export_model(rec, Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def format_prediction(p: Prediction) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import time
 from pathlib import Path
@@ -160,13 +161,31 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
                                                         "(default: the model card's)"),
             speech_check: bool = typer.Option(True, help="no_speech for clips without speech (Silero VAD)"),
             asr: str | None = typer.Option(None, help="multimodal models: transcribe each file with this bundled "
-                                           "Whisper (tiny.en | base) and read the words too")):
+                                           "Whisper (tiny.en | base) and read the words too"),
+            ray: str | None = typer.Option(None, "--ray", help="batch on Ray Data: 'local' (this machine) or a cluster "
+                                           "address; needs --out; resumable"),
+            out: Path | None = typer.Option(None, "--out", help="--ray: predictions.parquet or .csv"),
+            workers: int = typer.Option(0, help="--ray: model workers (0 = CPUs / threads)"),
+            batch_size: int = typer.Option(16, help="--ray: files per model call")):
     """Recognise the emotion of each file ('uncertain' / 'no_speech' when it cannot tell).
     Bad files: one error line each (stderr), exit code 1."""
     from serkit.deploy.batch import open_runner, predict_paths
 
     if json_ and csv_:
         raise SerkitError("choose one of --json and --csv")
+    if ray is not None:
+        if out is None:
+            raise SerkitError("--ray needs --out predictions.parquet (or .csv)")
+        if onnx is not None or asr or timeline:
+            raise SerkitError("--ray runs a model by name (no --onnx, --asr or --timeline)")
+        from serkit.batch import predict_dataset
+
+        r = predict_dataset([str(f) for f in files], out, model, None if ray == "local" else ray, workers or None,
+                            max(1, threads), batch_size, engine, speech_check, log=lambda m: typer.echo(m, err=True))
+        typer.echo(json.dumps(r))
+        if r["errors"]:
+            raise typer.Exit(1)
+        return
     rec = open_runner(model, onnx, threads, "torch" if asr else engine).configure(min_confidence, speech_check, labels)
     if asr:
         if not getattr(rec, "reads_text", False):

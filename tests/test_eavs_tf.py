@@ -130,6 +130,10 @@ def test_bench_reads_transcripts_reports_energy_parts_and_shuffles_on_request(tm
     rec = json.loads(next((tmp_path / "run" / "folds").glob("seed0_*.json")).read_text())
     assert all(len(p) == len(rec["proba"]) for p in rec["probes"].values())
     assert "Modality probes" in (tmp_path / "run" / "report.md").read_text()
+    # a unimodal variant: no probes, and only the encoder it reads is counted
+    a = run_bench(cfg(model={"name": "eavs-tf-audio", "hidden": 16, "train": {"epochs": 2}}), tmp_path / "audio", run,
+                  log=lambda *_: None)
+    assert a.probes is None and a.text["encoder_mj"] == 0 and not a.text["read"] and a.cost.energy_encoder_mj > 0
     s = run_bench(cfg(text_shuffle_test=True), tmp_path / "shuffled", run, log=lambda *_: None)
     assert s.text["shuffled_test"] and "permuted" in s.metric_definitions["text"]
     # the text settings define a multimodal result, and only that

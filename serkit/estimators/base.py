@@ -93,6 +93,12 @@ class Model(ABC):
         self.n_layers = n_layers
         self.dim = dim
 
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """The modalities this configured model actually reads (a unimodal variant of a
+        multimodal model reads one): only their encoders enter its cost."""
+        return self.modalities
+
     @abstractmethod
     def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
         """Train on ``train``; ``val`` (held-out training speakers) only for model selection."""

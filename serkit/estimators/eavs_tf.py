@@ -68,6 +68,10 @@ class EAVSTF(Model):
             raise ConfigError("eavs-tf: layer must be learned, mean, concat or an index (auto/cv are not implemented here)")
         self.net = self._build()
 
+    @property
+    def uses(self) -> tuple[str, ...]:
+        return {"both": ("audio", "text"), "audio": ("audio",), "text": ("text",)}[self.config.modalities]
+
     def _build(self) -> EAVSTFNet:
         c = self.config
         return EAVSTFNet(self.n_layers, self.dim, c.text_dim, self.n_classes, c.hidden, c.fusion, c.modalities,

@@ -73,7 +73,7 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
-    probes = _modality_probes(model, test, seed) if d.text is not None and len(model.modalities) > 1 else None
+    probes = _modality_probes(model, test, seed) if d.text is not None and len(model.uses) > 1 else None
     durations = [d.utts[i].duration for i in fold.test]
     rec = FoldRecord(seed, fold.name, ctx.fingerprint, test.ids, proba.round(6).tolist(), report.to_dict(),
                      round(fit_s, 3), model.cost(test.feats, durations).to_dict(), len(fit_idx), len(val_idx),
@@ -270,9 +270,10 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
         per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
     _write_predictions(records, ctx, out)
     costs = [Cost.from_dict(r.cost) for r in records]
+    uses = build_model(cfg.model, len(d.labels), d.n_layers, d.dim).uses
     cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
                                              for k in ("macs_head", "acs_head", "sops_head")),
-                d.encoder_macs(CLIP_S))
+                d.encoder_macs(CLIP_S) if "audio" in uses else 0)
     summary = {k: _summary([m[k] for m in per_seed]) for k in ("ua", "wa", "f1")}
     defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "
                 "fold's speakers, drawn per seed); test folds never used")
@@ -296,8 +297,11 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     _adaptation_summary(res, records, d, cfg)
     _layer_summary(res, [r.fit_report for r in records], d.frontend.layer_names)
     _spike_summary(res, [r.spike_stats for r in records if r.spike_stats])
-    _text_summary(res, records, d, cfg)
-    _probe_summary(res, records, d, cfg)
+    _text_summary(res, records, d, cfg, uses)
+    if len(uses) > 1:
+        _probe_summary(res, records, d, cfg)
+    if "audio" not in uses:
+        res.metric_definitions["encoder"] = "this variant reads no audio: the speech encoder is not counted"
     return res
 
 
@@ -319,7 +323,8 @@ def _probe_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg:
         " (the same fitted models, scored like the headline)"
 
 
-def _text_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+def _text_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig,
+                  uses: tuple[str, ...] = ("audio", "text")) -> None:
     """Multimodal runs: head operations and energy per part (mean over folds), the text
     encoder's cost per 3 s clip from the real token counts, and what the transcripts were."""
     from serkit.core.cost import energy_mj
@@ -331,8 +336,8 @@ def _text_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: 
                           for k in parts[0]}
     if d.text is None:
         return
-    macs = d.text_encoder_macs(list(range(len(d.utts))), CLIP_S)
-    res.text = {"encoder": d.text_encoder.spec(), "with_transcript": len(d.utts) - d.text.missing,
+    macs = d.text_encoder_macs(list(range(len(d.utts))), CLIP_S) if "text" in uses else 0
+    res.text = {"read": "text" in uses, "encoder": d.text_encoder.spec(), "with_transcript": len(d.utts) - d.text.missing,
                 "missing": d.text.missing, "truncated": d.text.truncated, "tokens_mean": d.text.tokens_mean,
                 "unk_frac_mean": d.text.unk_frac_mean, "encoder_macs": macs, "encoder_mj": round(energy_mj(macs), 4),
                 "shuffled_test": cfg.text_shuffle_test}

@@ -116,6 +116,7 @@ def write_report(res: BenchResult, out: Path) -> None:
         lines.append(f"Transcripts: {t['with_transcript']} of {res.n_utterances} ({t['missing']} without, {t['truncated']} "
                      f"truncated, {t['tokens_mean']} tokens on average, [UNK] share {t['unk_frac_mean']}); text encoder "
                      f"{t['encoder_macs']:,} MACs = {t['encoder_mj']:.4f} mJ per 3 s clip"
+                     + ("" if t.get("read", True) else " (this variant does not read them)")
                      + ("; test transcripts SHUFFLED between utterances (reliance diagnostic)" if t["shuffled_test"] else ""))
     if res.probes:
         lines.append(f"Modality probes (same models; UA, intact {_pm(res.ua)}): " + "; ".join(
@@ -181,8 +182,8 @@ def modality_table(dirs) -> str:
         parts = " / ".join(f"{r.cost_parts[k]['energy_mj']:.5f}" if k in (r.cost_parts or {}) else "-"
                            for k in ("audio", "text", "fusion"))
         c = r.cost
-        enc = "n/a" if c.energy_encoder_mj is None else f"{c.energy_encoder_mj:.3f}"
-        txt = f"{r.text['encoder_mj']:.4f}" if r.text else "-"
+        enc = "n/a" if c.energy_encoder_mj is None else f"{c.energy_encoder_mj:.3f}" if c.energy_encoder_mj else "-"
+        txt = f"{r.text['encoder_mj']:.4f}" if r.text and r.text.get("read", True) else "-"
         rows.append(f"| {name.split('/')[-1]} | {len(r.seeds)} | {_pm(r.ua)} | {_pm(r.wa)} | {_pm(r.f1)} | "
                     f"{ua.get('no_text', '-')} | {ua.get('no_audio', '-')} | {ua.get('text_shuffled', '-')} | "
                     f"{c.params_trainable:,} | {parts} | {c.energy_head_mj:.5f} | {txt} | {enc} |")

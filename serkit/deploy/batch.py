@@ -45,11 +45,16 @@ def onnx_cache_path(model: str | Path) -> Path | None:
 def open_runner(model: str = "default", onnx: Path | None = None, threads: int = 0, engine: str = "torch") -> Runner:
     """The ONNX runner for ``onnx`` (no torch), else ``model`` on ``engine``: ``torch`` (the
     PyTorch recogniser), ``onnx`` (its cached fp32 export, written on first use), or ``auto``
-    (the cached export when there is one, so a cold start imports no torch; otherwise PyTorch,
-    and the export is written for the next start). Multimodal models always run on PyTorch."""
+    (for a bundled model: the cached export when there is one, so a cold start imports no
+    torch; otherwise PyTorch, and the export is written for the next start; other models run on
+    PyTorch). A model that cannot be exported (multimodal, or a head without an ONNX form) runs
+    on PyTorch, with a note on stderr when ``onnx`` was asked for."""
+    from serkit.deploy.bundles import BUNDLES
+
     if engine not in ENGINES:
         raise SerkitError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if onnx is None and engine != "torch":
+    cacheable = engine == "onnx" or (engine == "auto" and str(model) in BUNDLES)
+    if onnx is None and cacheable:
         cached = onnx_cache_path(model)
         if cached is not None and cached.is_file():
             onnx = cached
@@ -64,9 +69,14 @@ def open_runner(model: str = "default", onnx: Path | None = None, threads: int =
     from serkit.deploy.recognizer import load
 
     rec = load(model)
-    cached = onnx_cache_path(model) if engine != "torch" and not getattr(rec, "reads_text", False) else None
+    cached = onnx_cache_path(model) if cacheable and not getattr(rec, "reads_text", False) else None
     if cached is not None:
-        _write_export(rec, cached)
+        try:
+            _write_export(rec, cached)
+        except Exception as exc:  # noqa: BLE001 - no export is not an error: PyTorch runs it
+            if engine == "onnx":
+                print(f"serkit: running on PyTorch ({model} has no ONNX export: {exc})", file=sys.stderr)
+            return rec
         if engine == "onnx":
             from serkit.deploy.runtime import OnnxRecognizer
 

@@ -157,3 +157,44 @@ class Stream:
             else:
                 out.append(r)
         return out
+
+
+def listen_rows(rec, source: str, rate: int = 16000, sample_format: str = "pcm16", window: float = 2.0,
+                hop: float = 0.5, chunk: float = 0.1, realtime: bool = True):
+    """Rows of ``rec.stream`` over an audio file (fed at the speed it plays when ``realtime``)
+    or, for ``source == "-"``, raw little-endian PCM (``pcm16`` | ``float32`` at ``rate`` Hz)
+    from stdin as it arrives; yields each :class:`StreamRow` as soon as it exists."""
+    import sys
+
+    from serkit.core.errors import AudioError
+
+    if sample_format not in ("pcm16", "float32"):
+        raise ConfigError(f"format must be pcm16 or float32, got {sample_format!r}")
+    if source == "-":
+        width, dtype = (2, "<i2") if sample_format == "pcm16" else (4, "<f4")
+        st, carry, step = rec.stream(rate, window, hop), b"", max(width, int(chunk * rate) * width)
+        stdin = sys.stdin.buffer
+        while True:
+            data = stdin.read1(step) if hasattr(stdin, "read1") else stdin.read(step)
+            if not data:
+                break
+            data = carry + data
+            cut = len(data) - len(data) % width
+            carry = data[cut:]
+            if cut:
+                yield from st.feed(np.frombuffer(data[:cut], dtype))
+        yield from st.close()
+        return
+    import soundfile as sf
+
+    try:
+        info = sf.info(source)
+    except (RuntimeError, OSError) as exc:
+        raise AudioError(source, f"cannot read: {exc}") from None
+    st, n, t0, fed = rec.stream(info.samplerate, window, hop), max(1, int(chunk * info.samplerate)), time.time(), 0
+    for block in sf.blocks(source, blocksize=n, dtype="float32", always_2d=True):
+        if realtime:
+            time.sleep(max(0.0, t0 + fed / info.samplerate - time.time()))
+        yield from st.feed(block.mean(axis=1))
+        fed += len(block)
+    yield from st.close()

@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import math
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from serkit.deploy.latency import free_port, wait_healthy
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--clients", type=int, default=20)
@@ -99,19 +100,12 @@ async def client(url: str, k: int, stats: dict) -> None:
 
 
 async def main():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("serkit")), "serve", "--port", str(port), "--workers",
                              str(args.workers), "--no-log-requests"], stderr=subprocess.DEVNULL)
     import httpx
 
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            await asyncio.sleep(0.1)
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
     rss0 = rss_mb(proc.pid)
     stats = {"errors": [], "latency": [], "rows": 0, "expected": 0, "left": 0}
     t0 = time.time()

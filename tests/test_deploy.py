@@ -457,28 +457,20 @@ def test_serve_finishes_in_flight_requests_on_sigterm(tmp_path):
     """A real `serkit serve` process: SIGTERM during a long request -> the request is answered,
     then the process exits cleanly."""
     import signal
-    import socket
     import threading
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from serkit.deploy.latency import free_port, wait_healthy
+
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "serkit.cli", "serve", "--port", str(port), "--shutdown-grace", "60",
                              "--request-timeout", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve did not start: " + proc.stderr.read1().decode()[-2000:])
+        wait_healthy(url, proc)
         long = _wav_bytes(np.tile(_speech_silence_speech(), 6))  # a long timeline (hundreds of windows)
         answer = {}
         t = threading.Thread(target=lambda: answer.setdefault("r", httpx.post(

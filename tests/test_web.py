@@ -5,7 +5,6 @@ screenshot shown in the docs."""
 
 import os
 import shutil
-import socket
 import threading
 import time
 
@@ -29,9 +28,9 @@ def server():
     from serkit.deploy.recognizer import load
     from serkit.deploy.serve import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from serkit.deploy.latency import free_port
+
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(recognizers={"default": load("default")}), host="127.0.0.1",
                                         port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)

@@ -92,10 +92,26 @@ def _ort_worker(args):
     return len(files)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_healthy(base: str, proc=None, tries: int = 600) -> None:
+    """Wait until ``base/healthz`` answers 200 (``tries`` x ~0.1 s); a ``serkit serve``
+    subprocess ``proc`` that never gets there raises with the tail of its stderr."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    tail = proc.stderr.read1().decode()[-2000:] if proc is not None and proc.stderr is not None else ""
+    raise RuntimeError(f"serkit serve did not start at {base}: {tail}")
 
 
 async def _load_test(url: str, payload: bytes, requests: int, clients: int) -> dict:
@@ -202,20 +218,13 @@ def _http(model: str, clip: Path, requests: int, clients: int, workers: int, log
 
     import httpx
 
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "serkit.cli", "serve", "--port", str(port), "--model", f"m={model}",
            "--workers", str(workers), "--threads", "1", "--no-log-requests"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("serkit serve did not start: " + proc.stderr.read().decode()[-500:])
+        wait_healthy(base, proc)
         res = asyncio.run(_load_test(base + "/v1/predict", clip.read_bytes(), requests, clients))
         res["workers"] = workers
         res["still_healthy"] = httpx.get(base + "/healthz", timeout=5.0).status_code == 200

@@ -133,7 +133,8 @@ def test_bench_reads_transcripts_reports_energy_parts_and_shuffles_on_request(tm
     # a unimodal variant: no probes, and only the encoder it reads is counted
     a = run_bench(cfg(model={"name": "eavs-tf-audio", "hidden": 16, "train": {"epochs": 2}}), tmp_path / "audio", run,
                   log=lambda *_: None)
-    assert a.probes is None and a.text["encoder_mj"] == 0 and not a.text["read"] and a.cost.energy_encoder_mj > 0
+    assert a.probes is None and a.text["encoder_mj"] == 0 and not a.text["read"] and a.cost.energy_dsp_mj > 0
+    assert a.cost.energy_total_mj > a.cost.energy_head_mj  # the log-mel is counted (logmel has no encoder)
     s = run_bench(cfg(text_shuffle_test=True), tmp_path / "shuffled", run, log=lambda *_: None)
     assert s.text["shuffled_test"] and "permuted" in s.metric_definitions["text"]
     # the text settings define a multimodal result, and only that

@@ -34,6 +34,11 @@ class Cost:
         sops_head: synaptic operations driven by spikes (counted as ACs for energy).
         macs_encoder: MACs of the frontend (``None``: handcrafted DSP, not counted).
         clip_s: the clip length in seconds these counts are for.
+        macs_dsp: MACs of the signal processing in front of the encoder (the log-mel: window,
+            FFT, power, mel projection; ``None``: not counted).
+
+    ``energy_total_mj`` is the whole pipeline: DSP + encoder + head (``None`` when the encoder
+    is not counted).
     """
 
     params_trainable: int
@@ -42,6 +47,7 @@ class Cost:
     sops_head: int = 0
     macs_encoder: int | None = None
     clip_s: float = CLIP_S
+    macs_dsp: int | None = None
 
     @property
     def energy_head_mj(self) -> float:
@@ -52,9 +58,13 @@ class Cost:
         return None if self.macs_encoder is None else energy_mj(self.macs_encoder)
 
     @property
+    def energy_dsp_mj(self) -> float | None:
+        return None if self.macs_dsp is None else energy_mj(self.macs_dsp)
+
+    @property
     def energy_total_mj(self) -> float | None:
         enc = self.energy_encoder_mj
-        return None if enc is None else enc + self.energy_head_mj
+        return None if enc is None else enc + self.energy_head_mj + (self.energy_dsp_mj or 0.0)
 
     def scaled(self, clip_s: float) -> Cost:
         """The same cost for a clip of ``clip_s`` seconds (operation counts scale linearly)."""
@@ -62,21 +72,25 @@ class Cost:
         return replace(self, macs_head=int(self.macs_head * k), acs_head=int(self.acs_head * k),
                        sops_head=int(self.sops_head * k),
                        macs_encoder=None if self.macs_encoder is None else int(self.macs_encoder * k),
+                       macs_dsp=None if self.macs_dsp is None else int(self.macs_dsp * k),
                        clip_s=float(clip_s))
 
-    def with_encoder(self, macs_encoder: int | None) -> Cost:
-        return replace(self, macs_encoder=None if macs_encoder is None else int(macs_encoder))
+    def with_encoder(self, macs_encoder: int | None, macs_dsp: int | None = None) -> Cost:
+        return replace(self, macs_encoder=None if macs_encoder is None else int(macs_encoder),
+                       macs_dsp=None if macs_dsp is None else int(macs_dsp))
 
     def to_dict(self) -> dict:
         """Counts plus the derived energies (mJ), JSON-ready."""
-        enc = self.energy_encoder_mj
+        enc, dsp, tot = self.energy_encoder_mj, self.energy_dsp_mj, self.energy_total_mj
         return {**asdict(self), "energy_head_mj": round(self.energy_head_mj, 6),
-                "energy_encoder_mj": None if enc is None else round(enc, 4), "convention": ENERGY_CONVENTION}
+                "energy_encoder_mj": None if enc is None else round(enc, 4),
+                "energy_dsp_mj": None if dsp is None else round(dsp, 5),
+                "energy_total_mj": None if tot is None else round(tot, 4), "convention": ENERGY_CONVENTION}
 
     @classmethod
     def from_dict(cls, d: dict) -> Cost:
         return cls(**{k: d[k] for k in ("params_trainable", "macs_head", "acs_head", "sops_head", "macs_encoder",
-                                        "clip_s") if k in d})
+                                        "clip_s", "macs_dsp") if k in d})
 
     @classmethod
     def per_clip(cls, params: int, macs_per_s: float, acs_per_s: float = 0.0, sops_per_s: float = 0.0,

@@ -51,7 +51,7 @@ def describe_export(info: dict) -> str:
     line = f"wrote {info['path']} ({info['bytes'] / 1e6:.2f} MB, {info['kind']}"
     if info["kind"] == "full":
         line += (f", {'int8' if info['int8'] else 'fp32'}: encoder states {info['states']}, {info['encoder_blocks']} "
-                 f"of {info['encoder_blocks_total']} Whisper blocks")
+                 f"of {info['encoder_blocks_total']} {'compact' if info.get('encoder') == 'compact' else 'Whisper'} blocks")
     line += ")" + (f"; dropped layers with weights {info['dropped_layer_weights']}" if info.get("dropped_layer_weights") else "")
     for key in ("check", "check_own_classes", "check_other_classes"):
         if info.get(key) is not None:

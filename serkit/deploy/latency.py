@@ -2,7 +2,8 @@
 
 1. One 3 s clip, file read to probabilities, encoder included, ONE CPU thread: PyTorch
    (``Recognizer.predict``), onnxruntime fp32 and onnxruntime int8, side by side (median and
-   p90 over ``runs`` calls after warm-up).
+   p90 over ``runs`` calls after warm-up); the ONNX graphs alone (log-mel in, probabilities
+   out: ``onnx_*_from_mel``) and the numpy log-mel alone.
 2. ONNX file sizes (fp32, int8) and the int8 head alone.
 3. Throughput on a folder of ``folder_clips`` synthetic clips (1-6 s): onnxruntime int8 with
    one process per core, and PyTorch batched; clips/s and real-time factor (processing time /
@@ -166,6 +167,8 @@ def _single_clip(rec, clip: Path, tmp: Path, runs: int, min_layer_weight: float,
         key = "onnx_int8" if q else "onnx_fp32"
         res[key] = {**_timeit(lambda o=o: o.predict(clip), runs), "file_mb": round(info["bytes"] / 1e6, 2),
                     "encoder_blocks": info["encoder_blocks"], "states": info["states"]}
+        mel = log_mel(_clip(3.0))  # the graph alone: log-mel frames in, probabilities out
+        res[f"{key}_from_mel"] = _timeit(lambda o=o, mel=mel: o.predict_mel(mel), runs)
         log(f"{key} (1 thread): {res[key]}")
     wav = _clip(3.0)
     res["log_mel"] = _timeit(lambda: log_mel(wav), runs)

@@ -12,7 +12,8 @@ Truncation: the encoder is cut after the last block whose state the head reads. 
 speed gained and the agreement kept.
 
 ``int8``: dynamic quantisation (onnxruntime ``quantize_dynamic``: int8 weights of MatMul/Gemm,
-activations quantised per batch at run time).
+activations quantised per batch at run time; for the Whisper graphs also the conv front, for
+the compact student only MatMul/Gemm: its pointwise projections).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from serkit.features.whisper_torch import WhisperEncoder
 from serkit.nn.layers import HeadPipeline, pool_frames_torch
 
 WHISPER_FRONTENDS = ("whisper-tiny", "whisper-tiny-layers", "whisper-base", "whisper-base-layers")
+MEL_FRONTENDS = (*WHISPER_FRONTENDS, "compact")
 
 
 class FullPipeline(nn.Module):
@@ -75,12 +77,14 @@ def _drop_light_layers(net: HeadPipeline, states: list[int], min_w: float) -> tu
 def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) -> tuple[FullPipeline, dict]:
     """The exportable torch pipeline of a trained head and facts about it."""
     name = frontend_spec["name"]
-    if name not in WHISPER_FRONTENDS:
-        raise SerkitError(f"full ONNX export needs a Whisper frontend ({', '.join(WHISPER_FRONTENDS)}); "
+    if name not in MEL_FRONTENDS:
+        raise SerkitError(f"full ONNX export needs a log-mel frontend ({', '.join(MEL_FRONTENDS)}); "
                           f"this model uses {name!r}")
     if not isinstance(model, TorchHeadModel):
-        raise SerkitError(f"full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, ...); "
+        raise SerkitError(f"full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, pts-snn, ...); "
                           f"{model.name!r} is not one")
+    if name == "compact":
+        return _compact_pipeline(model, frontend_spec, min_layer_weight)
     from serkit.features.whisper import VARIANTS, model_dir
     from serkit.features.whisper_weights import read_encoder_weights
 
@@ -98,6 +102,24 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
                   "dropped_layer_weights": dropped}
 
 
+def _compact_pipeline(model, frontend_spec: dict, min_layer_weight: float) -> tuple[FullPipeline, dict]:
+    """The distilled student in place of Whisper: its taps are the states; blocks after the
+    last tap used are cut."""
+    from serkit.features.base import build_frontend
+    from serkit.features.compact_net import CompactNet, CompactNetConfig
+
+    fe = build_frontend(frontend_spec["name"], frontend_spec.get("config", {}))
+    taps = [fe.arch.taps[i] for i in fe.layer_indices]
+    net, kept, dropped = _drop_light_layers(model.net, list(range(len(taps))), min_layer_weight)
+    used = [taps[i] for i in kept]
+    cfg = CompactNetConfig(**{**fe.arch.to_dict(), "taps": used})
+    student = CompactNet(cfg)
+    student.load_state_dict(fe.net.state_dict(), strict=False)  # blocks past the last tap are not built
+    pipe = FullPipeline(student.eval(), list(range(len(used))), model.config.pool, copy.deepcopy(net)).eval()
+    return pipe, {"states": used, "encoder_blocks": max(used), "encoder_blocks_total": fe.arch.blocks,
+                  "dropped_layer_weights": dropped, "encoder": "compact", "quantize_ops": ["MatMul", "Gemm"]}
+
+
 def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | Path, int8: bool = False,
                      min_layer_weight: float = 0.0, provenance: dict | None = None, calibration: dict | None = None) -> dict:
     """Write the single-file ONNX model; returns facts (path, size, states, blocks)."""
@@ -113,7 +135,9 @@ def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | P
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+        # the compact student: MatMul only (its convolutions are depthwise or tiny, and
+        # onnxruntime's dynamic ConvInteger is slower than the float convolution)
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=facts.get("quantize_ops"))
         fp32.unlink()
     write_metadata(out, OnnxMeta(
         kind="full", labels=list(labels), model=model.name, frontend=frontend_spec,

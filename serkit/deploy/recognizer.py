@@ -120,7 +120,7 @@ class Recognizer(Runner):
         """Params and operations per clip of ``duration_s`` (head as measured at training, encoder
         analytic for this frontend)."""
         c = Cost.from_dict(self.provenance["cost"]) if "cost" in self.provenance else Cost(0, 0)
-        return c.with_encoder(self.frontend.encoder_macs(c.clip_s)).scaled(duration_s)
+        return c.with_encoder(self.frontend.encoder_macs(c.clip_s), self.frontend.dsp_macs(c.clip_s)).scaled(duration_s)
 
 
 def load(name_or_path: str | Path = "default") -> Recognizer:

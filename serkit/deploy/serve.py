@@ -289,7 +289,8 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
                         "licence": card.get("licence"), "training_corpora": (card.get("training_data") or {}).get("corpora"),
                         "sample_rate": r.sample_rate, "frontend": r.frontend.spec()["name"],
                         "params_trainable": c.params_trainable, "energy_head_mj_per_3s": c.energy_head_mj,
-                        "energy_encoder_mj_per_3s": c.energy_encoder_mj, "reads_text": bool(getattr(r, "reads_text", False)),
+                        "energy_encoder_mj_per_3s": c.energy_encoder_mj, "energy_total_mj_per_3s": c.energy_total_mj,
+                        "reads_text": bool(getattr(r, "reads_text", False)),
                         "energy_convention": ENERGY_CONVENTION,
                         "card": r.card})
         return {"models": out}

@@ -273,7 +273,8 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     uses = build_model(cfg.model, len(d.labels), d.n_layers, d.dim).uses
     cost = Cost(costs[0].params_trainable, *(int(np.mean([getattr(c, k) for c in costs]))
                                              for k in ("macs_head", "acs_head", "sops_head")),
-                d.encoder_macs(CLIP_S) if "audio" in uses else 0)
+                d.encoder_macs(CLIP_S) if "audio" in uses else 0, CLIP_S,
+                d.dsp_macs(CLIP_S) if "audio" in uses else None)
     summary = {k: _summary([m[k] for m in per_seed]) for k in ("ua", "wa", "f1")}
     defs = dict(METRIC_DEFINITIONS, model_selection=f"validation speakers ({cfg.val_fraction:.0%} of each training "
                 "fold's speakers, drawn per seed); test folds never used")

@@ -60,6 +60,10 @@ class Dataset:
             return self.frontend.encoder_macs(clip_s)
         return self.frontend.encoder_macs(clip_s, sr)
 
+    def dsp_macs(self, clip_s: float) -> int | None:
+        """MACs of the frontend's signal processing (log-mel) for ``clip_s`` seconds."""
+        return self.frontend.dsp_macs(clip_s)
+
     @property
     def n_layers(self) -> int:
         return next(iter(self.feats.values())).shape[0]

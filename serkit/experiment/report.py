@@ -148,13 +148,14 @@ def write_report(res: BenchResult, out: Path) -> None:
 def results_table(dirs) -> str:
     """One markdown row per result folder: protocol, UA/WA/F1 (mean +- std), cost, time."""
     rows = ["| corpus | protocol | seeds | model | frontend | UA | WA | macro-F1 | params | head MACs | "
-            "head mJ | encoder mJ | latency ms | fit s (sum) |\n|" + "---|" * 14]
+            "head mJ | encoder mJ | total mJ | latency ms | fit s (sum) |\n|" + "---|" * 15]
     for _, r in _rows(dirs):
         c = r.cost
         enc = "n/a" if c.energy_encoder_mj is None else f"{c.energy_encoder_mj:.3f}"
+        tot = "n/a" if c.energy_total_mj is None else f"{c.energy_total_mj:.3f}"
         rows.append(f"| {r.corpus} | {r.protocol_label} | {len(r.seeds)} | {r.model} | {r.frontend} | {_pm(r.ua)} | "
                     f"{_pm(r.wa)} | {_pm(r.f1)} | {c.params_trainable:,} | {c.macs_head:,} | {c.energy_head_mj:.5f} | "
-                    f"{enc} | {r.latency_ms_per_clip} | {r.timing.fit_s_total:.0f} |")
+                    f"{enc} | {tot} | {r.latency_ms_per_clip} | {r.timing.fit_s_total:.0f} |")
     return "\n".join(rows)
 
 

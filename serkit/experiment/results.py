@@ -134,7 +134,8 @@ class BenchResult:
         return (f"{self.model} / {self.frontend} on {self.corpus} ({self.protocol_label}, {len(self.seeds)} seeds): "
                 f"UA {self.ua.mean:.4f} +- {self.ua.std:.4f}, WA {self.wa.mean:.4f} +- {self.wa.std:.4f}, "
                 f"F1 {self.f1.mean:.4f} +- {self.f1.std:.4f}\nparams {c.params_trainable:,}, head {c.macs_head:,} MACs = "
-                f"{c.energy_head_mj:.5f} mJ, encoder {'n/a' if c.energy_encoder_mj is None else f'{c.energy_encoder_mj:.3f}'} mJ per 3 s clip, latency "
+                f"{c.energy_head_mj:.5f} mJ, encoder {'n/a' if c.energy_encoder_mj is None else f'{c.energy_encoder_mj:.3f}'} mJ, "
+                f"total {'n/a' if c.energy_total_mj is None else f'{c.energy_total_mj:.3f}'} mJ per 3 s clip, latency "
                 f"{self.latency_ms_per_clip} ms; wall {self.timing.wall_s} s" + self._corpus_lines() + self._calib_line())
 
     def _calib_line(self) -> str:

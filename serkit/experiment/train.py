@@ -58,7 +58,7 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
     calibration = calibrate(model, data.split(val_idx), min_confidence) if val_idx else {}
     sample = data.split(idx[:32])
-    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.encoder_macs(CLIP_S))
+    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.encoder_macs(CLIP_S), data.dsp_macs(CLIP_S))
     prov = dict(provenance or {})
     prov.update(corpus=",".join(sorted({u.corpus for u in data.utts})), n_utterances=len(data.utts),
                 n_speakers=len({u.speaker for u in data.utts}), seed=seed, fit=report.to_dict(), cost=cost.to_dict(),

@@ -85,6 +85,11 @@ class Frontend(ABC):
         """
         return None
 
+    def dsp_macs(self, duration_s: float) -> int | None:
+        """MACs of the signal processing before the encoder (the log-mel) on ``duration_s``
+        seconds; ``None`` when not counted."""
+        return None
+
 
 FRONTENDS: dict[str, type[Frontend]] = {}
 
@@ -101,6 +106,9 @@ def frontend_component(data: dict | str | Component) -> Component:
         return data
     data = {"name": data} if isinstance(data, str) else dict(data)
     name = str(data.get("name", ""))
+    if name.startswith("compact:"):  # a user's distilled student: compact:<weights.safetensors>
+        data["path"] = name[len("compact:"):]
+        data["name"] = name = "compact"
     if name.startswith("hf:"):
         from serkit.features.hf import HFConfig
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serkit.features.base import Frontend, register
-from serkit.audio.mel import log_mel
+from serkit.audio.mel import log_mel, log_mel_macs
 
 
 @dataclass
@@ -40,5 +40,7 @@ class LogMel(Frontend):
         return m[None].astype(np.float32)
 
     def encoder_macs(self, duration_s: float) -> int:
-        frames = int(duration_s * 100)
-        return frames * 80 * 201  # mel projection of the power spectrum (FFT not counted)
+        return 0  # no encoder: the log-mel itself is the DSP cost
+
+    def dsp_macs(self, duration_s: float) -> int:
+        return log_mel_macs(duration_s)

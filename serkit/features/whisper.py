@@ -22,7 +22,7 @@ import numpy as np
 
 from serkit.core.errors import AudioError
 from serkit.features.base import Frontend, register
-from serkit.audio.mel import log_mel
+from serkit.audio.mel import log_mel, log_mel_macs
 from serkit.features.whisper_torch import whisper_encoder_macs
 
 MAX_MEL = 3000  # Whisper's 30 s context
@@ -79,6 +79,9 @@ class _Whisper(Frontend):
     @property
     def frame_rate(self) -> float:
         return 50.0
+
+    def dsp_macs(self, duration_s: float) -> int:
+        return log_mel_macs(duration_s)
 
 
 @register

@@ -1,0 +1,42 @@
+"""Frontend commands: ``distill`` (the compact student from Whisper; issue 18); registered on
+:data:`serkit.cli.app`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from serkit.cli import CACHE, SET, app, friendly
+
+
+@app.command()
+@friendly
+def distill(manifest: str = typer.Option(..., help="JSONL manifest(s) of UNLABELLED use: a.jsonl,b.jsonl (labels are never read)"),
+            out: Path = typer.Option(..., "--out", help="student weight file to write (.safetensors)"),
+            config: Path | None = typer.Option(None, help="YAML of serkit.training.distill.DistillConfig"),
+            set_: list[str] = SET, cache_dir: Path | None = CACHE,
+            exclude_corpus: str | None = typer.Option(None, help="drop these corpora (comma-separated) from the manifest(s), "
+                                                      "e.g. the one you will evaluate on"),
+            threads: int = typer.Option(0, help="torch threads (0 = library default)")):
+    """Distil a compact frontend from Whisper tiny.en's hidden states on unlabelled audio; use it
+    with --frontend compact:OUT. Resumes from its checkpoint; teacher states are cached."""
+    import torch
+
+    from serkit.core.config import deep_merge, from_dict, load_yaml, parse_overrides
+    from serkit.data.manifest import read_manifests
+    from serkit.features import FeatureCache
+    from serkit.training.distill import DistillConfig, distill as run_distill
+
+    if threads:
+        torch.set_num_threads(threads)
+    data = deep_merge(load_yaml(config) if config else {}, parse_overrides(set_))
+    cfg = from_dict(DistillConfig, data, "distill")
+    utts = read_manifests(manifest)
+    drop = {c.strip() for c in (exclude_corpus or "").split(",") if c.strip()}
+    utts = [u for u in utts if u.corpus not in drop]
+    note = f"excluded: {', '.join(sorted(drop))}" if drop else ""
+    r = run_distill(utts, out, cfg, FeatureCache(cache_dir), log=typer.echo, corpora_note=note)
+    typer.echo(json.dumps(r))
+    typer.echo(f"use it: serkit bench --frontend compact:{out} ...")

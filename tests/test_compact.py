@@ -1,0 +1,270 @@
+"""The compact frontend (issue 18): network shapes and masking, MAC count, causal streaming,
+weight files, the frontend, distillation on tiny synthetic audio, the ONNX export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from serkit.audio.mel import log_mel_macs
+from serkit.audio.synth import tone_clip
+from serkit.core.cost import Cost, energy_mj
+from serkit.core.errors import ConfigError
+from serkit.features import build_frontend, frontend_component
+from serkit.features.compact_net import CompactNet, CompactNetConfig, CompactStream, compact_macs
+from serkit.nn.counting import measure_macs
+
+SMALL = CompactNetConfig(channels=16, blocks=3, kernel=3, dilations=[1, 2], taps=[1, 3], context_after=2)
+
+
+def _net(causal=False, seed=0):
+    torch.manual_seed(seed)
+    net = CompactNet(CompactNetConfig(**{**SMALL.to_dict(), "causal": causal})).eval()
+    for p in net.parameters():  # non-trivial weights (LayerNorm starts at identity)
+        p.data.add_(0.1 * torch.randn_like(p))
+    return net
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_shapes_and_padding_masked_exactly(causal):
+    net = _net(causal)
+    mel = torch.randn(3, 80, 41)
+    lens = torch.tensor([41, 30, 7])
+    with torch.no_grad():
+        batched = net(mel, lens)
+        assert [tuple(h.shape) for h in batched] == [(3, 21, 16), (3, 21, 16)]
+        for b, n in enumerate(lens.tolist()):
+            alone = net(mel[b : b + 1, :, :n])
+            for hb, ha in zip(batched, alone):
+                assert ha.shape[1] == (n + 1) // 2
+                assert torch.allclose(hb[b, : (n + 1) // 2], ha[0], atol=1e-5)
+
+
+def test_causal_output_never_sees_the_future():
+    net = _net(causal=True)
+    mel = torch.randn(1, 80, 60)
+    with torch.no_grad():
+        a = net(mel)[-1]
+        changed = mel.clone()
+        changed[..., 40:] += 5.0  # frames 40.. changed: outputs up to frame 19 (mel 38) must not move
+        b = net(changed)[-1]
+    assert torch.allclose(a[0, :20], b[0, :20], atol=1e-6)
+    assert not torch.allclose(a[0, 21:], b[0, 21:])
+
+
+def test_non_causal_sees_context_both_ways():
+    net = _net(causal=False)
+    mel = torch.randn(1, 80, 60)
+    with torch.no_grad():
+        a = net(mel)[-1]
+        changed = mel.clone()
+        changed[..., 40:] += 5.0
+        b = net(changed)[-1]
+    assert not torch.allclose(a[0, :5], b[0, :5])  # the utterance-mean context reaches back
+
+
+def test_stream_equals_offline_chunk_by_chunk():
+    net = _net(causal=True)
+    mel = torch.randn(80, 100)
+    with torch.no_grad():
+        offline = net(mel[None])
+    st = CompactStream(net)
+    pieces = [st.feed(mel[:, a:b]) for a, b in [(0, 1), (1, 8), (8, 9), (9, 40), (40, 41), (41, 100)]]
+    for tap in range(2):
+        got = torch.cat([p[tap] for p in pieces])
+        assert got.shape == (50, 16)
+        assert torch.allclose(got, offline[tap][0], atol=1e-5)
+    with pytest.raises(ValueError):
+        CompactStream(_net(causal=False))
+
+
+def test_mac_count_matches_the_counting_hooks():
+    net = CompactNet(CompactNetConfig(context_after=0))  # hooks count convs and linears; no context gate
+    mel = torch.randn(1, 80, 300)
+    counted, _ = measure_macs(net, [(mel,)])
+    ln = 300 // 2 * max(net.config.taps) * 2 * net.config.channels  # LayerNorm: counted analytically only
+    assert abs(compact_macs(net.config, 300) - (counted + ln)) / counted < 0.01
+    assert compact_macs(CompactNetConfig(), 300) < 60e6  # the issue's budget per 3 s clip
+
+
+def test_log_mel_macs_and_total_energy():
+    m = log_mel_macs(3.0)
+    assert 1e6 < m < 2e6  # ~4.7 k per frame (window, FFT, power, sparse mel), 300 frames
+    c = Cost(100, 1000, 0, 0, macs_encoder=10_000, macs_dsp=m)
+    assert c.energy_total_mj == pytest.approx(energy_mj(1000 + 10_000 + m))
+    d = c.to_dict()
+    assert d["energy_total_mj"] == round(c.energy_total_mj, 4) and d["energy_dsp_mj"] is not None
+    assert Cost.from_dict(d) == c
+    assert c.scaled(6.0).macs_dsp == 2 * m
+    assert Cost(1, 1).energy_total_mj is None  # encoder not counted: no total
+
+
+def _write_student(tmp_path, causal=False, seed=0):
+    from safetensors.torch import save_file
+
+    net = _net(causal, seed)
+    path = tmp_path / "student.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
+              metadata={"config": json.dumps(net.config.to_dict()), "provenance": json.dumps({"corpora": ["synthetic"]})})
+    return path, net
+
+
+def test_frontend_from_a_weight_file(tmp_path):
+    path, net = _write_student(tmp_path)
+    fe = build_frontend(f"compact:{path}")
+    assert fe.name == "compact" and fe.config.path == str(path) and fe.dim == 16
+    assert fe.layer_names == ["block1", "block3"] and fe.provenance["corpora"] == ["synthetic"]
+    wavs = [tone_clip(s, seed=i) for i, s in enumerate((0.7, 1.3))]
+    feats = fe.extract_batch(wavs, 16000)
+    for f, w in zip(feats, wavs):
+        assert f.shape == (2, (len(w) // 160 + 1) // 2, 16) and f.dtype == np.float32
+        assert np.allclose(f, fe.extract(w, 16000), atol=1e-4)
+    assert fe.encoder_macs(3.0) == compact_macs(net.config, 300) and fe.dsp_macs(3.0) == log_mel_macs(3.0)
+    one = build_frontend({"name": f"compact:{path}", "layers": [1]})
+    assert one.extract(wavs[0], 16000).shape[0] == 1
+    # the weights' digest is part of the spec: other weights, other cache entries
+    spec, fp = fe.spec(), fe.fingerprint()
+    same_path, _ = _write_student(tmp_path, seed=1)  # same file name, other weights
+    assert same_path == path and build_frontend(f"compact:{path}").fingerprint() != fp
+    assert spec["weights_sha1"] and frontend_component({**spec["config"], "name": "compact"}).config.path == str(path)
+
+
+def test_frontend_errors_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        build_frontend(f"compact:{tmp_path / 'missing.safetensors'}").extract(tone_clip(0.5), 16000)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a weight file")
+    with pytest.raises(ConfigError, match="not a student weight file"):
+        _ = build_frontend(f"compact:{bad}").dim
+    path, _ = _write_student(tmp_path)
+    with pytest.raises(ConfigError, match="out of range"):
+        build_frontend({"name": f"compact:{path}", "layers": [5]}).extract(tone_clip(0.5), 16000)
+
+
+def test_distill_on_tiny_synthetic_audio(tmp_path, monkeypatch):
+    """End to end on 8 synthetic clips with a stand-in teacher: the loss falls, the file loads,
+    a re-run resumes from the checkpoint and computes nothing new."""
+    import soundfile as sf
+
+    from serkit.data.manifest import Utterance
+    from serkit.features.cache import FeatureCache
+    from serkit.training import distill as D
+
+    class FakeTeacher:  # a fixed random projection of the log-mel: learnable, fast
+        name, sample_rate, reads_audio, execution_fields = "fake-teacher", 16000, True, ()
+        W = np.random.default_rng(0).normal(size=(80, 24)).astype(np.float32)
+
+        def fingerprint(self):
+            return "fake0000000000"
+
+        def extract_batch(self, wavs, sr):
+            from serkit.audio.mel import log_mel
+
+            out = []
+            for w in wavs:
+                m = log_mel(w)
+                m = np.pad(m, ((0, 0), (0, m.shape[1] % 2)))
+                z = (m.T @ self.W).reshape(-1, 2, 24).mean(1)
+                out.append(np.stack([z, np.tanh(z)]).astype(np.float32))
+            return out
+
+        def extract(self, w, sr):
+            return self.extract_batch([w], sr)[0]
+
+    monkeypatch.setattr(D, "build_frontend", lambda spec: FakeTeacher())
+    utts = []
+    for i in range(8):
+        p = tmp_path / f"c{i}.wav"
+        sf.write(p, tone_clip(0.6 + 0.1 * i, seed=i), 16000)
+        utts.append(Utterance(id=f"c{i}", audio=str(p), duration=0.6 + 0.1 * i, label=None, speaker=f"s{i % 2}", corpus="syn"))
+    cfg = D.DistillConfig(student=SMALL, teacher_layers=[0, 1], epochs=3, batch_size=4, lr=1e-2, val_fraction=0.25,
+                          augment=D.AugmentConfig(copies=1))
+    cache = FeatureCache(tmp_path / "cache")
+    out = tmp_path / "st.safetensors"
+    r = D.distill(utts, out, cfg, cache, log=lambda *_: None)
+    hist = json.loads(json.dumps(r["final"]))
+    assert out.exists() and r["clips"] == 8 and hist["epoch"] == 3
+    fe = build_frontend(f"compact:{out}")
+    assert fe.provenance["labels_used"] is False and len(fe.provenance["history"]) == 3
+    h = fe.provenance["history"]
+    assert h[-1]["train_loss"] < h[0]["train_loss"]
+    assert fe.extract(tone_clip(0.8), 16000).shape[0] == 2
+    with pytest.raises(ConfigError, match="one state per tap"):
+        D.distill(utts, out, D.DistillConfig(student=SMALL, teacher_layers=[0]), cache)
+    # same config again: resumes after the last epoch, no training step, same result
+    r2 = D.distill(utts, tmp_path / "st.safetensors", cfg, cache, log=lambda *_: None)
+    assert r2["final"] == r["final"]
+
+
+def test_augment_is_deterministic_and_finite():
+    from serkit.training.distill import AugmentConfig, augment_clip
+
+    w = tone_clip(1.0)
+    a, b = augment_clip(w, AugmentConfig(p=1.0), 7), augment_clip(w, AugmentConfig(p=1.0), 7)
+    assert np.array_equal(a, b) and np.all(np.isfinite(a)) and np.abs(a).max() <= 1.0
+    assert not np.array_equal(a, augment_clip(w, AugmentConfig(p=1.0), 8))
+
+
+@pytest.mark.parametrize("layer, blocks", [("learned", 3), ("auto", 1)])
+def test_onnx_export_student_plus_head_matches_pytorch(tmp_path, layer, blocks):
+    """One ONNX file from log-mel to probabilities with the student inside; a head that uses
+    only the first tap (block 1) exports a student cut after block 1."""
+    from serkit.audio.mel import log_mel
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.deploy.runtime import OnnxRecognizer
+    from serkit.estimators import build_model
+
+    path, _ = _write_student(tmp_path)
+    fe = build_frontend(f"compact:{path}")
+    model = build_model({"name": "attnpool", "pool": 2, "layer": layer}, 4, 2, 16)
+    if layer == "auto":
+        model.net.featurizer.choose(0)
+    model.net.eval()
+    labels = ["a", "b", "c", "d"]
+    info = export_full_onnx(model, fe.spec(), labels, tmp_path / "c.onnx")
+    assert info["encoder"] == "compact" and info["encoder_blocks"] == blocks
+    clips = [tone_clip(s, seed=i, f0=120 + 30 * i) for i, s in enumerate((0.4, 1.7, 3.0))]
+    ref = model.predict_proba([fe.extract(c, 16000) for c in clips])
+    ort = OnnxRecognizer(info["path"])
+    got = np.stack([ort.predict_mel(log_mel(c)) for c in clips])
+    assert np.abs(got - ref).max() <= 1e-4
+    q = export_full_onnx(model, fe.spec(), labels, tmp_path / "c8.onnx", int8=True)
+    got8 = np.stack([OnnxRecognizer(q["path"]).predict_mel(log_mel(c)) for c in clips])
+    assert np.all(np.isfinite(got8)) and np.abs(got8 - ref).max() < 0.2
+
+
+def test_student_files_with_conv_projections_still_load_and_strip(tmp_path):
+    """Students written while the pointwise projection was a 1x1 Conv1d (weight (C, C, 1)) load
+    to the same function; strip_student writes the current layout without the projections."""
+    from safetensors.torch import save_file
+
+    from serkit.features.compact import read_student, strip_student
+
+    net = _net()
+    sd = {k: (v[..., None] if k.endswith("pw.weight") else v).contiguous() for k, v in net.state_dict().items()}
+    sd["proj.0.weight"] = torch.zeros(4, 16)
+    old = tmp_path / "old.safetensors"
+    save_file(sd, str(old), metadata={"config": json.dumps(net.config.to_dict()), "provenance": "{}"})
+    fe = build_frontend(f"compact:{old}")
+    mel = torch.randn(1, 80, 50)
+    with torch.no_grad():
+        assert torch.allclose(fe.net(mel)[-1], net(mel)[-1], atol=1e-6)
+    new = strip_student(old, tmp_path / "new.safetensors")
+    tensors, cfg, _ = read_student(new)
+    assert not any(k.startswith("proj.") for k in tensors) and tensors["blocks.0.pw.weight"].dim() == 2
+    assert cfg == net.config.to_dict()
+
+
+def test_pareto_front_of_the_energy_figure():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("pareto", Path(__file__).parents[1] / "benchmarks" / "pareto.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    # (energy, accuracy): the cheap-and-good and the expensive-and-best survive; dominated ones do not
+    pts = [(3.0, 0.89), (0.2, 0.85), (0.5, 0.80), (0.01, 0.40), (5.0, 0.88)]
+    assert sorted(mod.pareto(pts)) == [0, 1, 3]

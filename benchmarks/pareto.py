@@ -42,7 +42,7 @@ def main() -> None:
         if not (p / "results.json").exists():
             continue
         r = BenchResult.load(p)
-        fe = r.frontend.split("/")[-1] if r.frontend.startswith("compact") else r.frontend
+        fe = r.frontend + (" (causal)" if "causal" in p.name else "")
         rows.append({"run": p.name, "label": f"{r.model} / {fe}", "ua": r.ua.mean, "std": r.ua.std, "seeds": len(r.seeds),
                      "head": r.cost.energy_head_mj, "total": r.cost.energy_total_mj, "corpus": r.corpus,
                      "protocol": r.protocol_label})

@@ -268,3 +268,14 @@ def test_pareto_front_of_the_energy_figure():
     # (energy, accuracy): the cheap-and-good and the expensive-and-best survive; dominated ones do not
     pts = [(3.0, 0.89), (0.2, 0.85), (0.5, 0.80), (0.01, 0.40), (5.0, 0.88)]
     assert sorted(mod.pareto(pts)) == [0, 1, 3]
+
+
+def test_full_export_of_a_spiking_head_is_a_clear_error(tmp_path):
+    from serkit.core.errors import SerkitError
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.estimators import build_model
+
+    path, _ = _write_student(tmp_path)
+    model = build_model({"name": "pts-snn", "pool": 2}, 4, 2, 16)
+    with pytest.raises(SerkitError, match="--head-only"):
+        export_full_onnx(model, build_frontend(f"compact:{path}").spec(), list("abcd"), tmp_path / "x.onnx")

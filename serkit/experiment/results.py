@@ -50,6 +50,7 @@ class FoldRecord:
     adapted: dict[str, list[list[float]]] | None = None
     cost_parts: dict | None = None
     probes: dict[str, list[list[float]]] | None = None
+    corrupted: dict[str, list[list[float]]] | None = None
 
     @property
     def fit_report(self) -> FitReport:
@@ -121,6 +122,7 @@ class BenchResult:
     cost_parts: dict | None = None
     text: dict | None = None
     probes: dict | None = None
+    robustness: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -41,17 +41,26 @@ from serkit.core.io import text_digest
 
 @dataclass
 class AugmentConfig:
-    """``name``: ``none`` or ``eam``. ``variants``: mixes per utterance in the bank (how often a
-    model trains on one instead of the clean clip is the model's ``train.augment_prob``). SNR
-    range in dB; segment length as a fraction of the target."""
+    """``name``: ``none``, ``eam`` (mixup of two speakers), ``covada`` (speaker attributes
+    altered, label kept: :func:`build_transform_bank`; a bench trains a first model and gives the
+    altered copies of only its ``select_frac`` most confident correct training clips to a second,
+    CO-VADA style) or ``noise`` (white / pink noise at SNR ~ U[snr_low, snr_high] dB, label
+    kept). ``variants``: versions per utterance in the bank (how often a model trains on one
+    instead of the clean clip is the model's ``train.augment_prob``). Segment length as a
+    fraction of the target (``eam``)."""
 
-    name: Literal["none", "eam"] = "none"
+    name: Literal["none", "eam", "covada", "noise"] = "none"
     variants: int = 4
     snr_low: float = -5.0
     snr_high: float = 10.0
     min_frac: float = 0.1
     max_frac: float = 0.45
     min_samples: int = 1600
+    select_frac: float = 0.3
+
+    def __post_init__(self):
+        if not 0 < self.select_frac <= 1:
+            raise ValueError("augment.select_frac must be in (0, 1]")
 
 
 @dataclass
@@ -213,3 +222,83 @@ def usable_variants(bank: dict[str, list[Variant]], target_ids: list[str], partn
         out.append([(v.feats, soft_label(labels_of[uid], labels_of[v.partner], v.lam, n_classes))
                     for v in bank.get(uid, []) if v.partner in allowed])
     return out
+
+
+TRANSFORM_VERSION = "v1"
+
+
+def transform_variant(wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed: int) -> np.ndarray:
+    """The ``k``-th label-preserving version of ``wav`` (N,) for ``cfg.name``:
+
+    - ``covada``: the voice moved across the median-F0 split (:func:`serkit.audio.voice.opposite_shift`)
+      with strength ``1 - 0.5 k / variants`` (the first variant the full shift);
+    - ``noise``: white (even ``k``) or pink (odd ``k``) noise at SNR ~ U[snr_low, snr_high] dB
+      drawn with ``seed`` (audiomentations' ``AddColorNoise``).
+    """
+    x = np.asarray(wav, np.float32)
+    if cfg.name == "covada":
+        from serkit.audio.voice import alter_voice, median_f0, opposite_shift
+
+        return alter_voice(x, sr, opposite_shift(median_f0(x, sr), 1.0 - 0.5 * k / max(cfg.variants, 1)))
+    if cfg.name == "noise":
+        from serkit.audio.corrupt import add_noise
+
+        rng = np.random.default_rng(seed)
+        return add_noise(x, sr, "white" if k % 2 == 0 else "pink", float(rng.uniform(cfg.snr_low, cfg.snr_high)), seed)
+    raise ValueError(f"augment {cfg.name!r} has no waveform transform")
+
+
+def build_transform_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
+                         progress: bool = False) -> tuple[dict[str, list[Variant]], dict]:
+    """``cfg.variants`` label-preserving versions per utterance (:func:`transform_variant`),
+    re-encoded by ``frontend`` and cached (content key: file bytes, bounds, variant index, seed
+    for ``noise``, settings). A variant's ``partner`` is its own utterance (``lam = 0``), so
+    :func:`usable_variants` gives a fold only the variants of its own fit clips."""
+    from tqdm.auto import tqdm
+
+    t0 = time.time()
+    src = _Sources(utts, frontend, cache)
+    bank: dict[str, list[Variant]] = {}
+    stats = {"planned": len(utts) * cfg.variants, "encoded": 0, "cached": 0, "failed": 0}
+    settings = (f"{cfg.name}|{cfg.variants}|{TRANSFORM_VERSION}" +
+                (f"|{cfg.snr_low}|{cfg.snr_high}|{seed}" if cfg.name == "noise" else ""))
+    todo = []
+    for u in sorted(utts, key=lambda u: u.id):
+        if src.audio(u.id) is None:
+            stats["failed"] += cfg.variants
+            continue
+        base = f"{cache._digest(u.audio) if cache is not None else u.audio}|{u.start}|{u.end}"
+        for k in range(cfg.variants):
+            key = text_digest(f"transform|{base}|{k}|{settings}")
+            hit = cache.get_key(frontend, key) if cache is not None else None
+            if hit is not None:
+                bank.setdefault(u.id, []).append(Variant(u.id, 0.0, hit))
+                stats["cached"] += 1
+            else:
+                todo.append((u.id, k, key))
+    bar = tqdm(total=len(todo), desc=f"{cfg.name} bank", disable=not progress or not todo, unit="clip")
+    for b in range(0, len(todo), 16):
+        part = todo[b: b + 16]
+        wavs = []
+        for uid, k, _key in part:
+            wav, sr = src.audio(uid)
+            wavs.append((transform_variant(wav, sr, cfg, k, seed * 1000003 + k + 7919 * len(uid)), sr))
+        rates = {sr for _, sr in wavs}
+        feats = (frontend.extract_batch([w for w, _ in wavs], rates.pop()) if len(rates) == 1
+                 else [frontend.extract(w, sr) for w, sr in wavs])
+        for (uid, _k, key), f in zip(part, feats):
+            if cache is not None:
+                cache.put_key(frontend, key, f)
+            bank.setdefault(uid, []).append(Variant(uid, 0.0, f.astype(np.float16) if np.abs(f).max() < 6e4 else f))
+            stats["encoded"] += 1
+        bar.update(len(part))
+    bar.close()
+    stats["seconds"] = round(time.time() - t0, 2)
+    return bank, stats
+
+
+def build_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, progress: bool = False):
+    """The bank of ``cfg.name``: :func:`build_eam_bank` or :func:`build_transform_bank`."""
+    if cfg.name == "eam":
+        return build_eam_bank(utts, frontend, cfg, seed, cache, progress)
+    return build_transform_bank(utts, frontend, cfg, seed, cache, progress)

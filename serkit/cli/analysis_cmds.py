@@ -1,0 +1,72 @@
+"""Analysis commands (issue 17): ``fairness``, ``robustness``; registered on :data:`serkit.cli.app`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from serkit.cli import CACHE, FRONTEND, PROTOCOL, QUIET, SET, _run, app, friendly
+
+
+@app.command()
+@friendly
+def fairness(run_dir: Path = typer.Argument(..., help="a finished serkit bench folder (predictions.csv)"),
+             against: Path | None = typer.Option(None, help="a second run on the same folds and seeds (e.g. after "
+                                                 "debiasing): both side by side with a paired bootstrap of the change"),
+             manifest: str | None = typer.Option(None, help="manifest with the speaker metadata (default: the run's)"),
+             attribute: str = typer.Option("gender", help="manifest field that defines the groups"),
+             n_boot: int = typer.Option(1000, help="speaker-cluster bootstrap replicates"),
+             out: Path | None = typer.Option(None, "--out", help="folder for fairness.{json,md,png} (default RUN_DIR)")):
+    """Fairness audit: UA per speaker group with speaker-bootstrap CIs, the gap, per-speaker
+    spread, per-class recall by group, a figure; with --against, before / after a debiasing."""
+    from serkit.analysis.fairness import audit, compare, plot, report_md
+    from serkit.core.io import atomic_write_json, atomic_write_text
+
+    out = out or (against or run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    a = audit(run_dir, manifest, attribute, n_boot)
+    if against is None:
+        atomic_write_json(out / "fairness.json", a)
+        atomic_write_text(out / "fairness.md", report_md(a))
+        plot(a, out / "fairness.png")
+        typer.echo(report_md(a))
+    else:
+        c = compare(run_dir, against, manifest, attribute, n_boot)
+        b = audit(against, manifest, attribute, n_boot)
+        atomic_write_json(out / "fairness_compare.json", c)
+        plot(a, out / "fairness_compare.png", b)
+        ch = c["change"]
+        text = (report_md(b) + f"\nagainst {run_dir}: |gap| {abs(c['before'].get('gap', {}).get('mean', 0)):.3f} -> "
+                f"{abs(c['after'].get('gap', {}).get('mean', 0)):.3f} (change {ch['abs_gap']:+.3f}, 95 % CI "
+                f"{ch['abs_gap_ci95'][0]:+.3f} to {ch['abs_gap_ci95'][1]:+.3f}); UA {c['before']['ua_overall']:.3f} -> "
+                f"{c['after']['ua_overall']:.3f} (change {ch['ua']:+.3f}, 95 % CI {ch['ua_ci95'][0]:+.3f} to "
+                f"{ch['ua_ci95'][1]:+.3f})\n")
+        atomic_write_text(out / "fairness_compare.md", text)
+        typer.echo(text)
+    typer.echo(f"-> {out}")
+
+
+@app.command()
+@friendly
+def robustness(manifest: str = typer.Option(..., help="JSONL manifest(s) to evaluate on"),
+               model: str = typer.Option("logreg,attnpool,pts-snn", help="models, comma-separated; NAME+noise = trained "
+                                         "with noise augmentation"),
+               out: Path = typer.Option(..., "--out", help="folder: one bench folder per model + robustness.{json,md,png}"),
+               conditions: str = typer.Option("default", help="corruption specs, comma-separated (white@10, babble@0, "
+                                              "background@5, reverb@0.6, telephone, mp3@16), or 'default'"),
+               babble: str = typer.Option("", help="manifest(s) of OTHER speakers' speech for babble noise"),
+               noise_dir: str = typer.Option("", help="folder of real noise recordings (background@SNR)"),
+               protocol: str | None = PROTOCOL, frontend: str | None = FRONTEND, seeds: int = typer.Option(5),
+               set_: list[str] = SET, jobs: int = typer.Option(1), cache_dir: Path | None = CACHE, quiet: bool = QUIET):
+    """Noise and channel robustness: each model trained on clean speech in speaker-independent
+    folds, scored on corrupted copies of its test clips; UA-versus-SNR figure and table."""
+    from serkit.analysis.robustness import default_conditions, run_robustness
+
+    conds = (default_conditions(bool(babble), bool(noise_dir)) if conditions == "default"
+             else [c for c in conditions.split(",") if c.strip()])
+    s = run_robustness(manifest, [m for m in model.split(",") if m.strip()], out, conds, protocol or "loso", seeds,
+                       babble, noise_dir, set_, frontend, _run(jobs, quiet, cache_dir), typer.echo)
+    typer.echo((out / "robustness.md").read_text())
+    typer.echo(json.dumps({"models": list(s["ua"]), "out": str(out)}))

@@ -1,0 +1,185 @@
+"""Issue 17: corruptions, voice alteration, fairness audit, robustness and debiasing in bench."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from serkit.audio.corrupt import corrupt, mix_at_snr, parse_corruption
+from serkit.core.errors import ConfigError, SerkitError
+from serkit.data.manifest import Utterance, read_manifest, write_manifest
+
+SR = 16000
+
+
+def _voice(f0=120.0, seconds=1.0, sr=SR):
+    """A crude voiced signal: a pulse train at ``f0`` through two formant resonances."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * sr)
+    x = np.zeros(n)
+    x[:: int(sr / f0)] = 1.0
+    for fc, bw in ((700, 130), (1200, 150)):
+        r = np.exp(-np.pi * bw / sr)
+        x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * fc / sr), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def _snr(x, y):
+    return 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2))
+
+
+@pytest.mark.parametrize("spec", ["white@10", "pink@0", "babble@5", "background@20"])
+def test_noise_hits_the_asked_snr_and_is_deterministic(spec):
+    x = _voice()
+    pool = [np.random.default_rng(i).normal(0, 0.1, 7000).astype(np.float32) for i in range(6)]
+    y = corrupt(x, SR, spec, 3, pool, pool)
+    assert y.shape == x.shape and np.isfinite(y).all()
+    assert abs(_snr(x, y) - parse_corruption(spec).value) < 0.2
+    assert np.array_equal(y, corrupt(x, SR, spec, 3, pool, pool))
+    assert not np.array_equal(y, corrupt(x, SR, spec, 4, pool, pool))
+
+
+def test_channel_corruptions_keep_length_and_do_what_they_say():
+    t = np.arange(SR) / SR
+    x = (0.2 * np.sin(2 * np.pi * 1000 * t) + 0.2 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32)
+    tel = corrupt(x, SR, "telephone", 0)
+    spec = np.abs(np.fft.rfft(tel))
+    assert tel.shape == x.shape and spec[6000] < 0.05 * spec[1000]  # 6 kHz gone, 1 kHz kept
+    rev = corrupt(_voice(), SR, "reverb@0.6", 0)
+    assert rev.shape == (SR,) and np.isfinite(rev).all() and not np.allclose(rev, _voice())
+    assert np.array_equal(corrupt(x, SR, "clean", 0), x)
+
+
+def test_bad_specs_and_silence():
+    for bad in ["white", "noise@3", "reverb@9", "mp3@2"]:
+        with pytest.raises(ConfigError):
+            parse_corruption(bad)
+    with pytest.raises(ConfigError, match="babble pool"):
+        corrupt(_voice(), SR, "babble@10", 0)
+    silent = np.zeros(SR, np.float32)
+    assert np.isfinite(corrupt(silent, SR, "white@0", 1)).all()
+    assert np.array_equal(mix_at_snr(_voice(), np.zeros(100), 0.0), _voice())  # silent noise adds nothing
+
+
+def test_voice_alteration_moves_f0_across_the_split():
+    pytest.importorskip("parselmouth")
+    from serkit.audio.voice import alter_voice, median_f0, opposite_shift
+
+    low = _voice(110.0)
+    f0 = median_f0(low, SR)
+    assert 100 < f0 < 120
+    shift = opposite_shift(f0)
+    assert shift.direction == "up"
+    up = alter_voice(low, SR, shift)
+    assert up.shape == low.shape and median_f0(up, SR) > 1.4 * f0
+    assert opposite_shift(230.0).direction == "down"
+    assert np.array_equal(alter_voice(np.zeros(SR, np.float32), SR, shift), np.zeros(SR, np.float32))  # unvoiced
+
+
+def _fake_run(tmp_path, name, correct_m: float, seeds=(0, 1)):
+    """A run folder: 4 f speakers always right; 4 m speakers right on a ``correct_m`` share."""
+    utts, rows = [], []
+    for s in range(8):
+        g = "f" if s < 4 else "m"
+        for k in range(10):
+            lab = ["a", "b"][k % 2]
+            utts.append(Utterance(f"u{s}_{k}", "/nonexistent.wav", 1.0, lab, f"spk{s}", gender=g, corpus="c"))
+    m = tmp_path / "m.jsonl"
+    write_manifest(utts, m)
+    run = tmp_path / name
+    run.mkdir()
+    rng = np.random.default_rng(1)
+    for seed in seeds:
+        for u in utts:
+            ok = u.gender == "f" or rng.random() < correct_m
+            pred = u.label if ok else ("b" if u.label == "a" else "a")
+            rows.append(f"{u.id},f,{seed},{u.label},{pred},0.5,0.5\n")
+    (run / "predictions.csv").write_text("id,fold,seed,truth,prediction,p_a,p_b\n" + "".join(rows))
+    (run / "config.yaml").write_text(f"manifest: {m}\n")
+    return run, m
+
+
+def test_fairness_audit_measures_the_gap(tmp_path):
+    from serkit.analysis.fairness import audit, compare, plot, report_md
+
+    run, _ = _fake_run(tmp_path, "r1", 0.5)
+    a = audit(run, n_boot=200)
+    assert a["groups"]["f"]["ua_mean"] == 1.0 and 0.3 < a["groups"]["m"]["ua_mean"] < 0.7
+    assert a["gap"]["mean"] > 0.3 and a["gap"]["ci95"][0] > 0.1
+    assert a["groups"]["f"]["speakers"] == 4 and a["groups"]["f"]["clips"] == 40
+    assert "UA(f) - UA(m)" in report_md(a)
+    plot(a, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+    fair, _ = _fake_run(tmp_path, "r2", 1.0)
+    c = compare(run, fair, n_boot=200)
+    assert c["change"]["abs_gap"] < -0.3 and c["change"]["abs_gap_ci95"][1] < 0  # the gap closed
+    assert c["change"]["ua"] > 0
+    same = compare(run, run, n_boot=50)
+    assert same["change"]["abs_gap"] == 0 and same["change"]["abs_gap_ci95"] == [0.0, 0.0]
+
+
+def test_fairness_refuses_what_it_cannot_audit(tmp_path):
+    from serkit.analysis.fairness import audit
+
+    with pytest.raises(SerkitError, match="predictions.csv"):
+        audit(tmp_path)
+    run, m = _fake_run(tmp_path, "r1", 0.5)
+    with pytest.raises(ConfigError, match="unknown attribute"):
+        audit(run, attribute="shoe_size")
+    utts = [Utterance(**{**u.__dict__, "gender": None}) for u in read_manifest(m)]
+    write_manifest(utts, m)
+    with pytest.raises(SerkitError, match="nothing to audit"):
+        audit(run)
+
+
+def test_bench_scores_corrupted_test_copies_and_summarises(tmp_path, cache_dir):
+    from serkit.analysis.robustness import summarize
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, experiment_from_dict
+    from serkit.testing import toy_manifest
+
+    m = toy_manifest(tmp_path)
+    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 2,
+                                "model": "logreg", "test_corruptions": ["white@20", "white@-10", "telephone"]})
+    out = tmp_path / "rob" / "logreg"
+    r = run_bench(cfg, out, RunConfig(cache_dir=str(cache_dir), progress=False))
+    cond = r.robustness["conditions"]
+    assert set(cond) == {"white@20", "white@-10", "telephone"}
+    assert cond["white@20"]["ua"]["mean"] >= cond["white@-10"]["ua"]["mean"]
+    assert r.robustness["extraction"]["white@20"]["encoded"] == 24
+    clean = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 2, "model": "logreg"})
+    assert clean.fingerprint({}) != cfg.fingerprint({})
+    # a re-run reads the corrupted features from the cache and reuses every fold
+    r2 = run_bench(cfg, out, RunConfig(cache_dir=str(cache_dir), progress=False))
+    assert r2.robustness["extraction"]["white@20"]["cached"] == 24 and r2.ua.mean == r.ua.mean
+    s = summarize(tmp_path / "rob")
+    assert s["ua"]["logreg"]["white@20"]["mean"] == cond["white@20"]["ua"]["mean"]
+    assert (tmp_path / "rob" / "robustness.png").exists() and "white@-10" in (tmp_path / "rob" / "robustness.md").read_text()
+    with pytest.raises(ConfigError, match="babble"):
+        run_bench(experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 1,
+                                        "model": "logreg", "test_corruptions": ["babble@0"]}), tmp_path / "b",
+                  RunConfig(cache_dir=str(cache_dir), progress=False))
+
+
+def test_covada_debiasing_trains_a_second_model_on_selected_copies(tmp_path, cache_dir):
+    pytest.importorskip("parselmouth")
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, experiment_from_dict
+    from serkit.testing import toy_manifest
+
+    m = toy_manifest(tmp_path)
+    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 1,
+                                "model": {"name": "linear", "train": {"epochs": 3}},
+                                "augment": {"name": "covada", "variants": 1, "select_frac": 0.5}})
+    r = run_bench(cfg, tmp_path / "cov", RunConfig(cache_dir=str(cache_dir), progress=False))
+    folds = [json.loads(p.read_text()) for p in sorted((tmp_path / "cov" / "folds").glob("*.json"))]
+    assert len(folds) == 4
+    for f in folds:
+        d = f["fit"]["debias"]
+        assert d["method"] == "covada" and 0 < d["selected"] <= round(0.5 * d["of"])
+    assert r.augment["banks"][0]["planned"] == 24 and "CO-VADA" in r.augment["note"]
+    with pytest.raises(ConfigError):
+        experiment_from_dict({"manifest": str(m), "model": "logreg", "augment": {"name": "covada"}})

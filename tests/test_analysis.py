@@ -183,3 +183,125 @@ def test_covada_debiasing_trains_a_second_model_on_selected_copies(tmp_path, cac
     assert r.augment["banks"][0]["planned"] == 24 and "CO-VADA" in r.augment["note"]
     with pytest.raises(ConfigError):
         experiment_from_dict({"manifest": str(m), "model": "logreg", "augment": {"name": "covada"}})
+
+
+# --- d. dimensional -------------------------------------------------------------------------
+
+def test_vad_tables_and_expected_vad():
+    from serkit.data.vad import NRC_VAD, WARRINER, category_vad, expected_vad, sphere_region
+
+    assert WARRINER["neutral"] == (0.5625, 0.3063, 0.6012)  # (5.50, 3.45, 5.81) on 1-9
+    assert NRC_VAD["anger"] == (0.167, 0.865, 0.657)
+    assert np.isnan(category_vad("low-arousal")).all()
+    labels = ["anger", "sadness", "low-arousal"]
+    e = expected_vad(np.array([[1.0, 0, 0], [0.25, 0.25, 0.5]]), labels)
+    assert np.allclose(e[0], category_vad("anger"))
+    assert np.allclose(e[1], (category_vad("anger") + category_vad("sadness")) / 2, atol=1e-6)  # unknown class renormalised away
+    assert np.isnan(expected_vad(np.array([[1.0]]), ["low-arousal"])).all()
+    assert sphere_region(np.array([[0.9, 0.9, 0.1], [0.1, 0.1, 0.1]])).tolist() == [3, 0]
+    with pytest.raises(ConfigError):
+        category_vad("anger", table="nope")
+
+
+def test_ccc_known_values_and_loss():
+    import torch
+
+    from serkit.training.regress import ccc, ccc_loss
+
+    x = np.linspace(0, 1, 50)
+    assert ccc(x, x) == pytest.approx(1.0) and ccc(x, 1 - x) == pytest.approx(-1.0)
+    assert 0 < ccc(x, x + 0.5) < 0.6  # a shift is punished (Pearson would say 1)
+    assert ccc(np.ones(5), np.ones(5)) == 0.0
+    t = torch.tensor([[np.nan, 0.0], [np.nan, 1.0], [np.nan, 0.5]])
+    loss = ccc_loss(t.nan_to_num(0.3).clone().requires_grad_(True), t)
+    assert float(loss.detach()) == pytest.approx(0.0, abs=1e-4)  # only the annotated column counts
+
+
+def test_dim_regressor_learns_and_scores_levels():
+    from serkit.analysis.dimensional import score
+    from serkit.estimators.dimensional import DimConfig, DimRegressor
+
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(0, 1, (2, 12, 8)).astype(np.float32) for _ in range(90)]
+    level = np.array([i % 3 for i in range(90)])
+    for f, lv in zip(feats, level):
+        f[:, :, 0] += 1.5 * lv
+    tgt = np.full((90, 3), np.nan, np.float32)
+    tgt[:, 1] = level / 2
+    reg = DimRegressor(DimConfig(pool=1, train=dataclass_replace_epochs(20)), 2, 8)
+    reg.fit(feats[:60], tgt[:60], 0, (feats[60:75], tgt[60:75]))
+    p = reg.predict(feats[75:])
+    assert p.shape == (15, 3) and ((p >= 0) & (p <= 1)).all()
+    utts = [Utterance(f"u{i}", "x.wav", 1.0, "neutral", "s", arousal=float(level[75 + i])) for i in range(15)]
+    s = score(p, utts, zero_shot=False)
+    assert s["arousal_levels"]["spearman_rho"] > 0.6
+    perfect = score(np.stack([np.zeros(15), level[75:] / 2, np.zeros(15)], 1), utts, zero_shot=False)
+    assert perfect["arousal_levels"]["spearman_rho"] == pytest.approx(1.0) and perfect["arousal_levels"]["ua_3"] == 1.0
+    with pytest.raises(ConfigError):
+        DimRegressor(DimConfig(head="logreg"), 2, 8)
+
+
+def dataclass_replace_epochs(n):
+    from serkit.training.trainer import TrainConfig
+
+    return TrainConfig(epochs=n, patience=20, lr=1e-2)
+
+
+def test_intensity_auc_and_table_targets():
+    from serkit.analysis.dimensional import score, targets_of
+
+    utts = [Utterance(f"u{i}", "x.wav", 1.0, lab, "s", intensity=k)
+            for i, (lab, k) in enumerate([("anger", "normal"), ("anger", "strong"), ("sadness", "normal"),
+                                          ("sadness", "strong"), ("neutral", "normal")])]
+    p = np.array([[0.5, a, 0.5] for a in (0.4, 0.9, 0.1, 0.3, 0.0)])
+    s = score(p, utts, zero_shot=True)
+    assert s["intensity_auc"] == 0.75  # strong > normal in 3 of 4 pairs (neutral left out)
+    t = targets_of(utts, "table")
+    assert np.allclose(t[0], t[1]) and np.isfinite(t).all()
+    b = [Utterance("b0", "x.wav", 1.0, "low-arousal", "s", corpus="baved", arousal=0.0),
+         Utterance("b1", "x.wav", 1.0, "high-arousal", "s", corpus="baved", arousal=2.0)]
+    assert targets_of(b, "arousal")[:, 1].tolist() == [0.0, 1.0] and np.isnan(targets_of(b, "arousal")[:, 0]).all()
+
+
+def test_predictions_carry_valence_and_arousal():
+    import serkit
+
+    rec = serkit.load("default")
+    p = rec.predict(_voice(200.0, 1.5), sr=SR)
+    assert set(p.dimensions) == {"valence", "arousal", "dominance"} and all(0 <= v <= 1 for v in p.dimensions.values())
+    assert p.to_dict()["dimensions"] == p.dimensions
+
+
+# --- a. explanations ------------------------------------------------------------------------
+
+def test_cues_of_a_synthetic_voice():
+    pytest.importorskip("parselmouth")
+    from serkit.analysis.cues import measure, relative
+
+    c = measure(_voice(140.0, 1.0), SR)
+    assert 130 < c["f0_mean_hz"] < 150 and np.isfinite(c["loudness"]) and c["rate_per_s"] > 0
+    hi = measure(_voice(180.0, 1.0), SR)
+    assert relative(hi, c)["f0_mean_hz"] > 20  # +~28 %
+    silent = measure(np.zeros(SR, np.float32), SR)
+    assert np.isnan(silent["f0_mean_hz"]) and silent["rate_per_s"] == 0.0
+    assert np.isnan(measure(np.zeros(100, np.float32), SR)["f0_mean_hz"])
+
+
+def test_explainer_saliency_regions_and_deletion(tmp_path):
+    pytest.importorskip("parselmouth")
+    import serkit
+    from serkit.analysis.explain import Explainer, plot_explanation
+
+    ex = Explainer(serkit.load("default"))
+    assert ex.has_gradient
+    w = np.concatenate([_voice(220.0, 0.8), np.zeros(SR // 2, np.float32), _voice(120.0, 0.7)])
+    e = ex.explain(w, "toy", None, "", np.random.default_rng(0))
+    assert e.saliency.shape == (w.size // 160,) and e.band_saliency.shape == (80, w.size // 160)
+    assert e.saliency.max() == pytest.approx(1.0) and e.regions
+    total = sum(b - a for a, b in e.regions)
+    assert total == pytest.approx(0.2 * 2.0, abs=0.11)
+    assert set(e.faithfulness) == {"drop_salient", "drop_random"}
+    silenced = ex.silence(w, [0, 3])
+    assert not silenced[:1600].any() and not silenced[4800:6400].any() and silenced[1600:4800].any()
+    plot_explanation(e, w, tmp_path / "e.png")
+    assert (tmp_path / "e.png").stat().st_size > 5000

@@ -70,3 +70,59 @@ def robustness(manifest: str = typer.Option(..., help="JSONL manifest(s) to eval
                        babble, noise_dir, set_, frontend, _run(jobs, quiet, cache_dir), typer.echo)
     typer.echo((out / "robustness.md").read_text())
     typer.echo(json.dumps({"models": list(s["ua"]), "out": str(out)}))
+
+
+@app.command()
+@friendly
+def dimensional(train: str = typer.Option(..., help="manifest(s) to train on (a.jsonl,b.jsonl)"),
+                test: str = typer.Option("", help="zero-shot: a manifest of OTHER corpora to score (default: within-corpus folds)"),
+                out: Path = typer.Option(..., "--out", help="folder: dimensional.{json,md,png}, predictions.csv, config.yaml"),
+                target: str = typer.Option("table", help="table (category -> VAD norms, --set table=warriner|nrc) or arousal (the manifest's arousal field)"),
+                protocol: str = typer.Option("kfold-speaker:5", help="within-corpus folds (ignored with --test)"),
+                seeds: int = typer.Option(5), frontend: str = typer.Option("whisper-tiny-layers"),
+                set_: list[str] = SET, cache_dir: Path | None = CACHE, quiet: bool = QUIET):
+    """Valence / arousal / dominance regression (CCC loss) from categorical labels through the
+    published VAD norms (Warriner 2013 or NRC) or from an arousal annotation; scored against real arousal annotations
+    (BAVED levels: Spearman rho, UA; RAVDESS intensity: AUC), within corpus or zero-shot."""
+    from serkit.analysis.dimensional import DimExperiment, run_dimensional
+    from serkit.core.config import from_dict, parse_overrides
+
+    exp = from_dict(DimExperiment, {"train": train, "test": test, "target": target, "protocol": protocol, "seeds": seeds,
+                                    "frontend": frontend, **parse_overrides(set_)}, "dimensional")
+    res = run_dimensional(exp, out, _run(1, quiet, cache_dir), typer.echo)
+    typer.echo((out / "dimensional.md").read_text())
+    typer.echo(f"-> {out} ({res['wall_s']} s)")
+
+
+@app.command()
+@friendly
+def explain(model: str = typer.Argument(..., help="bundled name (default) or a .pt written by serkit train"),
+            target: Path = typer.Argument(..., help="an audio file, or a JSONL manifest"),
+            out: Path = typer.Option(..., "--out", help="folder: figures, explain.json / clips.jsonl / explain.md"),
+            max_clips: int = typer.Option(0, help="manifest: explain this many clips drawn with --seed (0 = all)"),
+            seed: int = typer.Option(0), figures: int = typer.Option(6, help="manifest: figures for the first N clips"),
+            top_frac: float = typer.Option(0.2, help="share of 0.1 s segments called salient")):
+    """Saliency over time and mel bands (gradients through head + Whisper encoder; occlusion as
+    a check), the salient regions' acoustic cues (Praat, openSMILE) against the speaker's neutral
+    clips, faithfulness (salient vs random deletion), per-class cue profiles vs the literature."""
+    import numpy as np
+
+    from serkit.analysis.explain import SR, Explainer, explain_manifest, plot_explanation
+    from serkit.audio.io import AudioConfig, load_audio
+    from serkit.core.io import atomic_write_json
+    from serkit.deploy.recognizer import load
+
+    rec = load(model)
+    out.mkdir(parents=True, exist_ok=True)
+    if target.suffix == ".jsonl":
+        from serkit.data.manifest import read_manifest
+
+        explain_manifest(rec, read_manifest(target), out, max_clips, seed, figures, typer.echo)
+        typer.echo((out / "explain.md").read_text())
+        return
+    wav = load_audio(target, AudioConfig(sample_rate=SR))
+    ex = Explainer(rec, top_frac)
+    e = ex.explain(wav, str(target), None, "", np.random.default_rng(seed))
+    plot_explanation(e, wav, out / f"explain_{target.stem}.png")
+    atomic_write_json(out / f"explain_{target.stem}.json", e.to_dict())
+    typer.echo(json.dumps(e.to_dict()))

@@ -29,6 +29,8 @@ class Utterance:
         valence, arousal, dominance: optional dimensional annotations (corpus scale; BAVED's
             arousal level is 0 / 1 / 2).
         text: the words spoken when the corpus says (RAVDESS's sentence, EmoSpeech's keyword).
+        intensity: the acted intensity when the corpus documents it (RAVDESS: ``normal`` /
+            ``strong``), an ordinal arousal cue within one emotion.
     """
 
     id: str
@@ -46,6 +48,7 @@ class Utterance:
     arousal: float | None = None
     dominance: float | None = None
     text: str | None = None
+    intensity: str | None = None
 
     def to_json(self) -> str:
         d = {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "speaker")}

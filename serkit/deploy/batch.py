@@ -104,7 +104,9 @@ def _write_export(rec, path: Path) -> None:
 
 def format_prediction(p: Prediction) -> str:
     probs = "  ".join(f"{k} {v:.2f}" for k, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1]))
-    return f"{p.source}: {p.label}  ({probs})  [{p.duration:.2f} s audio, {p.seconds * 1000:.0f} ms]"
+    dims = (f"  valence {p.dimensions['valence']:.2f} arousal {p.dimensions['arousal']:.2f}"
+            if p.dimensions else "")
+    return f"{p.source}: {p.label}  ({probs}){dims}  [{p.duration:.2f} s audio, {p.seconds * 1000:.0f} ms]"
 
 
 def predict_paths(rec: Runner, paths: list[Path], fmt: str = "text", timeline: bool = False, window: float = 2.0,

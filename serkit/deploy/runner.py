@@ -27,7 +27,10 @@ class Prediction:
     """``label``: the top class, or ``uncertain`` / ``no_speech`` (``state``); ``top``: the top
     class whatever the state; ``probabilities``: class -> calibrated probability; ``confidence``:
     the top probability; ``speech_s``: seconds of speech found (``None``: not checked);
-    ``seconds``: wall time (read + features + head); ``duration``: audio length in seconds."""
+    ``seconds``: wall time (read + features + head); ``duration``: audio length in seconds;
+    ``dimensions``: valence / arousal / dominance in [0, 1] implied by the probabilities through
+    the Warriner et al. (2013) norms (:func:`serkit.data.vad.expected_vad`; ``None`` when no class
+    is in the table)."""
 
     label: str
     probabilities: dict[str, float]
@@ -38,10 +41,12 @@ class Prediction:
     top: str = ""
     confidence: float = 0.0
     speech_s: float | None = None
+    dimensions: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return {"source": self.source, "label": self.label, "state": self.state, "top": self.top,
                 "confidence": round(self.confidence, 6), "probabilities": self.probabilities,
+                "dimensions": self.dimensions,
                 "speech_s": self.speech_s, "seconds": round(self.seconds, 4), "duration": round(self.duration, 3)}
 
 
@@ -104,6 +109,7 @@ class Runner(ABC):
         """Predictions of prepared signals; ``seconds`` = wall time since ``t0`` over their number.
         ``texts``: the words spoken in each signal, for a model that reads transcripts."""
         from serkit.core.calibration import apply_temperature
+        from serkit.data.vad import DIMS, expected_vad
 
         t0 = time.perf_counter() if t0 is None else t0
         if texts is not None and not getattr(self, "reads_text", False):
@@ -121,14 +127,17 @@ class Runner(ABC):
             probs = probs @ merge.T
             probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-12)
         speech = [self._speech(x, rate) for x, rate, _ in signals]
+        dims = expected_vad(probs, self.labels) if len(probs) else np.zeros((0, 3))
         dt = (time.perf_counter() - t0) / max(1, len(signals))
         out = []
-        for p, (x, rate, src), sp in zip(probs, signals, speech):
+        for p, (x, rate, src), sp, d in zip(probs, signals, speech, dims):
             top, conf = self.labels[int(np.argmax(p))], float(np.max(p))
             state = ("no_speech" if sp is not None and sp < self.min_speech_s else
                      "uncertain" if conf < self.min_confidence else "emotion")
             out.append(Prediction(top if state == "emotion" else state, {lab: float(v) for lab, v in zip(self.labels, p)},
-                                  dt, x.size / rate, src, state, top, conf, sp))
+                                  dt, x.size / rate, src, state, top, conf, sp,
+                                  None if not np.isfinite(d).all() else
+                                  {k: round(float(v), 4) for k, v in zip(DIMS, d)}))
         return out
 
     def _speech(self, x: np.ndarray, rate: int) -> float | None:

@@ -319,8 +319,8 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
         except AudioError as exc:
             raise audio_error(exc) from None
         return {"model": name, "label": p.label, "state": p.state, "top": p.top, "confidence": round(p.confidence, 6),
-                "speech_s": p.speech_s, "probabilities": p.probabilities, "duration": round(p.duration, 3),
-                "timing_ms": {"decode": round(dec_s * 1000, 2), "inference": round(inf_s * 1000, 2),
+                "speech_s": p.speech_s, "probabilities": p.probabilities, "dimensions": p.dimensions,
+                "duration": round(p.duration, 3), "timing_ms": {"decode": round(dec_s * 1000, 2), "inference": round(inf_s * 1000, 2),
                               "total": round((time.perf_counter() - t0) * 1000, 2)}}
 
     @app.post("/v1/timeline", summary="Emotion over time for long audio")

@@ -23,12 +23,13 @@ def _parse(p: Path) -> dict | str | None:
     m = _NAME.match(p.stem)
     if not m or m.group(3) not in EMOTIONS:
         return "file name does not follow RAVDESS's scheme (e.g. 03-01-05-01-02-01-12.wav)"
-    modality, channel, emo, _inten, stmt, _rep, actor = m.groups()
+    modality, channel, emo, inten, stmt, _rep, actor = m.groups()
     if modality != "03" or channel != "01":
         return None  # video or song: not part of the speech set
     a = int(actor)
     return dict(id=f"ravdess_{p.stem}", label=EMOTIONS[emo], speaker=f"ravdess_{a:02d}", corpus="ravdess",
-                language="en", gender="m" if a % 2 else "f", text=STATEMENTS.get(stmt))
+                language="en", gender="m" if a % 2 else "f", text=STATEMENTS.get(stmt),
+                intensity={"01": "normal", "02": "strong"}.get(inten))
 
 
 @register("ravdess")

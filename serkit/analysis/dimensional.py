@@ -1,0 +1,265 @@
+"""Dimensional emotion (``serkit dimensional``): valence / arousal / dominance regression trained
+from categorical labels through published VAD norms (:mod:`serkit.data.vad`) or from a numeric
+annotation, evaluated speaker-independently against real arousal annotations.
+
+Two set-ups, each over seeds (mean +- std):
+
+- **within corpus** (``--protocol``): the corpus's speaker-independent folds; each fold's
+  regressor trains on its training speakers (validation speakers carved out for early stopping)
+  and predicts its test speakers; out-of-fold predictions pooled per seed.
+- **zero-shot** (``--test``): trained on the ``--train`` corpora (never the test corpus; checked),
+  scored on every clip of the test manifest.
+
+What is scored on the test clips, where the manifest has it:
+
+- ``arousal`` field (BAVED's levels 0 / 1 / 2): Spearman rho of the predicted arousal with the
+  level, CCC with the level scaled to [0, 1], and UA of a 3-level decision. The decision:
+  within corpus (targets are the scaled levels), thresholds 1/4 and 3/4; zero-shot (the model
+  never saw levels), the tertiles of the predicted arousal over the test clips (label-free,
+  assumes roughly balanced levels; the level counts are printed beside it).
+- ``intensity`` (RAVDESS normal / strong): AUC of the predicted arousal, strong versus normal
+  clips of the same emotions (neutral has no strong take).
+- categorical labels in the table: CCC per dimension against the table's values of the label.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from serkit.core.config import dump_yaml, to_dict
+from serkit.core.errors import ConfigError
+from serkit.core.io import atomic_write_json, atomic_write_text
+from serkit.data.vad import DEFAULT_TABLE, DIMS, SOURCES, TABLES, category_vad
+from serkit.estimators.dimensional import DimConfig, DimRegressor
+from serkit.training.regress import ccc
+
+
+@dataclass
+class DimExperiment:
+    """``train``: manifest(s); ``test``: manifest for zero-shot (empty = within-corpus folds of
+    ``train`` by ``protocol``); ``target``: ``table`` (category -> VAD norms of ``table``,
+    :mod:`serkit.data.vad`) or ``arousal`` (the
+    manifest's arousal field min-max scaled to [0, 1] per corpus; other dimensions unknown);
+    ``frontend``: its name; ``model``: the regressor (:class:`DimConfig`)."""
+
+    train: str = ""
+    test: str = ""
+    protocol: str = "kfold-speaker:5"
+    target: Literal["table", "arousal"] = "table"
+    table: Literal["warriner", "nrc"] = DEFAULT_TABLE
+    seeds: int = 5
+    val_fraction: float = 0.2
+    frontend: str = "whisper-tiny-layers"
+    model: DimConfig = field(default_factory=DimConfig)
+
+
+def targets_of(utts, target: str, table: str = DEFAULT_TABLE) -> np.ndarray:
+    """``(N, 3)`` targets in [0, 1], NaN where unknown."""
+    if target == "table":
+        return np.stack([category_vad(u.label, table) for u in utts]) if utts else np.zeros((0, 3), np.float32)
+    out = np.full((len(utts), 3), np.nan, np.float32)
+    for c in sorted({u.corpus for u in utts}):
+        idx = [i for i, u in enumerate(utts) if u.corpus == c and u.arousal is not None]
+        if not idx:
+            continue
+        a = np.array([utts[i].arousal for i in idx], np.float64)
+        span = a.max() - a.min()
+        out[idx, 1] = (a - a.min()) / span if span > 0 else 0.5
+    return out
+
+
+def _load(manifest: str, frontend: str, run, log):
+    from serkit.experiment.config import load_experiment
+    from serkit.experiment.dataset import load_dataset
+
+    cfg = load_experiment(None, [], manifest=manifest, protocol="kfold-speaker:2", frontend=frontend, model="logreg")
+    return load_dataset(cfg, run, log)
+
+
+def _split_val(utts, idx: list[int], seed: int, frac: float) -> tuple[list[int], list[int]]:
+    from serkit.data.protocols import validation_split
+
+    return validation_split(utts, idx, seed, frac)
+
+
+def _fit(ds, idx, targets, exp: DimExperiment, seed: int) -> DimRegressor:
+    from serkit.core.io import seed_everything
+
+    seed_everything(seed)
+    idx = [i for i in idx if np.isfinite(targets[i]).any()]
+    fit_i, val_i = _split_val(ds.utts, idx, seed, exp.val_fraction)
+    reg = DimRegressor(exp.model, ds.n_layers, ds.dim)
+    feats = [ds.feats[ds.utts[i].id] for i in fit_i]
+    val = ([ds.feats[ds.utts[i].id] for i in val_i], targets[val_i]) if val_i else None
+    reg.fit(feats, targets[fit_i], seed, val)
+    return reg
+
+
+def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -> dict:
+    """Metrics of predictions ``(N, 3)`` on ``utts`` (see the module docstring)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    out: dict = {}
+    lv = np.array([np.nan if u.arousal is None else u.arousal for u in utts], np.float64)
+    if np.isfinite(lv).sum() > 2:
+        m = np.isfinite(lv)
+        a, y = pred[m, 1], lv[m]
+        levels = np.unique(y)
+        scaled = (y - y.min()) / max(y.max() - y.min(), 1e-9)
+        cut = np.quantile(a, [1 / 3, 2 / 3]) if zero_shot else np.array([0.25, 0.75])
+        dec = np.digitize(a, cut)
+        true = np.searchsorted(levels, y)
+        ua = float(np.mean([np.mean(dec[true == k] == k) for k in range(len(levels))])) if len(levels) == 3 else None
+        out["arousal_levels"] = {"spearman_rho": round(float(spearmanr(a, y).statistic), 4),
+                                 "ccc_scaled_level": round(ccc(a, scaled), 4), "ua_3": None if ua is None else round(ua, 4),
+                                 "decision": "tertiles of the predictions (label-free)" if zero_shot else "thresholds 1/4, 3/4",
+                                 "level_counts": {str(int(k)): int((y == k).sum()) for k in levels}}
+    inten = np.array([u.intensity for u in utts], dtype=object)
+    m = np.array([x in ("normal", "strong") for x in inten])
+    if m.any():
+        emos = {u.label for u, k in zip(utts, inten) if k == "strong"}
+        m &= np.array([u.label in emos for u in utts])
+        y = (inten[m] == "strong").astype(int)
+        if 0 < y.sum() < y.size:
+            out["intensity_auc"] = round(float(roc_auc_score(y, pred[m, 1])), 4)
+    t = targets_of(utts, "table", table)
+    if len({u.label for u, row in zip(utts, t) if np.isfinite(row).all()}) >= 2:
+        out["ccc_vs_table"] = {d: round(ccc(pred[:, k], t[:, k]), 4) for k, d in enumerate(DIMS)}
+    return out
+
+
+def _summ(per_seed: list[dict]) -> dict:
+    """Mean +- std over seeds of every numeric leaf."""
+    def walk(vals):
+        if isinstance(vals[0], dict):
+            return {k: walk([v[k] for v in vals]) for k in vals[0]}
+        if isinstance(vals[0], (int, float)) and not isinstance(vals[0], bool) and vals[0] is not None:
+            a = np.asarray(vals, float)
+            return {"mean": round(float(a.mean()), 4), "std": round(float(a.std(ddof=1)) if a.size > 1 else 0.0, 4),
+                    "per_seed": [round(float(v), 4) for v in a]}
+        return vals[0]
+    return walk(per_seed)
+
+
+def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) -> dict:
+    """Run ``exp`` into ``out``: ``dimensional.json`` (+ ``.md``, ``.png``, ``config.yaml``) and
+    ``predictions.csv`` (seed 0's out-of-fold / zero-shot predictions)."""
+    from serkit.data.protocols import make_folds
+    from serkit.experiment.config import RunConfig
+
+    run = run or RunConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    if not exp.train:
+        raise ConfigError("dimensional: --train manifest(s) needed")
+    train = _load(exp.train, exp.frontend, run, log)
+    tgt = targets_of(train.utts, exp.target, exp.table)
+    usable = int(np.isfinite(tgt).any(1).sum())
+    if usable == 0:
+        raise ConfigError(f"no training clip has a {exp.target} target (table labels: {sorted(TABLES[exp.table])})")
+    log(f"training clips with a target: {usable} of {len(train.utts)} ({exp.target})")
+    seeds = list(range(exp.seeds))
+    per_seed, preds = [], {}
+    if exp.test:
+        test = _load(exp.test, exp.frontend, run, log)
+        shared = {u.corpus for u in train.utts} & {u.corpus for u in test.utts}
+        if shared:
+            raise ConfigError(f"zero-shot: corpora {sorted(shared)} are in both --train and --test")
+        clash = {u.speaker for u in train.utts} & {u.speaker for u in test.utts} - {None}
+        if clash:
+            raise ConfigError(f"zero-shot: {len(clash)} speaker(s) in both --train and --test")
+        for s in seeds:
+            reg = _fit(train, list(range(len(train.utts))), tgt, exp, s)
+            p = reg.predict([test.feats[u.id] for u in test.utts])
+            per_seed.append(score(p, test.utts, True, exp.table))
+            preds[s] = (test.utts, p)
+            log(f"seed {s}: {per_seed[-1]}")
+        setup = f"zero-shot: trained on {sorted({u.corpus for u in train.utts})}, tested on {sorted({u.corpus for u in test.utts})}"
+    else:
+        folds = make_folds(train.utts, exp.protocol)
+        for s in seeds:
+            p = np.full((len(train.utts), 3), np.nan)
+            for f in folds:
+                reg = _fit(train, f.train, tgt, exp, s)
+                p[f.test] = reg.predict([train.feats[train.utts[i].id] for i in f.test])
+            per_seed.append(score(p, train.utts, False, exp.table))
+            preds[s] = (train.utts, p)
+            log(f"seed {s}: {per_seed[-1]}")
+        setup = f"within corpus: {exp.protocol} over {sorted({u.corpus for u in train.utts})}"
+    res = {"setup": setup, "target": exp.target, "table": SOURCES[exp.table] if exp.target == "table" else None,
+           "seeds": seeds, "metrics": _summ(per_seed), "wall_s": round(time.time() - t0, 1),
+           "definitions": {"spearman_rho": "rank correlation of predicted arousal with the annotated level",
+                           "ua_3": "mean recall of the 3-level decision (see decision)",
+                           "intensity_auc": "P(predicted arousal of a strong clip > a normal clip), same emotions",
+                           "ccc_vs_table": "CCC with the table's values of the clip's category label (2+ labels)",
+                           "std": "over seeds (ddof=1)"}}
+    dump_yaml(to_dict(exp), out / "config.yaml")
+    atomic_write_json(out / "dimensional.json", res)
+    utts, p = preds[seeds[0]]
+    atomic_write_text(out / "predictions.csv", "id,corpus,label,arousal_level,intensity,valence,arousal,dominance\n" + "".join(
+        f"{u.id},{u.corpus},{u.label},{'' if u.arousal is None else u.arousal},{u.intensity or ''},"
+        f"{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n" for u, q in zip(utts, p)))
+    atomic_write_text(out / "dimensional.md", report_md(res))
+    _plot(utts, p, out / "dimensional.png", setup)
+    return res
+
+
+def report_md(res: dict) -> str:
+    lines = [f"# Dimensional: {res['setup']}", "", f"target: {res['target']}" + (f" ({res['table']})" if res["table"] else ""),
+             f"seeds: {len(res['seeds'])}, wall {res['wall_s']} s", ""]
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict) and "mean" in v:
+                lines.append(f"- {prefix}{k}: {v['mean']:.3f} +- {v['std']:.3f}")
+            elif isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                lines.append(f"- {prefix}{k}: {v}")
+    walk(res["metrics"])
+    return "\n".join(lines) + "\n"
+
+
+def _plot(utts, p: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from serkit.experiment.report import save_figure
+
+    groups: dict[str, list[float]] = {}
+    for u, q in zip(utts, p):
+        if u.arousal is not None:
+            key = f"level {u.arousal:g}"
+        elif u.intensity:
+            key = f"{u.intensity}"
+        else:
+            key = u.label or "?"
+        groups.setdefault(key, []).append(float(q[1]))
+    keys = sorted(groups)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=120)
+    ax1.boxplot([groups[k] for k in keys], showfliers=False)
+    ax1.set_xticks(range(1, len(keys) + 1), keys, rotation=30, fontsize=8)
+    ax1.set_ylabel("predicted arousal")
+    ax1.set_title("predicted arousal by annotation (seed 0)", fontsize=9)
+    labs = sorted({u.label for u in utts if u.label})
+    for j, lab in enumerate(labs):
+        m = np.array([u.label == lab for u in utts])
+        ax2.scatter(p[m, 0], p[m, 1], s=4, alpha=0.4, color=f"C{j % 10}", label=lab)
+    ax2.set_xlabel("valence")
+    ax2.set_ylabel("arousal")
+    ax2.set_xlim(0, 1)
+    ax2.set_ylim(0, 1)
+    ax2.legend(fontsize=6, markerscale=2)
+    ax2.set_title("valence-arousal plane", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)

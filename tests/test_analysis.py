@@ -305,3 +305,65 @@ def test_explainer_saliency_regions_and_deletion(tmp_path):
     assert not silenced[:1600].any() and not silenced[4800:6400].any() and silenced[1600:4800].any()
     plot_explanation(e, w, tmp_path / "e.png")
     assert (tmp_path / "e.png").stat().st_size > 5000
+
+
+# --- e. label distributions -----------------------------------------------------------------
+
+def test_ldl_metrics_known_values():
+    from serkit.experiment.metrics import ldl_metrics
+
+    t = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    same = ldl_metrics(t, t)
+    assert same["kl"] == pytest.approx(0, abs=1e-9) and same["chebyshev"] < 1e-9 and same["intersection"] == pytest.approx(1)
+    assert same["cosine"] == pytest.approx(1)
+    m = ldl_metrics(np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), t)
+    assert m["chebyshev"] == pytest.approx(0.5) and m["intersection"] == pytest.approx(0.5)
+    assert m["kl"] > 1  # log 2 / 2 + ... with the clipped zero
+
+
+def _crema_tree(root, tone_writer):
+    (root / "AudioWAV").mkdir(parents=True)
+    (root / "processedResults").mkdir()
+    names = ["1001_DFA_ANG_XX", "1001_DFA_NEU_XX", "1002_DFA_ANG_XX", "1002_DFA_NEU_XX",
+             "1003_IEO_ANG_HI", "1003_IEO_NEU_XX"]
+    for k, n in enumerate(names):
+        tone_writer(root / "AudioWAV" / f"{n}.wav", 0.4, 16000, k, f0=260.0 if "ANG" in n else 110.0)
+    rows = ['"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"']
+    for k, n in enumerate(names):
+        a = 7 if "ANG" in n else 1
+        rows.append(f'"{100001 + k}",{a},1,0,0,{9 - a},0,"{n}",10,0.7,"A"')   # voice only
+        rows.append(f'"{200001 + k}",0,0,0,10,0,0,"{n}",10,1.0,"H"')          # face only: never read
+    (root / "processedResults" / "tabulatedVotes.csv").write_text("\n".join(rows) + "\n")
+    (root / "VideoDemographics.csv").write_text("ActorID,Age,Sex\n1001,30,Male\n1002,40,Female\n1003,25,Male\n")
+
+
+def test_cremad_votes_become_label_distributions_and_train(tmp_path, tone_writer, cache_dir):
+    from serkit.data.corpora import prepare
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, experiment_from_dict
+
+    _crema_tree(tmp_path / "crema", tone_writer)
+    utts = prepare("crema-d", tmp_path / "crema").utterances
+    by = {u.id: u for u in utts}
+    u = by["cremad_1001_DFA_ANG_XX"]
+    assert u.label == "anger" and u.label_dist == {"anger": 7.0, "disgust": 1.0, "neutral": 2.0} and u.gender == "m"
+    m = tmp_path / "c.jsonl"
+    write_manifest(utts, m)
+    assert read_manifest(m)[0].label_dist is not None  # round trip
+    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 1,
+                                "labels": ["anger", "neutral"],
+                                "model": {"name": "linear", "train": {"epochs": 3, "losses": {"ce": 0.0, "kl": 1.0}}}})
+    r = run_bench(cfg, tmp_path / "ldl", RunConfig(cache_dir=str(cache_dir), progress=False))
+    assert set(r.ldl) == {"kl", "chebyshev", "cosine", "intersection"} and 0 <= r.ldl["intersection"]["mean"] <= 1
+
+
+def test_dataset_distributions_drop_unknown_labels_and_renormalise():
+    from serkit.experiment.dataset import label_distributions
+
+    utts = [Utterance("a", "x", 1.0, "anger", label_dist={"anger": 3, "disgust": 1, "neutral": 1}),
+            Utterance("b", "x", 1.0, "neutral")]
+    d = label_distributions(utts, ["anger", "neutral"])
+    assert np.allclose(d, [[0.75, 0.25], [0, 1]])
+    assert label_distributions([utts[1]], ["neutral"]) is None
+    with pytest.raises(ConfigError):
+        label_distributions([Utterance("c", "x", 1.0, "anger", label_dist={"anger": -1})], ["anger"])

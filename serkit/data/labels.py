@@ -107,6 +107,20 @@ class LabelSpec:
         return LabelSpec({n: s for n, s in self.targets.items() if n in names})
 
 
+def _map_dist(dist: dict[str, float], spec) -> dict[str, float] | None:
+    """A label distribution in the vocabulary's spelling, merged / restricted by ``spec``
+    (weights of merged labels add up; labels the spec drops are dropped)."""
+    out: dict[str, float] = {}
+    for k, v in dist.items():
+        lab = canonical(k)
+        if spec is not None:
+            lab = spec.map(lab)
+            if lab is None:
+                continue
+        out[lab] = out.get(lab, 0.0) + float(v)
+    return out or None
+
+
 def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool | None = None,
               require_all: bool = True) -> list:
     """Utterances with labels in the vocabulary's spelling, restricted and merged by ``spec``.
@@ -135,7 +149,10 @@ def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool
             lab = spec.map(lab)
             if lab is None:
                 continue
-        out.append(replace(u, label=lab) if lab != u.label else u)
+        dist = _map_dist(u.label_dist, spec) if getattr(u, "label_dist", None) else None
+        if lab != u.label or dist != getattr(u, "label_dist", None):
+            u = replace(u, label=lab, label_dist=dist)
+        out.append(u)
     if spec is not None and require_all:
         missing = [n for n in spec.names if not any(u.label == n for u in out)]
         if missing:

@@ -31,6 +31,9 @@ class Utterance:
         text: the words spoken when the corpus says (RAVDESS's sentence, EmoSpeech's keyword).
         intensity: the acted intensity when the corpus documents it (RAVDESS: ``normal`` /
             ``strong``), an ordinal arousal cue within one emotion.
+        label_dist: a distribution over labels (e.g. rater votes, CREMA-D's voice-only
+            tabulated votes): ``{label: weight}``, normalised when read by an experiment;
+            ``label`` stays the majority (what UA is scored on).
     """
 
     id: str
@@ -49,6 +52,7 @@ class Utterance:
     dominance: float | None = None
     text: str | None = None
     intensity: str | None = None
+    label_dist: dict[str, float] | None = None
 
     def to_json(self) -> str:
         d = {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "speaker")}

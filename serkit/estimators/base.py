@@ -28,6 +28,8 @@ class Split:
 
     ``variants``: optional augmented versions per utterance, ``[(feats (L, T, D), soft label
     (C,)), ...]`` (e.g. the EAM bank); models that do not train on them ignore them.
+    ``soft``: optional target distributions ``(N, C)`` (rows sum to 1; label-distribution
+    learning); torch heads then train on them (``train.losses.kl`` for a KL objective).
     """
 
     feats: list[np.ndarray]
@@ -35,6 +37,7 @@ class Split:
     speakers: list[str | None]
     ids: list[str]
     variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
+    soft: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.feats)

@@ -71,10 +71,11 @@ class FTBlock(TorchHeadModel):
         with torch.no_grad():
             self.net.head.pretrained.load_state_dict(self._pretrained_state)
 
-    def _train(self, feats, labels, cfg, seed: int, val=None, variants=None):
+    def _train(self, feats, labels, cfg, seed: int, val=None, variants=None, soft=None):
         """No standardisation (identity): the block expects the encoder's raw activations."""
         v = (self._prep(val.feats), val.labels) if val is not None and len(val) else None
-        return train_classifier(self.net.body(), feats, labels, self.n_classes, cfg, seed, v, readout=self.net.head.out)
+        return train_classifier(self.net.body(), feats, labels, self.n_classes, cfg, seed, v, readout=self.net.head.out,
+                                soft_targets=soft)
 
     def adapt(self, feats):
         raise ConfigError("ft-block has no input standardisation to adapt (its block expects raw activations)")

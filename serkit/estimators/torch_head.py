@@ -72,6 +72,18 @@ class AttnPoolConfig(FrameHeadConfig):
     skip_stats: bool = True
 
 
+def _soft_kw(soft) -> dict:
+    """``{"soft": soft}`` only when there are target distributions (subclasses whose ``_train``
+    predates them keep working)."""
+    return {} if soft is None else {"soft": soft}
+
+
+def _soft_or_onehot(split: Split, n_classes: int) -> np.ndarray:
+    if split.soft is not None:
+        return np.asarray(split.soft, np.float32)
+    return np.eye(n_classes, dtype=np.float32)[split.labels]
+
+
 class TorchHeadModel(Model):
     """Shared machinery of torch heads over frames: training-fold standardisation, frame
     pooling, the layer featurizer (and its choice on training speakers), seeded
@@ -143,12 +155,13 @@ class TorchHeadModel(Model):
         fz.choose(fz.n_layers if layer == "mean" else layer)
         return FitReport(layer=layer, inner_val_ua=inner)
 
-    def _train(self, feats, labels, cfg: TrainConfig, seed: int, val=None, variants=None):
-        """Standardise with the training frames, then train featurizer + head."""
+    def _train(self, feats, labels, cfg: TrainConfig, seed: int, val=None, variants=None, soft=None):
+        """Standardise with the training frames, then train featurizer + head (``soft``:
+        target distributions ``(N, C)`` instead of one-hot labels)."""
         self.net.norm.fit(feats)
         v = (self.net.norm.apply_np(self._prep(val.feats)), val.labels) if val is not None and len(val) else None
         return train_classifier(self.net.body(), self.net.norm.apply_np(feats), labels, self.n_classes, cfg, seed, v,
-                                variants=self._prep_variants(variants), readout=self.net.head.out)
+                                variants=self._prep_variants(variants), readout=self.net.head.out, soft_targets=soft)
 
     def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
         self._layer_init = None
@@ -156,7 +169,7 @@ class TorchHeadModel(Model):
         report = self._choose_layer(train, val)
         has_val = val is not None and len(val) > 0
         report.train = self._train(self._prep(train.feats), train.labels, self.config.train, seed,
-                                   val if has_val else None, train.variants)
+                                   val if has_val else None, train.variants, **_soft_kw(train.soft))
         self.val_proba = self.predict_proba(val.feats) if has_val else None  # held out: for calibration
         if self.config.train.refit and has_val:  # from scratch on fit + validation speakers, best epoch count
             self._reset(seed)
@@ -164,8 +177,11 @@ class TorchHeadModel(Model):
             variants = None
             if train.variants is not None or val.variants is not None:
                 variants = (train.variants or [[]] * len(train)) + (val.variants or [[]] * len(val))
+            soft = None
+            if train.soft is not None or val.soft is not None:
+                soft = np.concatenate([_soft_or_onehot(train, self.n_classes), _soft_or_onehot(val, self.n_classes)])
             self._train(self._prep(list(train.feats) + list(val.feats)), np.concatenate([train.labels, val.labels]),
-                        cfg, seed, None, variants)
+                        cfg, seed, None, variants, **_soft_kw(soft))
             report.refit_epochs = cfg.epochs
         if self.net.featurizer.logits is not None:
             report.layer_weights = [round(float(w), 4) for w in self.net.featurizer.weights()]

@@ -372,6 +372,8 @@ def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchRe
         _probe_summary(res, records, d, cfg)
     if cfg.test_corruptions:
         _robustness_summary(res, records, d, cfg)
+    if d.soft is not None:
+        _ldl_summary(res, records, d, cfg)
     if "audio" not in uses:
         res.metric_definitions["encoder"] = "this variant reads no audio: the speech encoder is not counted"
     return res
@@ -393,6 +395,23 @@ def _probe_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg:
         res.probes[key] = {k: to_dict(_summary([m[k] for m in per_seed])) for k in ("ua", "wa", "f1")}
     res.metric_definitions["probes"] = "; ".join(f"{k}: {v}" for k, v in PROBES.items()) + \
         " (the same fitted models, scored like the headline)"
+
+
+def _ldl_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:
+    """Label-distribution measures (KL, Chebyshev, cosine, intersection) of each seed's pooled
+    out-of-fold probabilities against the manifest's distributions, mean +- std over seeds."""
+    from serkit.experiment.metrics import ldl_metrics
+
+    row = {u.id: i for i, u in enumerate(d.utts)}
+    per_seed = []
+    for s in cfg.seed_list:
+        recs = [r for r in records if r.seed == s]
+        ids = [i for r in recs for i in r.ids]
+        per_seed.append(ldl_metrics(np.array([p for r in recs for p in r.proba]), d.soft[[row[i] for i in ids]]))
+    res.ldl = {k: to_dict(_summary([m[k] for m in per_seed])) for k in per_seed[0]}
+    res.metric_definitions["ldl"] = ("label-distribution learning: predicted probabilities against the manifest's "
+                                     "label_dist (one-hot where absent); kl and chebyshev lower is better, cosine and "
+                                     "intersection higher")
 
 
 def _robustness_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig) -> None:

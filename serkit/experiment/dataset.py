@@ -46,6 +46,7 @@ class Dataset:
 
     def __post_init__(self):
         self.y = np.array([self.labels.index(u.label) for u in self.utts])
+        self.soft = label_distributions(self.utts, self.labels)
 
     def encoder_macs(self, clip_s: float) -> int | None:
         """The frontend's MACs for ``clip_s`` seconds at the rate it runs at here: its fixed
@@ -85,7 +86,8 @@ class Dataset:
             if shuffle_text_seed is not None:
                 texts = [texts[j] for j in np.random.default_rng(shuffle_text_seed).permutation(len(texts))]
             feats = [Bimodal(f, t, True, self.text_encoder.dim) for f, t in zip(feats, texts)]
-        return Split(feats, self.y[idx], [self.utts[i].speaker for i in idx], ids, variants)
+        return Split(feats, self.y[idx], [self.utts[i].speaker for i in idx], ids, variants,
+                     None if self.soft is None else self.soft[idx])
 
     def text_encoder_macs(self, idx: list[int], clip_s: float) -> int | None:
         """Mean MACs of the text encoder per ``clip_s`` of audio over utterances ``idx`` (their
@@ -99,6 +101,25 @@ class Dataset:
 
     def speakers(self, idx: list[int]) -> list[str]:
         return sorted({self.utts[i].speaker for i in idx})
+
+
+def label_distributions(utts: list[Utterance], labels: list[str]) -> np.ndarray | None:
+    """``(N, C)`` target distributions when any utterance has ``label_dist`` (others one-hot;
+    weights of labels outside ``labels`` dropped, rows renormalised); ``None`` otherwise."""
+    if not any(u.label_dist for u in utts):
+        return None
+    out = np.zeros((len(utts), len(labels)), np.float32)
+    for i, u in enumerate(utts):
+        d = {k: float(v) for k, v in (u.label_dist or {}).items() if k in labels}
+        if any(v < 0 or not np.isfinite(v) for v in d.values()):
+            raise ConfigError(f"{u.id}: label_dist weights must be finite and >= 0, got {u.label_dist}")
+        total = sum(d.values())
+        if total > 0:
+            for k, v in d.items():
+                out[i, labels.index(k)] = v / total
+        else:
+            out[i, labels.index(u.label)] = 1.0
+    return out
 
 
 def fit_val_split(utts: list[Utterance], train_idx: list[int], seed: int, cfg: ExperimentConfig

@@ -31,3 +31,16 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
 def mean_std(values: list[float]) -> tuple[float, float]:
     a = np.asarray(values, dtype=float)
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+def ldl_metrics(pred: np.ndarray, target: np.ndarray, eps: float = 1e-12) -> dict[str, float]:
+    """The standard label-distribution-learning measures (Geng 2016), mean over rows of ``(N, C)``
+    distributions: ``kl`` = KL(target || pred) and ``chebyshev`` = max |p - t| (lower is better);
+    ``cosine`` and ``intersection`` = sum min(p, t) (higher is better, 1 = identical)."""
+    p = np.clip(np.asarray(pred, np.float64), eps, None)
+    p = p / p.sum(1, keepdims=True)
+    t = np.asarray(target, np.float64)
+    kl = np.sum(np.where(t > 0, t * np.log(np.clip(t, eps, None) / p), 0.0), axis=1)
+    cos = np.sum(p * t, 1) / (np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1) + eps)
+    return {"kl": float(kl.mean()), "chebyshev": float(np.abs(p - t).max(1).mean()),
+            "cosine": float(cos.mean()), "intersection": float(np.minimum(p, t).sum(1).mean())}

@@ -123,6 +123,7 @@ class BenchResult:
     text: dict | None = None
     probes: dict | None = None
     robustness: dict | None = None
+    ldl: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -273,6 +273,7 @@ def train_classifier(
     loss_fn: Callable | None = None,
     variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None,
     readout: nn.Module | None = None,
+    soft_targets: np.ndarray | None = None,
 ) -> TrainReport:
     """Train ``model(x (N, L, T, D), mask (N, T)) -> logits (N, C)`` in place and keep the
     best-validation weights (early stopping after ``cfg.patience`` epochs without a better UA).
@@ -283,6 +284,8 @@ def train_classifier(
             variant with probability ``cfg.augment_prob``.
         readout: the final ``Linear`` whose input is the pooled representation that centre /
             SupCon losses read (default: ``model.out``).
+        soft_targets: ``(N, C)`` target distributions of the clean clips (label-distribution
+            learning) instead of one-hot rows; the objective becomes :class:`MultiLoss`.
 
     The objective is ``loss_fn(logits, y)`` when given, else plain (class-weighted)
     cross-entropy, or :class:`~serkit.training.losses.MultiLoss` when ``cfg.losses`` asks for
@@ -293,11 +296,13 @@ def train_classifier(
     torch.manual_seed(seed)
     if not (variants is not None and any(len(v) for v in variants)):
         variants = None
-    objective = _Objective(model, cfg, labels, n_classes, loss_fn, variants is not None, readout)
+    objective = _Objective(model, cfg, labels, n_classes, loss_fn, variants is not None or soft_targets is not None,
+                           readout)
     groups = _param_groups(model, cfg) + objective.param_groups()
     opt, sched = make_optimizer(groups, cfg, math.ceil(len(feats) / cfg.batch_size))
     y_all = torch.from_numpy(labels.astype(np.int64))
-    t_all = F.one_hot(y_all, n_classes).float()
+    t_all = (torch.from_numpy(np.asarray(soft_targets, np.float32)) if soft_targets is not None
+             else F.one_hot(y_all, n_classes).float())
     lengths = np.array([f.shape[1] for f in feats])
     best: tuple[float | None, int] = (None, 0)
     best_state, bad, epoch = None, 0, 0

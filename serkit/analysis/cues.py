@@ -106,6 +106,18 @@ def measure(wav: np.ndarray, sr: int, start: float | None = None, end: float | N
     return {k: (float(v) if v is not None and np.isfinite(v) else float("nan")) for k, v in out.items()}
 
 
+def measure_rate(wav: np.ndarray, sr: int) -> float:
+    """The speaking-rate proxy alone (voiced stretches per second; Praat pitch): NaN when the
+    clip is too short."""
+    parselmouth, _ = _praat()
+    x = np.asarray(wav, np.float64)
+    if x.size / sr < 0.06:
+        return float("nan")
+    f0 = parselmouth.Sound(x, sampling_frequency=float(sr)).to_pitch(pitch_floor=75.0, pitch_ceiling=600.0)
+    v = f0.selected_array["frequency"] > 0
+    return float((int(v[0]) + int(np.sum(v[1:] & ~v[:-1]))) / (x.size / sr)) if v.size else 0.0
+
+
 def mean_cues(rows: list[dict]) -> dict[str, float]:
     """NaN-aware mean of several :func:`measure` results (a reference)."""
     return {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")

@@ -45,7 +45,10 @@ class DimExperiment:
     ``train`` by ``protocol``); ``target``: ``table`` (category -> VAD norms of ``table``,
     :mod:`serkit.data.vad`) or ``arousal`` (the
     manifest's arousal field min-max scaled to [0, 1] per corpus; other dimensions unknown);
-    ``frontend``: its name; ``model``: the regressor (:class:`DimConfig`)."""
+    ``frontend``: its name; ``method``: ``regress`` (``model``: the CCC regressor,
+    :class:`DimConfig`) or ``classify`` (the ``classifier`` model trained on the categories, its
+    probabilities mapped through the table: :func:`serkit.data.vad.expected_vad`, what
+    ``predict``, the service and ONNX report)."""
 
     train: str = ""
     test: str = ""
@@ -55,6 +58,8 @@ class DimExperiment:
     seeds: int = 5
     val_fraction: float = 0.2
     frontend: str = "whisper-tiny-layers"
+    method: Literal["regress", "classify"] = "regress"
+    classifier: str = "attnpool"
     model: DimConfig = field(default_factory=DimConfig)
 
 
@@ -87,12 +92,32 @@ def _split_val(utts, idx: list[int], seed: int, frac: float) -> tuple[list[int],
     return validation_split(utts, idx, seed, frac)
 
 
-def _fit(ds, idx, targets, exp: DimExperiment, seed: int) -> DimRegressor:
+class _ViaClasses:
+    """A classifier whose probabilities become V / A / D through the table."""
+
+    def __init__(self, model, labels, table):
+        self.model, self.labels, self.table = model, labels, table
+
+    def predict(self, feats):
+        from serkit.data.vad import expected_vad
+
+        return expected_vad(self.model.predict_proba(feats), self.labels, self.table)
+
+
+def _fit(ds, idx, targets, exp: DimExperiment, seed: int):
     from serkit.core.io import seed_everything
 
     seed_everything(seed)
     idx = [i for i in idx if np.isfinite(targets[i]).any()]
     fit_i, val_i = _split_val(ds.utts, idx, seed, exp.val_fraction)
+    if exp.method == "classify":
+        from serkit.estimators import build_model
+
+        if exp.target != "table":
+            raise ConfigError("method=classify maps categories through the table: target must be 'table'")
+        model = build_model(exp.classifier, len(ds.labels), ds.n_layers, ds.dim)
+        model.fit(ds.split(fit_i), ds.split(val_i) if val_i else None, seed)
+        return _ViaClasses(model, ds.labels, exp.table)
     reg = DimRegressor(exp.model, ds.n_layers, ds.dim)
     feats = [ds.feats[ds.utts[i].id] for i in fit_i]
     val = ([ds.feats[ds.utts[i].id] for i in val_i], targets[val_i]) if val_i else None
@@ -119,7 +144,7 @@ def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -
         out["arousal_levels"] = {"spearman_rho": round(float(spearmanr(a, y).statistic), 4),
                                  "ccc_scaled_level": round(ccc(a, scaled), 4), "ua_3": None if ua is None else round(ua, 4),
                                  "decision": "tertiles of the predictions (label-free)" if zero_shot else "thresholds 1/4, 3/4",
-                                 "level_counts": {str(int(k)): int((y == k).sum()) for k in levels}}
+                                 "level_counts": ", ".join(f"{int(k)}: {int((y == k).sum())}" for k in levels)}
     inten = np.array([u.intensity for u in utts], dtype=object)
     m = np.array([x in ("normal", "strong") for x in inten])
     if m.any():
@@ -193,7 +218,8 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
             preds[s] = (train.utts, p)
             log(f"seed {s}: {per_seed[-1]}")
         setup = f"within corpus: {exp.protocol} over {sorted({u.corpus for u in train.utts})}"
-    res = {"setup": setup, "target": exp.target, "table": SOURCES[exp.table] if exp.target == "table" else None,
+    res = {"setup": setup, "method": exp.method if exp.method == "regress" else f"classify ({exp.classifier}) + table",
+           "target": exp.target, "table": SOURCES[exp.table] if exp.target == "table" else None,
            "seeds": seeds, "metrics": _summ(per_seed), "wall_s": round(time.time() - t0, 1),
            "definitions": {"spearman_rho": "rank correlation of predicted arousal with the annotated level",
                            "ua_3": "mean recall of the 3-level decision (see decision)",
@@ -212,7 +238,7 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
 
 
 def report_md(res: dict) -> str:
-    lines = [f"# Dimensional: {res['setup']}", "", f"target: {res['target']}" + (f" ({res['table']})" if res["table"] else ""),
+    lines = [f"# Dimensional: {res['setup']}", "", f"method: {res.get('method', 'regress')}; target: {res['target']}" + (f" ({res['table']})" if res["table"] else ""),
              f"seeds: {len(res['seeds'])}, wall {res['wall_s']} s", ""]
 
     def walk(d, prefix=""):

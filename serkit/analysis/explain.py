@@ -11,7 +11,11 @@ For a clip and a trained model (:class:`~serkit.deploy.recognizer.Recognizer`):
 2. **Salient regions**: the clip cut into 0.1 s segments, the top ``top_frac`` (20 %) by mean
    saliency kept and merged.
 3. **Cues inside them** (:mod:`serkit.analysis.cues`: Praat and openSMILE), relative to the
-   same speaker's neutral clips when the manifest has them, else to the corpus mean.
+   same speaker's neutral clips when the manifest has them, else to the corpus mean. Like is
+   compared with like: a reference clip is measured on its loudest 20 % of 0.1 s segments
+   (:func:`energy_segments`: salient regions are mostly voiced and loud), and the speaking-rate
+   proxy always comes from whole clips. The corpus profile (whole clips by true label against
+   whole neutral clips) is the data's own cue pattern, beside the model's.
 4. **Faithfulness**: silencing the salient segments must cost the predicted class more
    probability than silencing as many random segments (same total length); over a manifest the
    ratio of mean drops with a clip-bootstrap 95 % interval.
@@ -177,11 +181,30 @@ class Explainer:
         regions = self.merge(top, wav.size)
         k = int(SEG_S * SR)
         inside = np.concatenate([wav[i * k:(i + 1) * k] for i in top])
-        cue = C.measure(inside, SR)
+        cue = region_cues(wav, inside)
         rel = C.relative(cue, reference) if reference else {}
         faith = self.faithfulness(wav, target, float(p[target]), top, seg.size, rng or np.random.default_rng(0))
         return Explanation(source, self.rec.labels[target], {lab: round(float(v), 4) for lab, v in zip(self.rec.labels, p)},
                            sal, occ, bands, regions, cue, rel, ref_name, faith)
+
+
+def energy_segments(wav: np.ndarray, frac: float = 0.2) -> np.ndarray:
+    """The loudest ``frac`` of a clip's 0.1 s segments (by RMS), concatenated: how a reference
+    clip is measured, so that salient regions (which tend to be voiced and loud) are compared
+    with equally loud stretches of neutral speech, not with pauses."""
+    k = int(SEG_S * SR)
+    n = max(1, math.ceil(wav.size / k))
+    rms = np.array([np.sqrt(np.mean(np.asarray(wav[i * k:(i + 1) * k], np.float64) ** 2)) for i in range(n)])
+    top = sorted(np.argsort(-rms, kind="stable")[:max(1, int(round(frac * n)))].tolist())
+    return np.concatenate([wav[i * k:(i + 1) * k] for i in top])
+
+
+def region_cues(wav: np.ndarray, segments: np.ndarray) -> dict:
+    """Cues of the concatenated ``segments`` audio, with the speaking-rate proxy of the whole
+    clip (rate cannot be read from stitched stretches)."""
+    c = C.measure(segments, SR)
+    c["rate_per_s"] = C.measure_rate(wav, SR)
+    return c
 
 
 def plot_explanation(e: Explanation, wav: np.ndarray, path: Path) -> None:
@@ -269,16 +292,20 @@ def explain_manifest(rec, utts, out: Path, max_clips: int = 0, seed: int = 0, fi
         if (u.label or "") == "neutral" and u.speaker:
             by_spk.setdefault(u.speaker, []).append(u)
     whole: dict[str, dict] = {}
+    def ref_of(clips):
+        ws = [w for w in (audio(x) for x in clips) if w is not None]
+        seg = C.mean_cues([region_cues(w, energy_segments(w)) for w in ws]) if ws else None
+        return seg, (C.mean_cues([C.measure(w, SR) for w in ws]) if ws else None), len(ws)
+
+    whole_refs: dict[str, dict] = {}
     for spk, us in by_spk.items():
-        rows = [C.measure(w, SR) for w in (audio(x) for x in us[:10]) if w is not None]
-        if rows:
-            refs[spk] = (C.mean_cues(rows), f"speaker {spk}'s neutral clips ({len(rows)})")
-    corpus_rows = []
-    for j in rng.permutation(len(utts))[:200]:
-        w = audio(utts[int(j)])
-        if w is not None:
-            corpus_rows.append(C.measure(w, SR))
-    corpus_ref = (C.mean_cues(corpus_rows), f"corpus mean ({len(corpus_rows)} clips)")
+        seg, wh, n = ref_of(us[:10])
+        if n:
+            refs[spk] = (seg, f"speaker {spk}'s neutral clips ({n}; their loudest 20 % of 0.1 s segments)")
+            whole_refs[spk] = wh
+    seg, wh, n = ref_of([utts[int(j)] for j in rng.permutation(len(utts))[:200]])
+    corpus_ref = (seg, f"corpus mean ({n} clips; loudest 20 % of segments)")
+    corpus_whole = wh
     ex = Explainer(rec)
     lines, s_drop, r_drop, prof_model, prof_data = [], [], [], {}, {}
     for n, i in enumerate(pick):
@@ -294,7 +321,7 @@ def explain_manifest(rec, utts, out: Path, max_clips: int = 0, seed: int = 0, fi
         r_drop.append(e.faithfulness["drop_random"])
         prof_model.setdefault(e.label, []).append(e.relative)
         if u.label:
-            whole[u.id] = C.relative(C.measure(w, SR), ref)
+            whole[u.id] = C.relative(C.measure(w, SR), whole_refs.get(u.speaker, corpus_whole))
             prof_data.setdefault(u.label, []).append(whole[u.id])
         if n < figures:
             plot_explanation(e, w, out / f"explain_{u.id}.png")

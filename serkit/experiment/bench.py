@@ -299,7 +299,7 @@ def _augment_record(cfg: ExperimentConfig, bank_stats: list[dict], prev: BenchRe
             "note": {"eam": "EAM bank: mixed waveforms re-encoded by the frozen frontend once per seed "
                              "and cached; partners from the fit speakers of each fold only",
                      "covada": "CO-VADA-style: voice-altered copies (Praat Change gender across the median-F0 split, "
-                               "no demographic labels) of the training clips a first model got right most confidently "
+                               "direction from the speaker's median F0; no demographic labels) of the training clips a first model got right most confidently "
                                f"(augment.select_frac = {cfg.augment.select_frac}); a second model trains with them",
                      "noise": "white / pink noise copies of the training clips at SNR ~ U[snr_low, snr_high] dB"
                      }.get(cfg.augment.name, "")}

@@ -224,14 +224,18 @@ def usable_variants(bank: dict[str, list[Variant]], target_ids: list[str], partn
     return out
 
 
-TRANSFORM_VERSION = "v1"
+TRANSFORM_VERSION = "v2"
 
 
-def transform_variant(wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed: int) -> np.ndarray:
+def transform_variant(wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed: int,
+                      speaker_f0: float | None = None) -> np.ndarray:
     """The ``k``-th label-preserving version of ``wav`` (N,) for ``cfg.name``:
 
     - ``covada``: the voice moved across the median-F0 split (:func:`serkit.audio.voice.opposite_shift`)
-      with strength ``1 - 0.5 k / variants`` (the first variant the full shift);
+      with strength ``1 - 0.5 k / variants`` (the first variant the full shift). The direction
+      comes from ``speaker_f0``, the speaker's median F0 over all their clips (a speaker id, not
+      a demographic label): a clip's own F0 would follow its emotion (aroused male speech in
+      EmoDB often has a median F0 above 165 Hz and would be lowered, not raised);
     - ``noise``: white (even ``k``) or pink (odd ``k``) noise at SNR ~ U[snr_low, snr_high] dB
       drawn with ``seed`` (audiomentations' ``AddColorNoise``).
     """
@@ -239,7 +243,8 @@ def transform_variant(wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed
     if cfg.name == "covada":
         from serkit.audio.voice import alter_voice, median_f0, opposite_shift
 
-        return alter_voice(x, sr, opposite_shift(median_f0(x, sr), 1.0 - 0.5 * k / max(cfg.variants, 1)))
+        f0 = speaker_f0 if speaker_f0 is not None else median_f0(x, sr)
+        return alter_voice(x, sr, opposite_shift(f0, 1.0 - 0.5 * k / max(cfg.variants, 1)))
     if cfg.name == "noise":
         from serkit.audio.corrupt import add_noise
 
@@ -276,13 +281,15 @@ def build_transform_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=No
                 stats["cached"] += 1
             else:
                 todo.append((u.id, k, key))
+    spk_f0 = _speaker_f0(utts, src) if cfg.name == "covada" and todo else {}
     bar = tqdm(total=len(todo), desc=f"{cfg.name} bank", disable=not progress or not todo, unit="clip")
     for b in range(0, len(todo), 16):
         part = todo[b: b + 16]
         wavs = []
         for uid, k, _key in part:
             wav, sr = src.audio(uid)
-            wavs.append((transform_variant(wav, sr, cfg, k, seed * 1000003 + k + 7919 * len(uid)), sr))
+            wavs.append((transform_variant(wav, sr, cfg, k, seed * 1000003 + k + 7919 * len(uid),
+                                           spk_f0.get(src.by_id[uid].speaker)), sr))
         rates = {sr for _, sr in wavs}
         feats = (frontend.extract_batch([w for w, _ in wavs], rates.pop()) if len(rates) == 1
                  else [frontend.extract(w, sr) for w, sr in wavs])
@@ -295,6 +302,22 @@ def build_transform_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=No
     bar.close()
     stats["seconds"] = round(time.time() - t0, 2)
     return bank, stats
+
+
+def _speaker_f0(utts, src: _Sources) -> dict[str, float]:
+    """Per speaker: the median of their clips' median F0 (Hz; speakers without a voiced clip
+    are left out and their clips use their own F0)."""
+    from serkit.audio.voice import median_f0
+
+    per: dict[str, list[float]] = {}
+    for u in utts:
+        a = src.audio(u.id)
+        if u.speaker is None or a is None:
+            continue
+        f0 = median_f0(a[0], a[1])
+        if f0 is not None:
+            per.setdefault(u.speaker, []).append(f0)
+    return {s: float(np.median(v)) for s, v in per.items()}
 
 
 def build_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None, progress: bool = False):

@@ -367,3 +367,27 @@ def test_dataset_distributions_drop_unknown_labels_and_renormalise():
     assert label_distributions([utts[1]], ["neutral"]) is None
     with pytest.raises(ConfigError):
         label_distributions([Utterance("c", "x", 1.0, "anger", label_dist={"anger": -1})], ["anger"])
+
+
+def test_cli_fairness_and_explain(tmp_path):
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from serkit.cli import app
+
+    runner = CliRunner()
+    run, _ = _fake_run(tmp_path, "r1", 0.5)
+    fair, _ = _fake_run(tmp_path, "r2", 1.0)
+    r = runner.invoke(app, ["fairness", str(run), "--n-boot", "100"])
+    assert r.exit_code == 0 and "UA(f) - UA(m)" in r.stdout and (run / "fairness.png").exists()
+    r = runner.invoke(app, ["fairness", str(run), "--against", str(fair), "--n-boot", "100"])
+    assert r.exit_code == 0 and "|gap|" in r.stdout and (fair / "fairness_compare.json").exists()
+    r = runner.invoke(app, ["fairness", str(tmp_path)])
+    assert r.exit_code == 2 and "predictions.csv" in r.output
+    pytest.importorskip("parselmouth")
+    wav = tmp_path / "v.wav"
+    sf.write(wav, _voice(200.0, 1.2), SR)
+    r = runner.invoke(app, ["explain", "default", str(wav), "--out", str(tmp_path / "ex")])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    assert d["label"] in d["probabilities"] and d["regions"] and (tmp_path / "ex" / "explain_v.png").exists()

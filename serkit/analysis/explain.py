@@ -246,7 +246,8 @@ def plot_explanation(e: Explanation, wav: np.ndarray, path: Path) -> None:
     axc.barh(range(len(keys)), vals, color=["C3" if v > 0 else "C0" for v in vals])
     axc.set_yticks(range(len(keys)), [f"{k} ({C.UNITS[k]})" for k in keys], fontsize=7)
     axc.axvline(0, color="k", lw=0.5)
-    axc.set_title(f"cues in salient regions\nvs {e.reference or 'no reference'}", fontsize=8)
+    ref = (e.reference or "no reference").replace(" (", "\n(").replace("; ", ";\n")
+    axc.set_title(f"cues in salient regions vs\n{ref}", fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
 

@@ -83,8 +83,9 @@ def _conds(rows: dict) -> list[str]:
 def _table(rows: dict) -> str:
     conds = _conds(rows)
     meta = next(iter(rows.values()))["_meta"]
-    lines = [f"UA on {meta['corpus']} ({meta['protocol']}, {meta['seeds']} seeds), mean +- std over seeds", "",
-             "| condition | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
+    lines = [f"UA on {meta['corpus']} ({meta['protocol']}), mean +- std over seeds", "",
+             "| condition | " + " | ".join(f"{m} ({rows[m]['_meta']['seeds']} seeds)" for m in rows) + " |",
+             "|---|" + "---|" * len(rows)]
     for c in conds:
         lines.append(f"| {c} | " + " | ".join(f"{rows[m][c]['mean']:.3f} +- {rows[m][c]['std']:.3f}" for m in rows) + " |")
     lines.append("| full-pipeline mJ / 3 s | " + " | ".join(
@@ -130,6 +131,6 @@ def _plot(rows: dict, path: Path) -> None:
     axes[0][0].set_ylim(0, 1)
     axes[0][0].legend(fontsize=7)
     meta = next(iter(rows.values()))["_meta"]
-    fig.suptitle(f"robustness on {meta['corpus']} ({meta['protocol']}, {meta['seeds']} seeds)", fontsize=10)
+    fig.suptitle(f"robustness on {meta['corpus']} ({meta['protocol']}; trained on clean speech unless '_noise')", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)

@@ -28,15 +28,20 @@ for st in $STAGES; do case $st in
       $S fairness "$R/fair/${n}_attnpool" --against "$R/fair/${n}_attnpool_covada"
     done ;;
   robust)  # UA vs SNR: trained on clean speech, corrupted test copies; babble from RAVDESS+URDU speakers
-    $S robustness --manifest manifests/emodb.jsonl --model ${MODELS:-logreg,attnpool,pts-snn} --protocol loso \
-      --seeds ${SEEDS_ROBUST:-$SEEDS} --babble manifests/ravdess.jsonl,manifests/urdu.jsonl \
-      --noise-dir "$HOME/corpora/emospeech/**/background-*.wav" --out "$R/robust/emodb" ;;
+    N=(--babble manifests/ravdess.jsonl,manifests/urdu.jsonl --noise-dir "$HOME/corpora/emospeech/**/background-*.wav")
+    $S robustness --manifest manifests/emodb.jsonl --model logreg,attnpool --protocol loso --seeds $SEEDS "${N[@]}" --out "$R/robust/emodb"
+    $S robustness --manifest manifests/emodb.jsonl --model pts-snn,attnpool+noise --protocol loso --seeds ${SEEDS_SMALL:-3} \
+      $J "${N[@]}" --out "$R/robust/emodb"
+    .venv/bin/python -c "from serkit.analysis.robustness import summarize; summarize('$R/robust/emodb', ['logreg', 'attnpool', 'pts-snn', 'attnpool_noise'])"
+    cat "$R/robust/emodb/robustness.md" ;;
   dimensional)  # arousal: BAVED levels zero-shot (trained on EmoDB+RAVDESS+URDU) and within; RAVDESS intensity
     D="$S dimensional --seeds ${SEEDS_DIM:-3}"
     T=manifests/emodb.jsonl,manifests/ravdess.jsonl,manifests/urdu.jsonl
     OMP_NUM_THREADS=1 $D --train $T --test manifests/baved.jsonl --set table=warriner --out "$R/dim/baved_zeroshot_warriner"
     OMP_NUM_THREADS=1 $D --train $T --test manifests/baved.jsonl --set table=nrc --out "$R/dim/baved_zeroshot_nrc"
+    OMP_NUM_THREADS=1 $D --train $T --test manifests/baved.jsonl --set model.sphere_weight=0.5 --out "$R/dim/baved_zeroshot_sphere"
     OMP_NUM_THREADS=1 $D --train $T --test manifests/baved.jsonl --set method=classify --out "$R/dim/baved_zeroshot_classify"
+    OMP_NUM_THREADS=1 $D --train $T --test manifests/baved.jsonl --set method=classify --set table=nrc --out "$R/dim/baved_zeroshot_classify_nrc"
     OMP_NUM_THREADS=1 $D --train manifests/baved.jsonl --target arousal --protocol kfold-speaker:5 --out "$R/dim/baved_within"
     OMP_NUM_THREADS=1 $D --train manifests/emodb.jsonl,manifests/urdu.jsonl --test manifests/ravdess.jsonl --out "$R/dim/ravdess_zeroshot"
     OMP_NUM_THREADS=1 $D --train manifests/emodb.jsonl,manifests/urdu.jsonl --test manifests/ravdess.jsonl --set method=classify --out "$R/dim/ravdess_zeroshot_classify"

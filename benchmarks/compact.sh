@@ -10,12 +10,8 @@ S=.venv/bin/serkit
 SEEDS=${SEEDS:-5}
 J="--jobs ${JOBS:-2}"
 ST=${STUDENT:-$R/student.safetensors}
-mkdir -p "$R" manifests
-[ -f manifests/emodb.jsonl ] || $S prepare emodb ../shared/corpora/emodb --out manifests/emodb.jsonl
-[ -f manifests/urdu.jsonl ] || $S prepare urdu ../shared/corpora/urdu --out manifests/urdu.jsonl
-for c in ravdess baved emospeech; do
-  [ -f manifests/$c.jsonl ] || $S prepare $c ~/corpora/$c --out manifests/$c.jsonl
-done
+mkdir -p "$R"
+source "$(dirname "$0")/manifests.sh"
 for st in $STAGES; do case $st in
   distill)  # wall time is printed in the weight file's provenance (wall_s)
     [ -f "$ST" ] || $S distill --manifest manifests/ravdess.jsonl,manifests/baved.jsonl,manifests/emospeech.jsonl \

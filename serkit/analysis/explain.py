@@ -292,7 +292,7 @@ def explain_manifest(rec, utts, out: Path, max_clips: int = 0, seed: int = 0, fi
     for u in utts:
         if (u.label or "") == "neutral" and u.speaker:
             by_spk.setdefault(u.speaker, []).append(u)
-    whole: dict[str, dict] = {}
+
     def ref_of(clips):
         ws = [w for w in (audio(x) for x in clips) if w is not None]
         seg = C.mean_cues([region_cues(w, energy_segments(w)) for w in ws]) if ws else None
@@ -322,8 +322,7 @@ def explain_manifest(rec, utts, out: Path, max_clips: int = 0, seed: int = 0, fi
         r_drop.append(e.faithfulness["drop_random"])
         prof_model.setdefault(e.label, []).append(e.relative)
         if u.label:
-            whole[u.id] = C.relative(C.measure(w, SR), whole_refs.get(u.speaker, corpus_whole))
-            prof_data.setdefault(u.label, []).append(whole[u.id])
+            prof_data.setdefault(u.label, []).append(C.relative(C.measure(w, SR), whole_refs.get(u.speaker, corpus_whole)))
         if n < figures:
             plot_explanation(e, w, out / f"explain_{u.id}.png")
         if (n + 1) % 25 == 0:

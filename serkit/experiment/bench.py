@@ -327,16 +327,23 @@ METRIC_DEFINITIONS = {
 }
 
 
-def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchResult:
-    """Pool each seed's out-of-fold predictions into metrics; average costs over folds."""
-    d, cfg = ctx.data, ctx.cfg
+def _seed_metrics(records: list[FoldRecord], d: Dataset, cfg: ExperimentConfig, proba_of=lambda r: r.proba) -> list[dict]:
+    """Per seed, the classification metrics of its pooled out-of-fold predictions
+    (``proba_of(record)``: which probabilities of a record to score)."""
     idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
-    per_seed = []
+    out = []
     for s in cfg.seed_list:
         recs = [r for r in records if r.seed == s]
         ids = [i for r in recs for i in r.ids]
-        pred = np.array([p for r in recs for p in r.proba]).argmax(1)
-        per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+        pred = np.array([p for r in recs for p in proba_of(r)]).argmax(1)
+        out.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+    return out
+
+
+def aggregate(records: list[FoldRecord], ctx: FoldContext, out: Path) -> BenchResult:
+    """Pool each seed's out-of-fold predictions into metrics; average costs over folds."""
+    d, cfg = ctx.data, ctx.cfg
+    per_seed = _seed_metrics(records, d, cfg)
     _write_predictions(records, ctx, out)
     costs = [Cost.from_dict(r.cost) for r in records]
     uses = build_model(cfg.model, len(d.labels), d.n_layers, d.dim).uses
@@ -383,15 +390,9 @@ def _probe_summary(res: BenchResult, records: list[FoldRecord], d: Dataset, cfg:
     """UA / WA / F1 (mean +- std over seeds) of each modality probe, beside the intact test."""
     if not records or any(not r.probes for r in records):
         return
-    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
     res.probes = {}
     for key in records[0].probes:
-        per_seed = []
-        for s in cfg.seed_list:
-            recs = [r for r in records if r.seed == s]
-            ids = [i for r in recs for i in r.ids]
-            pred = np.array([p for r in recs for p in r.probes[key]]).argmax(1)
-            per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+        per_seed = _seed_metrics(records, d, cfg, lambda r, key=key: r.probes[key])
         res.probes[key] = {k: to_dict(_summary([m[k] for m in per_seed])) for k in ("ua", "wa", "f1")}
     res.metric_definitions["probes"] = "; ".join(f"{k}: {v}" for k, v in PROBES.items()) + \
         " (the same fitted models, scored like the headline)"
@@ -418,15 +419,9 @@ def _robustness_summary(res: BenchResult, records: list[FoldRecord], d: Dataset,
     """UA / WA / F1 (mean +- std over seeds) on each corrupted copy of the test clips."""
     if not records or any(not r.corrupted for r in records):
         return
-    idx = {u.id: int(y) for u, y in zip(d.utts, d.y)}
     res.robustness = {"conditions": {}}
     for key in cfg.test_corruptions:
-        per_seed = []
-        for s in cfg.seed_list:
-            recs = [r for r in records if r.seed == s]
-            ids = [i for r in recs for i in r.ids]
-            pred = np.array([p for r in recs for p in r.corrupted[key]]).argmax(1)
-            per_seed.append(classification_metrics(np.array([idx[i] for i in ids]), pred, len(d.labels)))
+        per_seed = _seed_metrics(records, d, cfg, lambda r, key=key: r.corrupted[key])
         res.robustness["conditions"][key] = {k: to_dict(_summary([m[k] for m in per_seed])) for k in ("ua", "wa", "f1")}
     res.metric_definitions["robustness"] = (
         "each fold's model, trained on clean clips, scored on corrupted copies of its test clips "

@@ -9,12 +9,8 @@ STAGES=${*:-fairness debias robust dimensional explain}
 S=.venv/bin/serkit
 SEEDS=${SEEDS:-5}
 J="--jobs ${JOBS:-2}"
-mkdir -p "$R" manifests
-[ -f manifests/emodb.jsonl ] || $S prepare emodb ../shared/corpora/emodb --out manifests/emodb.jsonl
-[ -f manifests/urdu.jsonl ] || $S prepare urdu ../shared/corpora/urdu --out manifests/urdu.jsonl
-for c in ravdess baved emospeech; do
-  [ -f manifests/$c.jsonl ] || $S prepare $c ~/corpora/$c --out manifests/$c.jsonl
-done
+mkdir -p "$R"
+source "$(dirname "$0")/manifests.sh"
 for st in $STAGES; do case $st in
   fairness)  # UA per gender with speaker-bootstrap CIs (attnpool on Whisper tiny states 0-2)
     $S bench --manifest manifests/emodb.jsonl --protocol loso $J --seeds $SEEDS --model attnpool --out "$R/fair/emodb_attnpool"
@@ -33,7 +29,11 @@ for st in $STAGES; do case $st in
     $S robustness --manifest manifests/emodb.jsonl --model pts-snn,attnpool+noise --protocol loso --seeds ${SEEDS_SMALL:-3} \
       $J "${N[@]}" --out "$R/robust/emodb"
     .venv/bin/python -c "from serkit.analysis.robustness import summarize; summarize('$R/robust/emodb', ['logreg', 'attnpool', 'pts-snn', 'attnpool_noise'])"
-    cat "$R/robust/emodb/robustness.md" ;;
+    cat "$R/robust/emodb/robustness.md"
+    $S robustness --manifest manifests/urdu.jsonl --model attnpool,attnpool+noise --protocol kfold-speaker:5 \
+      --seeds ${SEEDS_SMALL:-3} $J --conditions white@10,white@0,babble@10,babble@0,background@10,background@0,reverb@0.6,telephone \
+      --babble manifests/ravdess.jsonl,manifests/emodb.jsonl --noise-dir "$HOME/corpora/emospeech/**/background-*.wav" \
+      --out "$R/robust/urdu" ;;
   dimensional)  # arousal: BAVED levels zero-shot (trained on EmoDB+RAVDESS+URDU) and within; RAVDESS intensity
     D="$S dimensional --seeds ${SEEDS_DIM:-3}"
     T=manifests/emodb.jsonl,manifests/ravdess.jsonl,manifests/urdu.jsonl

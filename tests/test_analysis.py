@@ -183,6 +183,8 @@ def test_covada_debiasing_trains_a_second_model_on_selected_copies(tmp_path, cac
     assert r.augment["banks"][0]["planned"] == 24 and "CO-VADA" in r.augment["note"]
     with pytest.raises(ConfigError):
         experiment_from_dict({"manifest": str(m), "model": "logreg", "augment": {"name": "covada"}})
+    with pytest.raises(ConfigError, match="select_frac"):
+        experiment_from_dict({"manifest": str(m), "model": "linear", "augment": {"name": "covada", "select_frac": 2}})
 
 
 # --- d. dimensional -------------------------------------------------------------------------

@@ -86,12 +86,6 @@ def _load(manifest: str, frontend: str, run, log):
     return load_dataset(cfg, run, log)
 
 
-def _split_val(utts, idx: list[int], seed: int, frac: float) -> tuple[list[int], list[int]]:
-    from serkit.data.protocols import validation_split
-
-    return validation_split(utts, idx, seed, frac)
-
-
 class _ViaClasses:
     """A classifier whose probabilities become V / A / D through the table."""
 
@@ -106,10 +100,11 @@ class _ViaClasses:
 
 def _fit(ds, idx, targets, exp: DimExperiment, seed: int):
     from serkit.core.io import seed_everything
+    from serkit.data.protocols import validation_split
 
     seed_everything(seed)
     idx = [i for i in idx if np.isfinite(targets[i]).any()]
-    fit_i, val_i = _split_val(ds.utts, idx, seed, exp.val_fraction)
+    fit_i, val_i = validation_split(ds.utts, idx, seed, exp.val_fraction)
     if exp.method == "classify":
         from serkit.estimators import build_model
 
@@ -188,7 +183,7 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
     tgt = targets_of(train.utts, exp.target, exp.table)
     usable = int(np.isfinite(tgt).any(1).sum())
     if usable == 0:
-        raise ConfigError(f"no training clip has a {exp.target} target (table labels: {sorted(TABLES[exp.table])})")
+        raise ConfigError("no training clip has a target: " + (f"none of its labels is in the {exp.table} table ({sorted(TABLES[exp.table])})" if exp.target == "table" else "no utterance has an arousal field"))
     log(f"training clips with a target: {usable} of {len(train.utts)} ({exp.target})")
     seeds = list(range(exp.seeds))
     per_seed, preds = [], {}

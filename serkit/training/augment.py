@@ -60,7 +60,9 @@ class AugmentConfig:
 
     def __post_init__(self):
         if not 0 < self.select_frac <= 1:
-            raise ValueError("augment.select_frac must be in (0, 1]")
+            from serkit.core.errors import ConfigError
+
+            raise ConfigError(f"augment.select_frac must be in (0, 1], got {self.select_frac}")
 
 
 @dataclass

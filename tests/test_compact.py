@@ -279,3 +279,46 @@ def test_full_export_of_a_spiking_head_is_a_clear_error(tmp_path):
     model = build_model({"name": "pts-snn", "pool": 2}, 4, 2, 16)
     with pytest.raises(SerkitError, match="--head-only"):
         export_full_onnx(model, build_frontend(f"compact:{path}").spec(), list("abcd"), tmp_path / "x.onnx")
+
+
+@pytest.mark.parametrize("n_mel", [203, 160])  # odd (a last half stem step) and even lengths
+def test_spiking_stream_equals_the_offline_model(tmp_path, n_mel):
+    """Causal student + snn-vanilla, fed in uneven pieces: after close the probabilities equal
+    predict_proba on the whole clip, each step gives a distribution, the state stays bounded."""
+    from serkit.audio.mel import log_mel
+    from serkit.deploy.snn_stream import SpikingStream
+    from serkit.estimators import Split, build_model
+
+    path, _ = _write_student(tmp_path, causal=True)
+    fe = build_frontend(f"compact:{path}")
+    wavs = [tone_clip(1.2 + 0.1 * i, f0=120.0 + 60 * (i % 3), seed=i) for i in range(12)]
+    feats = fe.extract_batch(wavs, 16000)
+    y = np.arange(12) % 3
+    model = build_model({"name": "snn-vanilla", "pool": 3, "hidden": 16, "train": {"epochs": 3, "refit": False}}, 3, 2, 16)
+    model.fit(Split(feats, y, [f"s{i % 4}" for i in range(12)], [str(i) for i in range(12)]), None, 0)
+    with torch.no_grad():  # a tiny fit barely fires: shift both layers towards threshold so spikes vary
+        for bn in (model.net.head.bn1, model.net.head.bn2):
+            bn.bias.add_(0.8)
+            bn.weight.mul_(2.0)
+    wav = tone_clip(n_mel / 100 + 0.01, f0=240.0, seed=99)[: n_mel * 160]
+    mel = log_mel(wav)
+    assert mel.shape[1] == n_mel
+    offline = model.predict_proba([fe.extract(wav, 16000)])[0]
+    st = SpikingStream(model, fe)
+    steps, sizes = [], []
+    for a, b in [(0, 1), (1, 7), (7, 8), (8, 60), (60, 61), (61, n_mel)]:
+        steps += st.feed(mel[:, a:b])
+        sizes.append(st.state_floats)
+    steps += st.close()
+    assert len(steps) == -(-((n_mel + 1) // 2) // 3)  # ceil(frames / pool)
+    assert np.allclose(steps[-1].probs, offline, atol=1e-5)
+    assert sum(s.spikes for s in steps) > 0 and not np.allclose(steps[0].probs, steps[-1].probs)  # not trivially equal
+    assert all(abs(s.probs.sum() - 1) < 1e-6 for s in steps) and steps[-1].time_s == pytest.approx((n_mel + 1) // 2 / 50)
+    assert max(sizes) < 2 * min(sizes[1:])  # bounded: does not grow with the stream
+    with pytest.raises(ConfigError, match="after close"):
+        st.feed(mel[:, :2])
+    with pytest.raises(ConfigError, match="causal spiking head"):
+        SpikingStream(build_model({"name": "pts-snn", "pool": 2}, 3, 2, 16), fe)
+    (tmp_path / "nc").mkdir()
+    with pytest.raises(ConfigError, match="causal compact student"):
+        SpikingStream(model, build_frontend(f"compact:{_write_student(tmp_path / 'nc', causal=False)[0]}"))

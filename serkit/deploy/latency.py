@@ -50,6 +50,19 @@ def _clip(seconds: float, seed: int = 0) -> np.ndarray:
     return np.pad(x, (0, max(0, n - x.size)))[:n] if x.size < n else x[:n]
 
 
+def _cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``; ``platform.processor()`` elsewhere): latencies depend on it."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def _timeit(fn, runs: int, warmup: int = 3) -> dict:
     for _ in range(warmup):
         fn()
@@ -249,7 +262,7 @@ def bench_latency(model: str = "default", out: str | Path = "runs/latency", runs
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res: dict = {"model": str(model), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+    res: dict = {"model": str(model), "cpu_count": os.cpu_count(), "cpu": _cpu_name(), "torch": torch.__version__,
                  "clip": {"seconds": 3.0, "speech": "espeak-ng" if espeak_available() else "tone"}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -55,7 +55,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    fig, ax = plt.subplots(figsize=(11, 5.2))
     for i, r in enumerate(rows):
         col = f"C{i % 10}"
         ax.errorbar(r["head"], r["ua"], yerr=r["std"], fmt="o", mfc="none", color=col, capsize=2)
@@ -74,7 +74,7 @@ def main() -> None:
     ax.set_ylabel("UA (mean +- std over seeds)")
     r0 = rows[0]
     ax.set_title(a.title or f"{r0['corpus']} {r0['protocol']}: accuracy vs energy")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never hides a point
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -197,6 +197,32 @@ def test_distill_on_tiny_synthetic_audio(tmp_path, monkeypatch):
     # same config again: resumes after the last epoch, no training step, same result
     r2 = D.distill(utts, tmp_path / "st.safetensors", cfg, cache, log=lambda *_: None)
     assert r2["final"] == r["final"]
+    # warm start from that student with the utterance-statistics term: a new checkpoint, starts
+    # from the first student's fit (its first epoch already near the end of the first run)
+    warm = D.DistillConfig(**{**cfg.__dict__, "epochs": 1, "init": str(out), "pooled_weight": 1.0})
+    r3 = D.distill(utts, tmp_path / "warm.safetensors", warm, cache, log=lambda *_: None)
+    assert r3["final"]["val_loss"] < h[0]["val_loss"]
+    other = CompactNetConfig(**{**SMALL.to_dict(), "channels": 8})
+    with pytest.raises(ConfigError, match="architecture"):
+        D.distill(utts, tmp_path / "x.safetensors", D.DistillConfig(**{**warm.__dict__, "student": other}), cache)
+
+
+def test_pooled_distillation_term_sees_utterance_statistics():
+    """Predictions equal to the targets cost nothing; a per-clip offset (invisible to the
+    cosine, small per frame) is what the pooled term adds cost for."""
+    from serkit.training.distill import _loss
+
+    torch.manual_seed(0)
+    y = torch.randn(2, 1, 10, 4)  # (N, L, T2, D) teacher states
+    lens = torch.tensor([20, 14])
+    mu, sd = torch.zeros(1, 1, 4), torch.ones(1, 1, 4)
+    spread = torch.full((1, 2, 4), 0.1)
+    exact = [y[:, 0].clone()]
+    assert float(_loss(exact, y, lens, mu, sd, 0.0, 1.0, spread)[0]) < 1e-4
+    shifted = [y[:, 0] + 0.1]
+    frame_only = float(_loss(shifted, y, lens, mu, sd, 0.0)[0])
+    with_pool = float(_loss(shifted, y, lens, mu, sd, 0.0, 1.0, spread)[0])
+    assert with_pool > frame_only + 0.4  # (0.1 / 0.1)^2 / 2 on the means
 
 
 def test_augment_is_deterministic_and_finite():

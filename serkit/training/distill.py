@@ -63,7 +63,11 @@ class DistillConfig:
 
     ``teacher_layers``: ``whisper-tiny-layers`` states, one per student tap, in order;
     ``max_seconds``: longer clips are cut (a random window per epoch); ``val_fraction``: clips
-    held out to report how much of the teacher's variance the student explains."""
+    held out to report how much of the teacher's variance the student explains.
+    ``pooled_weight``: weight of an utterance-level term (the heads read utterance statistics,
+    the frame loss is dominated by phonetic variation): squared error of the clip's frame mean
+    and std of every state, each dimension scaled by that statistic's spread across training
+    clips. ``init``: a student weight file to start from (its architecture must match)."""
 
     student: CompactNetConfig = field(default_factory=CompactNetConfig)
     teacher_layers: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -76,6 +80,8 @@ class DistillConfig:
     val_fraction: float = 0.03
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pooled_weight: float = 0.0
+    init: str = ""
 
 
 def augment_clip(wav: np.ndarray, cfg: AugmentConfig, seed: int) -> np.ndarray:
@@ -197,8 +203,18 @@ def _batches(items: list[_Item], idx: np.ndarray, bs: int, max_mel: int, rng: np
         yield torch.from_numpy(m), torch.from_numpy(y), torch.tensor(ls)
 
 
-def _loss(preds, y, lengths, mu, sd, cos_w: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Masked frame loss and the per-state squared error sum (for explained variance)."""
+def _pool(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame mean and std over valid frames: ``h (N, T, D)``, ``valid (N, T)`` -> two ``(N, D)``."""
+    w = valid / valid.sum(1, keepdim=True).clamp(min=1)
+    mean = torch.einsum("nt,ntd->nd", w, h)
+    var = torch.einsum("nt,ntd->nd", w, (h - mean[:, None]) ** 2)
+    return mean, torch.sqrt(var + 1e-6)
+
+
+def _loss(preds, y, lengths, mu, sd, cos_w: float, pooled_w: float = 0.0,
+          pool_sd: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked frame loss (+ ``pooled_w`` x the utterance-statistics term, ``pool_sd (L, 2, D)``:
+    the spread of the teacher's clip means and stds) and the per-state squared error sum."""
     t2 = preds[0].shape[1]
     valid = (torch.arange(t2)[None, :] < CompactNet.out_lengths(lengths)[:, None]).float()  # (N, T2)
     n = valid.sum().clamp(min=1)
@@ -208,8 +224,22 @@ def _loss(preds, y, lengths, mu, sd, cos_w: float) -> tuple[torch.Tensor, torch.
         se = ((p - tgt) ** 2).mean(-1)
         cos = F.cosine_similarity(p, tgt, dim=-1)
         total = total + ((se + cos_w * (1 - cos)) * valid).sum() / n
+        if pooled_w > 0 and pool_sd is not None:
+            (pm, ps), (tm, ts) = _pool(p, valid), _pool(tgt, valid)
+            total = total + pooled_w * (((pm - tm) / pool_sd[k, 0]) ** 2 + ((ps - ts) / pool_sd[k, 1]) ** 2).mean() / 2
         sq.append(float((se.detach() * valid).sum()))
     return total / len(preds), torch.tensor(sq)
+
+
+def _pooled_spread(items: list[_Item], idx: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> torch.Tensor:
+    """``(L, 2, D)``: std across clips of each standardised state's clip mean and clip std."""
+    means, stds = [], []
+    for i in idx[:: max(1, len(idx) // 2000)]:
+        t = (items[i].target.astype(np.float64) - mu[:, None]) / sd[:, None]  # (L, T, D)
+        means.append(t.mean(1))
+        stds.append(t.std(1))
+    spread = np.stack([np.std(means, axis=0), np.std(stds, axis=0)], axis=1)  # (L, 2, D)
+    return torch.tensor(np.maximum(spread, 1e-3), dtype=torch.float32)
 
 
 def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = None, cache: FeatureCache | None = None,
@@ -251,12 +281,28 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
     mu_t, sd_t = torch.tensor(mu, dtype=torch.float32)[:, None, None], torch.tensor(sd, dtype=torch.float32)[:, None, None]
     mu_t, sd_t = mu_t.squeeze(1), sd_t.squeeze(1)  # (L, 1, D): broadcast over (N, T, D)
 
+    pool_sd = _pooled_spread(items, tr_idx, mu, sd) if cfg.pooled_weight > 0 else None
+
     model = _Student(cfg.student, D)
+    if cfg.init:
+        from serkit.features.compact import load_student
+
+        start, _ = load_student(cfg.init)
+        if start.config.to_dict() != cfg.student.to_dict():
+            raise ConfigError(f"distill: init {cfg.init!r} has architecture {start.config.to_dict()}, "
+                              f"not the configured {cfg.student.to_dict()}")
+        model.net.load_state_dict(start.state_dict())
+        for p_ in model.net.parameters():
+            p_.requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(tr_idx) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
                                                 pct_start=0.1)
-    fingerprint = text_digest(json.dumps({"cfg": _jsonable(cfg), "clips": sorted(u.id for u in utts)}, sort_keys=True))[:12]
+    cfg_j = _jsonable(cfg)
+    for k, default in (("pooled_weight", 0.0), ("init", "")):  # runs from before these fields keep their checkpoints
+        if cfg_j.get(k) == default:
+            cfg_j.pop(k)
+    fingerprint = text_digest(json.dumps({"cfg": cfg_j, "clips": sorted(u.id for u in utts)}, sort_keys=True))[:12]
     ckpt = out.with_suffix(f".{fingerprint}.ckpt")
     start_epoch, history = 0, []
     if ckpt.exists():
@@ -273,7 +319,7 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
         model.train()
         run, nb = 0.0, 0
         for mel, y, lens in _batches(items, tr_idx, cfg.batch_size, max_mel, rng):
-            loss, _ = _loss(model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight)
+            loss, _ = _loss(model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight, cfg.pooled_weight, pool_sd)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -41,6 +41,7 @@ from serkit.data.manifest import Utterance
 from serkit.features.base import build_frontend
 from serkit.features.cache import FeatureCache, extract_features
 from serkit.features.compact_net import CompactNet, CompactNetConfig
+from serkit.nn.layers import masked_mean_std
 
 
 @dataclass
@@ -203,14 +204,6 @@ def _batches(items: list[_Item], idx: np.ndarray, bs: int, max_mel: int, rng: np
         yield torch.from_numpy(m), torch.from_numpy(y), torch.tensor(ls)
 
 
-def _pool(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frame mean and std over valid frames: ``h (N, T, D)``, ``valid (N, T)`` -> two ``(N, D)``."""
-    w = valid / valid.sum(1, keepdim=True).clamp(min=1)
-    mean = torch.einsum("nt,ntd->nd", w, h)
-    var = torch.einsum("nt,ntd->nd", w, (h - mean[:, None]) ** 2)
-    return mean, torch.sqrt(var + 1e-6)
-
-
 def _loss(preds, y, lengths, mu, sd, cos_w: float, pooled_w: float = 0.0,
           pool_sd: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked frame loss (+ ``pooled_w`` x the utterance-statistics term, ``pool_sd (L, 2, D)``:
@@ -225,7 +218,7 @@ def _loss(preds, y, lengths, mu, sd, cos_w: float, pooled_w: float = 0.0,
         cos = F.cosine_similarity(p, tgt, dim=-1)
         total = total + ((se + cos_w * (1 - cos)) * valid).sum() / n
         if pooled_w > 0 and pool_sd is not None:
-            (pm, ps), (tm, ts) = _pool(p, valid), _pool(tgt, valid)
+            (pm, ps), (tm, ts) = masked_mean_std(p, valid), masked_mean_std(tgt, valid)
             total = total + pooled_w * (((pm - tm) / pool_sd[k, 0]) ** 2 + ((ps - ts) / pool_sd[k, 1]) ** 2).mean() / 2
         sq.append(float((se.detach() * valid).sum()))
     return total / len(preds), torch.tensor(sq)

@@ -348,3 +348,87 @@ def test_spiking_stream_equals_the_offline_model(tmp_path, n_mel):
     (tmp_path / "nc").mkdir()
     with pytest.raises(ConfigError, match="causal compact student"):
         SpikingStream(model, build_frontend(f"compact:{_write_student(tmp_path / 'nc', causal=False)[0]}"))
+
+
+def test_ft_compact_starts_from_the_frozen_pipeline_and_fine_tunes_the_student(tmp_path):
+    """``ft-compact`` on raw log-mel: its student's taps are the compact frontend's states; the
+    student trains (at the pretrained learning rate), the control leaves it as distilled;
+    SpecAugment masks only in training."""
+    from serkit.estimators import build_model, model_component
+    from serkit.testing.dummies import toy_split
+    from serkit.training.trainer import TrainConfig, _param_groups
+
+    path, net = _write_student(tmp_path)
+    spec = {"name": "ft-compact", "student": str(path), "hidden": 8, "train": {"epochs": 2, "patience": 2}}
+    m = build_model(model_component(spec), 2, 1, 80)
+    wav = tone_clip(1.3, seed=4)
+    mel = build_frontend({"name": "logmel", "pool": 1}).extract(wav, 16000)  # (1, T, 80)
+    states, mask = m.body.states(torch.from_numpy(mel[0].T[None].copy()), torch.tensor([mel.shape[1]]))
+    ref = build_frontend(f"compact:{path}").extract(wav, 16000)
+    assert states.shape[1:3] == ref.shape[:2] and bool(mask.all())
+    assert np.abs(states[0].detach().numpy() - ref).max() < 1e-4
+    rng = np.random.default_rng(0)
+    train, val = toy_split(rng, n_per=6, n_layers=1, dim=80), toy_split(rng, n_per=3, n_layers=1, dim=80)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    m.fit(train, val, 0)
+    after = m.body.pretrained.state_dict()
+    assert any(not torch.allclose(before[k], after[k]) for k in before)  # fine-tuned
+    assert m.body.std.min() > 0 and not torch.allclose(m.body.mean, torch.zeros_like(m.body.mean))
+    groups = _param_groups(m.net.body(), TrainConfig(lr=1e-3, pretrained_lr_scale=0.1))
+    assert sorted(g["lr"] for g in groups)[0] == pytest.approx(1e-4)
+    frozen = build_model(model_component({**spec, "freeze_student": True}), 2, 1, 80)
+    frozen.fit(train, val, 0)
+    assert all(torch.equal(before[k], v) for k, v in frozen.body.pretrained.state_dict().items())
+    x = torch.from_numpy(np.stack([train.feats[0][0][:20]] * 2))
+    mk = torch.ones(2, 20, dtype=torch.bool)
+    m.net.eval()
+    assert torch.equal(m.net.head(x, mk), m.net.head(x, mk))  # evaluation never masks
+    torch.manual_seed(0)
+    masked = m.body._spec_mask(x.transpose(1, 2), mk.sum(1))
+    assert (masked != x.transpose(1, 2)).any() and masked.shape == (2, 80, 20)
+    c = m.cost(train.feats[:2], [0.3, 0.3])
+    assert c.macs_head > compact_macs(net.config, 100)  # the student's operations are the model's
+    with pytest.raises(ConfigError, match="logmel"):
+        build_model(model_component(spec), 2, 3, 384)
+    with pytest.raises(ConfigError, match="pool must be 1"):
+        build_model(model_component({**spec, "pool": 2}), 2, 1, 80)
+
+
+def test_masked_pool_equals_pool_frames_on_one_clip():
+    from serkit.nn.heads.ftcompact import masked_pool
+    from serkit.nn.layers import pool_frames
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(11, 5)).astype(np.float32), rng.normal(size=(7, 5)).astype(np.float32)
+    x = torch.zeros(2, 11, 5)
+    x[0], x[1, :7] = torch.from_numpy(a), torch.from_numpy(b)
+    x[1, 7:] = 99.0  # padding must not leak
+    mask = torch.arange(11)[None] < torch.tensor([[11], [7]])
+    h, m = masked_pool(x, mask, 4)
+    assert h.shape == (2, 3, 5) and m.tolist() == [[True] * 3, [True, True, False]]
+    assert np.allclose(h[0].numpy(), pool_frames(a[None], 4)[0], atol=1e-6)
+    assert np.allclose(h[1, :2].numpy(), pool_frames(b[None], 4)[0], atol=1e-6)
+
+
+def test_ft_compact_exports_one_onnx_file_from_log_mel(tmp_path):
+    from serkit.audio.mel import log_mel
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.deploy.runtime import OnnxRecognizer
+    from serkit.estimators import build_model, model_component
+
+    path, _ = _write_student(tmp_path)
+    model = build_model(model_component({"name": "ft-compact", "student": str(path), "hidden": 8}), 3, 1, 80)
+    with torch.no_grad():  # a non-trivial head and tap statistics
+        for p in model.net.head.head.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        model.body.mean.normal_()
+    model.net.eval()
+    fe = build_frontend({"name": "logmel", "pool": 1})
+    clips = [tone_clip(s, seed=i, f0=120 + 30 * i) for i, s in enumerate((0.4, 1.7, 3.0))]
+    ref = model.predict_proba([fe.extract(c, 16000) for c in clips])
+    info = export_full_onnx(model, fe.spec(), ["a", "b", "c"], tmp_path / "f.onnx")
+    got = np.stack([OnnxRecognizer(info["path"]).predict_mel(log_mel(c)) for c in clips])
+    assert info["encoder"] == "compact" and np.abs(got - ref).max() <= 1e-4
+    other = build_model({"name": "attnpool", "pool": 1}, 3, 1, 80)
+    with pytest.raises(Exception, match="for ft-compact"):
+        export_full_onnx(other, fe.spec(), ["a", "b", "c"], tmp_path / "g.onnx")

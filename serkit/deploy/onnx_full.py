@@ -33,7 +33,14 @@ from serkit.features.whisper_torch import WhisperEncoder
 from serkit.nn.layers import HeadPipeline, pool_frames_torch
 
 WHISPER_FRONTENDS = ("whisper-tiny", "whisper-tiny-layers", "whisper-base", "whisper-base-layers")
-MEL_FRONTENDS = (*WHISPER_FRONTENDS, "compact")
+MEL_FRONTENDS = (*WHISPER_FRONTENDS, "compact", "logmel")
+
+
+class _MelFrames(nn.Module):
+    """``mel (1, 80, T)`` -> ``[(1, T, 80)]``: raw log-mel frames as the one "state" (``ft-compact``)."""
+
+    def forward(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        return [mel.transpose(1, 2)]
 
 
 class FullPipeline(nn.Module):
@@ -90,6 +97,14 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
                           "with a dynamic length by --head-only: encoder states -> probabilities)")
     if name == "compact":
         return _compact_pipeline(model, frontend_spec, min_layer_weight)
+    if name == "logmel":  # a model that carries its own (fine-tuned) encoder: ft-compact
+        if int(frontend_spec.get("config", {}).get("pool", 2)) != 1 or model.name != "ft-compact":
+            raise SerkitError("full ONNX export from the logmel frontend is for ft-compact (frontend.pool=1), "
+                              f"not {model.name!r}")
+        pipe = FullPipeline(_MelFrames(), [0], 1, copy.deepcopy(model.net)).eval()
+        blocks = max(model.body.pretrained.config.taps)
+        return pipe, {"states": ["log-mel"], "encoder_blocks": blocks, "encoder_blocks_total": blocks,
+                      "dropped_layer_weights": [], "encoder": "compact", "quantize_ops": ["MatMul", "Gemm"]}
     from serkit.features.whisper import VARIANTS, model_dir
     from serkit.features.whisper_weights import read_encoder_weights
 

@@ -35,6 +35,7 @@ def check_model(name: str, n_layers: int = 3, dim: int = 16) -> None:
     from serkit.estimators import MODELS
 
     dim = getattr(MODELS[name], "conformance_dim", None) or dim  # models bound to one encoder width
+    n_layers = getattr(MODELS[name], "conformance_layers", None) or n_layers  # ... or to one state
     rng = np.random.default_rng(0)
     train, val, test = (toy_split(rng, n_per=k, n_layers=n_layers, dim=dim) for k in (12, 4, 3))
     if "text" in MODELS[name].modalities:  # transcripts of 2-7 tokens, every fifth one missing

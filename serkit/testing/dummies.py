@@ -52,7 +52,7 @@ def toy_split(rng: np.random.Generator, n_per: int = 30, n_layers: int = 3, dim:
     for c in range(n_classes):
         for _ in range(n_per):
             f = rng.normal(0, 1, (n_layers, int(rng.integers(5, 40)), dim)).astype(np.float32)
-            f[informative_layer, :, :4] += 3.0 * (c - (n_classes - 1) / 2)
+            f[min(informative_layer, n_layers - 1), :, :4] += 3.0 * (c - (n_classes - 1) / 2)
             feats.append(f)
             y.append(c)
     return Split(feats, np.array(y), [f"s{i % speakers}" for i in range(len(y))], [str(i) for i in range(len(y))])

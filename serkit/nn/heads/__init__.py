@@ -6,9 +6,10 @@ pooled representation that centre / SupCon losses read)."""
 from serkit.nn.heads.attnpool import AttnPoolHead
 from serkit.nn.heads.flam import FLAMHead
 from serkit.nn.heads.ftblock import FineTunedBlockHead
+from serkit.nn.heads.ftcompact import FineTunedCompactHead
 from serkit.nn.heads.linear import LinearHead
 from serkit.nn.heads.mlp import MLPHead
 from serkit.nn.heads.pts_snn import PTSSNNHead
 from serkit.nn.heads.reslstm import ResLSTMSAHead
 
-__all__ = ["AttnPoolHead", "FLAMHead", "FineTunedBlockHead", "LinearHead", "MLPHead", "PTSSNNHead", "ResLSTMSAHead"]
+__all__ = ["AttnPoolHead", "FLAMHead", "FineTunedBlockHead", "FineTunedCompactHead", "LinearHead", "MLPHead", "PTSSNNHead", "ResLSTMSAHead"]

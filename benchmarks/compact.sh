@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 18: the compact frontend distilled from Whisper tiny.en, its heads, its ONNX export.
-#   benchmarks/compact.sh [RUNS] [stages: distill bundle emodb urdu baseline frontends model export causal]   (resumable)
+#   benchmarks/compact.sh [RUNS] [stages: distill bundle emodb urdu baseline frontends model export causal finetune]   (resumable)
 # Distillation corpora: RAVDESS + BAVED + EmoSpeech audio (labels never read); EmoDB and URDU
 # are never heard by the student, so both evaluations are clean. SEEDS=5 by default.
 set -euo pipefail
@@ -22,6 +22,15 @@ for st in $STAGES; do case $st in
       --set augment.copies=${COPIES_CAUSAL:-0} --threads 2
     for m in attnpool logreg; do
       $S bench --manifest manifests/emodb.jsonl --protocol loso $J --seeds $SEEDS --model $m --frontend "compact:$R/student_causal.safetensors" --out "$R/emodb_compact-causal_$m"
+    done ;;
+  finetune)  # ft-compact: the bundled student fine-tuned end to end with attnpool inside the folds (raw log-mel in);
+    # freeze_student=true is the control (the same computation, student frozen). SEEDS_FT=3 by default.
+    F="--frontend logmel --set frontend.pool=1 $J"
+    for c in "emodb --protocol loso" "urdu --protocol kfold-speaker:5"; do
+      set -- $c
+      $S bench --manifest manifests/$1.jsonl $2 $3 --model ft-compact $F --seeds ${SEEDS_FT:-3} --out "$R/$1_ft-compact"
+      $S bench --manifest manifests/$1.jsonl $2 $3 --model ft-compact $F --seeds 1 --set model.freeze_student=true \
+        --out "$R/$1_ft-compact-frozen"
     done ;;
   bundle)  # the package's `compact` frontend: the student without its distillation projections
     .venv/bin/python -c "from serkit.features.compact import strip_student, BUNDLED; print(strip_student('$ST', BUNDLED))" ;;

@@ -20,6 +20,10 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
 
+def _cell(v: dict, k: str) -> str:
+    return f"{np.mean(v[k]):.3f} +- {np.std(v[k]):.3f}" if v.get(k) else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -46,9 +50,8 @@ def main() -> None:
             by_fold[d["fold"]]["n"] = [len(y)]
         for fold in sorted(by_fold, key=lambda s: int(re.sub(r"\D", "", s) or 0)):
             v = by_fold[fold]
-            cell = lambda k: f"{np.mean(v[k]):.3f} +- {np.std(v[k]):.3f}" if v.get(k) else "-"  # noqa: E731
-            print(f"| {Path(run).name} | {fold} | {v['n'][0]} | {len(v['UA'])} | {cell('UA')} | {cell('no_text')} | "
-                  f"{cell('text_shuffled')} | {cell('no_audio')} |")
+            cells = " | ".join(_cell(v, k) for k in ("UA", "no_text", "text_shuffled", "no_audio"))
+            print(f"| {Path(run).name} | {fold} | {v['n'][0]} | {len(v['UA'])} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
 

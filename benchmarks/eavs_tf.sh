@@ -56,9 +56,9 @@ if has asr; then
   for m in eavs-tf eavs-tf-text; do $S bench $A --model $m --out "$R/emospeech_known_asr_$m"; done
 fi
 # 5. all of EmoSpeech's labelled clips (6,530), folds grouped by known user; the unknown-user
-#    clips (74 %) are ONE group, so one of the five folds tests on all of them: one seed
+#    clips (69 % of the labelled ones) are ONE group, so one of the five folds tests on all of them
 if has full; then
-  E="--manifest manifests/emospeech.jsonl --protocol kfold-speaker:5 $J --seeds 1"
+  E="--manifest manifests/emospeech.jsonl --protocol kfold-speaker:5 $J --seeds ${SEEDS_FULL:-3}"
   for m in eavs-tf eavs-tf-audio eavs-tf-text; do $S bench $E --model $m --out "$R/emospeech_$m"; done
 fi
 # 6. the rest of the ablation on the known users: ANN twin, late fusion, PTS-SNN on the audio

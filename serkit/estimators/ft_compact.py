@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from serkit.core.errors import ConfigError
-from serkit.estimators.base import FitReport, Model, Split, register
-from serkit.estimators.layer_choice import pooled_stats, select_layer
+from serkit.estimators.base import Model, register
 from serkit.estimators.torch_head import AttnPoolConfig, TorchHeadModel
 from serkit.nn.featurizer import Featurizer
 from serkit.nn.heads import AttnPoolHead, FineTunedCompactHead
@@ -89,14 +88,14 @@ class FTCompact(TorchHeadModel):
     def body(self) -> FineTunedCompactHead:
         return self.net.head
 
+    @property
+    def layer_featurizer(self) -> Featurizer:
+        return self.body.featurizer
+
     def _init_extra(self) -> None:
         """After the seeded re-initialisation: the student gets its distilled weights back."""
         with torch.no_grad():
             self.body.pretrained.load_state_dict(self._pretrained_state)
-        fz = self.body.featurizer
-        if fz.logits is not None:
-            with torch.no_grad():
-                fz.logits.copy_(self._layer_init if self._layer_init is not None else torch.zeros_like(fz.logits))
 
     @staticmethod
     def _mels(feats: list[np.ndarray]) -> list[torch.Tensor]:
@@ -115,25 +114,11 @@ class FTCompact(TorchHeadModel):
         body.train(was)
         return out
 
-    def _choose_layer(self, train: Split, val: Split | None) -> FitReport:
-        """``layer: auto`` / ``cv`` over the student's taps, from the frozen student's states of
-        the training fold (fit + validation speakers), as the frozen pipeline chooses."""
-        fz = self.body.featurizer
-        if fz.mode not in ("auto", "cv") or fz.n_layers == 1:
-            return FitReport()
-        feats, y, spk = list(train.feats), list(train.labels), list(train.speakers)
-        if val is not None and len(val):
-            feats, y, spk = feats + list(val.feats), y + list(val.labels), spk + list(val.speakers)
+    def _choice_feats(self, feats: list[np.ndarray]) -> list[np.ndarray]:
+        """``layer: auto`` / ``cv`` choose over the student's taps, on the frozen student's
+        standardised states of the training fold (fit + validation speakers)."""
         self.body.set_stats(self._mels(feats))
-        layer, scores = select_layer(pooled_stats(self._frozen_states(feats)), np.asarray(y), spk,
-                                     mean=fz.mode == "auto")
-        inner = {str(k): v for k, v in scores.items()}
-        if fz.mode == "cv":
-            self._layer_init = fz.init_from_scores(scores)
-            return FitReport(inner_val_ua=inner, layer_weights_init=[round(float(w), 4)
-                                                                     for w in torch.softmax(self._layer_init, 0)])
-        fz.choose(fz.n_layers if layer == "mean" else layer)
-        return FitReport(layer=layer, inner_val_ua=inner)
+        return self._frozen_states(feats)
 
     def _train(self, feats, labels, cfg, seed: int, val=None, variants=None, soft=None):
         """No input standardisation (the student reads raw log-mel); the tap statistics come
@@ -142,12 +127,6 @@ class FTCompact(TorchHeadModel):
         v = (self._prep(val.feats), val.labels) if val is not None and len(val) else None
         return train_classifier(self.net.body(), feats, labels, self.n_classes, cfg, seed, v, readout=self.body.out,
                                 soft_targets=soft)
-
-    def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
-        report = super().fit(train, val, seed)
-        if self.body.featurizer.logits is not None:
-            report.layer_weights = [round(float(w), 4) for w in self.body.featurizer.weights()]
-        return report
 
     def adapt(self, feats: list[np.ndarray]) -> dict:
         """The tap standardisation (``(L, D)`` mean / std of the fine-tuned student's states)

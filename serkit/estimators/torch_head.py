@@ -130,23 +130,33 @@ class TorchHeadModel(Model):
         for mod in self.net.modules():
             if hasattr(mod, "reset_parameters") and mod is not self.net:
                 mod.reset_parameters()
-        fz = self.net.featurizer
+        fz = self.layer_featurizer
         if fz.logits is not None:
             with torch.no_grad():
                 fz.logits.copy_(self._layer_init if self._layer_init is not None else torch.zeros_like(fz.logits))
         self._init_extra()
 
+    @property
+    def layer_featurizer(self) -> Featurizer:
+        """The featurizer whose layers ``layer: auto`` / ``cv`` choose (``ft-compact``: the one over its student's taps)."""
+        return self.net.featurizer
+
+    def _choice_feats(self, feats: list[np.ndarray]) -> list[np.ndarray]:
+        """The ``(L, T, D)`` states the layer choice pools (the model's inputs, unless a subclass computes its own)."""
+        return feats
+
     def _choose_layer(self, train: Split, val: Split | None) -> FitReport:
         """``layer: auto``: pick one layer or the mean of all; ``layer: cv``: initialise the
         learned layer weights. Both from a speaker-grouped, label-stratified CV on the training
         fold's speakers (fit + validation speakers; the test fold is never seen)."""
-        fz = self.net.featurizer
+        fz = self.layer_featurizer
         if fz.mode not in ("auto", "cv") or fz.n_layers == 1:
             return FitReport()
         feats, y, spk = list(train.feats), list(train.labels), list(train.speakers)
         if val is not None and len(val):
             feats, y, spk = feats + list(val.feats), y + list(val.labels), spk + list(val.speakers)
-        layer, scores = select_layer(pooled_stats(feats), np.asarray(y), spk, mean=fz.mode == "auto")
+        layer, scores = select_layer(pooled_stats(self._choice_feats(feats)), np.asarray(y), spk,
+                                     mean=fz.mode == "auto")
         inner = {str(k): v for k, v in scores.items()}
         if fz.mode == "cv":
             self._layer_init = fz.init_from_scores(scores)
@@ -183,8 +193,8 @@ class TorchHeadModel(Model):
             self._train(self._prep(list(train.feats) + list(val.feats)), np.concatenate([train.labels, val.labels]),
                         cfg, seed, None, variants, **_soft_kw(soft))
             report.refit_epochs = cfg.epochs
-        if self.net.featurizer.logits is not None:
-            report.layer_weights = [round(float(w), 4) for w in self.net.featurizer.weights()]
+        if self.layer_featurizer.logits is not None:
+            report.layer_weights = [round(float(w), 4) for w in self.layer_featurizer.weights()]
         return report
 
     def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:

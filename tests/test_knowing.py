@@ -99,8 +99,10 @@ def test_adapt_reestimates_standardisation_and_round_trips(toy_model, tmp_path):
     model, root = toy_model
     files = sorted((root / "low").glob("*.wav"))
     rec = load(model)
+    rec.adapt_min_speech_s = 1.0  # the toy clips hold a few seconds in all
     before = {k: np.array(v, copy=True) for k, v in rec.model.state().items()}
     info = rec.adapt(files, source="low clips")
+    assert 0 < info["weight"] < 0.1  # a few seconds move the statistics a little
     after = rec.model.state()
     assert info["clips"] == len(files) and any(not np.allclose(before[k], after[k]) for k in before)
     rec.save(tmp_path / "a.pt")
@@ -119,7 +121,7 @@ def test_adapt_cli_reports_bad_files(toy_model, tmp_path):
     model, root = toy_model
     (root / "low" / "broken.wav").write_bytes(b"junk")
     r = CliRunner().invoke(app, ["adapt", "--model", str(model), "--audio", str(root / "low"), "--out",
-                                 str(tmp_path / "m.pt")])
+                                 str(tmp_path / "m.pt"), "--min-speech-s", "0.5"])
     assert r.exit_code == 0 and (tmp_path / "m.pt").exists() and "1 skipped" in r.output
 
 
@@ -230,6 +232,7 @@ def test_adapted_default_exports_its_new_standardisation_to_onnx(tmp_path):
     rec = serkit.load("default")
     clip = tone_clip(2.0, seed=3)
     before = rec.probabilities([rec.signal(clip, 16000)])
+    rec.adapt_min_speech_s, rec.adapt_half_s = 1.0, 1e-9  # the whole way: the export must carry it
     rec.adapt([tone_clip(1.5, seed=i, f0=120 + 30 * i) for i in range(4)], sr=16000, source="tones")
     after = rec.probabilities([rec.signal(clip, 16000)])
     assert np.abs(after - before).max() > 1e-3
@@ -287,3 +290,39 @@ def test_full_onnx_export_of_a_whisper_base_head(tmp_path):
     assert np.abs(OnnxRecognizer(tmp_path / "b.onnx").predict_mel(mel) - ref).max() < 1e-4
     direct = m.predict_proba([fe.extract(tone_clip(1.2), 16000)])[0]
     assert np.abs(direct - ref).max() < 1e-3  # the export is the frontend + head computation
+
+
+def test_adapt_refuses_too_little_speech_and_shrinks_toward_training(toy_model, tmp_path):
+    """Issue 29 item 9: one clip, or only silence, is refused with the reason; the amount of
+    speech decides how far the statistics move (w = s / (s + adapt_half_s))."""
+    from typer.testing import CliRunner
+
+    from serkit.cli import app
+    from serkit.deploy.recognizer import load
+
+    model, root = toy_model
+    files = sorted(f for f in (root / "low").glob("*.wav") if f.name != "broken.wav")
+    rec = load(model)
+    with pytest.raises(ConfigError, match="at least 10 s of speech"):
+        rec.adapt(files[:1])
+    silent = [np.zeros(16000 * 3, np.float32)] * 8
+    rec.configure(speech_check=True)
+    with pytest.raises(ConfigError, match="8 without speech"):
+        rec.adapt(silent, sr=16000)
+    r = CliRunner().invoke(app, ["adapt", "--model", str(model), "--audio", str(files[0]), "--out", str(tmp_path / "m.pt")])
+    assert r.exit_code != 0 and "at least 10 s of speech" in r.output and not (tmp_path / "m.pt").exists()
+
+    def moved(half):
+        r = load(model).configure(speech_check=False)
+        r.adapt_min_speech_s, r.adapt_half_s = 0.5, half
+        before = {k: np.array(v, copy=True) for k, v in r.model.state().items()}
+        full = load(model).configure(speech_check=False)
+        full.adapt_min_speech_s, full.adapt_half_s = 0.5, 1e-9  # all the way to the new statistics
+        full.adapt(files)
+        info = r.adapt(files)
+        k = next(k for k in before if not np.allclose(before[k], full.model.state()[k]))
+        new, old, got = (np.asarray(full.model.state()[k]), before[k], np.asarray(r.model.state()[k]))
+        assert np.allclose(got, info["weight"] * new + (1 - info["weight"]) * old, atol=1e-3)  # weight rounded
+        return info["weight"]
+
+    assert moved(60.0) < moved(1.0) < 1.0

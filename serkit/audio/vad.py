@@ -20,8 +20,12 @@ def energy_vad(x: np.ndarray, sr: int, frame_s: float = 0.025, hop_s: float = 0.
     if n < flen:
         return [(0.0, n / sr)] if n and 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-12) > floor_db else []
     starts = np.arange(0, n - flen + 1, fhop)
-    idx = starts[:, None] + np.arange(flen)[None, :]
-    rms = np.sqrt(np.mean(x[idx].astype(np.float64) ** 2, axis=1))
+    rms = np.empty(starts.size)
+    step = 4096  # frames at a time: memory bounded whatever the recording's length
+    for k in range(0, starts.size, step):
+        s = starts[k: k + step]
+        idx = s[:, None] + np.arange(flen)[None, :]
+        rms[k: k + s.size] = np.sqrt(np.mean(x[idx].astype(np.float64) ** 2, axis=1))
     db = 20 * np.log10(rms + 1e-12)
     thr = max(floor_db, db.max() - rel_db, np.percentile(db, 10) + noise_margin_db)
     speech = db > thr

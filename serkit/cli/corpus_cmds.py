@@ -48,7 +48,9 @@ def matrix(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend:
 def adapt(model: str = typer.Option("default", help="bundled name or a .pt from serkit train"),
           audio: Path = typer.Option(..., "--audio", help="folder of audio files (recursive) or a JSONL manifest"),
           out: Path = typer.Option(..., "--out", help="adapted model file to write (.pt)"),
-          max_clips: int = typer.Option(0, help="use at most this many clips (0 = all)")):
+          max_clips: int = typer.Option(0, help="use at most this many clips (0 = all)"),
+          min_speech_s: float = typer.Option(10.0, help="refuse with fewer seconds of speech in all"),
+          half_s: float = typer.Option(60.0, help="seconds of speech at which the new statistics weigh half")):
     """Adapt a model to your domain WITHOUT labels: re-estimate its input standardisation from
     your clips. Unreadable files are reported and skipped; the ONNX export carries the result."""
     from serkit.core.errors import AudioError, SerkitError
@@ -60,6 +62,7 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
              else expand_paths([audio]))
     files = files[:max_clips] if max_clips else files
     rec, good = load(model), []
+    rec.adapt_min_speech_s, rec.adapt_half_s = min_speech_s, half_s
     for f in files:  # each file read once; unreadable ones reported and skipped
         try:
             good.append(rec.signal(f))
@@ -69,8 +72,9 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
         raise SerkitError(f"{audio}: no usable audio to adapt on")
     info = rec.adapt_signals(good, source=str(audio))
     rec.save(out)
-    typer.echo(f"adapted {rec.model.name} on {len(good)} clips ({info['seconds_of_audio']} s of audio, "
-               f"{len(files) - len(good)} skipped): {info['standardize']} -> {out}")
+    typer.echo(f"adapted {rec.model.name} on {info['clips_used']} clips ({info['speech_s']} s of speech, "
+               f"{len(files) - len(good)} skipped, {info['clips_without_speech']} without speech): "
+               f"{info['standardize']}, moved {info['weight']:.0%} of the way to your statistics -> {out}")
 
 
 @app.command()

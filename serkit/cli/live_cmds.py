@@ -47,15 +47,15 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           threads: int = typer.Option(1, help="torch threads per inference"),
           max_queue: int = typer.Option(16, help="inferences that may wait for a worker; beyond: 503 + Retry-After"),
           request_timeout: float = typer.Option(60.0, help="seconds an inference may take (waiting included); then 504"),
-          shutdown_grace: float = typer.Option(30.0, help="on SIGTERM/SIGINT, seconds in-flight requests may finish"),
+          shutdown_grace: float = typer.Option(30.0, help="on SIGTERM/SIGINT, seconds in-flight requests may finish "
+                                               "(then 503 + Retry-After)"),
+          max_streams: int = typer.Option(8, help="WebSocket streams open at once"),
           log_requests: bool = typer.Option(True, help="one JSON line per request on stderr")):
     """HTTP service: POST /v1/predict, POST /v1/timeline, GET /v1/models, GET /healthz, GET /metrics, docs at /docs."""
     import logging
     import sys
 
-    import uvicorn
-
-    from serkit.deploy.serve import ServeConfig, create_app
+    from serkit.deploy.serve import ServeConfig, run_server
 
     logger = logging.getLogger("serkit.serve")
     if log_requests and not logger.handlers:
@@ -67,8 +67,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     models = {(n if p else Path(n).stem): (p or n) for n, _, p in (m.partition("=") for m in model)}
     cfg = ServeConfig(models=models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, workers=workers,
                       threads=threads, max_queue=max_queue, request_timeout_s=request_timeout,
-                      shutdown_grace_s=shutdown_grace)
-    uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=int(shutdown_grace) or None)
+                      shutdown_grace_s=shutdown_grace, max_streams=max_streams)
+    run_server(cfg, host, port, echo=lambda m: typer.echo(m, err=True))
 
 

@@ -42,3 +42,8 @@ class MissingDependencyError(SerkitError):
         super().__init__(
             f"{purpose} needs the optional package '{package}': pip install 'serkit[{extra}]'"
         )
+
+
+class Cancelled(SerkitError):
+    """Work stopped on request (an HTTP request past its deadline, a client gone): raised at the
+    next window boundary, so abandoned inference frees its worker within one window."""

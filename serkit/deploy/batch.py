@@ -19,7 +19,10 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     """Files as given; folders expanded (recursively, sorted) to their audio files."""
     out = []
     for p in map(Path, paths):
-        out += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_EXTS) if p.is_dir() else [p]
+        # not only regular files: a dangling link or a pipe with an audio name is listed, so
+        # reading it reports why it was skipped instead of it vanishing from both rows and errors
+        out += sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_EXTS and not q.is_dir()) \
+            if p.is_dir() else [p]
     return out
 
 
@@ -45,15 +48,13 @@ def onnx_cache_path(model: str | Path) -> Path | None:
 def open_runner(model: str = "default", onnx: Path | None = None, threads: int = 0, engine: str = "torch") -> Runner:
     """The ONNX runner for ``onnx`` (no torch), else ``model`` on ``engine``: ``torch`` (the
     PyTorch recogniser), ``onnx`` (its cached fp32 export, written on first use), or ``auto``
-    (for a bundled model: the cached export when there is one, so a cold start imports no
-    torch; otherwise PyTorch, and the export is written for the next start; other models run on
-    PyTorch). A model that cannot be exported (multimodal, or a head without an ONNX form) runs
+    (any model, bundled or a ``.pt`` of yours or from ``serkit adapt``: the cached export,
+    keyed by the model file's digest, when there is one, so a cold start imports no torch;
+    otherwise PyTorch, and the export is written for the next start). A model that cannot be exported (multimodal, or a head without an ONNX form) runs
     on PyTorch, with a note on stderr when ``onnx`` was asked for."""
-    from serkit.deploy.bundles import BUNDLES
-
     if engine not in ENGINES:
         raise SerkitError(f"engine must be one of {ENGINES}, got {engine!r}")
-    cacheable = engine == "onnx" or (engine == "auto" and str(model) in BUNDLES)
+    cacheable = engine in ("onnx", "auto")
     if onnx is None and cacheable:
         cached = onnx_cache_path(model)
         if cached is not None and cached.is_file():
@@ -103,16 +104,47 @@ def _write_export(rec, path: Path) -> None:
 
 
 def format_prediction(p: Prediction) -> str:
+    if p.state == "error":
+        return f"{p.source}: error ({p.error})"
     probs = "  ".join(f"{k} {v:.2f}" for k, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1]))
     dims = (f"  valence {p.dimensions['valence']:.2f} arousal {p.dimensions['arousal']:.2f}"
             if p.dimensions else "")
-    return f"{p.source}: {p.label}  ({probs}){dims}  [{p.duration:.2f} s audio, {p.seconds * 1000:.0f} ms]"
+    win = f", {p.windows} windows, {p.speech_s:.1f} s speech" if p.windows != 1 and p.speech_s is not None else \
+        f", {p.windows} windows" if p.windows != 1 else ""
+    return f"{p.source}: {p.label}  ({probs}){dims}  [{p.duration:.2f} s audio{win}, {p.seconds * 1000:.0f} ms]"
+
+
+DIM_COLUMNS = ("valence", "arousal", "dominance")
+
+
+def csv_header(labels: list[str], timeline: bool) -> list[str]:
+    """The CSV columns of ``serkit predict --csv`` (``--timeline``: one row per window)."""
+    head = ["source", "start", "end"] if timeline else ["source"]
+    tail = ["speech_s"] if timeline else ["speech_s", "windows", "duration", "seconds", "error"]
+    return head + ["label", "state", "top", "confidence"] + [f"p_{lab}" for lab in labels] + list(DIM_COLUMNS) + tail
+
+
+def _csv_values(row, labels: list[str]) -> list[str]:
+    probs = [f"{row.probabilities[lab]:.6f}" if lab in row.probabilities else "" for lab in labels]
+    dims = getattr(row, "dimensions", None)
+    if dims is None and hasattr(row, "probabilities") and row.probabilities:
+        from serkit.data.vad import DIMS, expected_vad
+        import numpy as np
+
+        d = expected_vad(np.array([[row.probabilities[lab] for lab in labels]]), labels)[0]
+        dims = {k: float(v) for k, v in zip(DIMS, d)} if np.isfinite(d).all() else None
+    sp = "" if row.speech_s is None else f"{row.speech_s:.3f}"
+    return ([row.label, row.state, row.top, f"{row.confidence:.6f}"] + probs
+            + [f"{dims[k]:.4f}" if dims else "" for k in DIM_COLUMNS] + [sp])
 
 
 def predict_paths(rec: Runner, paths: list[Path], fmt: str = "text", timeline: bool = False, window: float = 2.0,
-                  hop: float = 1.0, vad: str = "energy", echo: Callable = print, err: Callable = print) -> int:
+                  hop: float = 1.0, vad: str = "energy", echo: Callable = print, err: Callable = print,
+                  embed: Path | None = None) -> int:
     """Write one row per file (or per timeline window) in ``fmt`` (``text`` | ``json`` | ``csv``);
-    returns the number of unusable files (each reported through ``err``)."""
+    returns the number of unusable files (each reported through ``err``). ``embed``: also write
+    each file's utterance embedding to this ``.npy`` (rows in the order of the answered files,
+    ``<embed>.ids.txt`` beside it names them)."""
     from tqdm.auto import tqdm
 
     files = expand_paths(paths)
@@ -120,24 +152,34 @@ def predict_paths(rec: Runner, paths: list[Path], fmt: str = "text", timeline: b
         raise SerkitError("no audio files found in the given paths")
     writer = csv.writer(sys.stdout) if fmt == "csv" else None
     if writer:
-        writer.writerow((["source", "start", "end"] if timeline else ["source"]) + ["label"]
-                        + [f"p_{lab}" for lab in rec.labels] + ([] if timeline else ["duration", "seconds"]))
+        writer.writerow(csv_header(rec.labels, timeline))
     failed = 0
+    vectors, ids = [], []
     for f in tqdm(files, disable=len(files) < 10, unit="file", file=sys.stderr):
         try:
             if timeline:
                 _timeline_rows(rec, f, fmt, writer, window, hop, vad, echo)
                 continue
             p = rec.predict(f)
+            if embed is not None:
+                vectors.append(rec.embed(f))
+                ids.append(str(f))
         except AudioError as exc:
             failed += 1
             err(str(exc))
             continue
         if writer:
-            writer.writerow([p.source, p.label] + [f"{p.probabilities[lab]:.6f}" for lab in rec.labels]
-                            + [f"{p.duration:.3f}", f"{p.seconds:.4f}"])
+            writer.writerow([p.source] + _csv_values(p, rec.labels)
+                            + [str(p.windows), f"{p.duration:.3f}", f"{p.seconds:.4f}", ""])
         else:
             echo(json.dumps(p.to_dict()) if fmt == "json" else format_prediction(p))
+    if embed is not None and vectors:
+        import numpy as np
+
+        from serkit.core.io import atomic_save_npy, atomic_write_text
+
+        atomic_save_npy(Path(embed), np.stack(vectors).astype(np.float32))
+        atomic_write_text(Path(str(embed) + ".ids.txt"), "\n".join(ids) + "\n")
     return failed
 
 
@@ -145,11 +187,11 @@ def _timeline_rows(rec: Runner, f: Path, fmt: str, writer, window, hop, vad, ech
     rows = rec.timeline(f, window=window, hop=hop, vad=vad)
     for r in rows:
         if writer:
-            writer.writerow([str(f), f"{r.start:.3f}", f"{r.end:.3f}", r.label]
-                            + [f"{r.probabilities[lab]:.6f}" for lab in rec.labels])
+            writer.writerow([str(f), f"{r.start:.3f}", f"{r.end:.3f}"] + _csv_values(r, rec.labels))
         elif fmt == "json":
             echo(json.dumps({"source": str(f), **r.to_dict()}))
         else:
-            echo(f"{f} {r.start:7.2f}-{r.end:7.2f} s: {r.label} ({r.probabilities[r.label]:.2f})")
+            what = r.label if r.state == "emotion" else f"{r.label}, top {r.top}"
+            echo(f"{f} {r.start:7.2f}-{r.end:7.2f} s: {what} ({r.confidence:.2f})")
     if not rows and fmt == "text":
         echo(f"{f}: no speech found")

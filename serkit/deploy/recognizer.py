@@ -94,6 +94,35 @@ class Recognizer(Runner):
                     feats[i] = f
         return feats
 
+    def embed(self, audio, sr: int | None = None) -> np.ndarray:
+        """The utterance embedding ``(E,)`` float32 that the head's output layer reads (the
+        pooled vector: the input of the head's final ``Linear`` named ``out``). A recording longer
+        than ``whole_file.single_s`` gets the mean over its :class:`~serkit.deploy.runner.WholeFile`
+        windows, weighted by window length. Raises ``ConfigError`` for a model without such a
+        layer (e.g. a multimodal one)."""
+        import torch
+
+        net = getattr(self.model, "net", None)
+        outs = [m for name, m in (net.named_modules() if net is not None else []) if name.split(".")[-1] == "out"]
+        if len(outs) != 1 or not isinstance(outs[0], torch.nn.Linear) or self.reads_text:
+            raise ConfigError(f"model {self.model.name!r} has no single pooled embedding to return")
+        x, rate, _ = self.signal(audio, sr)
+        spans = [(0, x.size)] if x.size / rate <= self.whole_file.single_s else self.whole_file.spans(x.size, rate)
+        got: list[torch.Tensor] = []
+        hook = outs[0].register_forward_pre_hook(lambda mod, args: got.append(args[0].detach()))
+        try:
+            self.model.predict_proba(self.features([(x[a:b], rate, "") for a, b in spans]))
+        finally:
+            hook.remove()
+        vecs = torch.cat(got).numpy()
+        w = np.array([b - a for a, b in spans], dtype=np.float64)
+        return (vecs * (w / w.sum())[:, None]).sum(0).astype(np.float32)
+
+    #: seconds of speech below which :meth:`adapt` refuses (statistics of less are noise)
+    adapt_min_speech_s: float = 10.0
+    #: seconds of speech at which the new domain's statistics weigh as much as the training ones
+    adapt_half_s: float = 60.0
+
     def adapt(self, items: list, sr: int | None = None, source: str = "") -> dict:
         """Adapt to a new domain without labels: re-estimate the model's input standardisation
         from these clips (paths, bytes or arrays; see :meth:`signal`) in place. Clips that
@@ -101,10 +130,44 @@ class Recognizer(Runner):
         return self.adapt_signals([self.signal(a, sr) for a in items], source)
 
     def adapt_signals(self, signals: list[Signal], source: str = "") -> dict:
-        """:meth:`adapt` on signals already prepared by :meth:`signal`."""
+        """:meth:`adapt` on signals already prepared by :meth:`signal`.
+
+        Clips without speech (speech check) are left out; fewer than ``adapt_min_speech_s`` s
+        of speech in all is refused with the reason. The statistics move toward the new
+        domain's by ``w = s / (s + adapt_half_s)`` (``s``: seconds of speech given), so 5 short
+        clips move them a little and 500 almost fully: every adapted tensor is
+        ``w * new + (1 - w) * trained``."""
         import time
 
-        info = {**self.model.adapt(self.features(signals)), "source": source or f"{len(signals)} clips",
+        import torch
+
+        speech = [self._speech(x, rate) for x, rate, _ in signals]
+        kept = [(sig, sp) for sig, sp in zip(signals, speech) if sp is None or sp >= self.min_speech_s]
+        secs = sum((x.size / rate if sp is None else sp) for (x, rate, _), sp in kept)
+        if secs < self.adapt_min_speech_s:
+            raise ConfigError(f"adapt needs at least {self.adapt_min_speech_s:g} s of speech to estimate a domain's "
+                              f"statistics; got {secs:.1f} s in {len(kept)} clip(s) with speech "
+                              f"({len(signals) - len(kept)} without speech): give more recordings")
+        before = {k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
+                  for k, v in self.model.state().items()}
+        info = self.model.adapt(self.features([sig for sig, _ in kept]))
+        w = secs / (secs + self.adapt_half_s)
+        after = self.model.state()
+        blended = {}
+        for k, v in after.items():
+            old = before.get(k)
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and isinstance(old, torch.Tensor) \
+                    and old.shape == v.shape and not torch.equal(v, old):
+                blended[k] = w * v + (1 - w) * old
+            elif isinstance(v, np.ndarray) and v.dtype.kind == "f" and isinstance(old, np.ndarray) \
+                    and old.shape == v.shape and not np.array_equal(v, old):
+                blended[k] = w * v + (1 - w) * old
+            else:
+                blended[k] = v
+        self.model.load_state(blended)
+        info = {**info, "source": source or f"{len(signals)} clips", "clips_used": len(kept),
+                "clips_without_speech": len(signals) - len(kept), "speech_s": round(secs, 1),
+                "weight": round(w, 3),
                 "seconds_of_audio": round(sum(x.size / rate for x, rate, _ in signals), 1),
                 "date": time.strftime("%Y-%m-%d")}
         self.header.setdefault("card", {})["adapted"] = info
@@ -130,4 +193,7 @@ def load(name_or_path: str | Path = "default") -> Recognizer:
 
     if str(name_or_path) in BUNDLES:
         return BUNDLES[str(name_or_path)].get_model()
+    if not Path(name_or_path).is_file():
+        raise ConfigError(f"{name_or_path!r} is neither a bundled model ({', '.join(sorted(BUNDLES))}) nor a model "
+                          "file (.pt from `serkit train` / `serkit adapt`)")
     return Recognizer(name_or_path)

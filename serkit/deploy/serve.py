@@ -70,8 +70,14 @@ class ServeConfig:
     gets 413 for ``/v1/predict`` (``/v1/timeline`` allows ``max_timeline_s``). ``workers``:
     concurrent inferences. ``threads``: torch threads per inference. ``max_queue``: inferences
     allowed to wait for a worker; beyond it 503 with ``Retry-After: retry_after_s``.
-    ``request_timeout_s``: an inference that has not finished (waiting included) gets 504.
-    ``shutdown_grace_s``: how long in-flight requests may take to finish on shutdown."""
+    ``request_timeout_s``: an inference that has not finished (waiting included) gets 504 and
+    is cancelled at its next window (it keeps counting in the 503 bound until it has stopped).
+    ``shutdown_grace_s``: how long in-flight requests may take to finish on shutdown; what is
+    still running or waiting then gets 503 + ``Retry-After``. ``max_timeline_windows``: a
+    timeline that would need more windows (duration / hop) is refused (413) before any work.
+    ``max_streams``: WebSocket streams open at once (more are refused, close code 1013).
+    ``stream_first_message_s`` / ``stream_idle_s``: a stream whose first message, or any later
+    message, does not come within these seconds is closed (1008 / 1001)."""
 
     models: dict[str, str] = field(default_factory=lambda: {"default": "default"})
     max_upload_mb: float = 25.0
@@ -83,6 +89,10 @@ class ServeConfig:
     retry_after_s: int = 1
     request_timeout_s: float = 60.0
     shutdown_grace_s: float = 30.0
+    max_timeline_windows: int = 4000
+    max_streams: int = 8
+    stream_first_message_s: float = 10.0
+    stream_idle_s: float = 30.0
 
 
 log = logging.getLogger("serkit.serve")
@@ -146,8 +156,9 @@ class _Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _install_observability(app, metrics: _Metrics) -> None:
-    """Request ids (``X-Request-ID``), one JSON log line per request, request metrics."""
+def _install_observability(app, metrics: _Metrics, gate=None) -> None:
+    """Request ids (``X-Request-ID``), one JSON log line per request, request metrics; while the
+    service shuts down, new requests other than health checks get 503 + ``Retry-After``."""
     known = {"/", "/v1/stream", "/healthz", "/v1/models", "/v1/predict", "/v1/timeline", "/metrics", "/docs", "/openapi.json"}
 
     @app.middleware("http")
@@ -157,7 +168,11 @@ def _install_observability(app, metrics: _Metrics) -> None:
         t0 = time.perf_counter()
         status = 500
         try:
-            response = await call_next(request)
+            if gate is not None and gate.closing and request.url.path not in ("/healthz", "/metrics"):
+                err = gate.shutting_down()
+                response = _err(request, err.status, err.code, err.message, err.headers)
+            else:
+                response = await call_next(request)
             status = response.status_code
         finally:
             dt = time.perf_counter() - t0
@@ -172,10 +187,8 @@ def _install_observability(app, metrics: _Metrics) -> None:
 
 
 async def _read_upload(request: Request, file: UploadFile, max_bytes: int, max_mb: float) -> bytes:
-    """The upload's bytes, refused early when larger than ``max_bytes`` (413) or empty (400)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
-        raise ApiError(413, "upload_too_large", f"upload larger than {max_mb:g} MB")
+    """The upload's bytes (the body was already bounded by :class:`_BodyLimit`); 413 when the
+    file part alone is larger than ``max_bytes``, 400 when empty."""
     chunks, size = [], 0
     while True:
         chunk = await file.read(1 << 20)
@@ -190,75 +203,204 @@ async def _read_upload(request: Request, file: UploadFile, max_bytes: int, max_m
     return b"".join(chunks)
 
 
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _BodyLimit:
+    """ASGI layer that bounds every HTTP request body before the app parses it: a declared
+    ``Content-Length`` over the limit is refused at once (nothing is read), and a body without
+    one (chunked) is cut off as soon as it passes the limit. Both answer 413 JSON."""
+
+    def __init__(self, app, max_bytes: int, max_mb: float):
+        self.app, self.max_bytes, self.max_mb = app, max_bytes, max_mb
+
+    async def _refuse(self, scope, send) -> None:
+        rid = (scope.get("state") or {}).get("request_id")
+        body = json.dumps({"error": {"code": "upload_too_large", "message": f"upload larger than {self.max_mb:g} MB",
+                                     "request_id": rid}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"").decode("latin-1").strip()
+        if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(scope, send)
+        seen, over, started = 0, False, False
+
+        async def limited_receive():
+            nonlocal seen, over
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    over = True
+                    raise _BodyTooLarge()
+            return msg
+
+        async def guarded_send(msg):
+            nonlocal started
+            if over:  # whatever the app made of the cut body, the client gets 413
+                return
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        if over and not started:
+            await self._refuse(scope, send)
+
+
+class _Gate:
+    """The bound on inference: at most ``workers`` run and ``max_queue`` wait; each piece of
+    work counts until its thread has really stopped (a 504 cancels it at its next window, see
+    :func:`serkit.deploy.runner.cancel_on`); on shutdown, what is still running or waiting is
+    cancelled and answered 503 + ``Retry-After``."""
+
+    def __init__(self, cfg: "ServeConfig", metrics: "_Metrics"):
+        self.cfg = cfg
+        self.limiter = anyio.CapacityLimiter(max(1, cfg.workers))
+        self.pending = 0  # admitted and not yet finished (running + waiting + cancelled-but-running)
+        self.running = 0
+        self.streams = 0
+        self.closing = False
+        self.lock = threading.Lock()
+        self.active: set = set()  # (CancelScope, Event) of work awaited now
+        metrics.inflight.set_function(lambda: self.running)
+        metrics.waiting.set_function(lambda: max(0, self.pending - self.running))
+
+    def busy(self) -> dict:
+        return {"pending": self.pending, "running": self.running, "streams": self.streams}
+
+    def overloaded(self) -> ApiError:
+        return ApiError(503, "overloaded", f"{self.pending} inferences in flight or waiting (limit "
+                        f"{self.cfg.workers} + {self.cfg.max_queue} queued); retry later",
+                        {"Retry-After": str(self.cfg.retry_after_s)})
+
+    def shutting_down(self) -> ApiError:
+        return ApiError(503, "shutting_down", "the service is shutting down; retry on another instance or later",
+                        {"Retry-After": str(self.cfg.retry_after_s)})
+
+    async def run(self, work, timeout: float | None = None):
+        """``work()`` in a worker thread, under the bound (503), the deadline (504) and shutdown (503)."""
+        from serkit.core.errors import Cancelled
+        from serkit.deploy.runner import cancel_on
+
+        if self.closing:
+            raise self.shutting_down()
+        with self.lock:
+            if self.pending >= self.cfg.workers + self.cfg.max_queue:
+                raise self.overloaded()
+            self.pending += 1
+        ev = threading.Event()
+        token = {"started": False, "dropped": False}
+
+        def body():
+            with self.lock:
+                if token["dropped"]:  # given up before it started: never run it
+                    raise Cancelled("dropped before it started")
+                token["started"] = True
+                self.running += 1
+            try:
+                with cancel_on(ev):
+                    return work()
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    self.pending -= 1
+
+        scope = anyio.CancelScope()
+        entry = (scope, ev)
+        self.active.add(entry)
+        timed_out = False
+        try:
+            with scope:
+                try:
+                    with anyio.fail_after(timeout if timeout is not None else self.cfg.request_timeout_s):
+                        return await anyio.to_thread.run_sync(body, limiter=self.limiter, abandon_on_cancel=True)
+                except TimeoutError:
+                    timed_out = True
+        except Cancelled:
+            raise (self.shutting_down() if self.closing else ApiError(
+                504, "timeout", "inference was cancelled")) from None
+        finally:
+            self.active.discard(entry)
+            ev.set()  # a thread still running stops at its next window
+            with self.lock:
+                if not token["started"]:
+                    token["dropped"] = True
+                    self.pending -= 1
+        if timed_out:
+            raise ApiError(504, "timeout", f"inference did not finish within {self.cfg.request_timeout_s:g} s")
+        raise self.shutting_down()  # the scope was cancelled by drain()
+
+    def drain(self) -> None:
+        """Shutdown: refuse new work; cancel what is running or waiting (answered 503)."""
+        self.closing = True
+        for scope, ev in list(self.active):
+            ev.set()
+            scope.cancel()
+
+
 def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
-    """The FastAPI app. ``recognizers`` (name -> Recognizer) skips loading (tests). (The
-    endpoints are closures over the loaded models and limits, hence one function.)"""
+    """The FastAPI app: loaded models, the inference gate, the body limit, observability, and
+    the routes (``_add_*_routes``). ``recognizers`` (name -> Recognizer) skips loading (tests)."""
     import torch
 
     from serkit import __version__
-    from serkit.audio.io import AudioConfig, load_audio_bytes
     from serkit.deploy.recognizer import load
 
     cfg = cfg or ServeConfig()
     torch.set_num_threads(max(1, cfg.threads))
     recs = recognizers if recognizers is not None else {n: load(p) for n, p in cfg.models.items()}
-    default = next(iter(recs))
     for r in recs.values():  # first inference pays one-off set-up costs: not on a user's request
         r.predict(np.zeros(16000, np.float32) + 1e-3, sr=16000)
-    limiter = anyio.CapacityLimiter(max(1, cfg.workers))
-    max_bytes = int(cfg.max_upload_mb * 1024 * 1024)
 
-    app = FastAPI(title="serkit", version=__version__,
+    app = FastAPI(title="serkit", version=__version__, docs_url=None, redoc_url=None,
                   description="Speech emotion recognition: upload audio, get emotion probabilities.")
     _install_error_handlers(app)
     metrics = _Metrics()
-    _install_observability(app, metrics)
-    state = {"pending": 0, "running": 0}  # pending: in flight + waiting (counted on the event loop)
-    lock = threading.Lock()
-    metrics.inflight.set_function(lambda: state["running"])
-    metrics.waiting.set_function(lambda: max(0, state["pending"] - state["running"]))
+    gate = _Gate(cfg, metrics)
+    app.state.gate = gate
+    app.add_middleware(_BodyLimit, max_bytes=int(cfg.max_upload_mb * 1024 * 1024) + 64 * 1024,
+                       max_mb=cfg.max_upload_mb)
+    _install_observability(app, metrics, gate)
+    _add_info_routes(app, recs, metrics)
+    _add_audio_routes(app, recs, cfg, gate)
 
-    async def infer(work):
-        """Run ``work`` in a worker thread: 503 beyond the queue bound, 504 past the deadline
-        (a timed-out inference is abandoned: its thread finishes and frees its worker)."""
-        if state["pending"] >= cfg.workers + cfg.max_queue:
-            raise ApiError(503, "overloaded", f"{state['pending']} inferences in flight or waiting (limit "
-                           f"{cfg.workers} + {cfg.max_queue} queued); retry later",
-                           {"Retry-After": str(cfg.retry_after_s)})
-        state["pending"] += 1
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket):
+        await _stream_session(ws, recs, next(iter(recs)), gate, metrics, cfg)
 
-        def timed():
-            with lock:
-                state["running"] += 1
-            try:
-                return work()
-            finally:
-                with lock:
-                    state["running"] -= 1
+    return app
 
-        try:
-            with anyio.fail_after(cfg.request_timeout_s):
-                return await anyio.to_thread.run_sync(timed, limiter=limiter, abandon_on_cancel=True)
-        except TimeoutError:
-            raise ApiError(504, "timeout", f"inference did not finish within {cfg.request_timeout_s:g} s") from None
-        finally:
-            state["pending"] -= 1
 
-    def pick(model: str | None):
-        name = model or default
-        if name not in recs:
-            raise ApiError(404, "unknown_model", f"model {name!r} is not loaded; loaded: {sorted(recs)}")
-        return name, recs[name]
+def card_headline(card: dict) -> dict | None:
+    """The accuracy a model card leads with: for a multi-corpus (leave-one-corpus-out) benchmark
+    the mean UA over held-out corpora (each corpus counts once, not by its size), with the
+    corpora beside it; otherwise the benchmark's UA. ``None``: no benchmark."""
+    bm = (card or {}).get("benchmark") or {}
+    if not bm.get("ua"):
+        return None
+    if bm.get("ua_corpus_mean"):
+        return {"metric": "UA, mean over held-out corpora", "mean": bm["ua_corpus_mean"]["mean"],
+                "std": bm["ua_corpus_mean"]["std"], "protocol": bm.get("protocol"), "seeds": len(bm.get("seeds") or []),
+                "per_corpus": {c: v["mean"] for c, v in (bm.get("ua_per_corpus") or {}).items()},
+                "adapted": {k: v["mean"] for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items()},
+                "per_class_recall": bm.get("per_class_recall"), "pooled_ua": bm["ua"]["mean"]}
+    return {"metric": "UA", "mean": bm["ua"]["mean"], "std": bm["ua"]["std"], "protocol": bm.get("protocol"),
+            "seeds": len(bm.get("seeds") or []), "per_class_recall": bm.get("per_class_recall")}
 
-    async def read_upload(request: Request, file: UploadFile) -> bytes:
-        return await _read_upload(request, file, max_bytes, cfg.max_upload_mb)
 
-    def decode(data: bytes, name: str, rec, max_s: float):
-        acfg = AudioConfig(sample_rate=rec.target_rate, max_duration_s=max_s)
-        return load_audio_bytes(data, acfg, source=name, return_rate=True)
-
-    def audio_error(exc: AudioError) -> ApiError:
-        return ApiError(STATUS_OF_KIND.get(exc.kind, 422), f"audio_{exc.kind}", str(exc))
+def _add_info_routes(app, recs: dict, metrics: "_Metrics") -> None:
+    default = next(iter(recs))
 
     @app.get("/", summary="Web page", include_in_schema=False)
     async def page():
@@ -267,6 +409,12 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
         from fastapi.responses import HTMLResponse
 
         return HTMLResponse((files("serkit.deploy") / "web" / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/docs", summary="API reference (offline)", include_in_schema=False)
+    async def docs():
+        from fastapi.responses import HTMLResponse
+
+        return HTMLResponse(_docs_page(app.openapi()))
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics_endpoint():
@@ -277,7 +425,7 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
 
     @app.get("/healthz", summary="Liveness")
     async def healthz():
-        return {"status": "ok", "models": sorted(recs)}
+        return {"status": "ok", "models": sorted(recs), **app.state.gate.busy()}
 
     @app.get("/v1/models", summary="Loaded models")
     async def models():
@@ -286,7 +434,10 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
             c = r.cost(3.0)
             card = r.card or {}
             out.append({"name": n, "default": n == default, "model": r.model.name, "labels": r.labels,
-                        "licence": card.get("licence"), "training_corpora": (card.get("training_data") or {}).get("corpora"),
+                        "licence": card.get("licence"), "terms": card.get("terms"),
+                        "training_corpora": (card.get("training_data") or {}).get("corpora")
+                        if isinstance(card.get("training_data"), dict) else card.get("training_corpora"),
+                        "headline": card_headline(card),
                         "sample_rate": r.sample_rate, "frontend": r.frontend.spec()["name"],
                         "params_trainable": c.params_trainable, "energy_head_mj_per_3s": c.energy_head_mj,
                         "energy_encoder_mj_per_3s": c.energy_encoder_mj, "energy_total_mj_per_3s": c.energy_total_mj,
@@ -295,7 +446,56 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
                         "card": r.card})
         return {"models": out}
 
-    @app.post("/v1/predict", summary="Emotion of one clip")
+
+def _docs_page(schema: dict) -> str:
+    """The API reference as one self-contained HTML page (no script or style from a CDN, so it
+    works offline): every path, method, summary and parameter of the OpenAPI schema."""
+    import html
+
+    rows = []
+    for path, ops in sorted(schema.get("paths", {}).items()):
+        for method, op in ops.items():
+            params = ", ".join(f"{p['name']} ({p.get('in')})" for p in op.get("parameters", []))
+            body = "multipart: " + ", ".join(
+                (op.get("requestBody", {}).get("content", {}).get("multipart/form-data", {}).get("schema", {})
+                 .get("properties", {}) or {}).keys()) if op.get("requestBody") else ""
+            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                        f"<td>{html.escape(op.get('summary', ''))}</td><td>{html.escape(params)}</td>"
+                        f"<td>{html.escape(body)}</td></tr>")
+    rows.append("<tr><td><code>WS</code></td><td><code>/v1/stream</code></td><td>Streaming: first message JSON "
+                "{sample_rate, format, window, hop, model}, then binary samples, then {\"end\": true}</td>"
+                "<td></td><td></td></tr>")
+    info = schema.get("info", {})
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>serkit API</title><style>body{font:15px "
+            "system-ui,sans-serif;margin:24px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}"
+            "</style></head><body>"
+            f"<h1>{html.escape(info.get('title', 'serkit'))} {html.escape(str(info.get('version', '')))}</h1>"
+            f"<p>{html.escape(info.get('description', ''))} The machine-readable schema: "
+            "<a href='/openapi.json'>/openapi.json</a>. Errors are JSON <code>{\"error\": {code, message, "
+            "request_id}}</code>.</p><table><tr><th>method</th><th>path</th><th>what</th><th>parameters</th>"
+            "<th>body</th></tr>" + "".join(rows) + "</table></body></html>")
+
+
+def _add_audio_routes(app, recs: dict, cfg: ServeConfig, gate: _Gate) -> None:
+    from serkit.audio.io import AudioConfig, load_audio_bytes
+
+    default = next(iter(recs))
+    max_bytes = int(cfg.max_upload_mb * 1024 * 1024)
+
+    def pick(model: str | None):
+        name = model or default
+        if name not in recs:
+            raise ApiError(404, "unknown_model", f"model {name!r} is not loaded; loaded: {sorted(recs)}")
+        return name, recs[name]
+
+    def decode(data: bytes, name: str, rec, max_s: float):
+        acfg = AudioConfig(sample_rate=rec.target_rate, max_duration_s=max_s)
+        return load_audio_bytes(data, acfg, source=name, return_rate=True)
+
+    def audio_error(exc: AudioError) -> ApiError:
+        return ApiError(STATUS_OF_KIND.get(exc.kind, 422), f"audio_{exc.kind}", str(exc))
+
+    @app.post("/v1/predict", summary="Emotion of one recording (long ones: speech-weighted windows)")
     async def predict(request: Request, file: UploadFile = File(..., description="audio file (wav, flac, ogg, mp3)"),
                       model: str | None = Query(None, description="model name (default: the first loaded)"),
                       text: str | None = Form(None, description="the words spoken (multimodal models such as "
@@ -305,7 +505,7 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
         if text is not None and not getattr(rec, "reads_text", False):
             raise ApiError(422, "text_not_read", f"model {name!r} does not read transcripts (a multimodal model such "
                            "as eavs-tf does); send the audio alone")
-        data = await read_upload(request, file)
+        data = await _read_upload(request, file, max_bytes, cfg.max_upload_mb)
 
         def work():
             t1 = time.perf_counter()
@@ -315,12 +515,13 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
             return p, (t2 - t1), time.perf_counter() - t2
 
         try:
-            p, dec_s, inf_s = await infer(work)
+            p, dec_s, inf_s = await gate.run(work)
         except AudioError as exc:
             raise audio_error(exc) from None
         return {"model": name, "label": p.label, "state": p.state, "top": p.top, "confidence": round(p.confidence, 6),
-                "speech_s": p.speech_s, "probabilities": p.probabilities, "dimensions": p.dimensions,
-                "duration": round(p.duration, 3), "timing_ms": {"decode": round(dec_s * 1000, 2), "inference": round(inf_s * 1000, 2),
+                "speech_s": p.speech_s, "windows": p.windows, "probabilities": p.probabilities,
+                "dimensions": p.dimensions, "duration": round(p.duration, 3),
+                "timing_ms": {"decode": round(dec_s * 1000, 2), "inference": round(inf_s * 1000, 2),
                               "total": round((time.perf_counter() - t0) * 1000, 2)}}
 
     @app.post("/v1/timeline", summary="Emotion over time for long audio")
@@ -331,41 +532,68 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
                        model: str | None = Query(None)):
         t0 = time.perf_counter()
         name, rec = pick(model)
-        data = await read_upload(request, file)
+        data = await _read_upload(request, file, max_bytes, cfg.max_upload_mb)
+        max_s = min(cfg.max_timeline_s, cfg.max_timeline_windows * hop)
 
         def work():
-            x, rate = decode(data, file.filename or "<upload>", rec, cfg.max_timeline_s)
+            try:
+                x, rate = decode(data, file.filename or "<upload>", rec, max_s)
+            except AudioError as exc:
+                if exc.kind == "too_long" and max_s < cfg.max_timeline_s:
+                    raise AudioError(exc.source, f"{exc.reason}: more than {cfg.max_timeline_windows} windows at hop "
+                                     f"{hop:g} s; use a longer hop", "too_long") from None
+                raise
             return rec.timeline(x, sr=rate, window=window, hop=hop, vad=vad), x.size / rate
 
         try:
-            rows, dur = await infer(work)
+            rows, dur = await gate.run(work)
         except AudioError as exc:
             raise audio_error(exc) from None
         return {"model": name, "duration": round(dur, 3), "window": window, "hop": hop, "vad": vad,
                 "rows": [r.to_dict() for r in rows], "timing_ms": {"total": round((time.perf_counter() - t0) * 1000, 2)}}
 
-    @app.websocket("/v1/stream")
-    async def stream(ws: WebSocket):
-        await _stream_session(ws, recs, default, limiter, metrics)
 
-    return app
+def _number(hello: dict, key: str, default, lo: float, hi: float, integer: bool = False):
+    """A finite number in ``[lo, hi]`` from the stream's first message (a ``ValueError`` says why)."""
+    import math
+
+    v = hello.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{key} must be a finite number, got {v!r}")
+    if integer and int(v) != v:
+        raise ValueError(f"{key} must be a whole number, got {v!r}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{key} must be in [{lo:g}, {hi:g}], got {v!r}")
+    return int(v) if integer else float(v)
 
 
-async def _stream_session(ws, recs: dict, default: str, limiter, metrics: "_Metrics") -> None:
-    """One WebSocket stream (see the module docstring for the protocol)."""
+async def _stream_session(ws, recs: dict, default: str, gate: _Gate, metrics: "_Metrics", cfg: ServeConfig) -> None:
+    """One WebSocket stream (see the module docstring for the protocol). Its first message is
+    validated (finite numbers in range), it counts toward ``max_streams``, every feed runs
+    through the inference gate, and a silent client is timed out."""
     from starlette.websockets import WebSocketDisconnect
 
     from serkit.core.errors import ConfigError
+    from serkit.deploy.stream import MAX_RATE, MAX_WINDOW_S, MIN_HOP_S, MIN_RATE
 
     await ws.accept()
-    metrics.streams.inc()
 
     async def fail(code: str, message: str, close_code: int):
         await ws.send_json({"error": {"code": code, "message": message}})
         await ws.close(close_code)
 
+    if gate.closing:
+        return await fail("shutting_down", "the service is shutting down", 1001)
+    if gate.streams >= cfg.max_streams:
+        return await fail("overloaded", f"{gate.streams} streams open (limit {cfg.max_streams}); retry later", 1013)
+    gate.streams += 1
+    metrics.streams.inc()
     try:
-        first = await ws.receive()
+        try:
+            with anyio.fail_after(cfg.stream_first_message_s):
+                first = await ws.receive()
+        except TimeoutError:
+            return await fail("timeout", f"no first message within {cfg.stream_first_message_s:g} s", 1008)
         if first["type"] == "websocket.disconnect":
             return
         try:
@@ -377,19 +605,25 @@ async def _stream_session(ws, recs: dict, default: str, limiter, metrics: "_Metr
                               '"format": "pcm16"}', 1008)
         name = hello.get("model") or default
         fmt = hello.get("format", "pcm16")
-        if name not in recs:
+        if not isinstance(name, str) or name not in recs:
             return await fail("unknown_model", f"model {name!r} is not loaded; loaded: {sorted(recs)}", 1008)
         if fmt not in ("pcm16", "float32"):
             return await fail("bad_format", f"format must be pcm16 or float32, got {fmt!r}", 1008)
         try:
-            st = recs[name].stream(hello.get("sample_rate"), float(hello.get("window", 2.0)),
-                                   float(hello.get("hop", 0.5)))
+            rate = _number(hello, "sample_rate", None, MIN_RATE, MAX_RATE, integer=True)
+            window = _number(hello, "window", 2.0, 0.1, MAX_WINDOW_S)
+            hop = _number(hello, "hop", 0.5, MIN_HOP_S, MAX_WINDOW_S)
+            st = recs[name].stream(rate, window, hop)
         except (ConfigError, TypeError, ValueError) as exc:
             return await fail("bad_start", str(exc), 1008)
         width, dtype = (2, "<i2") if fmt == "pcm16" else (4, "<f4")
         carry, sent = b"", 0
         while True:
-            msg = await ws.receive()
+            try:
+                with anyio.fail_after(cfg.stream_idle_s):
+                    msg = await ws.receive()
+            except TimeoutError:
+                return await fail("timeout", f"no message for {cfg.stream_idle_s:g} s", 1001)
             if msg["type"] == "websocket.disconnect":
                 return
             if msg.get("bytes") is not None:
@@ -398,10 +632,13 @@ async def _stream_session(ws, recs: dict, default: str, limiter, metrics: "_Metr
                 carry, data = data[cut:], data[:cut]
                 if not data:
                     continue
+                chunk = np.frombuffer(data, dtype)
                 try:
-                    rows = await anyio.to_thread.run_sync(st.feed, np.frombuffer(data, dtype), limiter=limiter)
+                    rows = await gate.run(lambda: st.feed(chunk))
                 except ConfigError as exc:
                     return await fail("bad_samples", str(exc), 1007)
+                except ApiError as exc:
+                    return await fail(exc.code, exc.message, 1013)
             else:
                 try:
                     end = json.loads(msg.get("text") or "").get("end")
@@ -411,7 +648,10 @@ async def _stream_session(ws, recs: dict, default: str, limiter, metrics: "_Metr
                     await ws.send_json({"error": {"code": "bad_message", "message": 'send binary samples, or '
                                                   '{"end": true} to finish'}})
                     continue
-                rows = await anyio.to_thread.run_sync(st.close, limiter=limiter)
+                try:
+                    rows = await gate.run(st.close)
+                except ApiError as exc:
+                    return await fail(exc.code, exc.message, 1013)
             for r in rows:
                 await ws.send_json(r.to_dict())
             sent += len(rows)
@@ -423,4 +663,36 @@ async def _stream_session(ws, recs: dict, default: str, limiter, metrics: "_Metr
     except WebSocketDisconnect:
         return
     finally:
+        gate.streams -= 1
         metrics.streams.dec()
+
+
+def run_server(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, echo=print) -> None:
+    """``serkit serve``: load the models, print the address, models and limits, serve until
+    SIGTERM / SIGINT. On the signal, new requests get 503; after ``shutdown_grace_s - 1`` s what
+    is still running or waiting is cancelled and answered 503 + ``Retry-After`` (not dropped)."""
+    import asyncio
+
+    import uvicorn
+
+    app = create_app(cfg)
+    gate: _Gate = app.state.gate
+    echo(f"serkit serve: http://{host}:{port}/ (API reference /docs), models "
+         + ", ".join(f"{n}={p}" for n, p in cfg.models.items())
+         + f"; limits: upload {cfg.max_upload_mb:g} MB, audio {cfg.max_audio_s:g} s (timeline {cfg.max_timeline_s:g} s, "
+           f"{cfg.max_timeline_windows} windows), {cfg.workers} worker(s) + {cfg.max_queue} queued, "
+           f"{cfg.max_streams} streams, timeout {cfg.request_timeout_s:g} s, shutdown grace {cfg.shutdown_grace_s:g} s")
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            if not gate.closing:
+                gate.closing = True
+                try:
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(max(0.0, cfg.shutdown_grace_s - 1.0), gate.drain)
+                except RuntimeError:
+                    gate.drain()
+            super().handle_exit(sig, frame)
+
+    _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                           timeout_graceful_shutdown=int(cfg.shutdown_grace_s) or None)).run()

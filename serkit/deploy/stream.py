@@ -24,6 +24,9 @@ import numpy as np
 from serkit.core.errors import ConfigError
 
 MAX_RATE = 384_000
+MIN_RATE = 4_000
+MAX_WINDOW_S = 30.0  # the encoders' context; also bounds what a stream holds
+MIN_HOP_S = 0.05     # at most 20 model calls per second of audio
 
 
 @dataclass
@@ -52,10 +55,16 @@ class Stream:
     ``close() -> [StreamRow]`` flushes the tail. Built by :meth:`Runner.stream`."""
 
     def __init__(self, runner, sr: int, window: float = 2.0, hop: float = 0.5, min_window: float = 0.5):
-        if not isinstance(sr, (int, np.integer)) or not 0 < sr <= MAX_RATE:
-            raise ConfigError(f"stream: sample rate must be an integer in 1..{MAX_RATE} Hz, got {sr!r}")
-        if window <= 0 or hop <= 0 or min_window < 0:
-            raise ConfigError("stream: window and hop must be > 0 s, min_window >= 0 s")
+        import math
+
+        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_RATE <= sr <= MAX_RATE:
+            raise ConfigError(f"stream: sample rate must be an integer in {MIN_RATE}..{MAX_RATE} Hz, got {sr!r}")
+        for name, v in (("window", window), ("hop", hop), ("min_window", min_window)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not math.isfinite(v):
+                raise ConfigError(f"stream: {name} must be a finite number of seconds, got {v!r}")
+        if not 0.1 <= window <= MAX_WINDOW_S or not MIN_HOP_S <= hop <= MAX_WINDOW_S or min_window < 0:
+            raise ConfigError(f"stream: window must be in [0.1, {MAX_WINDOW_S:g}] s, hop in [{MIN_HOP_S:g}, "
+                              f"{MAX_WINDOW_S:g}] s, min_window >= 0; got window={window!r}, hop={hop!r}")
         self.runner, self.sr, self.window, self.hop, self.min_window = runner, int(sr), window, hop, min_window
         self.rate = runner.target_rate or self.sr
         self._resampler = None

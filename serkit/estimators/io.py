@@ -60,22 +60,62 @@ def read_model_file(path: str | Path) -> dict:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise SerkitError(f"{path}: not a serkit model file of format {FORMAT} (found {found!r}); "
                           "files of serkit-model/1 carried a pickle and are no longer read: retrain with serkit train")
-    return {**blob, "header": json.loads(blob["header"])}
+    try:
+        header = json.loads(blob["header"])
+        if not isinstance(header, dict):
+            raise ValueError("not a JSON object")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SerkitError(f"{path}: damaged model file: its header is not JSON ({type(exc).__name__})") from None
+    if not isinstance(blob.get("tensors"), dict):
+        raise SerkitError(f"{path}: damaged model file: no tensors")
+    return {**blob, "header": header}
+
+
+def _check_frontend_paths(path: Path, spec: dict) -> None:
+    """A model file may name frontend weights (``compact`` trained on a user's student) only as
+    an existing ``.safetensors`` file: never an arbitrary path for serkit to open."""
+    cfg = spec.get("config") or {}
+    ref = cfg.get("path") if isinstance(cfg, dict) else None
+    name = str(spec.get("name", ""))
+    if name.startswith("compact:"):
+        ref = name[len("compact:"):]
+    if ref and not name.startswith("hf:"):
+        p = Path(str(ref))
+        if p.suffix != ".safetensors" or not p.is_file():
+            raise SerkitError(f"{path}: refused: its frontend names {str(ref)!r}, which is not an existing "
+                              ".safetensors student file")
 
 
 def load_model(path: str | Path) -> tuple[Model, Frontend, list[str], dict]:
-    """Returns ``(model, frontend, labels, header)``."""
+    """Returns ``(model, frontend, labels, header)``. A damaged file (header fields missing or of
+    the wrong type, tensors missing, extra or of the wrong shape, non-finite weights) is one
+    :class:`SerkitError` naming the file, never a traceback."""
     blob = read_model_file(path)
     h = blob["header"]
-    spec = h["frontend"]
-    cfg = spec["config"] if not spec["name"].startswith("hf:") else {k: v for k, v in spec["config"].items() if k != "path"}
-    frontend = build_frontend(spec["name"], cfg)
-    if frontend.fingerprint() != h["frontend_fingerprint"]:
-        raise ModelMismatchError(f"{path}: trained on frontend {spec} but this serkit builds "
-                                 f"{frontend.spec()}; features would not match")
-    model = build_model(h["model"], len(h["labels"]), h["n_layers"], h["dim"])
-    model.load_state(blob["tensors"])
-    return model, frontend, h["labels"], h
+    try:
+        spec = h["frontend"]
+        _check_frontend_paths(Path(path), spec)
+        cfg = spec["config"] if not spec["name"].startswith("hf:") else {k: v for k, v in spec["config"].items()
+                                                                          if k != "path"}
+        frontend = build_frontend(spec["name"], cfg)
+        if frontend.fingerprint() != h["frontend_fingerprint"]:
+            raise ModelMismatchError(f"{path}: trained on frontend {spec} but this serkit builds "
+                                     f"{frontend.spec()}; features would not match")
+        labels = h["labels"]
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise ValueError("labels must be a list of names")
+        model = build_model(h["model"], len(labels), int(h["n_layers"]), int(h["dim"]))
+        bad = sorted(k for k, v in blob["tensors"].items()
+                     if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all()))
+        if bad:
+            raise SerkitError(f"{path}: refused: non-finite (NaN/inf) weights in {bad[:3]}")
+        model.load_state(blob["tensors"])
+    except SerkitError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+        what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise SerkitError(f"{path}: damaged model file ({type(exc).__name__}: {what})") from None
+    return model, frontend, labels, h
 
 
 def check_compatible(header: dict, frontend_name: str | None = None, labels: list[str] | None = None) -> None:

@@ -360,7 +360,7 @@ def test_bundle_carries_its_model_card_and_measured_benchmark():
 
     emodb = serkit.load("emodb")
     card = BUNDLES["emodb"].card()
-    assert card["labels"] == emodb.labels and "EmoDB" in card["training_data"] and "research" in card["licence"]
+    assert card["labels"] == emodb.labels and "EmoDB" in card["training_summary"] and "research" in card["licence"]
     assert card["benchmark"]["protocol"] == "loso" and len(card["benchmark"]["ua"]["per_seed"]) == 5
     assert emodb.card["training_data"]["corpora"] == ["emodb"]  # the file's own card, written by serkit train
 

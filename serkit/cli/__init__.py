@@ -166,7 +166,9 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
                                            "address; needs --out; resumable"),
             out: Path | None = typer.Option(None, "--out", help="--ray: predictions.parquet or .csv"),
             workers: int = typer.Option(0, help="--ray: model workers (0 = CPUs / threads)"),
-            batch_size: int = typer.Option(16, help="--ray: files per model call")):
+            batch_size: int = typer.Option(16, help="--ray: files per model call"),
+            embed: Path | None = typer.Option(None, "--embed", help="also write each file's utterance embedding "
+                                              "(the vector the head pools) to this .npy; ids in <embed>.ids.txt")):
     """Recognise the emotion of each file ('uncertain' / 'no_speech' when it cannot tell).
     Bad files: one error line each (stderr), exit code 1."""
     from serkit.deploy.batch import open_runner, predict_paths
@@ -186,13 +188,16 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
         if r["errors"]:
             raise typer.Exit(1)
         return
-    rec = open_runner(model, onnx, threads, "torch" if asr else engine).configure(min_confidence, speech_check, labels)
+    if embed is not None and (onnx is not None or timeline):
+        raise SerkitError("--embed runs a model on PyTorch (no --onnx, no --timeline)")
+    rec = open_runner(model, onnx, threads, "torch" if asr or embed is not None else engine).configure(
+        min_confidence, speech_check, labels)
     if asr:
         if not getattr(rec, "reads_text", False):
             raise SerkitError(f"--asr: model {model!r} does not read transcripts")
         rec.use_asr(asr)
     failed = predict_paths(rec, files, "json" if json_ else "csv" if csv_ else "text", timeline, window, hop, vad,
-                           echo=typer.echo, err=lambda m: typer.echo(f"error: {m}", err=True))
+                           echo=typer.echo, err=lambda m: typer.echo(f"error: {m}", err=True), embed=embed)
     if failed:
         raise typer.Exit(1)
 

@@ -53,3 +53,9 @@ def info():
                f"models:    {', '.join(sorted(MODELS))}\nprotocols: {', '.join(PROTOCOLS)}\n"
                f"splits:    {', '.join(bundled_splits())} (folds:NAME, or folds:FILE.json)\n"
                f"reproductions: {', '.join(available())} (serkit reproduce NAME)")
+    from serkit.deploy.bundles import BUNDLES
+    from serkit.deploy.bundles import headline_text
+
+    typer.echo("bundles (serkit.load(NAME), --model NAME):")
+    for name, b in BUNDLES.items():
+        typer.echo(f"  {name}: {b.description}; {headline_text(b.card())}; {b.terms}")

@@ -23,6 +23,7 @@ class Bundle:
     licence: str
     intended_use: str = ""
     limits: str = ""
+    terms: str = "research use"
 
     def path(self) -> Path:
         return Path(str(resources.files("serkit") / "deploy" / "pretrained" / self.file))
@@ -30,16 +31,47 @@ class Bundle:
     def get_model(self):
         from serkit.deploy.recognizer import Recognizer
 
-        return Recognizer(self.path())
+        rec = Recognizer(self.path())
+        rec.header["card"] = self.card()  # the bundle's facts (licence, terms) beside the measured ones
+        return rec
 
     def card(self) -> dict:
         """The model card: this bundle's facts plus the measured benchmark from the file."""
         from serkit.estimators.io import read_model_file
 
         h = read_model_file(self.path())["header"]
-        return {**h.get("card", {}), "name": self.name, "description": self.description,
-                "training_data": self.training_data, "licence": self.licence, "intended_use": self.intended_use,
-                "limits": self.limits}
+        card = h.get("card", {})
+        return {**card, "name": self.name, "description": self.description,
+                "training_data": card.get("training_data") or self.training_data,
+                "training_summary": self.training_data, "licence": self.licence, "terms": self.terms,
+                "intended_use": self.intended_use, "limits": self.limits}
+
+
+def card_headline(card: dict) -> dict | None:
+    """The accuracy a model card leads with: for a multi-corpus (leave-one-corpus-out) benchmark
+    the mean UA over held-out corpora (each corpus counts once, not by its size), with the
+    corpora beside it; otherwise the benchmark's UA. ``None``: no benchmark."""
+    bm = (card or {}).get("benchmark") or {}
+    if not bm.get("ua"):
+        return None
+    if bm.get("ua_corpus_mean"):
+        return {"metric": "UA, mean over held-out corpora", "mean": bm["ua_corpus_mean"]["mean"],
+                "std": bm["ua_corpus_mean"]["std"], "protocol": bm.get("protocol"), "seeds": len(bm.get("seeds") or []),
+                "per_corpus": {c: v["mean"] for c, v in (bm.get("ua_per_corpus") or {}).items()},
+                "adapted": {k: v["mean"] for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items()},
+                "per_class_recall": bm.get("per_class_recall"), "pooled_ua": bm["ua"]["mean"]}
+    return {"metric": "UA", "mean": bm["ua"]["mean"], "std": bm["ua"]["std"], "protocol": bm.get("protocol"),
+            "seeds": len(bm.get("seeds") or []), "per_class_recall": bm.get("per_class_recall")}
+
+
+def headline_text(card: dict) -> str:
+    """:func:`card_headline` in one line (``serkit info``, the demo)."""
+    h = card_headline(card)
+    if h is None:
+        return "no benchmark recorded"
+    per = ", ".join(f"{c} {v:.3f}" for c, v in (h.get("per_corpus") or {}).items())
+    return (f"{h['metric']} {h['mean']:.3f} +- {h['std']:.3f} ({h['protocol']}, {h['seeds']} seeds"
+            + (f"; {per}" if per else "") + ")")
 
 
 def bundle_of(path) -> Bundle | None:
@@ -70,6 +102,7 @@ BUNDLES: dict[str, Bundle] = {
                      "'uncertain' and 'no_speech' answers; adapt it to your recordings with `serkit adapt`",
         limits="leave-one-corpus-out accuracy on unseen corpora is low (see the benchmark lines); acted emotions "
                "dominate the training data; not for decisions about people",
+        terms="non-commercial research use (RAVDESS and EmoSpeech are CC BY-NC-SA 4.0)",
     ),
     "emodb": Bundle(
         name="emodb", file="emodb.pt",

@@ -37,6 +37,7 @@ shuts down gracefully on SIGTERM/SIGINT: it stops accepting, lets in-flight requ
 """
 
 # no ``from __future__ import annotations``: FastAPI reads the endpoint annotations at run time
+import functools
 import json
 import logging
 import threading
@@ -59,6 +60,7 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
 
 from serkit.core.cost import ENERGY_CONVENTION
 from serkit.core.errors import AudioError
+from serkit.deploy.bundles import card_headline
 
 STATUS_OF_KIND = {"unreadable": 415, "too_long": 413, "invalid": 422, "missing": 400}
 
@@ -382,23 +384,6 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
     return app
 
 
-def card_headline(card: dict) -> dict | None:
-    """The accuracy a model card leads with: for a multi-corpus (leave-one-corpus-out) benchmark
-    the mean UA over held-out corpora (each corpus counts once, not by its size), with the
-    corpora beside it; otherwise the benchmark's UA. ``None``: no benchmark."""
-    bm = (card or {}).get("benchmark") or {}
-    if not bm.get("ua"):
-        return None
-    if bm.get("ua_corpus_mean"):
-        return {"metric": "UA, mean over held-out corpora", "mean": bm["ua_corpus_mean"]["mean"],
-                "std": bm["ua_corpus_mean"]["std"], "protocol": bm.get("protocol"), "seeds": len(bm.get("seeds") or []),
-                "per_corpus": {c: v["mean"] for c, v in (bm.get("ua_per_corpus") or {}).items()},
-                "adapted": {k: v["mean"] for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items()},
-                "per_class_recall": bm.get("per_class_recall"), "pooled_ua": bm["ua"]["mean"]}
-    return {"metric": "UA", "mean": bm["ua"]["mean"], "std": bm["ua"]["std"], "protocol": bm.get("protocol"),
-            "seeds": len(bm.get("seeds") or []), "per_class_recall": bm.get("per_class_recall")}
-
-
 def _add_info_routes(app, recs: dict, metrics: "_Metrics") -> None:
     default = next(iter(recs))
 
@@ -634,7 +619,7 @@ async def _stream_session(ws, recs: dict, default: str, gate: _Gate, metrics: "_
                     continue
                 chunk = np.frombuffer(data, dtype)
                 try:
-                    rows = await gate.run(lambda: st.feed(chunk))
+                    rows = await gate.run(functools.partial(st.feed, chunk))
                 except ConfigError as exc:
                     return await fail("bad_samples", str(exc), 1007)
                 except ApiError as exc:

@@ -393,3 +393,26 @@ def test_cli_fairness_and_explain(tmp_path):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout.strip().splitlines()[-1])
     assert d["label"] in d["probabilities"] and d["regions"] and (tmp_path / "ex" / "explain_v.png").exists()
+
+
+def test_explain_reports_predicts_calibrated_probability_and_a_single_clip_reference():
+    """Issue 29 item 8: one calibrated probability everywhere; a single clip's cue panel compares
+    its salient regions with the rest of the clip; agreement counts say what they count."""
+    pytest.importorskip("parselmouth")
+    import serkit
+    from serkit.analysis.explain import MIN_PROFILE_CLIPS, Explainer, _agreement, _report
+
+    rec = serkit.load("default")
+    w = np.concatenate([_voice(220.0, 0.8), np.zeros(SR // 2, np.float32), _voice(120.0, 0.7)])
+    e = Explainer(rec).explain(w, "toy", None, "", np.random.default_rng(0))
+    p = rec.predict(w, sr=SR)
+    assert e.label == p.top and e.probabilities[e.label] == pytest.approx(p.probabilities[p.top], abs=1e-4)
+    assert "rest of this clip" in e.reference and any(np.isfinite(v) for v in e.relative.values())
+    prof = {"model_salient_by_predicted": {"anger": {"n": 1, "f0_mean_hz": 12.0}},
+            "corpus_whole_by_label": {"anger": {"n": MIN_PROFILE_CLIPS, "f0_mean_hz": 9.0}}}
+    ag = _agreement(prof)
+    assert ag["model_agree"] == "0 of 0" and ag["corpus_agree"].endswith("of 1")
+    report = _report({"clips": 1, "gradient": True, "agreement": ag, "faithfulness": {
+        "ratio": 1.0, "ratio_ci95": [1, 1], "drop_salient_mean": 0.1, "drop_random_mean": 0.1,
+        "salient_beats_random_share": 0.5}})
+    assert "(12.0, n=1: not counted)" in report and f"at least {MIN_PROFILE_CLIPS} clips" in report

@@ -47,3 +47,22 @@ def test_ray_predictions_equal_the_plain_path_and_resume(tmp_path):
         assert np.abs(merged[c] - merged[c + "_plain"]).max() < 1e-4
     with pytest.raises(Exception, match="parquet or .csv"):
         predict_dataset(folder, tmp_path / "x.txt", log=lambda m: None)
+
+
+def test_parts_are_written_by_time_too_and_every_worker_gets_blocks(tmp_path, monkeypatch):
+    """Issue 29 item 15: a run that is killed loses at most PART_S seconds of work (parts used to
+    be written only every 256 rows), and the files are split so both workers get some."""
+    from serkit.deploy import ray_batch
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(8):
+        sf.write(folder / f"c{i}.wav", tone_clip(1.0, seed=i), 16000)
+    writes = []
+    real = ray_batch._write_table
+    monkeypatch.setattr(ray_batch, "PART_S", 0.0)
+    monkeypatch.setattr(ray_batch, "_write_table", lambda df, path: (writes.append(len(df)), real(df, path))[1])
+    r = ray_batch.predict_dataset(folder, tmp_path / "p.parquet", engine="torch", workers=2, batch_size=16,
+                                  progress=False, log=lambda m: None)
+    assert r["predicted"] == 8
+    assert len(writes) >= 3 and max(writes[:-1]) < 8  # several parts, then the merge of all 8 rows

@@ -88,8 +88,8 @@ class Explainer:
             and hasattr(rec.frontend, "layer_indices")
 
     def proba(self, wavs: list[np.ndarray]) -> np.ndarray:
-        """``(N, C)`` probabilities of 16 kHz waveforms."""
-        return self.rec.probabilities([(np.asarray(w, np.float32), SR, "") for w in wavs])
+        """``(N, C)`` calibrated probabilities of 16 kHz waveforms: the numbers ``predict`` gives."""
+        return self.rec.calibrated_probabilities([(np.asarray(w, np.float32), SR, "") for w in wavs])
 
     def gradient(self, wav: np.ndarray, target: int) -> np.ndarray:
         """``(80, T)`` gradient x input of log p(target) w.r.t. the log-mel input."""
@@ -182,6 +182,11 @@ class Explainer:
         k = int(SEG_S * SR)
         inside = np.concatenate([wav[i * k:(i + 1) * k] for i in top])
         cue = region_cues(wav, inside)
+        if not reference:  # one clip, no speaker reference: salient regions against the rest of the clip
+            rest = [i for i in range(seg.size) if i not in set(top)]
+            if rest:
+                reference = region_cues(wav, np.concatenate([wav[i * k:(i + 1) * k] for i in rest]))
+                ref_name = "the rest of this clip (no speaker reference given)"
         rel = C.relative(cue, reference) if reference else {}
         faith = self.faithfulness(wav, target, float(p[target]), top, seg.size, rng or np.random.default_rng(0))
         return Explanation(source, self.rec.labels[target], {lab: round(float(v), 4) for lab, v in zip(self.rec.labels, p)},
@@ -367,12 +372,25 @@ def _agreement(profiles: dict) -> dict:
             r = {"class": lab, "cue": cue, "expected": "+" if sign > 0 else "-"}
             for key, name in (("model_salient_by_predicted", "model"), ("corpus_whole_by_label", "corpus")):
                 v = profiles[key].get(lab, {}).get(cue)
-                r[name] = v
-                if v is not None and profiles[key][lab]["n"] >= 3:
+                n = profiles[key].get(lab, {}).get("n", 0)
+                r[name], r[f"n_{name}"] = v, n
+                if v is not None and n >= MIN_PROFILE_CLIPS:
                     hits[name][0] += int(np.sign(v) == sign)
                     hits[name][1] += 1
             rows.append(r)
-    return {"rows": rows, **{f"{k}_agree": f"{a} of {b}" for k, (a, b) in hits.items()}}
+    return {"rows": rows, "min_clips": MIN_PROFILE_CLIPS,
+            **{f"{k}_agree": f"{a} of {b}" for k, (a, b) in hits.items()}}
+
+
+MIN_PROFILE_CLIPS = 3
+"""A (class, cue) median counts toward agreement only with this many clips; the table shows
+the others in parentheses with their count."""
+
+
+def _cell(v, n) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v}" if n >= MIN_PROFILE_CLIPS else f"({v}, n={n}: not counted)"
 
 
 def _report(res: dict) -> str:
@@ -382,10 +400,13 @@ def _report(res: dict) -> str:
              f"{f['drop_salient_mean']:.3f} vs random {f['drop_random_mean']:.3f}; salient > random on "
              f"{100 * f['salient_beats_random_share']:.0f} % of clips", "",
              f"agreement with the literature's directions: model {res['agreement']['model_agree']}, corpus "
-             f"{res['agreement']['corpus_agree']}", "", "| class | cue | expected | model (salient, by prediction) | corpus (whole clips, by label) |",
+             f"{res['agreement']['corpus_agree']} (class x cue pairs with at least {MIN_PROFILE_CLIPS} clips; values in "
+             "parentheses have fewer and are not counted)", "",
+             "| class | cue | expected | model (salient, by prediction) | corpus (whole clips, by label) |",
              "|---|---|---|---|---|"]
     for r in res["agreement"]["rows"]:
-        lines.append(f"| {r['class']} | {r['cue']} | {r['expected']} | {r['model']} | {r['corpus']} |")
+        lines.append(f"| {r['class']} | {r['cue']} | {r['expected']} | {_cell(r['model'], r.get('n_model', 0))} | "
+                     f"{_cell(r['corpus'], r.get('n_corpus', 0))} |")
     lines += ["", "values: median relative cue (F0, loudness, rate in %; F0 range in semitones) against the speaker's "
               "neutral clips (corpus mean when a speaker has none)"]
     return "\n".join(lines) + "\n"

@@ -26,6 +26,10 @@ from serkit.deploy.batch import expand_paths, open_runner
 ROW_KEYS = ("path", "label", "state", "top", "confidence", "speech_s", "duration")
 
 
+PART_ROWS = 256  # rows per part at most ...
+PART_S = 5.0     # ... or this many seconds of work, whichever comes first
+
+
 def input_files(inputs) -> list[str]:
     """A folder (audio files in it, recursively), a ``.jsonl`` manifest (its ``audio`` paths) or
     paths -> sorted unique file paths."""
@@ -122,29 +126,40 @@ def predict_dataset(inputs, out: str | Path, model: str = "default", address: st
     audio_s, n_new = 0.0, 0
     if todo:
         if not ray.is_initialized():
+            import logging
+
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                     configure_logging=False)
+                     configure_logging=True, logging_level=logging.ERROR)  # quiet: only errors reach stderr
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         ctx.print_on_execution_start = False
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n_workers = workers or max(1, cpus // max(1, threads))
         log(f"{len(todo)} files to predict ({len(done)} done before) on {n_workers} Ray workers x {threads} threads")
-        ds = ray.data.from_items([{"path": f} for f in todo], override_num_blocks=max(1, len(todo) // (4 * batch_size)))
+        # at least two blocks per worker, so every actor gets work (one block fed a single actor)
+        blocks = min(len(todo), max(2 * n_workers, -(-len(todo) // batch_size)))
+        step = max(1, min(batch_size, -(-len(todo) // blocks)))
+        ds = ray.data.from_items([{"path": f} for f in todo], override_num_blocks=blocks)
         res = ds.map_batches(_Actor, fn_constructor_kwargs={"model": model, "engine": engine, "threads": threads,
                                                              "speech_check": speech_check},
-                             batch_size=batch_size, concurrency=n_workers, num_cpus=threads, batch_format="pandas")
+                             batch_size=step, concurrency=n_workers, num_cpus=threads, batch_format="pandas")
         parts.mkdir(parents=True, exist_ok=True)
         k = len(list(parts.glob("*.parquet")))
-        for batch in res.iter_batches(batch_size=256, batch_format="pandas"):
+        pending, last = [], time.time()
+        for batch in res.iter_batches(batch_size=step, batch_format="pandas"):
             failed = batch["error"].fillna("").astype(str) != ""
             bad, good = batch[failed], batch[~failed].drop(columns=["error"])
             errors += list(zip(bad["path"], bad["error"]))
             if len(good):
-                _write_table(good, parts / f"part-{k:05d}.parquet")
-                k += 1
+                pending.append(good)
                 n_new += len(good)
                 audio_s += float(good["duration"].sum())
+            # a part by size OR by time, so a killed run loses at most PART_ROWS rows or PART_S seconds
+            if pending and (sum(map(len, pending)) >= PART_ROWS or time.time() - last >= PART_S):
+                _write_table(pd.concat(pending, ignore_index=True), parts / f"part-{k:05d}.parquet")
+                k, pending, last = k + 1, [], time.time()
+        if pending:
+            _write_table(pd.concat(pending, ignore_index=True), parts / f"part-{k:05d}.parquet")
     wall = time.time() - t0
     tables = ([_read_table(out)] if out.exists() else []) + [pd.read_parquet(p) for p in sorted(parts.glob("*.parquet"))]
     if tables:

@@ -215,7 +215,7 @@ class Runner(ABC):
         out: list[Prediction | None] = [None] * len(signals)
         if short:
             sig = [signals[i] for i in short]
-            probs = self._calibrated(sig, None if texts is None else [texts[i] for i in short])
+            probs = self.calibrated_probabilities(sig, None if texts is None else [texts[i] for i in short])
             speech = [self._speech(x, rate) for x, rate, _ in sig]
             for i, p, sp in zip(short, probs, speech):
                 x, rate, src = signals[i]
@@ -229,8 +229,9 @@ class Runner(ABC):
             p.seconds = dt
         return out
 
-    def _calibrated(self, signals: list[Signal], texts: list[str | None] | None = None) -> np.ndarray:
-        """``(N, C)`` probabilities as answered: the back-end's, tempered, labels merged."""
+    def calibrated_probabilities(self, signals: list[Signal], texts: list[str | None] | None = None) -> np.ndarray:
+        """``(N, C)`` probabilities as answered (one pass per signal): the back-end's, with the
+        card's temperature, labels merged. What ``predict`` reports for a clip; ``explain`` too."""
         from serkit.core.calibration import apply_temperature
 
         check_cancelled()
@@ -274,7 +275,7 @@ class Runner(ABC):
 
         def flush():
             nonlocal weight, speech_total, counted
-            probs = self._calibrated([(w, rate, src) for w in batch], None if text is None else [text] * len(batch))
+            probs = self.calibrated_probabilities([(w, rate, src) for w in batch], None if text is None else [text] * len(batch))
             for w, p in zip(batch, probs):
                 sp = self._speech(w, rate)
                 plain[:] += p * w.size

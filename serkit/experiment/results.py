@@ -163,7 +163,9 @@ class BenchResult:
         if self.adaptation:
             rec["adapted_ua_corpus_mean"] = {k: v["ua_corpus_mean"] for k, v in self.adaptation.items()}
         if self.calibration:
-            rec["ece"] = {"before": self.calibration["ece_before"]["mean"], "after": self.calibration["ece_after"]["mean"]}
+            rec["ece"] = {"before": self.calibration["ece_before"]["mean"], "after": self.calibration["ece_after"]["mean"],
+                          **({"per_corpus": self.calibration["per_corpus"]} if "per_corpus" in self.calibration else {})}
+        rec["per_class_recall"] = dict(self.per_class_recall)
         return rec
 
     def to_dict(self) -> dict:

@@ -357,3 +357,15 @@ def test_a_users_model_file_gets_the_cached_onnx_fast_path(rec, tmp_path, monkey
     x = tone_clip(2.0, seed=9)
     a, b = first.predict(x, sr=SR), second.predict(x, sr=SR)
     assert max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 1e-4
+
+
+def test_new_cards_carry_per_class_recall_and_per_corpus_ece():
+    """Item 7: what `serkit train --results RUN` writes into a card from now on."""
+    from serkit.deploy.bundles import card_headline
+    from serkit.testing import toy_result
+
+    res = toy_result(["anger", "sadness"], {"anger": 0.8, "sadness": 0.4})
+    rec = res.benchmark_record()
+    assert rec["per_class_recall"] == {"anger": 0.8, "sadness": 0.4}
+    h = card_headline({"benchmark": rec})
+    assert h["metric"] == "UA" and h["per_class_recall"] == {"anger": 0.8, "sadness": 0.4}

@@ -42,6 +42,18 @@ def friendly(fn):
     return wrapper
 
 
+DEVICE = typer.Option("cpu", "--device", help="where torch work runs: cpu, cuda (an error without one) or auto")
+
+
+def _device(name: str, jobs: int = 1) -> str:
+    from serkit.core.device import set_device
+
+    dev = set_device(name)
+    if dev == "cuda" and jobs > 1:
+        raise SerkitError("--device cuda runs folds in one process: use --jobs 1 (forked workers cannot share CUDA)")
+    return dev
+
+
 def _labels(spec: str | None) -> list[str] | None:
     return [s for s in spec.split(",") if s.strip()] if spec else None
 
@@ -71,10 +83,13 @@ def bench(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: 
           protocol: str | None = PROTOCOL, labels: str | None = LABELS, seeds: int | None = typer.Option(None, help="number of seeds (default 5)"),
           jobs: int = typer.Option(1, help="parallel fold workers"),
           out: Path = typer.Option(..., "--out", help="result folder (re-running resumes finished folds)"),
-          config: Path | None = CONFIG, set_: list[str] = SET, cache_dir: Path | None = CACHE, quiet: bool = QUIET):
+          config: Path | None = CONFIG, set_: list[str] = SET, cache_dir: Path | None = CACHE, quiet: bool = QUIET,
+          device: str = DEVICE):
     """Cross-validated experiment: results.json, predictions.csv, config.yaml, report.md, confusion.png."""
     from serkit.experiment.bench import run_bench
     from serkit.experiment.config import load_experiment
+
+    _device(device, jobs)
 
     cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend, protocol=protocol, seeds=seeds,
                           labels=_labels(labels))
@@ -127,11 +142,14 @@ def extract(manifest: str = typer.Option(..., help="JSONL manifest"),
 def train(manifest: str | None = MANIFEST, model: str | None = MODEL, frontend: str | None = FRONTEND, labels: str | None = LABELS,
           out: Path = typer.Option(..., "--out", help="model file to write (.pt)"), seed: int = typer.Option(0),
           config: Path | None = CONFIG, set_: list[str] = SET, cache_dir: Path | None = CACHE,
-          results: Path | None = typer.Option(None, help="bench result folder of the same setting, recorded as provenance")):
+          results: Path | None = typer.Option(None, help="bench result folder of the same setting, recorded as provenance"),
+          device: str = DEVICE):
     """Train one model on a whole manifest (validation speakers for early stopping) and save it."""
     from serkit.experiment.config import load_experiment
     from serkit.experiment.results import BenchResult
     from serkit.experiment.train import train_model
+
+    _device(device)
 
     cfg = load_experiment(config, set_, manifest=manifest, model=model, frontend=frontend, labels=_labels(labels))
     prov = {"command": "serkit " + " ".join(sys.argv[1:]), "created": time.strftime("%Y-%m-%d")}
@@ -168,7 +186,8 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
             workers: int = typer.Option(0, help="--ray: model workers (0 = CPUs / threads)"),
             batch_size: int = typer.Option(16, help="--ray: files per model call"),
             embed: Path | None = typer.Option(None, "--embed", help="also write each file's utterance embedding "
-                                              "(the vector the head pools) to this .npy; ids in <embed>.ids.txt")):
+                                              "(the vector the head pools) to this .npy; ids in <embed>.ids.txt"),
+            device: str = DEVICE):
     """Recognise the emotion of each file ('uncertain' / 'no_speech' when it cannot tell).
     Bad files: one error line each (stderr), exit code 1."""
     from serkit.deploy.batch import open_runner, predict_paths
@@ -190,6 +209,10 @@ def predict(files: list[Path] = typer.Argument(..., help="audio files and/or fol
         return
     if embed is not None and (onnx is not None or timeline):
         raise SerkitError("--embed runs a model on PyTorch (no --onnx, no --timeline)")
+    if _device(device) == "cuda":
+        if onnx is not None:
+            raise SerkitError("--device cuda runs the PyTorch model (the ONNX runner is CPU-only): drop --onnx")
+        engine = "torch"
     rec = open_runner(model, onnx, threads, "torch" if asr or embed is not None else engine).configure(
         min_confidence, speech_check, labels)
     if asr:

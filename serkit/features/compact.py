@@ -151,6 +151,10 @@ class Compact(Frontend):
         out: list[np.ndarray | None] = [None] * len(mels)
         keep = self.layer_indices
         bs = max(1, self.config.batch_size)
+        from serkit.core.device import get_device
+
+        dev = get_device()
+        net = self.net.to(dev)
         with torch.inference_mode():
             for k in range(0, len(order), bs):
                 sub = order[k : k + bs]
@@ -158,7 +162,7 @@ class Compact(Frontend):
                 x = torch.zeros(len(sub), 80, int(lens.max()))
                 for b, i in enumerate(sub):
                     x[b, :, : mels[i].shape[1]] = torch.from_numpy(mels[i])
-                states = self.net(x, lens)
+                states = [s.cpu() for s in net(x.to(dev), lens.to(dev))]
                 for b, i in enumerate(sub):
                     t2 = (mels[i].shape[1] + 1) // 2
                     out[i] = np.stack([states[s][b, :t2].numpy() for s in keep]).astype(np.float32)

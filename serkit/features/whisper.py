@@ -204,6 +204,10 @@ class WhisperTinyLayers(_Whisper):
         pieces = {}
         keep = self.layer_indices
         bs = max(1, self.config.batch_size)
+        from serkit.core.device import get_device
+
+        dev = get_device()
+        enc = self.encoder.to(dev)
         with torch.inference_mode():
             for k in range(0, len(order), bs):
                 sub = [chunks[o] for o in order[k : k + bs]]
@@ -211,7 +215,7 @@ class WhisperTinyLayers(_Whisper):
                 mel = torch.zeros(len(sub), 80, int(lens.max()))
                 for b, (_, _, c) in enumerate(sub):
                     mel[b, :, : c.shape[1]] = torch.from_numpy(c)
-                states = self.encoder(mel, lens)
+                states = [s.cpu() for s in enc(mel.to(dev), lens.to(dev))]
                 for b, (i, j, c) in enumerate(sub):
                     t2 = (c.shape[1] + 1) // 2
                     pieces[(i, j)] = np.stack([states[s][b, :t2].numpy() for s in keep])

@@ -139,15 +139,24 @@ def _length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.rando
 @torch.no_grad()
 def predict_logits(model: nn.Module, feats: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
     """Logits ``(N, C)`` in input order; batches are length-sorted to keep padding small."""
+    from serkit.core.device import get_device
+
+    dev = get_device()
     model.eval()
+    first = next(model.parameters(), None)
+    home = first.device if first is not None else torch.device("cpu")
+    model.to(dev)
     order = np.argsort([f.shape[1] for f in feats], kind="stable")
     out = [None] * len(feats)
-    for k in range(0, len(order), batch_size):
-        idx = order[k : k + batch_size]
-        x, m = collate([feats[i] for i in idx])
-        logits = model(x, m).numpy()
-        for j, i in enumerate(idx):
-            out[i] = logits[j]
+    try:
+        for k in range(0, len(order), batch_size):
+            idx = order[k : k + batch_size]
+            x, m = collate([feats[i] for i in idx])
+            logits = model(x.to(dev), m.to(dev)).detach().cpu().numpy()
+            for j, i in enumerate(idx):
+                out[i] = logits[j]
+    finally:
+        model.to(home)  # back where it was (models live on the CPU between calls)
     return np.stack(out)
 
 
@@ -233,7 +242,8 @@ class _Objective:
             for k, v in parts.items():
                 self.parts[k] = self.parts.get(k, 0.0) + v
             return loss
-        return F.cross_entropy(logits, y, weight=self.weight, label_smoothing=self.cfg.label_smoothing)
+        w = None if self.weight is None else self.weight.to(logits.device)
+        return F.cross_entropy(logits, y, weight=w, label_smoothing=self.cfg.label_smoothing)
 
     def close(self) -> None:
         if self.hook is not None:
@@ -292,12 +302,20 @@ def train_classifier(
     more than cross-entropy or variants bring soft labels. Parameters whose name ends in
     ``featurizer.logits`` (the layer weights) train at ``cfg.layer_lr`` without weight decay.
     """
+    from serkit.core.device import get_device
+
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
+    dev = get_device()
+    model.to(dev)
     if not (variants is not None and any(len(v) for v in variants)):
         variants = None
     objective = _Objective(model, cfg, labels, n_classes, loss_fn, variants is not None or soft_targets is not None,
                            readout)
+    if objective.multi is not None:
+        objective.multi.to(dev)
+        if objective.multi.ce_weight is not None:
+            objective.multi.ce_weight = objective.multi.ce_weight.to(dev)
     groups = _param_groups(model, cfg) + objective.param_groups()
     opt, sched = make_optimizer(groups, cfg, math.ceil(len(feats) / cfg.batch_size))
     y_all = torch.from_numpy(labels.astype(np.int64))
@@ -312,7 +330,7 @@ def train_classifier(
             objective.parts = {}
             for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
                 x, m, t = _batch(feats, t_all, idx, variants, cfg, rng)
-                loss = objective(model(x, m), y_all[idx], t)
+                loss = objective(model(x.to(dev), m.to(dev)), y_all[idx].to(dev), t.to(dev))
                 opt.zero_grad()
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -334,5 +352,6 @@ def train_classifier(
         objective.close()
     if best_state is not None:  # (without validation data the last epoch is kept as it is)
         model.load_state_dict(best_state)
+    model.to("cpu")
     model.eval()
     return TrainReport(epoch, best[1], best[0], {k: round(v, 4) for k, v in objective.parts.items()} or None)

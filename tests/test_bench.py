@@ -9,7 +9,7 @@ from serkit.core.errors import ConfigError, ProtocolError, SerkitError
 from serkit.data.corpora import prepare, write_manifest
 from serkit.experiment.bench import run_bench
 from serkit.experiment.config import RunConfig, experiment_from_dict
-from serkit.experiment.results import BenchResult
+from serkit.experiment.results import SCHEMA_VERSION, BenchResult
 from serkit.testing import toy_manifest as make_toy_manifest
 from serkit.testing import toy_result
 
@@ -41,7 +41,7 @@ def test_bench_logreg_writes_everything(toy_manifest, cache_dir, tmp_path):
     # a fold's test speaker is the fold name: predictions never come from a model that saw it
     assert all(row["id"].split("_")[2] == row["fold"] for row in rows)
     saved = BenchResult.load(out)
-    assert saved == r and saved.schema_version == 1
+    assert saved == r and saved.schema_version == SCHEMA_VERSION == 2
     assert json.loads((out / "results.json").read_text())["cost"]["energy_head_mj"] > 0  # energies written out
 
 
@@ -58,7 +58,7 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     assert r2.timing.features_cached == 24 and r2.timing.features_extracted == 0
     assert r2.ua.mean == pytest.approx(r1.ua.mean)
     # the resumed run's own wall time does not erase what the reused folds cost
-    assert [h["folds_run"] for h in r2.timing.invocations] == [4, 2]
+    assert [h.folds_run for h in r2.timing.invocations] == [4, 2]
     assert r2.timing.wall_s_total == pytest.approx(r1.timing.wall_s + r2.timing.wall_s, abs=0.02)
     # more seeds extend the run: seed 0's folds are reused, only seed 1's run; jobs do not matter
     logs.clear()
@@ -125,7 +125,7 @@ def test_bench_spiking_model_reports_sops_and_firing_health(toy_manifest, cache_
     assert c.sops_head > 0 and c.macs_head > 0
     assert c.energy_head_mj == pytest.approx((4.6 * c.macs_head + 0.9 * c.sops_head) * 1e-9, rel=1e-3)
     assert set(r.spike_stats) == {"lif1", "lif2", "lif_ctx", "lif_kv"}
-    assert all(0 <= v["rate"] <= 1 for v in r.spike_stats.values())
+    assert all(0 <= v.rate <= 1 for v in r.spike_stats.values())
     table = snn_table([out])
     assert "lif1" in table and "snn" in table
 
@@ -186,3 +186,28 @@ def test_fingerprint_ignores_seeds_and_run_settings_but_not_the_model():
     assert base.fingerprint({"name": "logmel", "version": "2"}) != base.fingerprint(spec)
     with pytest.raises(ConfigError, match="jobs"):  # execution settings are not experiment settings
         _cfg("m.jsonl", jobs=2)
+
+
+def test_reaggregating_a_run_folder_gives_identical_values(toy_manifest, cache_dir, tmp_path):
+    """Issue 30: the typed path changes no value. The fold files on disk, read back and
+    aggregated again, give the results.json that was written (timing and latency aside), and
+    every section round-trips through JSON as its dataclass."""
+    from serkit.experiment.aggregate import aggregate
+    from serkit.experiment.dataset import load_dataset
+    from serkit.data.protocols import make_folds
+    from serkit.experiment.results import Calibration, FoldRecord, Scores
+
+    cfg = _cfg(toy_manifest, model={"name": "attnpool", "hidden": 16, "train": {"epochs": 3}})
+    out = tmp_path / "run"
+    r = run_bench(cfg, out, _run(cache_dir))
+    written = json.loads((out / "results.json").read_text())
+    records = [FoldRecord.load(p) for p in sorted((out / "folds").glob("*.json"))]
+    assert all(rec is not None and rec.uses == ["audio"] for rec in records)
+    data = load_dataset(cfg, _run(cache_dir), lambda *a: None)
+    again = aggregate(records, cfg, data, make_folds(data.utts, cfg.protocol)).to_dict()
+    skip = {"timing", "latency_ms_per_clip", "latency_head_ms", "latency_protocol"}
+    assert {k: v for k, v in again.items() if k not in skip} == {k: v for k, v in written.items() if k not in skip}
+    assert isinstance(r.calibration, Calibration) and isinstance(r.calibration.selective[0].coverage, float)
+    saved = BenchResult.load(out)
+    assert saved == r and isinstance(saved.calibration, Calibration)
+    assert saved.per_corpus is None and saved.probes is None and not isinstance(written["calibration"], Scores)

@@ -122,21 +122,21 @@ def test_bench_reads_transcripts_reports_energy_parts_and_shuffles_on_request(tm
                                      "model": {"name": "eavs-tf", "hidden": 16, "train": {"epochs": 2}}, **kw})
 
     r = run_bench(cfg(), tmp_path / "run", run, log=lambda *_: None)
-    assert set(r.cost_parts) == {"audio", "text", "fusion"} and r.text["missing"] == 6
-    assert r.text["encoder_mj"] > 0 and r.text["tokens_mean"] > 3 and "text" in r.metric_definitions
+    assert set(r.cost_parts) == {"audio", "text", "fusion"} and r.text.missing == 6
+    assert r.text.encoder_mj > 0 and r.text.tokens_mean > 3 and "text" in r.metric_definitions
     # the same fitted models probed with one modality altered, recorded per fold and summarised
     assert set(r.probes) == {"text_shuffled", "no_text", "no_audio"} and "probes" in r.metric_definitions
-    assert all(0 <= v["ua"]["mean"] <= 1 for v in r.probes.values())
+    assert all(0 <= v.ua.mean <= 1 for v in r.probes.values())
     rec = json.loads(next((tmp_path / "run" / "folds").glob("seed0_*.json")).read_text())
     assert all(len(p) == len(rec["proba"]) for p in rec["probes"].values())
     assert "Modality probes" in (tmp_path / "run" / "report.md").read_text()
     # a unimodal variant: no probes, and only the encoder it reads is counted
     a = run_bench(cfg(model={"name": "eavs-tf-audio", "hidden": 16, "train": {"epochs": 2}}), tmp_path / "audio", run,
                   log=lambda *_: None)
-    assert a.probes is None and a.text["encoder_mj"] == 0 and not a.text["read"] and a.cost.energy_dsp_mj > 0
+    assert a.probes is None and a.text.encoder_mj == 0 and not a.text.read and a.cost.energy_dsp_mj > 0
     assert a.cost.energy_total_mj > a.cost.energy_head_mj  # the log-mel is counted (logmel has no encoder)
     s = run_bench(cfg(text_shuffle_test=True), tmp_path / "shuffled", run, log=lambda *_: None)
-    assert s.text["shuffled_test"] and "permuted" in s.metric_definitions["text"]
+    assert s.text.shuffled_test and "permuted" in s.metric_definitions["text"]
     # the text settings define a multimodal result, and only that
     fe = build_frontend("logmel").spec()
     assert cfg().fingerprint(fe) != cfg(text={"max_tokens": 8}).fingerprint(fe)
@@ -175,7 +175,7 @@ def test_text_branch_trains_from_a_csv_of_transcripts_alone(tmp_path):
     cfg = experiment_from_dict({"manifest": str(tmp_path / "t.jsonl"), "frontend": "none", "protocol": "kfold-speaker:3",
                                 "seeds": 1, "model": {"name": "eavs-tf-text", "hidden": 32, "train": {"epochs": 30, "batch_size": 8, "refit": False}}})
     r = run_bench(cfg, tmp_path / "run", RunConfig(cache_dir=str(tmp_path / "cache"), progress=False), log=lambda *_: None)
-    assert r.ua.mean >= 0.9 and r.cost.macs_encoder == 0 and r.cost_parts["audio"]["macs"] == 0
+    assert r.ua.mean >= 0.9 and r.cost.macs_encoder == 0 and r.cost_parts["audio"].macs == 0
 
 
 def test_a_trained_multimodal_model_predicts_with_and_without_a_transcript(tmp_path):

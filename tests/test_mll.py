@@ -178,11 +178,11 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
                                 "frontend": "logmel", "protocol": "loso", "seeds": 1})
     run = RunConfig(cache_dir=str(cache_dir), progress=False)
     r = run_bench(cfg, tmp_path / "run", run)
-    assert r.augment["name"] == "eam" and r.augment["banks"][0]["encoded"] == 4 * 24
+    assert r.augment.config.name == "eam" and r.augment.banks[0].encoded == 4 * 24
     assert len(calls) == 2 * 4  # fit and validation split of each of the 4 folds
     # a resumed re-run loads the cached bank; the record of the run that encoded it is kept
     r2 = run_bench(cfg, tmp_path / "run", run)
-    assert r2.augment["banks"][0]["encoded"] == 4 * 24 and r2.timing.wall_s_total > r2.timing.wall_s
+    assert r2.augment.banks[0].encoded == 4 * 24 and r2.timing.wall_s_total > r2.timing.wall_s
     for targets, partners, used in calls:
         # partners never cover every speaker: the fold's test speaker is always left out
         assert len({spk[p] for p in partners}) <= 3

@@ -113,7 +113,7 @@ def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
     cfg = load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", protocol="loco", seeds=1)
     r = run_bench(cfg, tmp_path / "o", run, log=lambda *a: None)
     assert set(r.per_corpus) == {"ca", "cb"} and r.ua_corpus_mean.mean == pytest.approx(
-        (r.per_corpus["ca"]["ua"].mean + r.per_corpus["cb"]["ua"].mean) / 2, abs=1e-4)
+        (r.per_corpus["ca"].ua.mean + r.per_corpus["cb"].ua.mean) / 2, abs=1e-4)
     assert "UA per test corpus" in r.summary()
     doc = run_matrix(load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", seeds=1),
                      tmp_path / "mx", within="kfold-speaker:3", run=run, log=lambda *a: None)

@@ -65,9 +65,10 @@ def summarize(out: str | Path, names: list[str] | None = None) -> dict:
         if not r.robustness:
             raise SerkitError(f"{out / n}: a bench run without test_corruptions")
         rows[n] = {"clean": {"mean": r.ua.mean, "std": r.ua.std},
-                   **{c: {"mean": v["ua"]["mean"], "std": v["ua"]["std"]} for c, v in r.robustness["conditions"].items()},
+                   **{c: {"mean": v.ua.mean, "std": v.ua.std} for c, v in r.robustness.conditions.items()},
                    "_meta": {"corpus": r.corpus, "protocol": r.protocol_label, "seeds": len(r.seeds),
-                             "energy_total_mj": r.cost.energy_total_mj, "augment": (r.augment or {}).get("name", "none")}}
+                             "energy_total_mj": r.cost.energy_total_mj,
+                             "augment": r.augment.config.name if r.augment else "none"}}
     summary = {"ua": rows, "definition": "UA (mean +- std over seeds) on corrupted copies of each fold's test clips; "
                "models trained on clean speech unless their augment says otherwise"}
     atomic_write_json(out / "robustness.json", summary)

@@ -77,6 +77,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == 2:  # dict[K, V]: each value checked (and typed) as V
+            return {k: _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
         return dict(value)
     if tp in (int, float) and isinstance(value, bool):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")

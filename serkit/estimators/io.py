@@ -116,11 +116,3 @@ def load_model(path: str | Path) -> tuple[Model, Frontend, list[str], dict]:
         what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise SerkitError(f"{path}: damaged model file ({type(exc).__name__}: {what})") from None
     return model, frontend, labels, h
-
-
-def check_compatible(header: dict, frontend_name: str | None = None, labels: list[str] | None = None) -> None:
-    """Refuse a model used with another frontend or label set than it was trained on."""
-    if frontend_name and header["frontend"]["name"] != frontend_name:
-        raise ModelMismatchError(f"model was trained on frontend {header['frontend']['name']!r}, not {frontend_name!r}")
-    if labels is not None and list(labels) != list(header["labels"]):
-        raise ModelMismatchError(f"model labels {header['labels']} differ from the requested {list(labels)}")

@@ -111,12 +111,12 @@ class ExperimentConfig:
         """Digest of what defines one fold's result: everything but the number of seeds, plus
         the frontend's full spec (its version included)."""
         d = {k: v for k, v in self.to_dict().items() if k != "seeds"}
-        if not self.reads_text:  # (so audio-only results keep the fingerprints they had)
-            d.pop("text")
-            d.pop("text_shuffle_test")
-        if not self.test_corruptions:  # (so clean results keep the fingerprints they had)
-            for k in ("test_corruptions", "babble", "noise_dir"):
-                d.pop(k)
+        # settings that cannot change this result are left out (a model that reads no transcript
+        # is not a new experiment because the text encoder's settings differ)
+        unused = ([] if self.reads_text else ["text", "text_shuffle_test"]) + \
+            ([] if self.test_corruptions else ["babble", "noise_dir"])
+        for k in unused:
+            d.pop(k)
         split = self.protocol[6:] if self.protocol.startswith("folds:") else ""
         if split and not (SPLITS_DIR / f"{split}.json").exists():  # a split file: its folds define the result
             d["split_folds"] = fixed_split(split).folds

@@ -55,8 +55,8 @@ def run_matrix(cfg: ExperimentConfig, out: str | Path, within: str = "kfold-spea
                       out / "cells" / f"from_{a}", run, log)
         wall[f"from_{a}"] = r.timing.wall_s_total
         for b in others:
-            m = (r.per_corpus or {}).get(b) if len(others) > 1 else {"ua": r.ua}
-            cells[a][b] = _cell(m["ua"], r.labels, f"cells/from_{a}")
+            ua = (r.per_corpus or {})[b].ua if len(others) > 1 else r.ua
+            cells[a][b] = _cell(ua, r.labels, f"cells/from_{a}")
     doc = {"corpora": names, "within_protocol": within, "model": cfg.model.name, "frontend": cfg.frontend.name,
            "labels": cfg.labels, "seeds": cfg.seed_list, "cells": cells,
            "wall_s_total": round(sum(wall.values()), 1), "wall_s_per_run": wall,

@@ -9,7 +9,7 @@ import numpy as np
 from serkit.core.cost import ENERGY_CONVENTION
 from serkit.core.errors import SerkitError
 from serkit.core.io import atomic_write_bytes, atomic_write_text
-from serkit.experiment.results import BenchResult
+from serkit.experiment.results import BenchResult, Calibration
 
 
 def save_figure(fig, path: Path) -> None:
@@ -48,7 +48,7 @@ def confusion_png(conf: list[list[int]], labels: list[str], path: Path, title: s
     save_figure(fig, path)
 
 
-def calibration_png(cal: dict, path: Path) -> None:
+def calibration_png(cal: Calibration, path: Path) -> None:
     """Reliability diagram (before / after temperature scaling) and selective accuracy vs coverage."""
 
     import matplotlib
@@ -59,15 +59,16 @@ def calibration_png(cal: dict, path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=110)
     centers = (np.arange(10) + 0.5) / 10
     for key, style in (("reliability_before", "o--"), ("reliability_after", "s-")):
-        acc = [np.nan if v is None else v for v in cal[key]["accuracy"]]
-        a.plot(centers, acc, style, label=f"{key.split('_')[1]} (ECE {cal[key]['ece']:.3f})")
+        rel = getattr(cal, key)
+        acc = [np.nan if v is None else v for v in rel.accuracy]
+        a.plot(centers, acc, style, label=f"{key.split('_')[1]} (ECE {rel.ece:.3f})")
     a.plot([0, 1], [0, 1], ":", color="grey")
     a.set_xlabel("confidence")
     a.set_ylabel("accuracy")
     a.set_title("reliability", fontsize=9)
     a.legend(fontsize=7)
-    sel = cal["selective"]
-    b.plot([r["coverage"] for r in sel], [r["accuracy"] for r in sel], "o-")
+    sel = cal.selective
+    b.plot([r.coverage for r in sel], [r.accuracy for r in sel], "o-")
     b.set_xlabel("coverage (share answered)")
     b.set_ylabel("accuracy of answered")
     b.set_title("selective accuracy (calibrated)", fontsize=9)
@@ -107,20 +108,20 @@ def write_report(res: BenchResult, out: Path) -> None:
               f"reuses (extraction {t.extract_s} s, fitting {t.fit_s_total} s summed over folds)", ""]
     if res.spike_stats:
         lines.append("Spiking layers (firing rate / silent / saturated): " + "; ".join(
-            f"{k} {v['rate']:.3f} / {v['silent']:.2f} / {v['saturated']:.2f}" for k, v in res.spike_stats.items()))
+            f"{k} {v.rate:.3f} / {v.silent:.2f} / {v.saturated:.2f}" for k, v in res.spike_stats.items()))
     if res.cost_parts:
         lines.append("Head per part (per 3 s clip): " + "; ".join(
-            f"{k} {v['macs']:,} MACs + {v['sops']:,} SOPs = {v['energy_mj']:.6f} mJ" for k, v in res.cost_parts.items()))
+            f"{k} {v.macs:,} MACs + {v.sops:,} SOPs = {v.energy_mj:.6f} mJ" for k, v in res.cost_parts.items()))
     if res.text:
         t = res.text
-        lines.append(f"Transcripts: {t['with_transcript']} of {res.n_utterances} ({t['missing']} without, {t['truncated']} "
-                     f"truncated, {t['tokens_mean']} tokens on average, [UNK] share {t['unk_frac_mean']}); text encoder "
-                     f"{t['encoder_macs']:,} MACs = {t['encoder_mj']:.4f} mJ per 3 s clip"
-                     + ("" if t.get("read", True) else " (this variant does not read them)")
-                     + ("; test transcripts SHUFFLED between utterances (reliance diagnostic)" if t["shuffled_test"] else ""))
+        lines.append(f"Transcripts: {t.with_transcript} of {res.n_utterances} ({t.missing} without, {t.truncated} "
+                     f"truncated, {t.tokens_mean} tokens on average, [UNK] share {t.unk_frac_mean}); text encoder "
+                     f"{t.encoder_macs:,} MACs = {t.encoder_mj:.4f} mJ per 3 s clip"
+                     + ("" if t.read else " (this variant does not read them)")
+                     + ("; test transcripts SHUFFLED between utterances (reliance diagnostic)" if t.shuffled_test else ""))
     if res.probes:
         lines.append(f"Modality probes (same models; UA, intact {_pm(res.ua)}): " + "; ".join(
-            f"{k.replace('_', ' ')} {v['ua']['mean']:.3f} +- {v['ua']['std']:.3f}" for k, v in res.probes.items()))
+            f"{k.replace('_', ' ')} {v.ua.mean:.3f} +- {v.ua.std:.3f}" for k, v in res.probes.items()))
     if res.layer_weights_mean:
         lines.append("Learned layer weights (mean): " + ", ".join(
             f"{n} {w:.3f}" for n, w in zip(res.layer_names, res.layer_weights_mean)))
@@ -128,17 +129,17 @@ def write_report(res: BenchResult, out: Path) -> None:
         lines.append(f"Layer chosen on training speakers (fold count): {res.layer_chosen_counts}")
     if res.per_corpus:
         lines += ["", "| test corpus | UA | WA | macro-F1 |", "|---|---|---|---|"]
-        lines += [f"| {k} | {_pm(m['ua'])} | {_pm(m['wa'])} | {_pm(m['f1'])} |" for k, m in res.per_corpus.items()]
+        lines += [f"| {k} | {_pm(m.ua)} | {_pm(m.wa)} | {_pm(m.f1)} |" for k, m in res.per_corpus.items()]
         lines.append(f"| mean over corpora | {_pm(res.ua_corpus_mean)} | | |")
     if res.adaptation:
         lines += ["", "Unlabelled adaptation (UA mean over test corpora): " + ", ".join(
-            f"{k} {v['ua_corpus_mean']['mean']:.3f}" for k, v in res.adaptation.items())]
+            f"{k} {v.ua_corpus_mean.mean:.3f}" for k, v in res.adaptation.items())]
     if res.calibration:
         cal = res.calibration
         calibration_png(cal, out / "calibration.png")
-        lines += ["", f"Calibration: ECE {cal['ece_before']['mean']:.3f} before, {cal['ece_after']['mean']:.3f} after "
-                      f"temperature scaling (mean T {cal['temperature_mean']}). Selective accuracy: " + ", ".join(
-                          f"coverage {r['coverage']:.0%} -> {r['accuracy']:.3f}" for r in cal["selective"]),
+        lines += ["", f"Calibration: ECE {cal.ece_before.mean:.3f} before, {cal.ece_after.mean:.3f} after "
+                      f"temperature scaling (mean T {cal.temperature_mean}). Selective accuracy: " + ", ".join(
+                          f"coverage {r.coverage:.0%} -> {r.accuracy:.3f}" for r in cal.selective),
                   "", "![calibration](calibration.png)"]
     lines += ["", "![confusion](confusion.png)", "",
               "Protocol: " + "; ".join(f"{k}: {v}" for k, v in res.metric_definitions.items()), ""]
@@ -164,7 +165,7 @@ def snn_table(dirs) -> str:
     rows = ["| run | seeds | UA | params | head MACs | SOPs | head mJ | per-layer rate (silent, saturated) |",
             "|---|---|---|---|---|---|---|---|"]
     for name, r in _rows(dirs):
-        health = "; ".join(f"{k} {v['rate']:.3f} ({v['silent']:.2f}, {v['saturated']:.2f})"
+        health = "; ".join(f"{k} {v.rate:.3f} ({v.silent:.2f}, {v.saturated:.2f})"
                            for k, v in (r.spike_stats or {}).items()) or "n/a (ReLU)"
         c = r.cost
         rows.append(f"| {name.split('/')[-1]} | {len(r.seeds)} | {_pm(r.ua)} | {c.params_trainable:,} | {c.macs_head:,} | "
@@ -179,12 +180,12 @@ def modality_table(dirs) -> str:
             "head mJ (audio / text / fusion) | head mJ | text encoder mJ | speech encoder mJ |", "|" + "---|" * 13]
     for name, r in _rows(dirs):
         pr = r.probes or {}
-        ua = {k: f"{v['ua']['mean']:.3f} +- {v['ua']['std']:.3f}" for k, v in pr.items()}
-        parts = " / ".join(f"{r.cost_parts[k]['energy_mj']:.5f}" if k in (r.cost_parts or {}) else "-"
+        ua = {k: f"{v.ua.mean:.3f} +- {v.ua.std:.3f}" for k, v in pr.items()}
+        parts = " / ".join(f"{r.cost_parts[k].energy_mj:.5f}" if k in (r.cost_parts or {}) else "-"
                            for k in ("audio", "text", "fusion"))
         c = r.cost
         enc = "n/a" if c.energy_encoder_mj is None else f"{c.energy_encoder_mj:.3f}" if c.energy_encoder_mj else "-"
-        txt = f"{r.text['encoder_mj']:.4f}" if r.text and r.text.get("read", True) else "-"
+        txt = f"{r.text.encoder_mj:.4f}" if r.text and r.text.read else "-"
         rows.append(f"| {name.split('/')[-1]} | {len(r.seeds)} | {_pm(r.ua)} | {_pm(r.wa)} | {_pm(r.f1)} | "
                     f"{ua.get('no_text', '-')} | {ua.get('no_audio', '-')} | {ua.get('text_shuffled', '-')} | "
                     f"{c.params_trainable:,} | {parts} | {c.energy_head_mj:.5f} | {txt} | {enc} |")

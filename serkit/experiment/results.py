@@ -7,7 +7,7 @@ file of another schema (an older serkit's run folder) with a clear message.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from serkit.core.config import from_dict, to_dict
@@ -15,8 +15,11 @@ from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError, SerkitError
 from serkit.core.io import atomic_write_json
 from serkit.estimators import FitReport
+from serkit.training.augment import AugmentConfig
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: every section typed (calibration, probes, robustness, adaptation, text, LDL, per-corpus,
+spiking, augmentation); the augmentation record nests its config under ``config``."""
 
 
 @dataclass
@@ -26,6 +29,154 @@ class MetricSummary:
     mean: float
     std: float
     per_seed: list[float]
+
+
+@dataclass
+class Scores:
+    """UA, WA and macro-F1 over seeds (a probe, a corrupted condition, a test corpus)."""
+
+    ua: MetricSummary
+    wa: MetricSummary
+    f1: MetricSummary
+
+
+@dataclass
+class Reliability:
+    """Equal-width confidence bins (``serkit.core.calibration.reliability``)."""
+
+    count: list[int]
+    confidence: list[float | None]
+    accuracy: list[float | None]
+    ece: float
+
+
+@dataclass
+class SelectiveRow:
+    """Answer only the most confident ``coverage`` share: the threshold, accuracy and UA."""
+
+    coverage: float
+    threshold: float
+    accuracy: float
+    ua: float | None
+
+
+@dataclass
+class EcePair:
+    ece_before: float
+    ece_after: float
+
+
+@dataclass
+class Calibration:
+    """ECE before / after each fold's temperature (per seed), reliability bins, selective
+    accuracy of the calibrated predictions, ECE per test corpus when there are several."""
+
+    ece_before: MetricSummary
+    ece_after: MetricSummary
+    temperature_mean: float
+    reliability_after: Reliability
+    reliability_before: Reliability
+    selective: list[SelectiveRow]
+    per_corpus: dict[str, EcePair] | None = None
+
+
+@dataclass
+class Adaptation:
+    """One ``adaptK`` variant: UA per test corpus and their unweighted mean."""
+
+    per_corpus: dict[str, MetricSummary]
+    ua_corpus_mean: MetricSummary
+
+
+@dataclass
+class CorruptionStats:
+    encoded: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Robustness:
+    """Scores on each corrupted copy of the test clips; how the copies were made."""
+
+    conditions: dict[str, Scores]
+    extraction: dict[str, CorruptionStats] | None = None
+
+
+@dataclass
+class CostPart:
+    """Head operations and energy of one part of a multimodal head, per 3 s clip."""
+
+    macs: int
+    sops: int
+    energy_mj: float
+
+
+@dataclass
+class TextEncoderSpec:
+    name: str
+    version: int
+    layer: int
+    max_tokens: int
+    weights: str
+
+
+@dataclass
+class TextRecord:
+    """What the transcripts were and what encoding them costs (multimodal runs)."""
+
+    read: bool
+    encoder: TextEncoderSpec
+    with_transcript: int
+    missing: int
+    truncated: int
+    tokens_mean: float
+    unk_frac_mean: float
+    encoder_macs: int
+    encoder_mj: float
+    shuffled_test: bool
+
+
+@dataclass
+class Ldl:
+    """Label-distribution measures, mean +- std over seeds."""
+
+    kl: MetricSummary
+    chebyshev: MetricSummary
+    cosine: MetricSummary
+    intersection: MetricSummary
+
+
+@dataclass
+class SpikeRates:
+    """One spiking layer: mean firing rate, share of silent (< 1 %) and saturated (> 99 %) neurons."""
+
+    rate: float
+    silent: float
+    saturated: float
+
+
+@dataclass
+class BankStats:
+    """One seed's augmentation bank."""
+
+    seed: int
+    planned: int = 0
+    encoded: int = 0
+    cached: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class AugmentRecord:
+    """The augmentation setting, its banks per seed and what building them cost."""
+
+    config: AugmentConfig
+    banks: list[BankStats]
+    bank_encoder_s_total: float
+    note: str
 
 
 @dataclass
@@ -39,33 +190,72 @@ class FoldRecord:
     fingerprint: str
     ids: list[str]
     proba: list[list[float]]
-    fit: dict
+    fit: FitReport
     fit_s: float
-    cost: dict
+    cost: Cost
     n_fit: int
     n_val: int
     val_speakers: list[str]
-    spike_stats: dict | None = None
+    uses: list[str]
+    spike_stats: dict[str, SpikeRates] | None = None
     temperature: float | None = None
     adapted: dict[str, list[list[float]]] | None = None
-    cost_parts: dict | None = None
+    cost_parts: dict[str, CostPart] | None = None
     probes: dict[str, list[list[float]]] | None = None
     corrupted: dict[str, list[list[float]]] | None = None
 
-    @property
-    def fit_report(self) -> FitReport:
-        return FitReport.from_dict(self.fit)
+    def to_dict(self) -> dict:
+        return {**asdict(self), "fit": self.fit.to_dict(), "cost": self.cost.to_dict()}
 
     def save(self, folder: Path) -> None:
-        atomic_write_json(Path(folder) / f"seed{self.seed}_{self.fold}.json", asdict(self))
+        atomic_write_json(Path(folder) / f"seed{self.seed}_{self.fold}.json", self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FoldRecord:
+        d = dict(d)
+        fit, cost = FitReport.from_dict(d.pop("fit")), Cost.from_dict(d.pop("cost"))
+        f = from_dict(_FoldFields, d)
+        return cls(fit=fit, cost=cost, **{k.name: getattr(f, k.name) for k in fields(_FoldFields)})
 
     @classmethod
     def load(cls, path: Path) -> FoldRecord | None:
         """The record at ``path``; ``None`` when absent, damaged or of another schema (re-run)."""
         try:
-            return cls(**json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError, TypeError):
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError, KeyError, ConfigError):
             return None
+
+
+@dataclass
+class _FoldFields:
+    """:class:`FoldRecord` less ``fit`` and ``cost``: the typed reading of a fold file."""
+
+    seed: int
+    fold: str
+    fingerprint: str
+    ids: list[str]
+    proba: list[list[float]]
+    fit_s: float
+    n_fit: int
+    n_val: int
+    val_speakers: list[str]
+    uses: list[str]
+    spike_stats: dict[str, SpikeRates] | None = None
+    temperature: float | None = None
+    adapted: dict[str, list[list[float]]] | None = None
+    cost_parts: dict[str, CostPart] | None = None
+    probes: dict[str, list[list[float]]] | None = None
+    corrupted: dict[str, list[list[float]]] | None = None
+
+
+@dataclass
+class Invocation:
+    """One ``serkit bench`` call that contributed folds to a result."""
+
+    wall_s: float
+    folds_run: int
+    folds_reused: int
+    finished: str
 
 
 @dataclass
@@ -76,7 +266,7 @@ class Timing:
 
     wall_s: float = 0.0
     wall_s_total: float = 0.0
-    invocations: list[dict] = field(default_factory=list)
+    invocations: list[Invocation] = field(default_factory=list)
     extract_s: float = 0.0
     train_s_this_run: float = 0.0
     fit_s_total: float = 0.0
@@ -113,17 +303,17 @@ class BenchResult:
     layer_names: list[str] | None = None
     layer_weights_mean: list[float] | None = None
     layer_chosen_counts: dict[str, int] | None = None
-    spike_stats: dict[str, dict[str, float]] | None = None
-    augment: dict | None = None
-    per_corpus: dict[str, dict[str, MetricSummary]] | None = None
+    spike_stats: dict[str, SpikeRates] | None = None
+    augment: AugmentRecord | None = None
+    per_corpus: dict[str, Scores] | None = None
     ua_corpus_mean: MetricSummary | None = None
-    calibration: dict | None = None
-    adaptation: dict | None = None
-    cost_parts: dict | None = None
-    text: dict | None = None
-    probes: dict | None = None
-    robustness: dict | None = None
-    ldl: dict | None = None
+    calibration: Calibration | None = None
+    adaptation: dict[str, Adaptation] | None = None
+    cost_parts: dict[str, CostPart] | None = None
+    text: TextRecord | None = None
+    probes: dict[str, Scores] | None = None
+    robustness: Robustness | None = None
+    ldl: Ldl | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -143,13 +333,13 @@ class BenchResult:
 
     def _calib_line(self) -> str:
         c = self.calibration
-        return (f"\nECE {c['ece_before']['mean']:.3f} -> {c['ece_after']['mean']:.3f} after temperature scaling "
-                f"(T {c['temperature_mean']:.2f}, fitted on validation speakers)") if c else ""
+        return (f"\nECE {c.ece_before.mean:.3f} -> {c.ece_after.mean:.3f} after temperature scaling "
+                f"(T {c.temperature_mean:.2f}, fitted on validation speakers)") if c else ""
 
     def _corpus_lines(self) -> str:
         if not self.per_corpus:
             return ""
-        parts = ", ".join(f"{c} {m['ua'].mean:.4f} +- {m['ua'].std:.4f}" for c, m in self.per_corpus.items())
+        parts = ", ".join(f"{c} {m.ua.mean:.4f} +- {m.ua.std:.4f}" for c, m in self.per_corpus.items())
         return f"\nUA per test corpus: {parts}; mean over corpora {self.ua_corpus_mean.mean:.4f} +- {self.ua_corpus_mean.std:.4f}"
 
     def benchmark_record(self) -> dict:
@@ -158,13 +348,14 @@ class BenchResult:
                "seeds": self.seeds, "labels": self.labels, "ua": to_dict(self.ua), "wa": to_dict(self.wa),
                "f1": to_dict(self.f1)}
         if self.per_corpus:
-            rec["ua_per_corpus"] = {c: to_dict(m["ua"]) for c, m in self.per_corpus.items()}
+            rec["ua_per_corpus"] = {c: to_dict(m.ua) for c, m in self.per_corpus.items()}
             rec["ua_corpus_mean"] = to_dict(self.ua_corpus_mean)
         if self.adaptation:
-            rec["adapted_ua_corpus_mean"] = {k: v["ua_corpus_mean"] for k, v in self.adaptation.items()}
+            rec["adapted_ua_corpus_mean"] = {k: to_dict(v.ua_corpus_mean) for k, v in self.adaptation.items()}
         if self.calibration:
-            rec["ece"] = {"before": self.calibration["ece_before"]["mean"], "after": self.calibration["ece_after"]["mean"],
-                          **({"per_corpus": self.calibration["per_corpus"]} if "per_corpus" in self.calibration else {})}
+            c = self.calibration
+            rec["ece"] = {"before": c.ece_before.mean, "after": c.ece_after.mean,
+                          **({"per_corpus": to_dict(c.per_corpus)} if c.per_corpus else {})}
         rec["per_class_recall"] = dict(self.per_class_recall)
         return rec
 

@@ -292,9 +292,6 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
                                                 pct_start=0.1)
     cfg_j = _jsonable(cfg)
-    for k, default in (("pooled_weight", 0.0), ("init", "")):  # runs from before these fields keep their checkpoints
-        if cfg_j.get(k) == default:
-            cfg_j.pop(k)
     fingerprint = text_digest(json.dumps({"cfg": cfg_j, "clips": sorted(u.id for u in utts)}, sort_keys=True))[:12]
     ckpt = out.with_suffix(f".{fingerprint}.ckpt")
     start_epoch, history = 0, []

@@ -4,6 +4,7 @@ unweighted accuracy (UA) of validation speakers held out from the training fold.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -137,6 +138,17 @@ def _length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.rando
 
 
 @torch.no_grad()
+def _to(x, dev: str):
+    """A tensor, or a dataclass of tensors (a multimodal batch), on ``dev``."""
+    if dev == "cpu" and not (isinstance(x, torch.Tensor) and x.device.type != "cpu"):
+        return x
+    if isinstance(x, torch.Tensor):
+        return x.to(dev)
+    if dataclasses.is_dataclass(x):
+        return dataclasses.replace(x, **{f.name: _to(getattr(x, f.name), dev) for f in dataclasses.fields(x)})
+    return x
+
+
 def predict_logits(model: nn.Module, feats: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
     """Logits ``(N, C)`` in input order; batches are length-sorted to keep padding small."""
     from serkit.core.device import get_device
@@ -152,7 +164,7 @@ def predict_logits(model: nn.Module, feats: list[np.ndarray], batch_size: int = 
         for k in range(0, len(order), batch_size):
             idx = order[k : k + batch_size]
             x, m = collate([feats[i] for i in idx])
-            logits = model(x.to(dev), m.to(dev)).detach().cpu().numpy()
+            logits = model(_to(x, dev), _to(m, dev)).detach().cpu().numpy()
             for j, i in enumerate(idx):
                 out[i] = logits[j]
     finally:
@@ -330,7 +342,7 @@ def train_classifier(
             objective.parts = {}
             for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
                 x, m, t = _batch(feats, t_all, idx, variants, cfg, rng)
-                loss = objective(model(x.to(dev), m.to(dev)), y_all[idx].to(dev), t.to(dev))
+                loss = objective(model(_to(x, dev), _to(m, dev)), _to(y_all[idx], dev), _to(t, dev))
                 opt.zero_grad()
                 loss.backward()
                 if cfg.grad_clip > 0:

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from serkit.audio.io import AudioConfig, load_audio  # noqa: E402
 from serkit.audio.mel import log_mel  # noqa: E402
 from serkit.data.manifest import read_manifest  # noqa: E402
-from serkit.deploy.recognizer import load  # noqa: E402
+from serkit.deploy.loading import load  # noqa: E402
 from serkit.deploy.snn_stream import SpikingStream  # noqa: E402
 
 

@@ -4,11 +4,11 @@ Public API: :func:`load` returns a :class:`Recognizer` (``labels``, ``sample_rat
 ``predict``, ``predict_batch``). Corpora, frontends and models live in their sub-packages.
 """
 
-__version__ = "0.1.0"
+from serkit.core.version import __version__
 
 
 def load(name_or_path="default"):
-    from serkit.deploy.recognizer import load as _load
+    from serkit.deploy.loading import load as _load
 
     return _load(name_or_path)
 

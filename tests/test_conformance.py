@@ -47,3 +47,64 @@ def test_layers_import_only_downward():
         pytest.skip("import-linter not installed (pip install 'serkit[dev]')")
     r = subprocess.run([str(exe)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert r.returncode == 0 and "0 broken" in r.stdout, r.stdout[-2000:]
+
+
+def _package_cycles(graph) -> list[tuple[str, list[str]]]:
+    """Circles of imports between the direct children of each package (function-level imports
+    included), as ``(package, [children in the circle])``."""
+    import collections
+
+    mods = graph.modules
+    out = []
+    for pkg in sorted({m.rsplit(".", 1)[0] for m in mods if "." in m}):
+        depth = pkg.count(".") + 2
+
+        def child(m, pkg=pkg, depth=depth):
+            return ".".join(m.split(".")[:depth]) if m.startswith(pkg + ".") else None
+
+        edges = collections.defaultdict(set)
+        for m in mods:
+            a = child(m)
+            for imp in graph.find_modules_directly_imported_by(m) if a else ():
+                b = child(imp)
+                if b and b != a:
+                    edges[a].add(b)
+        index, low, stack, on, counter = {}, {}, [], set(), [0]
+
+        def visit(v):
+            index[v] = low[v] = counter[0]
+            counter[0] += 1
+            stack.append(v)
+            on.add(v)
+            for w in edges[v]:
+                if w not in index:
+                    visit(w)
+                    low[v] = min(low[v], low[w])
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append((pkg, sorted(comp)))
+
+        for v in list(edges):
+            if v not in index:
+                visit(v)
+    return out
+
+
+def test_no_import_circle_inside_any_package_and_nothing_imports_the_root():
+    """Issue 30 item 7: the layers contract checks packages against each other; this checks the
+    modules inside each package (bundles <-> recognizer and features.base <-> hf were circles)
+    and that no module reaches back up to ``serkit`` itself."""
+    import grimp
+
+    graph = grimp.build_graph("serkit")
+    assert _package_cycles(graph) == []
+    assert [m for m in graph.modules if m != "serkit" and "serkit" in graph.find_modules_directly_imported_by(m)] == []

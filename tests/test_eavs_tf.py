@@ -231,7 +231,7 @@ def test_a_trained_multimodal_model_predicts_with_and_without_a_transcript(tmp_p
 
 
 def test_an_audio_only_model_refuses_a_transcript(tmp_path, tone_writer):
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     rec = load("emodb")
     wav = tone_writer(tmp_path / "a.wav", seconds=1.0)

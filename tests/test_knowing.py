@@ -70,7 +70,7 @@ def test_speech_presence_silence_noise_tones_and_voice():
 
 
 def test_runner_states_uncertain_no_speech_and_label_merge(toy_model):
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     model, root = toy_model
     f = root / "high" / "spk0_high_0.wav"
@@ -94,7 +94,8 @@ def test_runner_states_uncertain_no_speech_and_label_merge(toy_model):
 
 
 def test_adapt_reestimates_standardisation_and_round_trips(toy_model, tmp_path):
-    from serkit.deploy.recognizer import Recognizer, load
+    from serkit.deploy.loading import load
+    from serkit.deploy.recognizer import Recognizer
 
     model, root = toy_model
     files = sorted((root / "low").glob("*.wav"))
@@ -154,7 +155,7 @@ def test_http_and_onnx_carry_the_states(toy_model, tmp_path):
     import soundfile as sf
     from fastapi.testclient import TestClient
 
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
     from serkit.deploy.serve import ServeConfig, create_app
 
     model, root = toy_model
@@ -298,7 +299,7 @@ def test_adapt_refuses_too_little_speech_and_shrinks_toward_training(toy_model, 
     from typer.testing import CliRunner
 
     from serkit.cli import app
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     model, root = toy_model
     files = sorted(f for f in (root / "low").glob("*.wav") if f.name != "broken.wav")

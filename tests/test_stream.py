@@ -5,7 +5,7 @@ import pytest
 
 from serkit.audio.synth import tone_clip
 from serkit.core.errors import ConfigError
-from serkit.deploy.recognizer import load
+from serkit.deploy.loading import load
 
 SR = 16000
 

@@ -25,7 +25,7 @@ def server():
     pytest.importorskip("playwright", reason="playwright not installed (pip install 'serkit[browser]')")
     import uvicorn
 
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
     from serkit.deploy.serve import create_app
 
     from serkit.deploy.latency import free_port

@@ -110,7 +110,7 @@ def explain(model: str = typer.Argument(..., help="bundled name (default) or a .
     from serkit.analysis.explain import SR, Explainer, explain_manifest, plot_explanation
     from serkit.audio.io import AudioConfig, load_audio
     from serkit.core.io import atomic_write_json
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     rec = load(model)
     out.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
     your clips. Unreadable files are reported and skipped; the ONNX export carries the result."""
     from serkit.core.errors import AudioError, SerkitError
     from serkit.deploy.batch import expand_paths
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
     from serkit.data.manifest import read_manifests
 
     files = ([Path(u.audio) for u in read_manifests(str(audio))] if audio.suffix == ".jsonl"

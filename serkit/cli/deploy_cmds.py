@@ -83,7 +83,7 @@ def demo(audio: Path | None = typer.Option(None, "--audio", help="use this file 
          model: str = typer.Option("default")):
     """Recognise emotion in a few synthesised utterances (espeak-ng) with the bundled model."""
     from serkit.deploy.demo import run_demo
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     for line in run_demo(load(model), audio):
         typer.echo(line)
@@ -100,7 +100,7 @@ def export(model: str = typer.Argument("default", help="bundled name (default) o
            check_clips: int = typer.Option(0, help="clips of --check to use (0 = all)")):
     """Export to ONE ONNX file: log-mel -> probabilities, the Whisper encoder cut after the last layer used."""
     from serkit.deploy.export import describe_export, export_model
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     typer.echo(describe_export(export_model(load(model), onnx, int8, head_only, min_layer_weight, check, check_clips)))
 

@@ -67,7 +67,7 @@ def open_runner(model: str = "default", onnx: Path | None = None, threads: int =
         import torch
 
         torch.set_num_threads(threads)
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     rec = load(model)
     cached = onnx_cache_path(model) if cacheable and not getattr(rec, "reads_text", False) else None

@@ -258,7 +258,7 @@ def bench_latency(model: str = "default", out: str | Path = "runs/latency", runs
     import torch
 
     from serkit.audio.synth import espeak_available
-    from serkit.deploy.recognizer import load
+    from serkit.deploy.loading import load
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

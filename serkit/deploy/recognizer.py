@@ -184,16 +184,3 @@ class Recognizer(Runner):
         analytic for this frontend)."""
         c = Cost.from_dict(self.provenance["cost"]) if "cost" in self.provenance else Cost(0, 0)
         return c.with_encoder(self.frontend.encoder_macs(c.clip_s), self.frontend.dsp_macs(c.clip_s)).scaled(duration_s)
-
-
-def load(name_or_path: str | Path = "default") -> Recognizer:
-    """A bundled model by name (``default``; :data:`serkit.deploy.bundles.BUNDLES`) or a
-    ``.pt`` file written by ``serkit train``."""
-    from serkit.deploy.bundles import BUNDLES
-
-    if str(name_or_path) in BUNDLES:
-        return BUNDLES[str(name_or_path)].get_model()
-    if not Path(name_or_path).is_file():
-        raise ConfigError(f"{name_or_path!r} is neither a bundled model ({', '.join(sorted(BUNDLES))}) nor a model "
-                          "file (.pt from `serkit train` / `serkit adapt`)")
-    return Recognizer(name_or_path)

@@ -356,8 +356,8 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
     the routes (``_add_*_routes``). ``recognizers`` (name -> Recognizer) skips loading (tests)."""
     import torch
 
-    from serkit import __version__
-    from serkit.deploy.recognizer import load
+    from serkit.core.version import __version__
+    from serkit.deploy.loading import load
 
     cfg = cfg or ServeConfig()
     torch.set_num_threads(max(1, cfg.threads))

@@ -40,6 +40,10 @@ class Frontend(ABC):
     sample_rate: int | None = 16000
     #: ``False`` for the text-only placeholder (``none``): no audio file is ever opened
     reads_audio: ClassVar[bool] = True
+    #: ``NAME:<path>`` sets this frontend's ``path`` setting (``path_in_name``: the component
+    #: keeps the full ``NAME:<path>`` as its name, as ``hf:`` does)
+    takes_path: ClassVar[bool] = False
+    path_in_name: ClassVar[bool] = False
 
     def __init__(self, config: Any = None):
         self.config = config if config is not None else self.config_cls()
@@ -99,29 +103,37 @@ def register(cls: type[Frontend]) -> type[Frontend]:
     return cls
 
 
+PATH_FRONTENDS: dict[str, type[Frontend]] = {}
+"""Frontends usable only as ``NAME:<path>`` (a user's checkpoint: ``hf:``); not in
+:data:`FRONTENDS`, whose members must build without one (the conformance battery)."""
+
+
+def register_path_only(cls: type[Frontend]) -> type[Frontend]:
+    PATH_FRONTENDS[cls.name] = cls
+    return cls
+
+
 def frontend_component(data: dict | str | Component) -> Component:
-    """``{name: whisper-tiny-layers, layers: [0, 1, 2]}`` -> the frontend's typed config
-    (``hf:<local path>`` names a user's transformers checkpoint)."""
+    """``{name: whisper-tiny-layers, layers: [0, 1, 2]}`` -> the frontend's typed config.
+    ``NAME:<path>`` gives a frontend that declares ``takes_path`` its ``path`` setting
+    (``compact:<student.safetensors>``, ``hf:<local checkpoint>``)."""
     if isinstance(data, Component):
         return data
     data = {"name": data} if isinstance(data, str) else dict(data)
     name = str(data.get("name", ""))
-    if name.startswith("compact:"):  # a user's distilled student: compact:<weights.safetensors>
-        data["path"] = name[len("compact:"):]
-        data["name"] = name = "compact"
-    if name.startswith("hf:"):
-        from serkit.features.hf import HFConfig
-
-        data.setdefault("path", name[3:])
-        return Component(name, build_component({**data, "name": "hf"}, {"hf": HFConfig}, "frontend").config)
+    base, sep, path = name.partition(":")
+    if sep:
+        cls = FRONTENDS.get(base) or PATH_FRONTENDS.get(base)
+        if cls is None or not cls.takes_path:
+            takes = sorted(n for n, c in {**FRONTENDS, **PATH_FRONTENDS}.items() if c.takes_path)
+            raise ConfigError(f"frontend {name!r}: {base!r} takes no path (NAME:<path> works for {takes})")
+        comp = build_component({**data, "name": base, "path": path}, {base: cls.config_cls}, "frontend")
+        return Component(name if cls.path_in_name else base, comp.config)
     return build_component(data, {n: c.config_cls for n, c in FRONTENDS.items()}, "frontend")
 
 
 def build_frontend(name: str | dict | Component, overrides: dict | None = None) -> Frontend:
     """Frontend by registry name and config overrides, or from a component spec."""
     spec = frontend_component({**(overrides or {}), "name": name} if isinstance(name, str) else name)
-    if spec.name.startswith("hf:"):
-        from serkit.features.hf import HFFrontend
-
-        return HFFrontend(spec.config)
-    return FRONTENDS[spec.name](spec.config)
+    base = spec.name.partition(":")[0]
+    return (FRONTENDS.get(base) or PATH_FRONTENDS[base])(spec.config)

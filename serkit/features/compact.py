@@ -78,6 +78,7 @@ class Compact(Frontend):
     """The distilled student: ``(L, T/2, C)`` tap states at 50 frames per second."""
 
     name = "compact"
+    takes_path = True
     config_cls = CompactConfig
     version = "1"
 

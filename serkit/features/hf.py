@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from serkit.core.errors import ConfigError, MissingDependencyError
-from serkit.features.base import Frontend
+from serkit.features.base import Frontend, register_path_only
 
 
 @dataclass
@@ -21,9 +21,12 @@ class HFConfig:
     normalize: bool = True
 
 
+@register_path_only
 class HFFrontend(Frontend):
     name = "hf"
     config_cls = HFConfig
+    takes_path = True
+    path_in_name = True
 
     def __init__(self, config=None):
         super().__init__(config)

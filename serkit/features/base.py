@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from serkit.core.errors import ConfigError
 from serkit.core.config import Component, build_component, to_dict
 from serkit.core.io import text_digest
 

@@ -20,16 +20,16 @@ import torch
 
 from serkit.core.cost import Cost, energy_mj
 from serkit.core.errors import ConfigError
-from serkit.estimators.base import FitReport, Model, Split, register
+from serkit.estimators.base import FitReport, Split, register
+from serkit.estimators.torch_net import COST_CLIPS, TorchNetModel
 from serkit.nn.counting import count_params
 from serkit.nn.featurizer import LayerMode
 from serkit.nn.heads.eavs_tf import EAVSTFNet
 from serkit.nn.layers import pool_frames
 from serkit.nn.multimodal import Bimodal
 from serkit.nn.neurons import firing_health
-from serkit.training.trainer import TrainConfig, collate, predict_logits, train_classifier
+from serkit.training.trainer import TrainConfig, collate, train_classifier
 
-COST_CLIPS = 32
 
 
 @dataclass
@@ -56,7 +56,7 @@ class EAVSTFConfig:
 
 
 @register
-class EAVSTF(Model):
+class EAVSTF(TorchNetModel):
     name = "eavs-tf"
     config_cls = EAVSTFConfig
     modalities = ("audio", "text")
@@ -110,24 +110,13 @@ class EAVSTF(Model):
         self.val_proba = self.predict_proba(val.feats) if has_val else None
         if self.config.train.refit and has_val:
             self._reset(seed)
-            cfg = dataclasses.replace(self.config.train, epochs=max(1, int(report.train.best_epoch)))
+            cfg = self.refit_config(report)
             self._train(items + v[0], np.concatenate([train.labels, val.labels]), cfg, seed)
             report.refit_epochs = cfg.epochs
         if self.net.use_audio and self.net.featurizer.logits is not None:
             report.layer_weights = [round(float(w), 4) for w in self.net.featurizer.weights()]
         return report
 
-    def predict_proba(self, feats: list) -> np.ndarray:
-        logits = predict_logits(self.net, self._prep(feats))
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    def state(self) -> dict:
-        return dict(self.net.state_dict())
-
-    def load_state(self, state: dict) -> None:
-        self.net.load_state_dict(state)
-        self.net.eval()
 
     # ---- energy -------------------------------------------------------------------------
     @torch.no_grad()

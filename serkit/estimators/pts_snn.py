@@ -14,7 +14,8 @@ from torch import nn
 
 from serkit.core.cost import Cost
 from serkit.estimators.base import register
-from serkit.estimators.torch_head import COST_CLIPS, FrameHeadConfig, TorchHeadModel
+from serkit.estimators.torch_head import FrameHeadConfig, TorchHeadModel
+from serkit.estimators.torch_net import COST_CLIPS
 from serkit.nn.counting import count_params, measure_macs
 from serkit.nn.featurizer import LayerMode
 from serkit.nn.heads import PTSSNNHead

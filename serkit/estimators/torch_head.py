@@ -5,7 +5,6 @@ LSTM and FLAM estimators subclass :class:`TorchHeadModel`."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,15 +13,14 @@ from torch import nn
 
 from serkit.core.errors import ConfigError
 from serkit.core.cost import Cost
-from serkit.estimators.base import FitReport, Model, Split, register
+from serkit.estimators.base import FitReport, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
 from serkit.nn.counting import count_params, measure_macs
 from serkit.nn.featurizer import CV_TEMP, Featurizer, LayerMode
 from serkit.nn.heads import AttnPoolHead, LinearHead, MLPHead
 from serkit.nn.layers import HeadPipeline, Standardize, pool_frames
-from serkit.training.trainer import TrainConfig, predict_logits, train_classifier
-
-COST_CLIPS = 32
+from serkit.estimators.torch_net import COST_CLIPS, TorchNetModel
+from serkit.training.trainer import TrainConfig, train_classifier
 """Test clips per fold on which head operations are counted (a per-second rate, scaled to 3 s)."""
 
 
@@ -84,7 +82,7 @@ def _soft_or_onehot(split: Split, n_classes: int) -> np.ndarray:
     return np.eye(n_classes, dtype=np.float32)[split.labels]
 
 
-class TorchHeadModel(Model):
+class TorchHeadModel(TorchNetModel):
     """Shared machinery of torch heads over frames: training-fold standardisation, frame
     pooling, the layer featurizer (and its choice on training speakers), seeded
     re-initialisation, training (+ optional refit), prediction, cost, state.
@@ -183,7 +181,7 @@ class TorchHeadModel(Model):
         self.val_proba = self.predict_proba(val.feats) if has_val else None  # held out: for calibration
         if self.config.train.refit and has_val:  # from scratch on fit + validation speakers, best epoch count
             self._reset(seed)
-            cfg = dataclasses.replace(self.config.train, epochs=max(1, int(report.train.best_epoch)))
+            cfg = self.refit_config(report)
             variants = None
             if train.variants is not None or val.variants is not None:
                 variants = (train.variants or [[]] * len(train)) + (val.variants or [[]] * len(val))
@@ -196,11 +194,6 @@ class TorchHeadModel(Model):
         if self.layer_featurizer.logits is not None:
             report.layer_weights = [round(float(w), 4) for w in self.layer_featurizer.weights()]
         return report
-
-    def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
-        logits = predict_logits(self.net, self._prep(feats))
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
 
     def _inputs(self, feats: list[np.ndarray]):
         """One ``(x (1, L, T, D), mask (1, T))`` pair per clip, pooled like training."""
@@ -215,12 +208,6 @@ class TorchHeadModel(Model):
         macs_s, acs_s = np.mean(rates, axis=0)
         return Cost.per_clip(count_params(self.net), macs_s, acs_s)
 
-    def state(self) -> dict:
-        return dict(self.net.state_dict())
-
-    def load_state(self, state: dict) -> None:
-        self.net.load_state_dict(state)
-        self.net.eval()
 
 
 @register

@@ -7,7 +7,7 @@ file of another schema (an older serkit's run folder) with a clear message.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from serkit.core.config import from_dict, to_dict
@@ -213,9 +213,9 @@ class FoldRecord:
     @classmethod
     def from_dict(cls, d: dict) -> FoldRecord:
         d = dict(d)
-        fit, cost = FitReport.from_dict(d.pop("fit")), Cost.from_dict(d.pop("cost"))
-        f = from_dict(_FoldFields, d)
-        return cls(fit=fit, cost=cost, **{k.name: getattr(f, k.name) for k in fields(_FoldFields)})
+        if isinstance(d.get("cost"), dict):  # the counts only; energies are derived from them
+            d["cost"] = {k: v for k, v in d["cost"].items() if k in Cost.__dataclass_fields__}
+        return from_dict(cls, d, "fold record")
 
     @classmethod
     def load(cls, path: Path) -> FoldRecord | None:
@@ -224,28 +224,6 @@ class FoldRecord:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError, TypeError, KeyError, ConfigError):
             return None
-
-
-@dataclass
-class _FoldFields:
-    """:class:`FoldRecord` less ``fit`` and ``cost``: the typed reading of a fold file."""
-
-    seed: int
-    fold: str
-    fingerprint: str
-    ids: list[str]
-    proba: list[list[float]]
-    fit_s: float
-    n_fit: int
-    n_val: int
-    val_speakers: list[str]
-    uses: list[str]
-    spike_stats: dict[str, SpikeRates] | None = None
-    temperature: float | None = None
-    adapted: dict[str, list[list[float]]] | None = None
-    cost_parts: dict[str, CostPart] | None = None
-    probes: dict[str, list[list[float]]] | None = None
-    corrupted: dict[str, list[list[float]]] | None = None
 
 
 @dataclass

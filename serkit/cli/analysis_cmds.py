@@ -105,24 +105,16 @@ def explain(model: str = typer.Argument(..., help="bundled name (default) or a .
     """Saliency over time and mel bands (gradients through head + Whisper encoder; occlusion as
     a check), the salient regions' acoustic cues (Praat, openSMILE) against the speaker's neutral
     clips, faithfulness (salient vs random deletion), per-class cue profiles vs the literature."""
-    import numpy as np
-
-    from serkit.analysis.explain import SR, Explainer, explain_manifest, plot_explanation
-    from serkit.audio.io import AudioConfig, load_audio
-    from serkit.core.io import atomic_write_json
+    from serkit.analysis.explain import explain_file, explain_manifest
     from serkit.deploy.loading import load
 
     rec = load(model)
-    out.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".jsonl":
         from serkit.data.manifest import read_manifest
 
+        out.mkdir(parents=True, exist_ok=True)
         explain_manifest(rec, read_manifest(target), out, max_clips, seed, figures, typer.echo)
         typer.echo((out / "explain.md").read_text())
         return
-    wav = load_audio(target, AudioConfig(sample_rate=SR))
-    ex = Explainer(rec, top_frac)
-    e = ex.explain(wav, str(target), None, "", np.random.default_rng(seed))
-    plot_explanation(e, wav, out / f"explain_{target.stem}.png")
-    atomic_write_json(out / f"explain_{target.stem}.json", e.to_dict())
+    e = explain_file(rec, target, out, top_frac, seed)
     typer.echo(json.dumps(e.to_dict()))

@@ -53,7 +53,6 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
           half_s: float = typer.Option(60.0, help="seconds of speech at which the new statistics weigh half")):
     """Adapt a model to your domain WITHOUT labels: re-estimate its input standardisation from
     your clips. Unreadable files are reported and skipped; the ONNX export carries the result."""
-    from serkit.core.errors import AudioError, SerkitError
     from serkit.deploy.batch import expand_paths
     from serkit.deploy.loading import load
     from serkit.data.manifest import read_manifests
@@ -61,19 +60,12 @@ def adapt(model: str = typer.Option("default", help="bundled name or a .pt from 
     files = ([Path(u.audio) for u in read_manifests(str(audio))] if audio.suffix == ".jsonl"
              else expand_paths([audio]))
     files = files[:max_clips] if max_clips else files
-    rec, good = load(model), []
+    rec = load(model)
     rec.adapt_min_speech_s, rec.adapt_half_s = min_speech_s, half_s
-    for f in files:  # each file read once; unreadable ones reported and skipped
-        try:
-            good.append(rec.signal(f))
-        except AudioError as exc:
-            typer.echo(f"error: {f}: {exc.reason}", err=True)
-    if not good:
-        raise SerkitError(f"{audio}: no usable audio to adapt on")
-    info = rec.adapt_signals(good, source=str(audio))
+    info = rec.adapt_files(files, str(audio), on_error=lambda f, why: typer.echo(f"error: {f}: {why}", err=True))
     rec.save(out)
     typer.echo(f"adapted {rec.model.name} on {info['clips_used']} clips ({info['speech_s']} s of speech, "
-               f"{len(files) - len(good)} skipped, {info['clips_without_speech']} without speech): "
+               f"{info['skipped']} skipped, {info['clips_without_speech']} without speech): "
                f"{info['standardize']}, moved {info['weight']:.0%} of the way to your statistics -> {out}")
 
 

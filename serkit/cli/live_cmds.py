@@ -52,18 +52,10 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           max_streams: int = typer.Option(8, help="WebSocket streams open at once"),
           log_requests: bool = typer.Option(True, help="one JSON line per request on stderr")):
     """HTTP service: POST /v1/predict, POST /v1/timeline, GET /v1/models, GET /healthz, GET /metrics, docs at /docs."""
-    import logging
-    import sys
+    from serkit.deploy.serve import ServeConfig, log_requests_to_stderr, run_server
 
-    from serkit.deploy.serve import ServeConfig, run_server
-
-    logger = logging.getLogger("serkit.serve")
-    if log_requests and not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    if log_requests:
+        log_requests_to_stderr()
     models = {(n if p else Path(n).stem): (p or n) for n, _, p in (m.partition("=") for m in model)}
     cfg = ServeConfig(models=models, max_upload_mb=max_upload_mb, max_audio_s=max_audio_s, workers=workers,
                       threads=threads, max_queue=max_queue, request_timeout_s=request_timeout,

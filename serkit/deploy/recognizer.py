@@ -129,6 +129,22 @@ class Recognizer(Runner):
         cannot be read raise ``AudioError``; returns what was done (also kept in ``card``)."""
         return self.adapt_signals([self.signal(a, sr) for a in items], source)
 
+    def adapt_files(self, files: list, source: str = "", on_error=None) -> dict:
+        """:meth:`adapt` on files, each read once; an unreadable file is passed to
+        ``on_error(path, reason)`` and skipped (``skipped`` in the returned record)."""
+        from serkit.core.errors import AudioError, SerkitError
+
+        good = []
+        for f in files:
+            try:
+                good.append(self.signal(f))
+            except AudioError as exc:
+                if on_error is not None:
+                    on_error(f, exc.reason)
+        if not good:
+            raise SerkitError(f"{source or 'the given files'}: no usable audio to adapt on")
+        return {**self.adapt_signals(good, source), "skipped": len(files) - len(good)}
+
     def adapt_signals(self, signals: list[Signal], source: str = "") -> dict:
         """:meth:`adapt` on signals already prepared by :meth:`signal`.
 

@@ -51,11 +51,12 @@ from serkit.deploy.bundles import card_headline
 from serkit.deploy.service.config import STATUS_OF_KIND, ServeConfig
 from serkit.deploy.service.errors import ApiError, install_error_handlers
 from serkit.deploy.service.limits import BodyLimit, Gate
-from serkit.deploy.service.observe import Metrics, install_observability
+from serkit.deploy.service.observe import Metrics, install_observability, log_requests_to_stderr
 from serkit.deploy.service.routes import add_audio_routes, add_info_routes
 from serkit.deploy.service.stream import stream_session
 
-__all__ = ["STATUS_OF_KIND", "ApiError", "ServeConfig", "card_headline", "create_app", "run_server"]
+__all__ = ["STATUS_OF_KIND", "ApiError", "ServeConfig", "card_headline", "create_app", "log_requests_to_stderr",
+           "run_server"]
 
 
 def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):

@@ -11,6 +11,18 @@ from fastapi import Request
 from serkit.deploy.service.errors import error_response
 
 log = logging.getLogger("serkit.serve")
+
+
+def log_requests_to_stderr() -> None:
+    """One JSON line per request on stderr (``serkit serve``; idempotent)."""
+    import sys
+
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

@@ -59,6 +59,24 @@ def test_tess(tmp_path, tone_writer):
     assert sorted((u.label, u.speaker) for u in res.utterances) == [("anger", "tess_OAF"), ("surprise", "tess_YAF")]
 
 
+def test_esd(tmp_path, tone_writer):
+    """Issue 31 item 5: ESD's layout (speaker / Emotion / speaker_index.wav, transcripts in
+    speaker/speaker.txt); the index range and the folder must agree."""
+    root = tmp_path / "esd" / "0020"
+    tone_writer(root / "Angry" / "0020_000351.wav")
+    tone_writer(root / "Neutral" / "0020_000002.wav")
+    tone_writer(root / "Happy" / "0020_000351.wav")  # an Angry index in the Happy folder
+    tone_writer(tmp_path / "esd" / "0003" / "Sad" / "0003_001100.wav")
+    (root / "0020.txt").write_text("0020_000351\tThe nine the eggs, I keep.\tAngry\n"
+                                   "0020_000002\tI am going home.\tNeutral\n", encoding="utf-8")
+    res = prepare("esd", tmp_path / "esd")
+    got = sorted((u.id, u.label, u.speaker, u.language, u.gender, u.text) for u in res.utterances)
+    assert got == [("esd_0003_001100", "sadness", "esd_0003", "zh", None, None),
+                   ("esd_0020_000002", "neutral", "esd_0020", "en", "m", "I am going home."),
+                   ("esd_0020_000351", "anger", "esd_0020", "en", "m", "The nine the eggs, I keep.")]
+    assert len(res.skipped) == 1 and "belongs to angry" in res.skipped[0][1]
+
+
 def test_savee_nested_and_flat(tmp_path, tone_writer):
     root = tmp_path / "savee"
     tone_writer(root / "AudioData" / "DC" / "sa01.wav")

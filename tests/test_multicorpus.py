@@ -76,11 +76,18 @@ def test_label_spec_restricts_merges_and_refuses_unknown_labels():
 
 
 def test_loco_and_cross_folds_and_unseen_test_labels():
-    utts = [_u(i, lab, c, i % 2) for c in ("a", "b", "c") for i, lab in enumerate(["anger", "sadness"] * 2)]
+    utts = [_u(i, lab, c, i % 3) for c in ("a", "b", "c") for i, lab in enumerate(["anger", "sadness"] * 2)]
     folds = make_folds(utts, "loco")
     assert [f.name for f in folds] == ["a", "b", "c"]
     assert all({utts[i].corpus for i in f.test} == {f.name} and f.name not in {utts[i].corpus for i in f.train}
                for f in folds)
+    # a corpus of one or two speakers (TESS, ESD) trains in every fold and is never tested alone
+    few = utts + [_u(10 + i, lab, "t", i % 2) for i, lab in enumerate(["anger", "sadness"])]
+    folds = make_folds(few, "loco")
+    assert [f.name for f in folds] == ["a", "b", "c"] and all(
+        "t" in {few[i].corpus for i in f.train} for f in folds)
+    with pytest.raises(ProtocolError, match="no corpus has 3"):
+        make_folds([u for u in few if u.corpus == "t"] + [_u(20, "anger", "s", 0), _u(21, "sadness", "s", 0)], "loco")
     (f,) = make_folds(utts, "cross:a->b+c")
     assert f.name == "a_to_b+c" and {utts[i].corpus for i in f.train} == {"a"} and len(f.test) == 8
     utts.append(_u(9, "fear", "b", 5))

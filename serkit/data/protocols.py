@@ -12,7 +12,9 @@
                     manifest (other corpora included): within-corpus accuracy of a
                     multi-corpus model.
 ``loco``            leave one corpus out: one fold per corpus of a combined manifest, trained on
-                    all the others.
+                    all the others. A corpus of fewer than ``MIN_LOCO_TEST_SPEAKERS`` known
+                    speakers (TESS: 2, ESD's public part: 1) is training material only: it
+                    trains in every fold and is never a test fold of its own.
 ``cross:A->B``      train on corpus A, test on corpus B (one fold; ``A+C`` trains on several,
                     ``B+D`` tests on several at once: the model is fitted once and scored per
                     test corpus).
@@ -142,12 +144,25 @@ def check_protocol(protocol: str) -> None:
     raise ProtocolError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} (K an integer)")
 
 
+MIN_LOCO_TEST_SPEAKERS = 3
+"""A corpus with fewer known speakers is never a ``loco`` test fold (one or two speakers say
+little about unseen speech); a corpus with unknown speakers (no speaker id) counts as many."""
+
+
+def _testable(utts: list[Utterance], corpus: str) -> bool:
+    spk = {u.speaker for u in utts if u.corpus == corpus}
+    return None in spk or len(spk) >= MIN_LOCO_TEST_SPEAKERS
+
+
 def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     corpora = sorted({u.corpus for u in utts})
     if protocol == "loco":
         if len(corpora) < 2:
             raise ProtocolError(f"protocol 'loco' needs a manifest of at least two corpora, got {corpora}")
-        plan = [([c for c in corpora if c != t], [t]) for t in corpora]
+        tested = [c for c in corpora if _testable(utts, c)]
+        if not tested:
+            raise ProtocolError(f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers to test on ({corpora})")
+        plan = [([c for c in corpora if c != t], [t]) for t in tested]
     else:
         a, _, b = protocol[6:].partition("->")
         plan = [(a.split("+"), b.split("+"))]

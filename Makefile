@@ -28,6 +28,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check serkit tests benchmarks
+	$(BIN)/ruff format --check serkit tests benchmarks
 	$(BIN)/lint-imports
 
 clean:

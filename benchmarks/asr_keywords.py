@@ -15,5 +15,12 @@ for k, r in gold.items():
         w = r["text"].lower()
         tot[w] += 1
         hit[w] += w in re.findall(r"[a-z]+", (asr[k].get("text") or "").lower())
-print(json.dumps({"clips": sum(tot.values()), "keyword_found": round(sum(hit.values()) / sum(tot.values()), 3),
-                  "per_keyword": {w: round(hit[w] / tot[w], 2) for w in sorted(tot)}}))
+print(
+    json.dumps(
+        {
+            "clips": sum(tot.values()),
+            "keyword_found": round(sum(hit.values()) / sum(tot.values()), 3),
+            "per_keyword": {w: round(hit[w] / tot[w], 2) for w in sorted(tot)},
+        }
+    )
+)

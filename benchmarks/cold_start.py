@@ -22,14 +22,30 @@ serkit = str(Path(sys.executable).with_name("serkit"))
 with tempfile.TemporaryDirectory() as d:
     wav = Path(d) / "clip.wav"
     t = np.arange(3 * 16000) / 16000
-    sf.write(wav, (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32), 16000)
+    sf.write(
+        wav,
+        (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(
+            np.float32
+        ),
+        16000,
+    )
     cmd = [serkit, "predict", str(wav), "--engine", args.engine]
-    subprocess.run(cmd, check=True, capture_output=True)  # writes the cached export (auto), warms the disk cache
+    subprocess.run(
+        cmd, check=True, capture_output=True
+    )  # writes the cached export (auto), warms the disk cache
     walls = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         walls.append(time.perf_counter() - t0)
-print(json.dumps({"command": "serkit predict CLIP.wav --engine " + args.engine, "runs": args.runs,
-                  "median_s": round(statistics.median(walls), 3), "max_s": round(max(walls), 3),
-                  "walls_s": [round(w, 3) for w in walls]}))
+print(
+    json.dumps(
+        {
+            "command": "serkit predict CLIP.wav --engine " + args.engine,
+            "runs": args.runs,
+            "median_s": round(statistics.median(walls), 3),
+            "max_s": round(max(walls), 3),
+            "walls_s": [round(w, 3) for w in walls],
+        }
+    )
+)

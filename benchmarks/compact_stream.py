@@ -1,7 +1,8 @@
 """Frame-by-frame streaming of a causal compact student (issue 18, item 4): compute per step
 and the equality with the offline pass.
 
-    .venv/bin/python benchmarks/compact_stream.py runs/compact/student_causal.safetensors [--seconds 10]
+    .venv/bin/python benchmarks/compact_stream.py runs/compact/student_causal.safetensors
+    [--seconds 10]
 
 Feeds the log-mel of a synthetic speech-like clip to :class:`CompactStream` 2 mel frames
 (20 ms, one output frame) at a time on ONE thread, and reports the median and p99 compute per
@@ -32,7 +33,9 @@ from serkit.features.compact_net import CompactStream  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("student")
     ap.add_argument("--seconds", type=float, default=10.0)
     a = ap.parse_args()
@@ -48,13 +51,27 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     with torch.no_grad():
         off = net(mel[None])
-    diff = max(float((torch.cat([o[i] for o in outs]) - off[i][0]).abs().max()) for i in range(len(off)))
+    diff = max(
+        float((torch.cat([o[i] for o in outs]) - off[i][0]).abs().max()) for i in range(len(off))
+    )
     state = sum(c.numel() for c in st._ctx) + st._mel.numel() + st._sum.numel()
     t = np.array(times[5:]) * 1000
-    print(json.dumps({"student": a.student, "causal": net.config.causal, "steps": len(times),
-                      "step_ms_median": round(float(np.median(t)), 3), "step_ms_p99": round(float(np.percentile(t, 99)), 3),
-                      "output_every_ms": 20, "lookahead_ms": 12.5, "state_floats": int(state),
-                      "max_abs_diff_vs_offline": diff, "threads": 1}))
+    print(
+        json.dumps(
+            {
+                "student": a.student,
+                "causal": net.config.causal,
+                "steps": len(times),
+                "step_ms_median": round(float(np.median(t)), 3),
+                "step_ms_p99": round(float(np.percentile(t, 99)), 3),
+                "output_every_ms": 20,
+                "lookahead_ms": 12.5,
+                "state_floats": int(state),
+                "max_abs_diff_vs_offline": diff,
+                "threads": 1,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
-"""Diagnostic (issue 18, not a benchmark): sklearn logreg on the bundled student's pooled taps, each tap,
-all taps concatenated, and with eGeMAPS functionals added; LOSO (<= 12 speakers) or 5 speaker groups.
+"""Diagnostic (issue 18, not a benchmark): sklearn logreg on the bundled student's pooled taps,
+each tap,
+all taps concatenated, and with eGeMAPS functionals added; LOSO (<= 12 speakers) or 5 speaker
+groups.
 
     .venv/bin/python benchmarks/compact_taps.py manifests/emodb.jsonl
 """
 
 import sys
+
 import numpy as np
-from serkit.data.manifest import read_manifest
-from serkit.features.base import build_frontend
-from serkit.features.cache import FeatureCache, extract_features
-from serkit.estimators.layer_choice import pooled_stats
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import recall_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from serkit.data.manifest import read_manifest
+from serkit.estimators.layer_choice import pooled_stats
+from serkit.features.base import build_frontend
+from serkit.features.cache import FeatureCache, extract_features
 
 man = sys.argv[1]
 utts = [u for u in read_manifest(man) if u.label]

@@ -16,5 +16,7 @@ if __name__ == "__main__":
     for d in sys.argv[1:]:
         rows = [json.loads(line) for line in open(Path(d) / "clips.jsonl")]
         labs = sorted({r["truth"] for r in rows if r["truth"]})
-        ua = np.mean([np.mean([r["label"] == lab for r in rows if r["truth"] == lab]) for lab in labs])
+        ua = np.mean(
+            [np.mean([r["label"] == lab for r in rows if r["truth"] == lab]) for lab in labs]
+        )
         print(f"{d}: {len(rows)} clips, UA {ua:.3f}")

@@ -4,7 +4,8 @@ For protocols whose folds differ in kind, e.g. EmoSpeech's ``kfold-speaker:5`` w
 tests on every unknown-user clip (one group) and folds 2-5 on known users: the pooled UA of
 results.json mixes them. Labels come from the run's manifest; mean +- std over seeds.
 
-    .venv/bin/python benchmarks/fold_ua.py runs/eavs_tf/emospeech_eavs-tf ... --manifest manifests/emospeech.jsonl
+    .venv/bin/python benchmarks/fold_ua.py runs/eavs_tf/emospeech_eavs-tf ... --manifest
+    manifests/emospeech.jsonl
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ training class priors, argmax), scored on the fold's test clips (UA). A ceiling-
 reference for a text-only model on keyword transcripts; clips without text get the lookup of
 the empty transcript. Folds as in a run's fold records (the same protocol and seeds).
 
-    .venv/bin/python benchmarks/keyword_baseline.py runs/eavs_tf/emospeech_eavs-tf-text --manifest manifests/emospeech.jsonl
+    .venv/bin/python benchmarks/keyword_baseline.py runs/eavs_tf/emospeech_eavs-tf-text --manifest
+    manifests/emospeech.jsonl
 """
 
 from __future__ import annotations

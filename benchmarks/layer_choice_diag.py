@@ -1,13 +1,13 @@
 """Diagnostics behind the layer-choice fixes (docs/BENCHMARKS.md, foundation "third follow-up").
 
-    python benchmarks/layer_choice_diag.py folds MANIFEST PROTOCOL
-        For each outer fold: the inner-CV UA of every Whisper state 0-2 (training speakers only),
-        with plain speaker-grouped inner folds (the old ``select_layer``) and with the
-        label-stratified ones (:func:`serkit.estimators.logreg.inner_speaker_folds`).
-    python benchmarks/layer_choice_diag.py threads MANIFEST
-        Seconds one layer choice (``select_layer`` on the training speakers of the first LOSO
-        fold) takes in each of 2 parallel forked workers, as in ``serkit bench --jobs 2``:
-        without and with the BLAS thread cap of :func:`serkit.core.io.worker_threads`.
+python benchmarks/layer_choice_diag.py folds MANIFEST PROTOCOL
+    For each outer fold: the inner-CV UA of every Whisper state 0-2 (training speakers only),
+    with plain speaker-grouped inner folds (the old ``select_layer``) and with the
+    label-stratified ones (:func:`serkit.estimators.logreg.inner_speaker_folds`).
+python benchmarks/layer_choice_diag.py threads MANIFEST
+    Seconds one layer choice (``select_layer`` on the training speakers of the first LOSO
+    fold) takes in each of 2 parallel forked workers, as in ``serkit bench --jobs 2``:
+    without and with the BLAS thread cap of :func:`serkit.core.io.worker_threads`.
 """
 
 import sys
@@ -32,8 +32,13 @@ _DATA: dict = {}
 
 
 def _load(manifest: str, protocol: str = "loso"):
-    cfg = experiment_from_dict({"manifest": manifest, "protocol": protocol,
-                                "frontend": {"name": "whisper-tiny-layers", "layers": [0, 1, 2]}})
+    cfg = experiment_from_dict(
+        {
+            "manifest": manifest,
+            "protocol": protocol,
+            "frontend": {"name": "whisper-tiny-layers", "layers": [0, 1, 2]},
+        }
+    )
     d = load_dataset(cfg, RunConfig(progress=False))
     return d.utts, d.y, pooled_stats([d.feats[u.id] for u in d.utts])
 
@@ -43,7 +48,9 @@ def _inner_ua(p, y, splits) -> list[float]:
     for layer in range(p.shape[1]):
         pred = np.empty_like(y)
         for tr, va in splits:
-            m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000))
+            m = make_pipeline(
+                StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000)
+            )
             pred[va] = m.fit(p[tr, layer], y[tr]).predict(p[va, layer])
         out.append(round(float(balanced_accuracy_score(y, pred)), 3))
     return out
@@ -78,8 +85,11 @@ def threads(manifest: str) -> None:
     for capped in (False, True):
         with get_context("fork").Pool(2) as pool:
             secs = pool.map(_time_choice, [capped, capped])
-        print(f"{'with' if capped else 'without'} the BLAS cap: {', '.join(f'{s:.1f}' for s in secs)} s per layer choice",
-              flush=True)
+        print(
+            f"{'with' if capped else 'without'} the BLAS cap: "
+            f"{', '.join(f'{s:.1f}' for s in secs)} s per layer choice",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def main() -> None:
     ap.add_argument("--label", default="neutral")
     ap.add_argument("--clips", type=int, default=10)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--speaker", default=None, help="default: the speaker with the most clips of the label")
+    ap.add_argument(
+        "--speaker", default=None, help="default: the speaker with the most clips of the label"
+    )
     args = ap.parse_args()
 
     import serkit
@@ -40,12 +42,17 @@ def main() -> None:
     majority = collections.Counter(a.label for a in answers).most_common(1)[0]
     joined = np.concatenate(parts)
     whole = rec.predict(joined, sr=16000)
-    rec.whole_file = dataclasses.replace(WholeFile(), single_s=float("inf"))  # the old behaviour: one pass
+    rec.whole_file = dataclasses.replace(
+        WholeFile(), single_s=float("inf")
+    )  # the old behaviour: one pass
     old = rec.predict(joined, sr=16000)
     print(f"{len(parts)} '{args.label}' clips of speaker {spk}, {joined.size / 16000:.1f} s joined")
     print("parts: " + ", ".join(f"{a.label} {a.confidence:.2f}" for a in answers))
     print(f"majority of parts: {majority[0]} ({majority[1]} of {len(parts)})")
-    print(f"whole-file answer: {whole.label} {whole.confidence:.2f} ({whole.windows} windows, {whole.speech_s:.1f} s speech)")
+    print(
+        f"whole-file answer: {whole.label} {whole.confidence:.2f} ({whole.windows} windows, "
+        f"{whole.speech_s:.1f} s speech)"
+    )
     print(f"old one-pass answer: {old.label} {old.confidence:.2f}")
 
 

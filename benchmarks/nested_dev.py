@@ -4,7 +4,8 @@ Takes the *training* speakers of the first LOSO fold of a manifest, runs leave-o
 over them (validation speakers carved out of each inner training set, seed 0) and prints the
 pooled inner "dev-test" UA. Used to choose model defaults without looking at test folds.
 
-    python benchmarks/nested_dev.py manifests/emodb.jsonl whisper-tiny-layers attnpool [key=value ...]
+    python benchmarks/nested_dev.py manifests/emodb.jsonl whisper-tiny-layers attnpool [key=value
+    ...]
 
 Overrides are model config keys (``hidden=64``, ``train.refit=true``), except
 ``frontend.KEY=VALUE`` (frontend config, e.g. ``"frontend.layers=[0,1,2]"``), ``inner=PROTOCOL``
@@ -39,8 +40,15 @@ def main() -> None:
     outer_protocol = overrides.pop("outer", "loso")
     n_seeds = int(overrides.pop("seeds", 1))
     use_eam = bool(int(overrides.pop("eam", 0)))
-    cfg = experiment_from_dict({"manifest": manifest, "protocol": outer_protocol, "normalize": str(overrides.pop("norm", "none")),
-                                "frontend": {"name": frontend, **frontend_cfg}, "model": {"name": model, **overrides}})
+    cfg = experiment_from_dict(
+        {
+            "manifest": manifest,
+            "protocol": outer_protocol,
+            "normalize": str(overrides.pop("norm", "none")),
+            "frontend": {"name": frontend, **frontend_cfg},
+            "model": {"name": model, **overrides},
+        }
+    )
     torch.set_num_threads(1)
     d = load_dataset(cfg, RunConfig(progress=False))  # the one dataset path of every experiment
     outer = make_folds(d.utts, outer_protocol)[0]
@@ -51,14 +59,19 @@ def main() -> None:
     for seed in range(n_seeds):
         bank = None
         if use_eam:  # the bank of all utterances; usable_variants keeps inner-fit partners only
-            bank = build_eam_bank(d.utts, d.frontend, AugmentConfig(name="eam"), seed=seed, cache=d.cache)[0]
+            bank = build_eam_bank(
+                d.utts, d.frontend, AugmentConfig(name="eam"), seed=seed, cache=d.cache
+            )[0]
             if d.normalizer is not None:
                 d.normalizer.transform_bank(bank, {u.id: u.speaker for u in d.utts})
 
         def split(idx, partners=None, bank=bank):
             ids = [inner[i].id for i in idx]
-            v = usable_variants(bank, ids, [inner[i].id for i in partners], label_of, len(d.labels)) \
-                if bank is not None and partners is not None else None
+            v = (
+                usable_variants(bank, ids, [inner[i].id for i in partners], label_of, len(d.labels))
+                if bank is not None and partners is not None
+                else None
+            )
             return d.split([pos[i] for i in idx], v)
 
         pred, truth = [], []
@@ -70,8 +83,15 @@ def main() -> None:
             pred += list(m.predict_proba(test.feats).argmax(1))
             truth += list(test.labels)
         uas.append(balanced_accuracy_score(truth, pred))
-    print(sys.argv[3:], "DEV-TEST UA", [round(u, 4) for u in uas], f"mean {np.mean(uas):.4f} +- {np.std(uas):.4f}",
-          "time", round(time.time() - t0), "s")
+    print(
+        sys.argv[3:],
+        "DEV-TEST UA",
+        [round(u, 4) for u in uas],
+        f"mean {np.mean(uas):.4f} +- {np.std(uas):.4f}",
+        "time",
+        round(time.time() - t0),
+        "s",
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Accuracy versus energy per 3 s clip (log scale) for bench runs: head-only and full-pipeline
 points (log-mel + frontend/encoder + head), the full-pipeline Pareto front marked (issue 18).
 
-    .venv/bin/python benchmarks/pareto.py --out docs/pareto_emodb.png runs/compact/emodb_* runs/frontends/emodb_*
+    .venv/bin/python benchmarks/pareto.py --out docs/pareto_emodb.png runs/compact/emodb_*
+    runs/frontends/emodb_*
 
 Prints one markdown row per run (sorted by full-pipeline energy; * = on the Pareto front).
 Runs whose encoder is not counted (handcrafted openSMILE functionals) are shown head-only and
@@ -31,7 +32,9 @@ def pareto(points: list[tuple[float, float]]) -> list[int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--out", required=True)
     ap.add_argument("--title", default="")
@@ -43,9 +46,19 @@ def main() -> None:
             continue
         r = BenchResult.load(p)
         fe = r.frontend + (" (causal)" if "causal" in p.name else "")
-        rows.append({"run": p.name, "label": f"{r.model} / {fe}", "ua": r.ua.mean, "std": r.ua.std, "seeds": len(r.seeds),
-                     "head": r.cost.energy_head_mj, "total": r.cost.energy_total_mj, "corpus": r.corpus,
-                     "protocol": r.protocol_label})
+        rows.append(
+            {
+                "run": p.name,
+                "label": f"{r.model} / {fe}",
+                "ua": r.ua.mean,
+                "std": r.ua.std,
+                "seeds": len(r.seeds),
+                "head": r.cost.energy_head_mj,
+                "total": r.cost.energy_total_mj,
+                "corpus": r.corpus,
+                "protocol": r.protocol_label,
+            }
+        )
     if not rows:
         sys.exit("no results.json in the given folders")
     full = [i for i, r in enumerate(rows) if r["total"] is not None]
@@ -60,31 +73,51 @@ def main() -> None:
         col = f"C{i % 10}"
         ax.errorbar(r["head"], r["ua"], yerr=r["std"], fmt="o", mfc="none", color=col, capsize=2)
         if r["total"] is not None:
-            ax.errorbar(r["total"], r["ua"], yerr=r["std"], fmt="o", color=col, capsize=2, label=r["label"])
+            ax.errorbar(
+                r["total"], r["ua"], yerr=r["std"], fmt="o", color=col, capsize=2, label=r["label"]
+            )
             ax.plot([r["head"], r["total"]], [r["ua"], r["ua"]], ":", color=col, lw=0.8)
         else:
             ax.plot([], [], "o", mfc="none", color=col, label=r["label"] + " (encoder not counted)")
     fr = sorted(front, key=lambda i: rows[i]["total"])
-    ax.step([rows[i]["total"] for i in fr], [rows[i]["ua"] for i in fr], where="post", color="k", lw=1.2,
-            label="Pareto front (full pipeline)")
+    ax.step(
+        [rows[i]["total"] for i in fr],
+        [rows[i]["ua"] for i in fr],
+        where="post",
+        color="k",
+        lw=1.2,
+        label="Pareto front (full pipeline)",
+    )
     ax.axvline(0.3, color="grey", ls="--", lw=0.8)
     ax.text(0.3, ax.get_ylim()[0], " 0.3 mJ", color="grey", va="bottom", fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("energy per 3 s clip, mJ (45 nm; hollow = head only, filled = log-mel + frontend + head)")
+    ax.set_xlabel(
+        "energy per 3 s clip, mJ (45 nm; hollow = head only, filled = log-mel + frontend + head)"
+    )
     ax.set_ylabel("UA (mean +- std over seeds)")
     r0 = rows[0]
     ax.set_title(a.title or f"{r0['corpus']} {r0['protocol']}: accuracy vs energy")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never hides a point
+    ax.legend(
+        fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )  # outside: never hides a point
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(a.out, dpi=130)
-    print("| run | model / frontend | seeds | UA | head mJ | full pipeline mJ | Pareto |\n|---|---|---|---|---|---|---|")
-    for i in sorted(range(len(rows)), key=lambda i: rows[i]["total"] if rows[i]["total"] is not None else 1e9):
+    print(
+        "| run | model / frontend | seeds | UA | head mJ | full pipeline mJ | Pareto "
+        "|\n|---|---|---|---|---|---|---|"
+    )
+    for i in sorted(
+        range(len(rows)), key=lambda i: rows[i]["total"] if rows[i]["total"] is not None else 1e9
+    ):
         r = rows[i]
         tot = "n/a (encoder not counted)" if r["total"] is None else f"{r['total']:.3f}"
-        print(f"| {r['run']} | {r['label']} | {r['seeds']} | {r['ua']:.3f} +- {r['std']:.3f} | {r['head']:.4f} | {tot} | "
-              f"{'*' if i in front else ''} |")
+        print(
+            f"| {r['run']} | {r['label']} | {r['seeds']} | {r['ua']:.3f} +- {r['std']:.3f} | "
+            f"{r['head']:.4f} | {tot} | "
+            f"{'*' if i in front else ''} |"
+        )
     print(f"wrote {a.out}")
 
 

@@ -1,7 +1,8 @@
 """Replace the measured benchmark in a model file's card (and provenance) with the one of a bench
 run folder, keeping its weights bit for bit (a card re-measured with the current serkit).
 
-    .venv/bin/python benchmarks/recard.py serkit/deploy/pretrained/default.pt runs/mc/loco_attnpool_tiny_cap800
+    .venv/bin/python benchmarks/recard.py serkit/deploy/pretrained/default.pt
+    runs/mc/loco_attnpool_tiny_cap800
 
 The run must be the recipe the file was trained with (same manifests, labels and settings: it
 is checked against the file's recorded experiment) and is named in ``benchmark.run``.
@@ -41,15 +42,22 @@ def main() -> None:
     run_cfg = __import__("yaml").safe_load(open(f"{args.run}/config.yaml"))
     for key in ("manifest", "labels", "max_per_corpus", "model", "frontend"):
         if key in exp and not _within(exp[key], run_cfg.get(key)):
-            raise SystemExit(f"the run's {key} {run_cfg.get(key)!r} differs from the model's {exp[key]!r}")
+            raise SystemExit(
+                f"the run's {key} {run_cfg.get(key)!r} differs from the model's {exp[key]!r}"
+            )
     record = {**res.benchmark_record(), "run": args.run, "measured": time.strftime("%Y-%m-%d")}
     header["provenance"]["benchmark"] = record
     header.setdefault("card", {})["benchmark"] = record
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "header": json.dumps(header, default=str), "tensors": blob["tensors"]}, buf)
+    torch.save(
+        {"format": FORMAT, "header": json.dumps(header, default=str), "tensors": blob["tensors"]},
+        buf,
+    )
     atomic_write_bytes(args.model, buf.getvalue())
-    print(f"{args.model}: card benchmark from {args.run}: UA mean over corpora "
-          f"{record.get('ua_corpus_mean', record['ua'])['mean']:.4f}")
+    print(
+        f"{args.model}: card benchmark from {args.run}: UA mean over corpora "
+        f"{record.get('ua_corpus_mean', record['ua'])['mean']:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """True streaming, frame by frame with state: causal compact student + snn-vanilla head (issue 18).
 
-    .venv/bin/python benchmarks/snn_stream.py runs/compact/emodb_snn-vanilla_causal.pt --manifest manifests/emodb.jsonl --clips 20
+    .venv/bin/python benchmarks/snn_stream.py runs/compact/emodb_snn-vanilla_causal.pt --manifest
+    manifests/emodb.jsonl --clips 20
 
 For ``--clips`` clips of the manifest (every n-th; the output is about computation and the
-streamed-vs-offline equality, not accuracy: the model may have been trained on them), feeds the clip's log-mel to :class:`~serkit.deploy.snn_stream.SpikingStream` 2 mel frames
+streamed-vs-offline equality, not accuracy: the model may have been trained on them), feeds the
+clip's log-mel to :class:`~serkit.deploy.snn_stream.SpikingStream` 2 mel frames
 (20 ms) at a time on ONE thread and reports: compute per 20 ms of audio (median, p99), the
 interval between predictions (``pool`` x 20 ms), the state kept, how often the running
 prediction already equals the clip-level one after 1 s / half the clip, and the largest
@@ -36,7 +38,9 @@ def _label_at(steps: list, t: float) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("model")
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--clips", type=int, default=20)
@@ -65,13 +69,24 @@ def main() -> None:
         agree_half.append(_label_at(steps, steps[-1].time_s / 2) == final)
     t = np.array(times[10:]) * 1000
     pool = rec.model.config.pool
-    print(json.dumps({"model": a.model, "clips": len(utts), "steps": steps_n, "prediction_every_ms": 20 * pool,
-                      "compute_ms_per_20ms_median": round(float(np.median(t)), 3),
-                      "compute_ms_per_20ms_p99": round(float(np.percentile(t, 99)), 3),
-                      "real_time_factor": round(float(np.median(t)) / 20.0, 3), "state_floats_max": int(state),
-                      "max_abs_diff_vs_offline": max(diffs),
-                      "running_label_equals_final_after_1s": round(float(np.mean(agree_1s)), 3),
-                      "running_label_equals_final_at_half": round(float(np.mean(agree_half)), 3), "threads": 1}))
+    print(
+        json.dumps(
+            {
+                "model": a.model,
+                "clips": len(utts),
+                "steps": steps_n,
+                "prediction_every_ms": 20 * pool,
+                "compute_ms_per_20ms_median": round(float(np.median(t)), 3),
+                "compute_ms_per_20ms_p99": round(float(np.percentile(t, 99)), 3),
+                "real_time_factor": round(float(np.median(t)) / 20.0, 3),
+                "state_floats_max": int(state),
+                "max_abs_diff_vs_offline": max(diffs),
+                "running_label_equals_final_after_1s": round(float(np.mean(agree_1s)), 3),
+                "running_label_equals_final_at_half": round(float(np.mean(agree_half)), 3),
+                "threads": 1,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

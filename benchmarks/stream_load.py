@@ -42,7 +42,11 @@ def audio(seconds: float, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
     f0 = 140 + 60 * np.sin(2 * np.pi * 0.3 * t + seed)
-    x = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / SR) * (0.5 + 0.5 * np.sin(2 * np.pi * 2.5 * t) ** 2)
+    x = (
+        0.3
+        * np.sin(2 * np.pi * np.cumsum(f0) / SR)
+        * (0.5 + 0.5 * np.sin(2 * np.pi * 2.5 * t) ** 2)
+    )
     x += 0.01 * rng.standard_normal(t.size)
     return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
 
@@ -57,7 +61,11 @@ async def client(url: str, k: int, stats: dict) -> None:
     sent_at: dict[float, float] = {}  # window start -> time its last chunk was sent
     try:
         async with websockets.connect(url, max_size=None) as ws:
-            await ws.send(json.dumps({"sample_rate": SR, "format": "pcm16", "window": args.window, "hop": args.hop}))
+            await ws.send(
+                json.dumps(
+                    {"sample_rate": SR, "format": "pcm16", "window": args.window, "hop": args.hop}
+                )
+            )
             rows, done = [], asyncio.Event()
 
             async def reader():
@@ -78,7 +86,7 @@ async def client(url: str, k: int, stats: dict) -> None:
             next_win = 0
             for i in range(0, len(pcm), CHUNK * 2):
                 await asyncio.sleep(max(0.0, t0 + fed / SR - time.perf_counter()))
-                await ws.send(pcm[i: i + CHUNK * 2])
+                await ws.send(pcm[i : i + CHUNK * 2])
                 fed += min(CHUNK, (len(pcm) - i) // 2)
                 while next_win * hop_n + win_n <= fed:
                     sent_at[round(next_win * args.hop, 3)] = time.perf_counter()
@@ -101,8 +109,18 @@ async def client(url: str, k: int, stats: dict) -> None:
 
 async def main():
     port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("serkit")), "serve", "--port", str(port), "--workers",
-                             str(args.workers), "--no-log-requests"], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("serkit")),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-log-requests",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     import httpx
 
     wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -111,25 +129,51 @@ async def main():
     t0 = time.time()
     try:
         for r in range(args.rounds):
-            await asyncio.gather(*(client(f"ws://127.0.0.1:{port}/v1/stream", r * args.clients + k, stats)
-                                   for k in range(args.clients)))
+            await asyncio.gather(
+                *(
+                    client(f"ws://127.0.0.1:{port}/v1/stream", r * args.clients + k, stats)
+                    for k in range(args.clients)
+                )
+            )
         await asyncio.sleep(1.0)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        open_streams = [line for line in metrics.splitlines() if line.startswith("serkit_streams_open")]
+        open_streams = [
+            line for line in metrics.splitlines() if line.startswith("serkit_streams_open")
+        ]
         rss1 = rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(30)
     lat = sorted(stats["latency"])
-    pct = (lambda q: round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else (lambda q: None)
-    print(json.dumps({"clients": args.clients, "rounds": args.rounds, "seconds_each": args.seconds,
-                      "workers": args.workers, "window": args.window, "hop": args.hop, "wall_s": round(time.time() - t0, 1),
-                      "errors": len(stats["errors"]), "first_errors": stats["errors"][:5], "rows": stats["rows"],
-                      "rows_expected": stats["expected"], "clients_left_mid_stream": stats["left"],
-                      "latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
-                      "latency_ms_mean": round(1000 * statistics.mean(lat), 1) if lat else None,
-                      "server_rss_mb_start": round(rss0, 1), "server_rss_mb_end": round(rss1, 1),
-                      "streams_open_after": open_streams}))
+    pct = (
+        (lambda q: round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1))
+        if lat
+        else (lambda q: None)
+    )
+    print(
+        json.dumps(
+            {
+                "clients": args.clients,
+                "rounds": args.rounds,
+                "seconds_each": args.seconds,
+                "workers": args.workers,
+                "window": args.window,
+                "hop": args.hop,
+                "wall_s": round(time.time() - t0, 1),
+                "errors": len(stats["errors"]),
+                "first_errors": stats["errors"][:5],
+                "rows": stats["rows"],
+                "rows_expected": stats["expected"],
+                "clients_left_mid_stream": stats["left"],
+                "latency_ms_p50": pct(0.5),
+                "latency_ms_p99": pct(0.99),
+                "latency_ms_mean": round(1000 * statistics.mean(lat), 1) if lat else None,
+                "server_rss_mb_start": round(rss0, 1),
+                "server_rss_mb_end": round(rss1, 1),
+                "streams_open_after": open_streams,
+            }
+        )
+    )
 
 
 asyncio.run(main())

@@ -28,7 +28,9 @@ def _voice(f0=120.0, seconds=1.0, sr=SR):
 
 
 def _snr(x, y):
-    return 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2))
+    return 10 * np.log10(
+        np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2)
+    )
 
 
 @pytest.mark.parametrize("spec", ["white@10", "pink@0", "babble@5", "background@20"])
@@ -61,7 +63,9 @@ def test_bad_specs_and_silence():
         corrupt(_voice(), SR, "babble@10", 0)
     silent = np.zeros(SR, np.float32)
     assert np.isfinite(corrupt(silent, SR, "white@0", 1)).all()
-    assert np.array_equal(mix_at_snr(_voice(), np.zeros(100), 0.0), _voice())  # silent noise adds nothing
+    assert np.array_equal(
+        mix_at_snr(_voice(), np.zeros(100), 0.0), _voice()
+    )  # silent noise adds nothing
 
 
 def test_voice_alteration_moves_f0_across_the_split():
@@ -76,7 +80,9 @@ def test_voice_alteration_moves_f0_across_the_split():
     up = alter_voice(low, SR, shift)
     assert up.shape == low.shape and median_f0(up, SR) > 1.4 * f0
     assert opposite_shift(230.0).direction == "down"
-    assert np.array_equal(alter_voice(np.zeros(SR, np.float32), SR, shift), np.zeros(SR, np.float32))  # unvoiced
+    assert np.array_equal(
+        alter_voice(np.zeros(SR, np.float32), SR, shift), np.zeros(SR, np.float32)
+    )  # unvoiced
 
 
 def _fake_run(tmp_path, name, correct_m: float, seeds=(0, 1)):
@@ -86,7 +92,11 @@ def _fake_run(tmp_path, name, correct_m: float, seeds=(0, 1)):
         g = "f" if s < 4 else "m"
         for k in range(10):
             lab = ["a", "b"][k % 2]
-            utts.append(Utterance(f"u{s}_{k}", "/nonexistent.wav", 1.0, lab, f"spk{s}", gender=g, corpus="c"))
+            utts.append(
+                Utterance(
+                    f"u{s}_{k}", "/nonexistent.wav", 1.0, lab, f"spk{s}", gender=g, corpus="c"
+                )
+            )
     m = tmp_path / "m.jsonl"
     write_manifest(utts, m)
     run = tmp_path / name
@@ -142,26 +152,55 @@ def test_bench_scores_corrupted_test_copies_and_summarises(tmp_path, cache_dir):
     from serkit.testing import toy_manifest
 
     m = toy_manifest(tmp_path)
-    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 2,
-                                "model": "logreg", "test_corruptions": ["white@20", "white@-10", "telephone"]})
+    cfg = experiment_from_dict(
+        {
+            "manifest": str(m),
+            "frontend": "logmel",
+            "protocol": "loso",
+            "seeds": 2,
+            "model": "logreg",
+            "test_corruptions": ["white@20", "white@-10", "telephone"],
+        }
+    )
     out = tmp_path / "rob" / "logreg"
     r = run_bench(cfg, out, RunConfig(cache_dir=str(cache_dir), progress=False))
     cond = r.robustness.conditions
     assert set(cond) == {"white@20", "white@-10", "telephone"}
     assert cond["white@20"].ua.mean >= cond["white@-10"].ua.mean
     assert r.robustness.extraction["white@20"].encoded == 24
-    clean = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 2, "model": "logreg"})
+    clean = experiment_from_dict(
+        {
+            "manifest": str(m),
+            "frontend": "logmel",
+            "protocol": "loso",
+            "seeds": 2,
+            "model": "logreg",
+        }
+    )
     assert clean.fingerprint({}) != cfg.fingerprint({})
     # a re-run reads the corrupted features from the cache and reuses every fold
     r2 = run_bench(cfg, out, RunConfig(cache_dir=str(cache_dir), progress=False))
     assert r2.robustness.extraction["white@20"].cached == 24 and r2.ua.mean == r.ua.mean
     s = summarize(tmp_path / "rob")
     assert s["ua"]["logreg"]["white@20"]["mean"] == cond["white@20"].ua.mean
-    assert (tmp_path / "rob" / "robustness.png").exists() and "white@-10" in (tmp_path / "rob" / "robustness.md").read_text()
+    assert (tmp_path / "rob" / "robustness.png").exists() and "white@-10" in (
+        tmp_path / "rob" / "robustness.md"
+    ).read_text()
     with pytest.raises(ConfigError, match="babble"):
-        run_bench(experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 1,
-                                        "model": "logreg", "test_corruptions": ["babble@0"]}), tmp_path / "b",
-                  RunConfig(cache_dir=str(cache_dir), progress=False))
+        run_bench(
+            experiment_from_dict(
+                {
+                    "manifest": str(m),
+                    "frontend": "logmel",
+                    "protocol": "loso",
+                    "seeds": 1,
+                    "model": "logreg",
+                    "test_corruptions": ["babble@0"],
+                }
+            ),
+            tmp_path / "b",
+            RunConfig(cache_dir=str(cache_dir), progress=False),
+        )
 
 
 def test_covada_debiasing_trains_a_second_model_on_selected_copies(tmp_path, cache_dir):
@@ -171,9 +210,16 @@ def test_covada_debiasing_trains_a_second_model_on_selected_copies(tmp_path, cac
     from serkit.testing import toy_manifest
 
     m = toy_manifest(tmp_path)
-    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 1,
-                                "model": {"name": "linear", "train": {"epochs": 3}},
-                                "augment": {"name": "covada", "variants": 1, "select_frac": 0.5}})
+    cfg = experiment_from_dict(
+        {
+            "manifest": str(m),
+            "frontend": "logmel",
+            "protocol": "loso",
+            "seeds": 1,
+            "model": {"name": "linear", "train": {"epochs": 3}},
+            "augment": {"name": "covada", "variants": 1, "select_frac": 0.5},
+        }
+    )
     r = run_bench(cfg, tmp_path / "cov", RunConfig(cache_dir=str(cache_dir), progress=False))
     folds = [json.loads(p.read_text()) for p in sorted((tmp_path / "cov" / "folds").glob("*.json"))]
     assert len(folds) == 4
@@ -184,10 +230,13 @@ def test_covada_debiasing_trains_a_second_model_on_selected_copies(tmp_path, cac
     with pytest.raises(ConfigError):
         experiment_from_dict({"manifest": str(m), "model": "logreg", "augment": {"name": "covada"}})
     with pytest.raises(ConfigError, match="select_frac"):
-        experiment_from_dict({"manifest": str(m), "model": "linear", "augment": {"name": "covada", "select_frac": 2}})
+        experiment_from_dict(
+            {"manifest": str(m), "model": "linear", "augment": {"name": "covada", "select_frac": 2}}
+        )
 
 
 # --- d. dimensional -------------------------------------------------------------------------
+
 
 def test_vad_tables_and_expected_vad():
     from serkit.data.vad import NRC_VAD, WARRINER, category_vad, expected_vad, sphere_region
@@ -198,7 +247,9 @@ def test_vad_tables_and_expected_vad():
     labels = ["anger", "sadness", "low-arousal"]
     e = expected_vad(np.array([[1.0, 0, 0], [0.25, 0.25, 0.5]]), labels)
     assert np.allclose(e[0], category_vad("anger"))
-    assert np.allclose(e[1], (category_vad("anger") + category_vad("sadness")) / 2, atol=1e-6)  # unknown class renormalised away
+    assert np.allclose(
+        e[1], (category_vad("anger") + category_vad("sadness")) / 2, atol=1e-6
+    )  # unknown class renormalised away
     assert np.isnan(expected_vad(np.array([[1.0]]), ["low-arousal"])).all()
     assert sphere_region(np.array([[0.9, 0.9, 0.1], [0.1, 0.1, 0.1]])).tolist() == [3, 0]
     with pytest.raises(ConfigError):
@@ -234,11 +285,19 @@ def test_dim_regressor_learns_and_scores_levels():
     reg.fit(feats[:60], tgt[:60], 0, (feats[60:75], tgt[60:75]))
     p = reg.predict(feats[75:])
     assert p.shape == (15, 3) and ((p >= 0) & (p <= 1)).all()
-    utts = [Utterance(f"u{i}", "x.wav", 1.0, "neutral", "s", arousal=float(level[75 + i])) for i in range(15)]
+    utts = [
+        Utterance(f"u{i}", "x.wav", 1.0, "neutral", "s", arousal=float(level[75 + i]))
+        for i in range(15)
+    ]
     s = score(p, utts, zero_shot=False)
     assert s["arousal_levels"]["spearman_rho"] > 0.6
-    perfect = score(np.stack([np.zeros(15), level[75:] / 2, np.zeros(15)], 1), utts, zero_shot=False)
-    assert perfect["arousal_levels"]["spearman_rho"] == pytest.approx(1.0) and perfect["arousal_levels"]["ua_3"] == 1.0
+    perfect = score(
+        np.stack([np.zeros(15), level[75:] / 2, np.zeros(15)], 1), utts, zero_shot=False
+    )
+    assert (
+        perfect["arousal_levels"]["spearman_rho"] == pytest.approx(1.0)
+        and perfect["arousal_levels"]["ua_3"] == 1.0
+    )
     with pytest.raises(ConfigError):
         DimRegressor(DimConfig(head="logreg"), 2, 8)
 
@@ -252,17 +311,31 @@ def dataclass_replace_epochs(n):
 def test_intensity_auc_and_table_targets():
     from serkit.analysis.dimensional import score, targets_of
 
-    utts = [Utterance(f"u{i}", "x.wav", 1.0, lab, "s", intensity=k)
-            for i, (lab, k) in enumerate([("anger", "normal"), ("anger", "strong"), ("sadness", "normal"),
-                                          ("sadness", "strong"), ("neutral", "normal")])]
+    utts = [
+        Utterance(f"u{i}", "x.wav", 1.0, lab, "s", intensity=k)
+        for i, (lab, k) in enumerate(
+            [
+                ("anger", "normal"),
+                ("anger", "strong"),
+                ("sadness", "normal"),
+                ("sadness", "strong"),
+                ("neutral", "normal"),
+            ]
+        )
+    ]
     p = np.array([[0.5, a, 0.5] for a in (0.4, 0.9, 0.1, 0.3, 0.0)])
     s = score(p, utts, zero_shot=True)
     assert s["intensity_auc"] == 0.75  # strong > normal in 3 of 4 pairs (neutral left out)
     t = targets_of(utts, "table")
     assert np.allclose(t[0], t[1]) and np.isfinite(t).all()
-    b = [Utterance("b0", "x.wav", 1.0, "low-arousal", "s", corpus="baved", arousal=0.0),
-         Utterance("b1", "x.wav", 1.0, "high-arousal", "s", corpus="baved", arousal=2.0)]
-    assert targets_of(b, "arousal")[:, 1].tolist() == [0.0, 1.0] and np.isnan(targets_of(b, "arousal")[:, 0]).all()
+    b = [
+        Utterance("b0", "x.wav", 1.0, "low-arousal", "s", corpus="baved", arousal=0.0),
+        Utterance("b1", "x.wav", 1.0, "high-arousal", "s", corpus="baved", arousal=2.0),
+    ]
+    assert (
+        targets_of(b, "arousal")[:, 1].tolist() == [0.0, 1.0]
+        and np.isnan(targets_of(b, "arousal")[:, 0]).all()
+    )
 
 
 def test_predictions_carry_valence_and_arousal():
@@ -270,11 +343,14 @@ def test_predictions_carry_valence_and_arousal():
 
     rec = serkit.load("default")
     p = rec.predict(_voice(200.0, 1.5), sr=SR)
-    assert set(p.dimensions) == {"valence", "arousal", "dominance"} and all(0 <= v <= 1 for v in p.dimensions.values())
+    assert set(p.dimensions) == {"valence", "arousal", "dominance"} and all(
+        0 <= v <= 1 for v in p.dimensions.values()
+    )
     assert p.to_dict()["dimensions"] == p.dimensions
 
 
 # --- a. explanations ------------------------------------------------------------------------
+
 
 def test_cues_of_a_synthetic_voice():
     pytest.importorskip("parselmouth")
@@ -311,12 +387,17 @@ def test_explainer_saliency_regions_and_deletion(tmp_path):
 
 # --- e. label distributions -----------------------------------------------------------------
 
+
 def test_ldl_metrics_known_values():
     from serkit.experiment.metrics import ldl_metrics
 
     t = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
     same = ldl_metrics(t, t)
-    assert same["kl"] == pytest.approx(0, abs=1e-9) and same["chebyshev"] < 1e-9 and same["intersection"] == pytest.approx(1)
+    assert (
+        same["kl"] == pytest.approx(0, abs=1e-9)
+        and same["chebyshev"] < 1e-9
+        and same["intersection"] == pytest.approx(1)
+    )
     assert same["cosine"] == pytest.approx(1)
     m = ldl_metrics(np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), t)
     assert m["chebyshev"] == pytest.approx(0.5) and m["intersection"] == pytest.approx(0.5)
@@ -326,17 +407,27 @@ def test_ldl_metrics_known_values():
 def _crema_tree(root, tone_writer):
     (root / "AudioWAV").mkdir(parents=True)
     (root / "processedResults").mkdir()
-    names = ["1001_DFA_ANG_XX", "1001_DFA_NEU_XX", "1002_DFA_ANG_XX", "1002_DFA_NEU_XX",
-             "1003_IEO_ANG_HI", "1003_IEO_NEU_XX"]
+    names = [
+        "1001_DFA_ANG_XX",
+        "1001_DFA_NEU_XX",
+        "1002_DFA_ANG_XX",
+        "1002_DFA_NEU_XX",
+        "1003_IEO_ANG_HI",
+        "1003_IEO_NEU_XX",
+    ]
     for k, n in enumerate(names):
-        tone_writer(root / "AudioWAV" / f"{n}.wav", 0.4, 16000, k, f0=260.0 if "ANG" in n else 110.0)
+        tone_writer(
+            root / "AudioWAV" / f"{n}.wav", 0.4, 16000, k, f0=260.0 if "ANG" in n else 110.0
+        )
     rows = ['"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"']
     for k, n in enumerate(names):
         a = 7 if "ANG" in n else 1
-        rows.append(f'"{100001 + k}",{a},1,0,0,{9 - a},0,"{n}",10,0.7,"A"')   # voice only
-        rows.append(f'"{200001 + k}",0,0,0,10,0,0,"{n}",10,1.0,"H"')          # face only: never read
+        rows.append(f'"{100001 + k}",{a},1,0,0,{9 - a},0,"{n}",10,0.7,"A"')  # voice only
+        rows.append(f'"{200001 + k}",0,0,0,10,0,0,"{n}",10,1.0,"H"')  # face only: never read
     (root / "processedResults" / "tabulatedVotes.csv").write_text("\n".join(rows) + "\n")
-    (root / "VideoDemographics.csv").write_text("ActorID,Age,Sex\n1001,30,Male\n1002,40,Female\n1003,25,Male\n")
+    (root / "VideoDemographics.csv").write_text(
+        "ActorID,Age,Sex\n1001,30,Male\n1002,40,Female\n1003,25,Male\n"
+    )
 
 
 def test_cremad_votes_become_label_distributions_and_train(tmp_path, tone_writer, cache_dir):
@@ -348,13 +439,24 @@ def test_cremad_votes_become_label_distributions_and_train(tmp_path, tone_writer
     utts = prepare("crema-d", tmp_path / "crema").utterances
     by = {u.id: u for u in utts}
     u = by["cremad_1001_DFA_ANG_XX"]
-    assert u.label == "anger" and u.label_dist == {"anger": 7.0, "disgust": 1.0, "neutral": 2.0} and u.gender == "m"
+    assert (
+        u.label == "anger"
+        and u.label_dist == {"anger": 7.0, "disgust": 1.0, "neutral": 2.0}
+        and u.gender == "m"
+    )
     m = tmp_path / "c.jsonl"
     write_manifest(utts, m)
     assert read_manifest(m)[0].label_dist is not None  # round trip
-    cfg = experiment_from_dict({"manifest": str(m), "frontend": "logmel", "protocol": "loso", "seeds": 1,
-                                "labels": ["anger", "neutral"],
-                                "model": {"name": "linear", "train": {"epochs": 3, "losses": {"ce": 0.0, "kl": 1.0}}}})
+    cfg = experiment_from_dict(
+        {
+            "manifest": str(m),
+            "frontend": "logmel",
+            "protocol": "loso",
+            "seeds": 1,
+            "labels": ["anger", "neutral"],
+            "model": {"name": "linear", "train": {"epochs": 3, "losses": {"ce": 0.0, "kl": 1.0}}},
+        }
+    )
     r = run_bench(cfg, tmp_path / "ldl", RunConfig(cache_dir=str(cache_dir), progress=False))
     assert 0 <= r.ldl.intersection.mean <= 1 and r.ldl.kl.mean >= 0
 
@@ -362,13 +464,17 @@ def test_cremad_votes_become_label_distributions_and_train(tmp_path, tone_writer
 def test_dataset_distributions_drop_unknown_labels_and_renormalise():
     from serkit.experiment.dataset import label_distributions
 
-    utts = [Utterance("a", "x", 1.0, "anger", label_dist={"anger": 3, "disgust": 1, "neutral": 1}),
-            Utterance("b", "x", 1.0, "neutral")]
+    utts = [
+        Utterance("a", "x", 1.0, "anger", label_dist={"anger": 3, "disgust": 1, "neutral": 1}),
+        Utterance("b", "x", 1.0, "neutral"),
+    ]
     d = label_distributions(utts, ["anger", "neutral"])
     assert np.allclose(d, [[0.75, 0.25], [0, 1]])
     assert label_distributions([utts[1]], ["neutral"]) is None
     with pytest.raises(ConfigError):
-        label_distributions([Utterance("c", "x", 1.0, "anger", label_dist={"anger": -1})], ["anger"])
+        label_distributions(
+            [Utterance("c", "x", 1.0, "anger", label_dist={"anger": -1})], ["anger"]
+        )
 
 
 def test_cli_fairness_and_explain(tmp_path):
@@ -392,7 +498,11 @@ def test_cli_fairness_and_explain(tmp_path):
     r = runner.invoke(app, ["explain", "default", str(wav), "--out", str(tmp_path / "ex")])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout.strip().splitlines()[-1])
-    assert d["label"] in d["probabilities"] and d["regions"] and (tmp_path / "ex" / "explain_v.png").exists()
+    assert (
+        d["label"] in d["probabilities"]
+        and d["regions"]
+        and (tmp_path / "ex" / "explain_v.png").exists()
+    )
 
 
 def test_explain_reports_predicts_calibrated_probability_and_a_single_clip_reference():
@@ -406,13 +516,28 @@ def test_explain_reports_predicts_calibrated_probability_and_a_single_clip_refer
     w = np.concatenate([_voice(220.0, 0.8), np.zeros(SR // 2, np.float32), _voice(120.0, 0.7)])
     e = Explainer(rec).explain(w, "toy", None, "", np.random.default_rng(0))
     p = rec.predict(w, sr=SR)
-    assert e.label == p.top and e.probabilities[e.label] == pytest.approx(p.probabilities[p.top], abs=1e-4)
+    assert e.label == p.top and e.probabilities[e.label] == pytest.approx(
+        p.probabilities[p.top], abs=1e-4
+    )
     assert "rest of this clip" in e.reference and any(np.isfinite(v) for v in e.relative.values())
-    prof = {"model_salient_by_predicted": {"anger": {"n": 1, "f0_mean_hz": 12.0}},
-            "corpus_whole_by_label": {"anger": {"n": MIN_PROFILE_CLIPS, "f0_mean_hz": 9.0}}}
+    prof = {
+        "model_salient_by_predicted": {"anger": {"n": 1, "f0_mean_hz": 12.0}},
+        "corpus_whole_by_label": {"anger": {"n": MIN_PROFILE_CLIPS, "f0_mean_hz": 9.0}},
+    }
     ag = _agreement(prof)
     assert ag["model_agree"] == "0 of 0" and ag["corpus_agree"].endswith("of 1")
-    report = _report({"clips": 1, "gradient": True, "agreement": ag, "faithfulness": {
-        "ratio": 1.0, "ratio_ci95": [1, 1], "drop_salient_mean": 0.1, "drop_random_mean": 0.1,
-        "salient_beats_random_share": 0.5}})
+    report = _report(
+        {
+            "clips": 1,
+            "gradient": True,
+            "agreement": ag,
+            "faithfulness": {
+                "ratio": 1.0,
+                "ratio_ci95": [1, 1],
+                "drop_salient_mean": 0.1,
+                "drop_random_mean": 0.1,
+                "salient_beats_random_share": 0.5,
+            },
+        }
+    )
     assert "(12.0, n=1: not counted)" in report and f"at least {MIN_PROFILE_CLIPS} clips" in report

@@ -121,7 +121,7 @@ def test_too_long_refused_from_header(tmp_path):
 def test_one_hour_file(tmp_path):
     p = tmp_path / "hour.wav"
     with sf.SoundFile(p, "w", 8000, 1, "PCM_16") as fh:
-        block = (tone_clip(60.0, sr=8000) * 0.5)
+        block = tone_clip(60.0, sr=8000) * 0.5
         for _ in range(60):
             fh.write(block)
     assert abs(audio_duration(p) - 3600) < 1e-6
@@ -143,7 +143,8 @@ def test_int_arrays_scaled():
 
 
 def test_header_probe_says_unreadable_like_the_reader(tmp_path):
-    """The service maps ``AudioError.kind`` to HTTP codes: the header probe must use the same kind."""
+    """The service maps ``AudioError.kind`` to HTTP codes: the header probe must use the same
+    kind."""
     p = tmp_path / "x.wav"
     p.write_bytes(b"not audio at all" * 10)
     with pytest.raises(AudioError) as e:

@@ -20,7 +20,9 @@ def toy_manifest(tmp_path):
 
 
 def _cfg(manifest, **kw):
-    return experiment_from_dict({"manifest": str(manifest), "frontend": "logmel", "protocol": "loso", "seeds": 2, **kw})
+    return experiment_from_dict(
+        {"manifest": str(manifest), "frontend": "logmel", "protocol": "loso", "seeds": 2, **kw}
+    )
 
 
 def _run(cache_dir, **kw):
@@ -42,7 +44,9 @@ def test_bench_logreg_writes_everything(toy_manifest, cache_dir, tmp_path):
     assert all(row["id"].split("_")[2] == row["fold"] for row in rows)
     saved = BenchResult.load(out)
     assert saved == r and saved.schema_version == SCHEMA_VERSION == 2
-    assert json.loads((out / "results.json").read_text())["cost"]["energy_head_mj"] > 0  # energies written out
+    assert (
+        json.loads((out / "results.json").read_text())["cost"]["energy_head_mj"] > 0
+    )  # energies written out
 
 
 def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
@@ -51,7 +55,9 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     r1 = run_bench(_cfg(toy_manifest, **kw), out, _run(cache_dir))
     assert r1.timing.features_extracted == 24
     (out / "folds" / "seed0_spk3.json").unlink()  # as if interrupted before the last fold
-    (out / "folds" / "seed0_spk2.json").write_text('{"seed": 0, "fold": "spk2", "proba": [[0.5')  # damaged
+    (out / "folds" / "seed0_spk2.json").write_text(
+        '{"seed": 0, "fold": "spk2", "proba": [[0.5'
+    )  # damaged
     logs = []
     r2 = run_bench(_cfg(toy_manifest, **kw), out, _run(cache_dir), log=logs.append)
     assert any("2 finished fold(s) reused, 2 to run" in m for m in logs)
@@ -62,13 +68,19 @@ def test_bench_resumes_finished_folds(toy_manifest, cache_dir, tmp_path):
     assert r2.timing.wall_s_total == pytest.approx(r1.timing.wall_s + r2.timing.wall_s, abs=0.02)
     # more seeds extend the run: seed 0's folds are reused, only seed 1's run; jobs do not matter
     logs.clear()
-    r3 = run_bench(_cfg(toy_manifest, **{**kw, "seeds": 2}), out, _run(cache_dir, jobs=2), log=logs.append)
+    r3 = run_bench(
+        _cfg(toy_manifest, **{**kw, "seeds": 2}), out, _run(cache_dir, jobs=2), log=logs.append
+    )
     assert any("4 finished fold(s) reused, 4 to run" in m for m in logs)
     assert r3.ua.per_seed[0] == pytest.approx(r1.ua.mean)
     # a changed config does not reuse the old folds
     logs.clear()
-    r4 = run_bench(_cfg(toy_manifest, **{**kw, "model": {**kw["model"], "hidden": 16}}), out, _run(cache_dir),
-                   log=logs.append)
+    r4 = run_bench(
+        _cfg(toy_manifest, **{**kw, "model": {**kw["model"], "hidden": 16}}),
+        out,
+        _run(cache_dir),
+        log=logs.append,
+    )
     assert not any("reused" in m for m in logs)
     assert len(r4.timing.invocations) == 1 and r4.timing.wall_s_total == r4.timing.wall_s
 
@@ -95,7 +107,9 @@ def test_bench_skips_bad_files(toy_manifest, cache_dir, tmp_path):
     r = run_bench(_cfg(toy_manifest, model="logreg", seeds=1), out, _run(cache_dir))
     assert r.n_utterances == 24 and r.timing.skipped_files == 1
     assert "broken" in (out / "skipped.txt").read_text()
-    toy_manifest.write_text("\n".join(lines[:-1]) + "\n")  # the bad file fixed: no stale list is left
+    toy_manifest.write_text(
+        "\n".join(lines[:-1]) + "\n"
+    )  # the bad file fixed: no stale list is left
     run_bench(_cfg(toy_manifest, model="logreg", seeds=1), tmp_path / "run", _run(cache_dir))
     assert not (out / "skipped.txt").exists()
 
@@ -110,8 +124,11 @@ def test_bench_refuses_protocol_without_speakers(tmp_path, cache_dir):
 
 
 def test_kfold_speaker_protocol(toy_manifest, cache_dir, tmp_path):
-    r = run_bench(_cfg(toy_manifest, model="logreg", protocol="kfold-speaker:2", seeds=1), tmp_path / "run",
-                  _run(cache_dir))
+    r = run_bench(
+        _cfg(toy_manifest, model="logreg", protocol="kfold-speaker:2", seeds=1),
+        tmp_path / "run",
+        _run(cache_dir),
+    )
     assert len(r.fold_names) == 2 and r.n_utterances == 24
 
 
@@ -119,11 +136,20 @@ def test_bench_spiking_model_reports_sops_and_firing_health(toy_manifest, cache_
     from serkit.experiment.report import snn_table
 
     out = tmp_path / "snn"
-    r = run_bench(_cfg(toy_manifest, seeds=1, model={"name": "pts-snn", "pool": 2, "hidden": 16, "train": {"epochs": 2}}),
-                  out, _run(cache_dir))
+    r = run_bench(
+        _cfg(
+            toy_manifest,
+            seeds=1,
+            model={"name": "pts-snn", "pool": 2, "hidden": 16, "train": {"epochs": 2}},
+        ),
+        out,
+        _run(cache_dir),
+    )
     c = r.cost
     assert c.sops_head > 0 and c.macs_head > 0
-    assert c.energy_head_mj == pytest.approx((4.6 * c.macs_head + 0.9 * c.sops_head) * 1e-9, rel=1e-3)
+    assert c.energy_head_mj == pytest.approx(
+        (4.6 * c.macs_head + 0.9 * c.sops_head) * 1e-9, rel=1e-3
+    )
     assert set(r.spike_stats) == {"lif1", "lif2", "lif_ctx", "lif_kv"}
     assert all(0 <= v.rate <= 1 for v in r.spike_stats.values())
     table = snn_table([out])
@@ -182,7 +208,9 @@ def test_fingerprint_ignores_seeds_and_run_settings_but_not_the_model():
     base = _cfg("m.jsonl", model="attnpool")
     spec = {"name": "logmel"}
     assert _cfg("m.jsonl", model="attnpool", seeds=9).fingerprint(spec) == base.fingerprint(spec)
-    assert _cfg("m.jsonl", model={"name": "attnpool", "hidden": 64}).fingerprint(spec) != base.fingerprint(spec)
+    assert _cfg("m.jsonl", model={"name": "attnpool", "hidden": 64}).fingerprint(
+        spec
+    ) != base.fingerprint(spec)
     assert base.fingerprint({"name": "logmel", "version": "2"}) != base.fingerprint(spec)
     with pytest.raises(ConfigError, match="jobs"):  # execution settings are not experiment settings
         _cfg("m.jsonl", jobs=2)
@@ -192,9 +220,9 @@ def test_reaggregating_a_run_folder_gives_identical_values(toy_manifest, cache_d
     """Issue 30: the typed path changes no value. The fold files on disk, read back and
     aggregated again, give the results.json that was written (timing and latency aside), and
     every section round-trips through JSON as its dataclass."""
+    from serkit.data.protocols import make_folds
     from serkit.experiment.aggregate import aggregate
     from serkit.experiment.dataset import load_dataset
-    from serkit.data.protocols import make_folds
     from serkit.experiment.results import Calibration, FoldRecord, Scores
 
     cfg = _cfg(toy_manifest, model={"name": "attnpool", "hidden": 16, "train": {"epochs": 3}})
@@ -206,8 +234,16 @@ def test_reaggregating_a_run_folder_gives_identical_values(toy_manifest, cache_d
     data = load_dataset(cfg, _run(cache_dir), lambda *a: None)
     again = aggregate(records, cfg, data, make_folds(data.utts, cfg.protocol)).to_dict()
     skip = {"timing", "latency_ms_per_clip", "latency_head_ms", "latency_protocol"}
-    assert {k: v for k, v in again.items() if k not in skip} == {k: v for k, v in written.items() if k not in skip}
-    assert isinstance(r.calibration, Calibration) and isinstance(r.calibration.selective[0].coverage, float)
+    assert {k: v for k, v in again.items() if k not in skip} == {
+        k: v for k, v in written.items() if k not in skip
+    }
+    assert isinstance(r.calibration, Calibration) and isinstance(
+        r.calibration.selective[0].coverage, float
+    )
     saved = BenchResult.load(out)
     assert saved == r and isinstance(saved.calibration, Calibration)
-    assert saved.per_corpus is None and saved.probes is None and not isinstance(written["calibration"], Scores)
+    assert (
+        saved.per_corpus is None
+        and saved.probes is None
+        and not isinstance(written["calibration"], Scores)
+    )

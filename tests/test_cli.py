@@ -30,8 +30,19 @@ def toy_model(tmp_path_factory):
     r = _run("prepare", "folder", root, "--out", m, "--speaker-regex", r"^(spk\d+)_")
     assert r.exit_code == 0 and "18 utterances, 3 speakers" in r.output
     model = tmp / "toy.pt"
-    r = _run("train", "--manifest", m, "--model", "logreg", "--frontend", "logmel", "--out", model,
-             "--cache-dir", tmp / "cache")
+    r = _run(
+        "train",
+        "--manifest",
+        m,
+        "--model",
+        "logreg",
+        "--frontend",
+        "logmel",
+        "--out",
+        model,
+        "--cache-dir",
+        tmp / "cache",
+    )
     assert r.exit_code == 0, r.output
     assert model.exists()
     return model, root
@@ -55,7 +66,9 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("name", ["empty.wav", "text.wav", "missing.wav", "short.wav", "nan.wav", "trunc.wav"])
+@pytest.mark.parametrize(
+    "name", ["empty.wav", "text.wav", "missing.wav", "short.wav", "nan.wav", "trunc.wav"]
+)
 def test_predict_bad_input_one_line_error(toy_model, tmp_path, name):
     model, root = toy_model
     p = tmp_path / name
@@ -70,7 +83,9 @@ def test_predict_bad_input_one_line_error(toy_model, tmp_path, name):
     elif name == "trunc.wav":
         good = root / "high" / "spk0_high_0.wav"
         p.write_bytes(good.read_bytes()[:40])
-    r = _run("predict", p, "--model", model)  # catch_exceptions=False: a traceback would fail the test
+    r = _run(
+        "predict", p, "--model", model
+    )  # catch_exceptions=False: a traceback would fail the test
     assert r.exit_code != 0
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and name in err[0]
@@ -85,7 +100,9 @@ def test_predict_mixed_good_and_bad_files(toy_model, tmp_path):
     assert r.exit_code == 1 and "low" in r.stdout and "bad.wav" in r.stderr
 
 
-@pytest.mark.parametrize("sr,channels,subtype", [(8000, 1, "PCM_U8"), (96000, 2, "PCM_24"), (44100, 1, "FLOAT")])
+@pytest.mark.parametrize(
+    "sr,channels,subtype", [(8000, 1, "PCM_U8"), (96000, 2, "PCM_24"), (44100, 1, "FLOAT")]
+)
 def test_predict_odd_formats_work(toy_model, tmp_path, sr, channels, subtype):
     model, _ = toy_model
     x = tone_clip(0.8, sr=sr, f0=260, loudness=0.5)
@@ -100,8 +117,11 @@ def test_predict_odd_formats_work(toy_model, tmp_path, sr, channels, subtype):
 def test_model_file_errors(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"junk")
-    r = subprocess.run([sys.executable, "-m", "serkit.cli", "predict", str(junk), "--model", str(junk)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "serkit.cli", "predict", str(junk), "--model", str(junk)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "not" in r.stderr
 
 
@@ -109,10 +129,31 @@ def test_bench_cli_bad_protocol(toy_model, tmp_path):
     model, root = toy_model
     m = tmp_path / "m.jsonl"
     _run("prepare", "folder", root, "--out", m, "--speaker-regex", r"^(spk\d+)_")
-    r = _run("bench", "--manifest", m, "--model", "logreg", "--frontend", "logmel", "--protocol", "random-split",
-             "--out", tmp_path / "o")
+    r = _run(
+        "bench",
+        "--manifest",
+        m,
+        "--model",
+        "logreg",
+        "--frontend",
+        "logmel",
+        "--protocol",
+        "random-split",
+        "--out",
+        tmp_path / "o",
+    )
     assert r.exit_code == 2 and "unknown protocol" in r.stderr
-    r = _run("bench", "--manifest", m, "--model", "linear", "--set", "model.hidden=999", "--out", tmp_path / "o")
+    r = _run(
+        "bench",
+        "--manifest",
+        m,
+        "--model",
+        "linear",
+        "--set",
+        "model.hidden=999",
+        "--out",
+        tmp_path / "o",
+    )
     assert r.exit_code == 2 and "unknown config key" in r.stderr and "hidden" in r.stderr
 
 
@@ -121,7 +162,9 @@ def test_cli_stays_thin_and_lists_the_registries():
 
     import serkit.cli
 
-    assert all(len(f.read_text().splitlines()) < 250 for f in Path(serkit.cli.__file__).parent.glob("*.py"))
+    assert all(
+        len(f.read_text().splitlines()) < 250 for f in Path(serkit.cli.__file__).parent.glob("*.py")
+    )
     r = _run("info")
     from serkit.estimators import MODELS
 
@@ -135,15 +178,37 @@ def test_prepare_reports_nothing_found(tmp_path):
 
 
 def test_reproduce_dry_run_and_info_list_the_splits(tmp_path):
-    r = _run("reproduce", "ravdess", "--manifest", tmp_path / "r.jsonl", "--out", tmp_path / "rep", "--dry-run")
+    r = _run(
+        "reproduce",
+        "ravdess",
+        "--manifest",
+        tmp_path / "r.jsonl",
+        "--out",
+        tmp_path / "rep",
+        "--dry-run",
+    )
     assert r.exit_code == 0
     lines = r.output.splitlines()
     assert any(x.startswith("serkit tune") and "--model reslstm-sa" in x for x in lines)
     assert any("folds:emobox-ravdess6" in x and "--model mll" in x for x in lines)
     assert not (tmp_path / "rep").exists()  # a dry run writes nothing
-    r = _run("reproduce", "ravdess", "--manifest", tmp_path / "r.jsonl", "--out", tmp_path / "rep", "--table-only")
-    assert r.exit_code == 0 and "not run yet" in r.output and (tmp_path / "rep" / "reproduce.md").exists()
-    r = runner.invoke(app, ["reproduce", "nonesuch", "--manifest", "x", "--out", str(tmp_path / "x")])
+    r = _run(
+        "reproduce",
+        "ravdess",
+        "--manifest",
+        tmp_path / "r.jsonl",
+        "--out",
+        tmp_path / "rep",
+        "--table-only",
+    )
+    assert (
+        r.exit_code == 0
+        and "not run yet" in r.output
+        and (tmp_path / "rep" / "reproduce.md").exists()
+    )
+    r = runner.invoke(
+        app, ["reproduce", "nonesuch", "--manifest", "x", "--out", str(tmp_path / "x")]
+    )
     assert r.exit_code == 2 and "no reproduction" in r.output
     info = _run("info").output
     assert "emobox-ravdess6" in info and "reproductions: ravdess" in info

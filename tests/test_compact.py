@@ -17,7 +17,9 @@ from serkit.features import build_frontend, frontend_component
 from serkit.features.compact_net import CompactNet, CompactNetConfig, CompactStream, compact_macs
 from serkit.nn.counting import measure_macs
 
-SMALL = CompactNetConfig(channels=16, blocks=3, kernel=3, dilations=[1, 2], taps=[1, 3], context_after=2)
+SMALL = CompactNetConfig(
+    channels=16, blocks=3, kernel=3, dilations=[1, 2], taps=[1, 3], context_after=2
+)
 
 
 def _net(causal=False, seed=0):
@@ -49,7 +51,9 @@ def test_causal_output_never_sees_the_future():
     with torch.no_grad():
         a = net(mel)[-1]
         changed = mel.clone()
-        changed[..., 40:] += 5.0  # frames 40.. changed: outputs up to frame 19 (mel 38) must not move
+        changed[..., 40:] += (
+            5.0  # frames 40.. changed: outputs up to frame 19 (mel 38) must not move
+        )
         b = net(changed)[-1]
     assert torch.allclose(a[0, :20], b[0, :20], atol=1e-6)
     assert not torch.allclose(a[0, 21:], b[0, 21:])
@@ -72,7 +76,9 @@ def test_stream_equals_offline_chunk_by_chunk():
     with torch.no_grad():
         offline = net(mel[None])
     st = CompactStream(net)
-    pieces = [st.feed(mel[:, a:b]) for a, b in [(0, 1), (1, 8), (8, 9), (9, 40), (40, 41), (41, 100)]]
+    pieces = [
+        st.feed(mel[:, a:b]) for a, b in [(0, 1), (1, 8), (8, 9), (9, 40), (40, 41), (41, 100)]
+    ]
     for tap in range(2):
         got = torch.cat([p[tap] for p in pieces])
         assert got.shape == (50, 16)
@@ -82,10 +88,14 @@ def test_stream_equals_offline_chunk_by_chunk():
 
 
 def test_mac_count_matches_the_counting_hooks():
-    net = CompactNet(CompactNetConfig(context_after=0))  # hooks count convs and linears; no context gate
+    net = CompactNet(
+        CompactNetConfig(context_after=0)
+    )  # hooks count convs and linears; no context gate
     mel = torch.randn(1, 80, 300)
     counted, _ = measure_macs(net, [(mel,)])
-    ln = 300 // 2 * max(net.config.taps) * 2 * net.config.channels  # LayerNorm: counted analytically only
+    ln = (
+        300 // 2 * max(net.config.taps) * 2 * net.config.channels
+    )  # LayerNorm: counted analytically only
     assert abs(compact_macs(net.config, 300) - (counted + ln)) / counted < 0.01
     assert compact_macs(CompactNetConfig(), 300) < 60e6  # the issue's budget per 3 s clip
 
@@ -107,8 +117,14 @@ def _write_student(tmp_path, causal=False, seed=0):
 
     net = _net(causal, seed)
     path = tmp_path / "student.safetensors"
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
-              metadata={"config": json.dumps(net.config.to_dict()), "provenance": json.dumps({"corpora": ["synthetic"]})})
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()},
+        str(path),
+        metadata={
+            "config": json.dumps(net.config.to_dict()),
+            "provenance": json.dumps({"corpora": ["synthetic"]}),
+        },
+    )
     return path, net
 
 
@@ -122,14 +138,18 @@ def test_frontend_from_a_weight_file(tmp_path):
     for f, w in zip(feats, wavs):
         assert f.shape == (2, (len(w) // 160 + 1) // 2, 16) and f.dtype == np.float32
         assert np.allclose(f, fe.extract(w, 16000), atol=1e-4)
-    assert fe.encoder_macs(3.0) == compact_macs(net.config, 300) and fe.dsp_macs(3.0) == log_mel_macs(3.0)
+    assert fe.encoder_macs(3.0) == compact_macs(net.config, 300) and fe.dsp_macs(
+        3.0
+    ) == log_mel_macs(3.0)
     one = build_frontend({"name": f"compact:{path}", "layers": [1]})
     assert one.extract(wavs[0], 16000).shape[0] == 1
     # the weights' digest is part of the spec: other weights, other cache entries
     spec, fp = fe.spec(), fe.fingerprint()
     same_path, _ = _write_student(tmp_path, seed=1)  # same file name, other weights
     assert same_path == path and build_frontend(f"compact:{path}").fingerprint() != fp
-    assert spec["weights_sha1"] and frontend_component({**spec["config"], "name": "compact"}).config.path == str(path)
+    assert spec["weights_sha1"] and frontend_component(
+        {**spec["config"], "name": "compact"}
+    ).config.path == str(path)
 
 
 def test_frontend_errors_are_clear(tmp_path):
@@ -179,9 +199,25 @@ def test_distill_on_tiny_synthetic_audio(tmp_path, monkeypatch):
     for i in range(8):
         p = tmp_path / f"c{i}.wav"
         sf.write(p, tone_clip(0.6 + 0.1 * i, seed=i), 16000)
-        utts.append(Utterance(id=f"c{i}", audio=str(p), duration=0.6 + 0.1 * i, label=None, speaker=f"s{i % 2}", corpus="syn"))
-    cfg = D.DistillConfig(student=SMALL, teacher_layers=[0, 1], epochs=3, batch_size=4, lr=1e-2, val_fraction=0.25,
-                          augment=D.AugmentConfig(copies=1))
+        utts.append(
+            Utterance(
+                id=f"c{i}",
+                audio=str(p),
+                duration=0.6 + 0.1 * i,
+                label=None,
+                speaker=f"s{i % 2}",
+                corpus="syn",
+            )
+        )
+    cfg = D.DistillConfig(
+        student=SMALL,
+        teacher_layers=[0, 1],
+        epochs=3,
+        batch_size=4,
+        lr=1e-2,
+        val_fraction=0.25,
+        augment=D.AugmentConfig(copies=1),
+    )
     cache = FeatureCache(tmp_path / "cache")
     out = tmp_path / "st.safetensors"
     r = D.distill(utts, out, cfg, cache, log=lambda *_: None)
@@ -204,7 +240,12 @@ def test_distill_on_tiny_synthetic_audio(tmp_path, monkeypatch):
     assert r3["final"]["val_loss"] < h[0]["val_loss"]
     other = CompactNetConfig(**{**SMALL.to_dict(), "channels": 8})
     with pytest.raises(ConfigError, match="architecture"):
-        D.distill(utts, tmp_path / "x.safetensors", D.DistillConfig(**{**warm.__dict__, "student": other}), cache)
+        D.distill(
+            utts,
+            tmp_path / "x.safetensors",
+            D.DistillConfig(**{**warm.__dict__, "student": other}),
+            cache,
+        )
 
 
 def test_pooled_distillation_term_sees_utterance_statistics():
@@ -270,17 +311,24 @@ def test_student_files_with_conv_projections_still_load_and_strip(tmp_path):
     from serkit.features.compact import read_student, strip_student
 
     net = _net()
-    sd = {k: (v[..., None] if k.endswith("pw.weight") else v).contiguous() for k, v in net.state_dict().items()}
+    sd = {
+        k: (v[..., None] if k.endswith("pw.weight") else v).contiguous()
+        for k, v in net.state_dict().items()
+    }
     sd["proj.0.weight"] = torch.zeros(4, 16)
     old = tmp_path / "old.safetensors"
-    save_file(sd, str(old), metadata={"config": json.dumps(net.config.to_dict()), "provenance": "{}"})
+    save_file(
+        sd, str(old), metadata={"config": json.dumps(net.config.to_dict()), "provenance": "{}"}
+    )
     fe = build_frontend(f"compact:{old}")
     mel = torch.randn(1, 80, 50)
     with torch.no_grad():
         assert torch.allclose(fe.net(mel)[-1], net(mel)[-1], atol=1e-6)
     new = strip_student(old, tmp_path / "new.safetensors")
     tensors, cfg, _ = read_student(new)
-    assert not any(k.startswith("proj.") for k in tensors) and tensors["blocks.0.pw.weight"].dim() == 2
+    assert (
+        not any(k.startswith("proj.") for k in tensors) and tensors["blocks.0.pw.weight"].dim() == 2
+    )
     assert cfg == net.config.to_dict()
 
 
@@ -288,10 +336,12 @@ def test_pareto_front_of_the_energy_figure():
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("pareto", Path(__file__).parents[1] / "benchmarks" / "pareto.py")
+    spec = importlib.util.spec_from_file_location(
+        "pareto", Path(__file__).parents[1] / "benchmarks" / "pareto.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    # (energy, accuracy): the cheap-and-good and the expensive-and-best survive; dominated ones do not
+    # (energy, accuracy): cheap-and-good and expensive-and-best survive; dominated ones do not
     pts = [(3.0, 0.89), (0.2, 0.85), (0.5, 0.80), (0.01, 0.40), (5.0, 0.88)]
     assert sorted(mod.pareto(pts)) == [0, 1, 3]
 
@@ -304,7 +354,9 @@ def test_full_export_of_a_spiking_head_is_a_clear_error(tmp_path):
     path, _ = _write_student(tmp_path)
     model = build_model({"name": "pts-snn", "pool": 2}, 4, 2, 16)
     with pytest.raises(SerkitError, match="--head-only"):
-        export_full_onnx(model, build_frontend(f"compact:{path}").spec(), list("abcd"), tmp_path / "x.onnx")
+        export_full_onnx(
+            model, build_frontend(f"compact:{path}").spec(), list("abcd"), tmp_path / "x.onnx"
+        )
 
 
 @pytest.mark.parametrize("n_mel", [203, 160])  # odd (a last half stem step) and even lengths
@@ -320,9 +372,18 @@ def test_spiking_stream_equals_the_offline_model(tmp_path, n_mel):
     wavs = [tone_clip(1.2 + 0.1 * i, f0=120.0 + 60 * (i % 3), seed=i) for i in range(12)]
     feats = fe.extract_batch(wavs, 16000)
     y = np.arange(12) % 3
-    model = build_model({"name": "snn-vanilla", "pool": 3, "hidden": 16, "train": {"epochs": 3, "refit": False}}, 3, 2, 16)
-    model.fit(Split(feats, y, [f"s{i % 4}" for i in range(12)], [str(i) for i in range(12)]), None, 0)
-    with torch.no_grad():  # a tiny fit barely fires: shift both layers towards threshold so spikes vary
+    model = build_model(
+        {"name": "snn-vanilla", "pool": 3, "hidden": 16, "train": {"epochs": 3, "refit": False}},
+        3,
+        2,
+        16,
+    )
+    model.fit(
+        Split(feats, y, [f"s{i % 4}" for i in range(12)], [str(i) for i in range(12)]), None, 0
+    )
+    with (
+        torch.no_grad()
+    ):  # a tiny fit barely fires: shift both layers towards threshold so spikes vary
         for bn in (model.net.head.bn1, model.net.head.bn2):
             bn.bias.add_(0.8)
             bn.weight.mul_(2.0)
@@ -338,8 +399,12 @@ def test_spiking_stream_equals_the_offline_model(tmp_path, n_mel):
     steps += st.close()
     assert len(steps) == -(-((n_mel + 1) // 2) // 3)  # ceil(frames / pool)
     assert np.allclose(steps[-1].probs, offline, atol=1e-5)
-    assert sum(s.spikes for s in steps) > 0 and not np.allclose(steps[0].probs, steps[-1].probs)  # not trivially equal
-    assert all(abs(s.probs.sum() - 1) < 1e-6 for s in steps) and steps[-1].time_s == pytest.approx((n_mel + 1) // 2 / 50)
+    assert sum(s.spikes for s in steps) > 0 and not np.allclose(
+        steps[0].probs, steps[-1].probs
+    )  # not trivially equal
+    assert all(abs(s.probs.sum() - 1) < 1e-6 for s in steps) and steps[-1].time_s == pytest.approx(
+        (n_mel + 1) // 2 / 50
+    )
     assert max(sizes) < 2 * min(sizes[1:])  # bounded: does not grow with the stream
     with pytest.raises(ConfigError, match="after close"):
         st.feed(mel[:, :2])
@@ -347,7 +412,9 @@ def test_spiking_stream_equals_the_offline_model(tmp_path, n_mel):
         SpikingStream(build_model({"name": "pts-snn", "pool": 2}, 3, 2, 16), fe)
     (tmp_path / "nc").mkdir()
     with pytest.raises(ConfigError, match="causal compact student"):
-        SpikingStream(model, build_frontend(f"compact:{_write_student(tmp_path / 'nc', causal=False)[0]}"))
+        SpikingStream(
+            model, build_frontend(f"compact:{_write_student(tmp_path / 'nc', causal=False)[0]}")
+        )
 
 
 def test_ft_compact_starts_from_the_frozen_pipeline_and_fine_tunes_the_student(tmp_path):
@@ -359,16 +426,26 @@ def test_ft_compact_starts_from_the_frozen_pipeline_and_fine_tunes_the_student(t
     from serkit.training.trainer import TrainConfig, _param_groups
 
     path, net = _write_student(tmp_path)
-    spec = {"name": "ft-compact", "student": str(path), "hidden": 8, "train": {"epochs": 2, "patience": 2}}
+    spec = {
+        "name": "ft-compact",
+        "student": str(path),
+        "hidden": 8,
+        "train": {"epochs": 2, "patience": 2},
+    }
     m = build_model(model_component(spec), 2, 1, 80)
     wav = tone_clip(1.3, seed=4)
     mel = build_frontend({"name": "logmel", "pool": 1}).extract(wav, 16000)  # (1, T, 80)
-    states, mask = m.body.states(torch.from_numpy(mel[0].T[None].copy()), torch.tensor([mel.shape[1]]))
+    states, mask = m.body.states(
+        torch.from_numpy(mel[0].T[None].copy()), torch.tensor([mel.shape[1]])
+    )
     ref = build_frontend(f"compact:{path}").extract(wav, 16000)
     assert states.shape[1:3] == ref.shape[:2] and bool(mask.all())
     assert np.abs(states[0].detach().numpy() - ref).max() < 1e-4
     rng = np.random.default_rng(0)
-    train, val = toy_split(rng, n_per=6, n_layers=1, dim=80), toy_split(rng, n_per=3, n_layers=1, dim=80)
+    train, val = (
+        toy_split(rng, n_per=6, n_layers=1, dim=80),
+        toy_split(rng, n_per=3, n_layers=1, dim=80),
+    )
     before = {k: v.clone() for k, v in net.state_dict().items()}
     m.fit(train, val, 0)
     after = m.body.pretrained.state_dict()
@@ -417,7 +494,9 @@ def test_ft_compact_exports_one_onnx_file_from_log_mel(tmp_path):
     from serkit.estimators import build_model, model_component
 
     path, _ = _write_student(tmp_path)
-    model = build_model(model_component({"name": "ft-compact", "student": str(path), "hidden": 8}), 3, 1, 80)
+    model = build_model(
+        model_component({"name": "ft-compact", "student": str(path), "hidden": 8}), 3, 1, 80
+    )
     with torch.no_grad():  # a non-trivial head and tap statistics
         for p in model.net.head.head.parameters():
             p.add_(0.3 * torch.randn_like(p))

@@ -8,7 +8,9 @@ from serkit.experiment.config import experiment_from_dict, load_experiment
 
 
 def test_overrides_parse_nested_and_typed():
-    d = parse_overrides(["train.lr=3e-3", "hidden=64", "layer=learned", "train.class_weighted=false"])
+    d = parse_overrides(
+        ["train.lr=3e-3", "hidden=64", "layer=learned", "train.class_weighted=false"]
+    )
     cfg = from_dict(AttnPoolConfig, d)
     assert cfg.train.lr == pytest.approx(3e-3) and cfg.hidden == 64 and cfg.layer == "learned"
     assert cfg.train.class_weighted is False
@@ -24,7 +26,9 @@ def test_unknown_mistyped_and_out_of_enum_values_are_refused_once_by_the_loader(
         from_dict(AttnPoolConfig, {"hidden": True})  # a bool is no int here
     with pytest.raises(ConfigError, match="train.scheduler: must be one of"):
         from_dict(AttnPoolConfig, {"train": {"scheduler": "cosine"}})
-    with pytest.raises(ConfigError, match="layer: expected int | 'learned'"):  # each union member checked
+    with pytest.raises(
+        ConfigError, match="layer: expected int | 'learned'"
+    ):  # each union member checked
         from_dict(AttnPoolConfig, {"layer": "best"})
     with pytest.raises(ConfigError, match="may not be null"):
         from_dict(AttnPoolConfig, {"layer": None})
@@ -42,7 +46,9 @@ def test_every_model_setting_is_read_no_kwargs_swallowed():
 def test_presets_come_first_and_contradictions_are_errors():
     c = model_component("snn-vanilla").config
     assert c.use_tsse is False and c.use_campc is False
-    assert model_component({"name": "snn-vanilla", "use_tsse": False, "hidden": 8}).config.hidden == 8
+    assert (
+        model_component({"name": "snn-vanilla", "use_tsse": False, "hidden": 8}).config.hidden == 8
+    )
     with pytest.raises(ConfigError, match="snn-vanilla' fixes use_tsse=False"):
         model_component({"name": "snn-vanilla", "use_tsse": True})
     with pytest.raises(ConfigError, match="ann-twin' fixes neuron='relu'"):
@@ -50,9 +56,13 @@ def test_presets_come_first_and_contradictions_are_errors():
 
 
 def test_experiment_config_one_spelling_from_yaml_flags_and_overrides(tmp_path):
-    (tmp_path / "e.yaml").write_text("manifest: m.jsonl\nmodel: {name: mlp, hidden: 8}\nfrontend: logmel\n")
+    (tmp_path / "e.yaml").write_text(
+        "manifest: m.jsonl\nmodel: {name: mlp, hidden: 8}\nfrontend: logmel\n"
+    )
     cfg = load_experiment(tmp_path / "e.yaml", ["model.dropout=0.1", "frontend.pool=2"], seeds=3)
-    assert cfg.model.name == "mlp" and cfg.model.config.hidden == 8 and cfg.model.config.dropout == 0.1
+    assert (
+        cfg.model.name == "mlp" and cfg.model.config.hidden == 8 and cfg.model.config.dropout == 0.1
+    )
     assert cfg.frontend.name == "logmel" and cfg.frontend.config.pool == 2 and cfg.seeds == 3
     # a new model on the command line does not inherit the old one's settings
     assert load_experiment(tmp_path / "e.yaml", [], model="attnpool").model.config.hidden == 128
@@ -64,7 +74,9 @@ def test_experiment_config_one_spelling_from_yaml_flags_and_overrides(tmp_path):
 
 
 def test_yaml_round_trip(tmp_path):
-    cfg = experiment_from_dict({"manifest": "m.jsonl", "model": {"name": "mlp", "hidden": 8}, "labels": ["a", "b"]})
+    cfg = experiment_from_dict(
+        {"manifest": "m.jsonl", "model": {"name": "mlp", "hidden": 8}, "labels": ["a", "b"]}
+    )
     dump_yaml(cfg.to_dict(), tmp_path / "c.yaml")
     back = experiment_from_dict(load_yaml(tmp_path / "c.yaml"))
     assert back.to_dict() == cfg.to_dict() and back.fingerprint({}) == cfg.fingerprint({})
@@ -85,7 +97,11 @@ def test_partial_nested_override_keeps_the_parents_defaults():
     c = from_dict(ResLSTMConfig, {"train": {"lr": 1e-3}})
     assert c.train.lr == 1e-3
     # ResLSTM's own training defaults survive a partial override (not TrainConfig's)
-    assert c.train.epochs == 100 and c.train.optimizer == "adam" and c.train.scheduler == "cosine-restarts"
+    assert (
+        c.train.epochs == 100
+        and c.train.optimizer == "adam"
+        and c.train.scheduler == "cosine-restarts"
+    )
     h = from_dict(AttnPoolConfig, {"train": {"epochs": 3}})
     assert h.train.epochs == 3 and h.train.refit is True
 

@@ -45,7 +45,9 @@ def test_layers_import_only_downward():
     exe = Path(sys.executable).with_name("lint-imports")
     if not exe.exists():
         pytest.skip("import-linter not installed (pip install 'serkit[dev]')")
-    r = subprocess.run([str(exe)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    r = subprocess.run(
+        [str(exe)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]
+    )
     assert r.returncode == 0 and "0 broken" in r.stdout, r.stdout[-2000:]
 
 
@@ -109,7 +111,13 @@ def test_no_import_circle_inside_any_package_and_nothing_imports_the_root():
     and that no module reaches back up to ``serkit`` itself."""
     import grimp
 
-    assert _circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]  # the finder finds a circle
+    assert _circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [
+        ["a", "b"]
+    ]  # the finder finds a circle
     graph = grimp.build_graph("serkit")
     assert _package_cycles(graph) == []
-    assert [m for m in graph.modules if m != "serkit" and "serkit" in graph.find_modules_directly_imported_by(m)] == []
+    assert [
+        m
+        for m in graph.modules
+        if m != "serkit" and "serkit" in graph.find_modules_directly_imported_by(m)
+    ] == []

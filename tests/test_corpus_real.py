@@ -15,8 +15,15 @@ pytestmark = pytest.mark.corpus
 def test_emodb_manifest_counts_and_loso():
     res = prepare("emodb", corpus_or_skip("emodb"))
     assert len(res.utterances) == 535 and not res.skipped
-    assert Counter(u.label for u in res.utterances) == {"anger": 127, "boredom": 81, "neutral": 79, "happiness": 71,
-                                                        "fear": 69, "sadness": 62, "disgust": 46}
+    assert Counter(u.label for u in res.utterances) == {
+        "anger": 127,
+        "boredom": 81,
+        "neutral": 79,
+        "happiness": 71,
+        "fear": 69,
+        "sadness": 62,
+        "disgust": 46,
+    }
     folds = make_folds(res.utterances, "loso")
     assert len(folds) == 10
     for f in folds:
@@ -26,7 +33,12 @@ def test_emodb_manifest_counts_and_loso():
 def test_urdu_manifest_and_grouped_folds():
     res = prepare("urdu", corpus_or_skip("urdu"))
     assert len(res.utterances) == 400
-    assert Counter(u.label for u in res.utterances) == {"anger": 100, "happiness": 100, "neutral": 100, "sadness": 100}
+    assert Counter(u.label for u in res.utterances) == {
+        "anger": 100,
+        "happiness": 100,
+        "neutral": 100,
+        "sadness": 100,
+    }
     spk = Counter(u.speaker for u in res.utterances)
     assert spk.most_common(1)[0][1] == 80  # one speaker has 80 clips (README)
     folds = make_folds(res.utterances, "kfold-speaker:5")
@@ -66,7 +78,9 @@ def test_int8_onnx_agrees_with_pytorch_on_emodb(tmp_path):
         export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, path, int8=True)
         clips = [u.audio for u in res.utterances if u.label in rec.labels][::step]
         r = check_full_onnx(rec, path, clips)
-        assert r["clips"] == n and r["top1_agreement"] >= 0.98 and r["top1_agreement_vs_model"] >= 0.98, (name, r)
+        assert (
+            r["clips"] == n and r["top1_agreement"] >= 0.98 and r["top1_agreement_vs_model"] >= 0.98
+        ), (name, r)
 
 
 def test_snapshot_corpora_recipes_on_the_real_trees():
@@ -75,12 +89,25 @@ def test_snapshot_corpora_recipes_on_the_real_trees():
 
     r = prepare("ravdess", corpus_or_skip("ravdess"))
     assert len(r.utterances) == 1439 and len(r.skipped) == 1 and "byte-identical" in r.skipped[0][1]
-    assert Counter(u.label for u in r.utterances)["neutral"] == 96 and len({u.speaker for u in r.utterances}) == 24
+    assert (
+        Counter(u.label for u in r.utterances)["neutral"] == 96
+        and len({u.speaker for u in r.utterances}) == 24
+    )
     assert len(make_folds(r.utterances, "folds:ravdess5")) == 5
     six = make_folds(r.utterances, "folds:emobox-ravdess6")  # EmoBox: 4 actors = 240 clips a fold
-    assert [len(f.test) for f in six] == [240, 240, 240, 239, 240, 240]  # fold4 holds Actor_07 (one duplicate)
+    assert [len(f.test) for f in six] == [
+        240,
+        240,
+        240,
+        239,
+        240,
+        240,
+    ]  # fold4 holds Actor_07 (one duplicate)
     b = prepare("baved", corpus_or_skip("baved"))
-    assert len(b.utterances) + len(b.skipped) == 1935 and sum("byte-identical" in why for _, why in b.skipped) == 27
+    assert (
+        len(b.utterances) + len(b.skipped) == 1935
+        and sum("byte-identical" in why for _, why in b.skipped) == 27
+    )
     assert sum("disagrees with folder" in why for _, why in b.skipped) == 1  # 0/49-m-23-6-1-201.wav
     assert {u.label for u in b.utterances} == {"low-arousal", "neutral", "high-arousal"}
     e = prepare("emospeech", corpus_or_skip("emospeech"))

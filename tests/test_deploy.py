@@ -37,7 +37,9 @@ def onnx_files(rec, tmp_path_factory):
     d = tmp_path_factory.mktemp("onnx")
     cal = rec.card.get("calibration")
     fp = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.onnx", calibration=cal)
-    q = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, d / "m.int8.onnx", int8=True, calibration=cal)
+    q = export_full_onnx(
+        rec.model, rec.frontend.spec(), rec.labels, d / "m.int8.onnx", int8=True, calibration=cal
+    )
     return fp, q
 
 
@@ -146,7 +148,9 @@ def _bundled_head(rec, layer):
     own parameters are left at their initial values)."""
     from serkit.estimators import build_model
 
-    model = build_model({"name": "attnpool", "layer": layer, "pool": rec.model.config.pool}, len(rec.labels), 3, 384)
+    model = build_model(
+        {"name": "attnpool", "layer": layer, "pool": rec.model.config.pool}, len(rec.labels), 3, 384
+    )
     model.net.load_state_dict(rec.model.net.state_dict(), strict=False)
     model.net.eval()
     return model
@@ -164,20 +168,30 @@ def test_onnx_truncates_the_encoder_when_upper_layers_are_unused(rec, tmp_path):
         model.net.featurizer.logits[:] = torch.tensor([0.0, 0.5, -9.0])
     full_info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "f.onnx")
     assert full_info["states"] == [0, 1, 2] and full_info["encoder_blocks"] == 2
-    info = export_full_onnx(model, rec.frontend.spec(), rec.labels, tmp_path / "t.onnx", min_layer_weight=0.01)
-    assert info["states"] == [0, 1] and info["encoder_blocks"] == 1 and len(info["dropped_layer_weights"]) == 1
+    info = export_full_onnx(
+        model, rec.frontend.spec(), rec.labels, tmp_path / "t.onnx", min_layer_weight=0.01
+    )
+    assert (
+        info["states"] == [0, 1]
+        and info["encoder_blocks"] == 1
+        and len(info["dropped_layer_weights"]) == 1
+    )
     pipe, _ = build_pipeline(model, rec.frontend.spec(), min_layer_weight=0.01)
     assert len(pipe.encoder.blocks) == 1
     mels = [log_mel(c) for c in _clips()[:3]]
     got = np.stack([OnnxRecognizer(info["path"]).predict_mel(m) for m in mels])
     assert np.abs(got - torch_probs(pipe, mels)).max() <= 1e-4
     # dropping layers of weight ~1e-4 barely changes the output of the full model
-    full = torch_probs(build_pipeline(model, rec.frontend.spec())[0], mels)  # all 3 states, 2 blocks
+    full = torch_probs(
+        build_pipeline(model, rec.frontend.spec())[0], mels
+    )  # all 3 states, 2 blocks
     assert np.abs(full - got).max() < 0.01
 
 
 @pytest.mark.parametrize("choice, states, blocks", [(1, [1], 1), (3, [0, 1, 2], 2)])
-def test_onnx_of_an_auto_head_computes_only_the_states_it_uses(rec, tmp_path, choice, states, blocks):
+def test_onnx_of_an_auto_head_computes_only_the_states_it_uses(
+    rec, tmp_path, choice, states, blocks
+):
     """A ``layer: auto`` head that chose state 1 exports with 1 encoder block; one that chose
     the mean of all states (choice 3) keeps all of them. Both give the same probabilities as
     the model on all-state features."""
@@ -202,7 +216,7 @@ def test_onnx_runner_needs_no_torch(onnx_files, tmp_path):
         import sys
         sys.modules["torch"] = None  # any torch import now fails
         from serkit.deploy.runtime import OnnxRecognizer
-        out = OnnxRecognizer({onnx_files[0]['path']!r}).predict({str(p)!r})
+        out = OnnxRecognizer({onnx_files[0]["path"]!r}).predict({str(p)!r})
         assert abs(sum(out.probabilities.values()) - 1) < 1e-4, out
         print(out.label)
     """)
@@ -218,11 +232,19 @@ def test_onnx_runner_speaks_the_same_protocol_as_pytorch(rec, onnx_files):
     ort = OnnxRecognizer(onnx_files[0]["path"])
     clips = _clips()[:3]
     for a, b in zip(ort.predict_batch(clips, sr=SR), rec.predict_batch(clips, sr=SR)):
-        assert a.label == b.label and max(abs(a.probabilities[k] - b.probabilities[k]) for k in rec.labels) < 1e-4
+        assert (
+            a.label == b.label
+            and max(abs(a.probabilities[k] - b.probabilities[k]) for k in rec.labels) < 1e-4
+        )
     x = _speech_silence_speech()
     ta, tb = ort.timeline(x, sr=SR), rec.timeline(x, sr=SR)
     assert [(r.start, r.end) for r in ta] == [(r.start, r.end) for r in tb] and ta
-    assert max(abs(r.probabilities[k] - q.probabilities[k]) for r, q in zip(ta, tb) for k in rec.labels) < 1e-4
+    assert (
+        max(
+            abs(r.probabilities[k] - q.probabilities[k]) for r, q in zip(ta, tb) for k in rec.labels
+        )
+        < 1e-4
+    )
 
 
 def test_onnx_runner_refuses_other_files(tmp_path):
@@ -257,7 +279,9 @@ def test_cli_predict_csv_folder_timeline_and_onnx(tmp_path, onnx_files):
     assert set(out) >= {"source", "label", "probabilities", "seconds", "duration"}
     long = tmp_path / "long.wav"
     sf.write(long, _speech_silence_speech(), SR)
-    r = runner.invoke(app, ["predict", str(long), "--timeline", "--csv", "--window", "2", "--hop", "1"])
+    r = runner.invoke(
+        app, ["predict", str(long), "--timeline", "--csv", "--window", "2", "--hop", "1"]
+    )
     assert r.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) >= 3 and {"source", "start", "end", "label"} <= set(rows[0])
@@ -282,7 +306,9 @@ def client(rec):
 
     from serkit.deploy.serve import ServeConfig, create_app
 
-    return TestClient(create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"default": rec}))
+    return TestClient(
+        create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"default": rec})
+    )
 
 
 def _wav_bytes(x, sr=SR, subtype="PCM_16"):
@@ -292,7 +318,9 @@ def _wav_bytes(x, sr=SR, subtype="PCM_16"):
 
 
 def test_http_predict_models_health_docs(client, rec):
-    r = client.post("/v1/predict", files={"file": ("a.wav", _wav_bytes(tone_clip(2.0)), "audio/wav")})
+    r = client.post(
+        "/v1/predict", files={"file": ("a.wav", _wav_bytes(tone_clip(2.0)), "audio/wav")}
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["label"] in rec.labels and abs(sum(body["probabilities"].values()) - 1) < 1e-4
@@ -306,18 +334,24 @@ def test_http_predict_models_health_docs(client, rec):
 
 
 def test_http_timeline(client):
-    r = client.post("/v1/timeline?window=2&hop=1", files={"file": ("l.wav", _wav_bytes(_speech_silence_speech()))})
+    r = client.post(
+        "/v1/timeline?window=2&hop=1",
+        files={"file": ("l.wav", _wav_bytes(_speech_silence_speech()))},
+    )
     assert r.status_code == 200 and len(r.json()["rows"]) >= 3
 
 
-@pytest.mark.parametrize("name,payload,status,code", [
-    ("empty.wav", b"", 400, "empty_upload"),
-    ("text.wav", b"hello, this is not audio at all" * 20, 415, "audio_unreadable"),
-    ("truncated.wav", None, 415, None),
-    ("nan.wav", "nan", 422, "audio_invalid"),
-    ("huge.bin", b"0" * (3 * 1024 * 1024), 413, "upload_too_large"),
-    ("long.wav", "long", 413, "audio_too_long"),
-])
+@pytest.mark.parametrize(
+    "name,payload,status,code",
+    [
+        ("empty.wav", b"", 400, "empty_upload"),
+        ("text.wav", b"hello, this is not audio at all" * 20, 415, "audio_unreadable"),
+        ("truncated.wav", None, 415, None),
+        ("nan.wav", "nan", 422, "audio_invalid"),
+        ("huge.bin", b"0" * (3 * 1024 * 1024), 413, "upload_too_large"),
+        ("long.wav", "long", 413, "audio_too_long"),
+    ],
+)
 def test_http_bad_input_clear_json_errors_and_keeps_serving(client, name, payload, status, code):
     if payload is None:  # a real WAV cut in the middle of its header
         payload = _wav_bytes(tone_clip(1.0))[:30]
@@ -347,11 +381,23 @@ def test_http_request_errors(client):
 def test_bench_latency_small_run(tmp_path):
     from serkit.deploy.latency import bench_latency
 
-    r = bench_latency("default", tmp_path, runs=2, folder_clips=6, http_requests=20, http_clients=5, log=lambda *_: None)
+    r = bench_latency(
+        "default",
+        tmp_path,
+        runs=2,
+        folder_clips=6,
+        http_requests=20,
+        http_clients=5,
+        log=lambda *_: None,
+    )
     for k in ("pytorch", "onnx_fp32", "onnx_int8"):
         assert r[k]["median_ms"] > 0
     assert r["onnx_int8"]["file_mb"] < r["onnx_fp32"]["file_mb"] and r["head_int8_mb"] < 1.0
-    assert r["folder_onnx_int8"]["clips"] == 6 and r["http"]["errors"] == 0 and r["http"]["still_healthy"]
+    assert (
+        r["folder_onnx_int8"]["clips"] == 6
+        and r["http"]["errors"] == 0
+        and r["http"]["still_healthy"]
+    )
     assert json.loads((tmp_path / "latency.json").read_text())["http"]["requests"] == 20
 
 
@@ -360,9 +406,15 @@ def test_bundle_carries_its_model_card_and_measured_benchmark():
 
     emodb = serkit.load("emodb")
     card = BUNDLES["emodb"].card()
-    assert card["labels"] == emodb.labels and "EmoDB" in card["training_summary"] and "research" in card["licence"]
+    assert (
+        card["labels"] == emodb.labels
+        and "EmoDB" in card["training_summary"]
+        and "research" in card["licence"]
+    )
     assert card["benchmark"]["protocol"] == "loso" and len(card["benchmark"]["ua"]["per_seed"]) == 5
-    assert emodb.card["training_data"]["corpora"] == ["emodb"]  # the file's own card, written by serkit train
+    assert emodb.card["training_data"]["corpora"] == [
+        "emodb"
+    ]  # the file's own card, written by serkit train
 
 
 def test_default_bundle_is_the_multi_corpus_model_with_calibration():
@@ -372,10 +424,15 @@ def test_default_bundle_is_the_multi_corpus_model_with_calibration():
     assert rec.labels == ["anger", "happiness", "neutral", "sadness"]
     assert rec.card["training_data"]["corpora"] == ["emodb", "emospeech", "ravdess", "urdu"]
     assert "CC BY-NC-SA" in card["licence"] and card["intended_use"] and card["limits"]
-    assert card["benchmark"]["protocol"] == "loco" and set(card["benchmark"]["ua_per_corpus"]) == set(
-        rec.card["training_data"]["corpora"])
+    assert card["benchmark"]["protocol"] == "loco" and set(
+        card["benchmark"]["ua_per_corpus"]
+    ) == set(rec.card["training_data"]["corpora"])
     cal = rec.card["calibration"]
-    assert 0.05 < cal["temperature"] < 20 and rec.temperature == cal["temperature"] and rec.min_confidence > 0
+    assert (
+        0.05 < cal["temperature"] < 20
+        and rec.temperature == cal["temperature"]
+        and rec.min_confidence > 0
+    )
 
 
 def test_demo_on_a_file_prints_the_model_its_benchmark_and_cost(tmp_path):
@@ -414,7 +471,9 @@ def _post_many(app, n, path="/v1/predict"):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             body = _wav_bytes(tone_clip(1.0))
-            return await asyncio.gather(*(c.post(path, files={"file": ("a.wav", body)}) for _ in range(n)))
+            return await asyncio.gather(
+                *(c.post(path, files={"file": ("a.wav", body)}) for _ in range(n))
+            )
 
     return asyncio.run(go())
 
@@ -422,11 +481,25 @@ def _post_many(app, n, path="/v1/predict"):
 def test_http_overload_gets_503_with_retry_after_and_slow_inference_504(rec):
     from serkit.deploy.serve import ServeConfig, create_app
 
-    app = create_app(ServeConfig(workers=1, max_queue=2, request_timeout_s=30), recognizers={"default": _Slow(rec, 0.3)})
+    app = create_app(
+        ServeConfig(workers=1, max_queue=2, request_timeout_s=30),
+        recognizers={"default": _Slow(rec, 0.3)},
+    )
     codes = sorted(r.status_code for r in _post_many(app, 6))
-    assert codes == [200, 200, 200, 503, 503, 503]  # 1 running + 2 waiting; the rest refused at once
+    assert codes == [
+        200,
+        200,
+        200,
+        503,
+        503,
+        503,
+    ]  # 1 running + 2 waiting; the rest refused at once
     refused = [r for r in _post_many(app, 5) if r.status_code == 503]
-    assert refused and refused[0].headers["retry-after"] == "1" and refused[0].json()["error"]["code"] == "overloaded"
+    assert (
+        refused
+        and refused[0].headers["retry-after"] == "1"
+        and refused[0].json()["error"]["code"] == "overloaded"
+    )
     app = create_app(ServeConfig(request_timeout_s=0.1), recognizers={"default": _Slow(rec, 0.5)})
     (r,) = _post_many(app, 1)
     assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
@@ -437,13 +510,18 @@ def test_http_request_ids_json_logs_metrics_and_model_card(client, caplog):
     import logging
 
     with caplog.at_level(logging.INFO, logger="serkit.serve"):
-        r = client.post("/v1/predict", files={"file": ("a.wav", _wav_bytes(tone_clip(1.0)))},
-                        headers={"X-Request-ID": "abc123"})
+        r = client.post(
+            "/v1/predict",
+            files={"file": ("a.wav", _wav_bytes(tone_clip(1.0)))},
+            headers={"X-Request-ID": "abc123"},
+        )
         bad = client.post("/v1/predict", files={"file": ("e.wav", b"")})
     assert r.headers["x-request-id"] == "abc123" and len(bad.headers["x-request-id"]) == 32
     assert bad.json()["error"]["request_id"] == bad.headers["x-request-id"]
     lines = [json.loads(m) for m in caplog.messages]
-    assert {"request_id": "abc123", "path": "/v1/predict", "status": 200}.items() <= lines[0].items()
+    assert {"request_id": "abc123", "path": "/v1/predict", "status": 200}.items() <= lines[
+        0
+    ].items()
     assert lines[1]["status"] == 400 and lines[1]["ms"] >= 0
     text = client.get("/metrics").text
     assert 'serkit_requests_total{path="/v1/predict",status="200"}' in text
@@ -465,25 +543,55 @@ def test_serve_finishes_in_flight_requests_on_sigterm(tmp_path):
     from serkit.deploy.latency import free_port, wait_healthy
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "serkit.cli", "serve", "--port", str(port), "--shutdown-grace", "60",
-                             "--request-timeout", "300"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "serkit.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--shutdown-grace",
+            "60",
+            "--request-timeout",
+            "300",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
-        long = _wav_bytes(np.tile(_speech_silence_speech(), 6))  # a long timeline (hundreds of windows)
+        long = _wav_bytes(
+            np.tile(_speech_silence_speech(), 6)
+        )  # a long timeline (hundreds of windows)
         answer = {}
-        t = threading.Thread(target=lambda: answer.setdefault("r", httpx.post(
-            url + "/v1/timeline?window=1&hop=0.1&vad=none", files={"file": ("l.wav", long)}, timeout=120)))
+        t = threading.Thread(
+            target=lambda: answer.setdefault(
+                "r",
+                httpx.post(
+                    url + "/v1/timeline?window=1&hop=0.1&vad=none",
+                    files={"file": ("l.wav", long)},
+                    timeout=120,
+                ),
+            )
+        )
         t.start()
         deadline = time.time() + 30
-        while time.time() < deadline and "serkit_inferences_in_flight 1.0" not in httpx.get(url + "/metrics").text:
+        while (
+            time.time() < deadline
+            and "serkit_inferences_in_flight 1.0" not in httpx.get(url + "/metrics").text
+        ):
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         t.join(120)
         assert answer["r"].status_code == 200 and len(answer["r"].json()["rows"]) > 100
         assert proc.wait(60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it is done
-        logs = [json.loads(line) for line in proc.stderr.read().decode().splitlines() if line.startswith("{")]
+        logs = [
+            json.loads(line)
+            for line in proc.stderr.read().decode().splitlines()
+            if line.startswith("{")
+        ]
         assert any(x["path"] == "/v1/timeline" and x["status"] == 200 for x in logs)
     finally:
         proc.kill()
@@ -494,23 +602,40 @@ def test_cold_start_path_caches_the_onnx_export_and_needs_no_torch(tmp_path, mon
     from serkit.deploy.runtime import OnnxRecognizer
 
     monkeypatch.setenv("SERKIT_ONNX_CACHE", str(tmp_path / "onnx"))
-    first = open_runner("default", engine="auto")  # no export yet: PyTorch, and the export is written
+    first = open_runner(
+        "default", engine="auto"
+    )  # no export yet: PyTorch, and the export is written
     cached = onnx_cache_path("default")
-    assert not isinstance(first, OnnxRecognizer) and cached.is_file() and cached.parent == tmp_path / "onnx"
+    assert (
+        not isinstance(first, OnnxRecognizer)
+        and cached.is_file()
+        and cached.parent == tmp_path / "onnx"
+    )
     assert list(cached.parent.iterdir()) == [cached]  # written atomically, no temporary left
     second = open_runner("default", engine="auto")
     assert isinstance(second, OnnxRecognizer)
     x = tone_clip(3.0)
     a, b = first.predict(x, sr=SR), second.predict(x, sr=SR)
-    assert a.label == b.label and max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 1e-4
+    assert (
+        a.label == b.label
+        and max(abs(a.probabilities[k] - b.probabilities[k]) for k in a.probabilities) < 1e-4
+    )
     assert not isinstance(open_runner("default", engine="torch"), OnnxRecognizer)
     wav = tmp_path / "a.wav"
     sf.write(wav, x, SR)
-    code = ("import sys; from serkit.cli import app\n"
-            "try:\n    app(['predict', sys.argv[1]])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    out = subprocess.run([sys.executable, "-c", code, str(wav)], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "SERKIT_ONNX_CACHE": str(tmp_path / "onnx")})
+    code = (
+        "import sys; from serkit.cli import app\n"
+        "try:\n    app(['predict', sys.argv[1]])\nexcept SystemExit as e:\n    assert not e.code, "
+        "e.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(wav)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "SERKIT_ONNX_CACHE": str(tmp_path / "onnx")},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert b.label in out.stdout
     with pytest.raises(SerkitError, match="engine must be"):

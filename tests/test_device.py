@@ -33,11 +33,18 @@ def test_cli_device_flags(tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(wav, tone_clip(2.0), SR)
     plain = CliRunner().invoke(app, ["predict", str(wav), "--json", "--engine", "torch"])
-    on_cpu = CliRunner().invoke(app, ["predict", str(wav), "--json", "--engine", "torch", "--device", "cpu"])
-    assert plain.exit_code == on_cpu.exit_code == 0 and plain.output.split('"seconds"')[0] == on_cpu.output.split(
-        '"seconds"')[0]
-    for cmd in (["predict", str(wav)], ["train", "--manifest", "x.jsonl", "--out", str(tmp_path / "m.pt")],
-                ["bench", "--manifest", "x.jsonl", "--out", str(tmp_path / "b")]):
+    on_cpu = CliRunner().invoke(
+        app, ["predict", str(wav), "--json", "--engine", "torch", "--device", "cpu"]
+    )
+    assert (
+        plain.exit_code == on_cpu.exit_code == 0
+        and plain.output.split('"seconds"')[0] == on_cpu.output.split('"seconds"')[0]
+    )
+    for cmd in (
+        ["predict", str(wav)],
+        ["train", "--manifest", "x.jsonl", "--out", str(tmp_path / "m.pt")],
+        ["bench", "--manifest", "x.jsonl", "--out", str(tmp_path / "b")],
+    ):
         r = CliRunner().invoke(app, [*cmd, "--device", "cuda"])
         if torch.cuda.is_available():
             continue

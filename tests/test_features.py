@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from serkit.audio.synth import tone_clip
-from serkit.data.corpora import Utterance
-from serkit.core.errors import ConfigError
-from serkit.features import FeatureCache, build_frontend, extract_features
 from serkit.audio.mel import log_mel, mel_filters
+from serkit.audio.synth import tone_clip
+from serkit.core.errors import ConfigError
+from serkit.data.corpora import Utterance
+from serkit.features import FeatureCache, build_frontend, extract_features
 from serkit.features.whisper_torch import whisper_encoder_macs
 
 
@@ -30,7 +30,9 @@ def test_log_mel_matches_torch_stft_reference():
     torch = pytest.importorskip("torch")
     x = tone_clip(0.7, seed=3)
     w = torch.hann_window(400)
-    stft = torch.stft(torch.from_numpy(x.astype(np.float64)), 400, 160, window=w.double(), return_complex=True)
+    stft = torch.stft(
+        torch.from_numpy(x.astype(np.float64)), 400, 160, window=w.double(), return_complex=True
+    )
     mag = stft[..., :-1].abs() ** 2
     mel = torch.from_numpy(mel_filters().astype(np.float64)) @ mag
     ref = torch.clamp(mel, min=1e-10).log10()
@@ -44,7 +46,12 @@ ALL_STATES = {"layers": []}  # empty = all five hidden states
 
 @pytest.fixture(scope="module")
 def clips():
-    return [tone_clip(1.3, seed=1), tone_clip(0.62, seed=2, f0=220), tone_clip(2.05, seed=3), tone_clip(1.3, seed=4)]
+    return [
+        tone_clip(1.3, seed=1),
+        tone_clip(0.62, seed=2, f0=220),
+        tone_clip(2.05, seed=3),
+        tone_clip(1.3, seed=4),
+    ]
 
 
 def test_whisper_ct2_batching_equals_single(clips):
@@ -67,11 +74,17 @@ def test_whisper_layers_padding_invariant(clips):
 def test_torch_encoder_matches_ctranslate2(clips):
     """The rebuilt encoder's last state equals CTranslate2 (float32: tight; int8: close)."""
     layers = build_frontend("whisper-tiny-layers", ALL_STATES).extract_batch(clips[:2], 16000)
-    f32 = build_frontend("whisper-tiny", {"compute_type": "float32"}).extract_batch(clips[:2], 16000)
+    f32 = build_frontend("whisper-tiny", {"compute_type": "float32"}).extract_batch(
+        clips[:2], 16000
+    )
     i8 = build_frontend("whisper-tiny").extract_batch(clips[:2], 16000)
     for lay, a, b in zip(layers, f32, i8):
         assert np.max(np.abs(lay[-1] - a[0])) < 1e-3
-        cos = (lay[-1] * b[0]).sum(-1) / np.linalg.norm(lay[-1], axis=-1) / np.linalg.norm(b[0], axis=-1)
+        cos = (
+            (lay[-1] * b[0]).sum(-1)
+            / np.linalg.norm(lay[-1], axis=-1)
+            / np.linalg.norm(b[0], axis=-1)
+        )
         assert cos.min() > 0.97
 
 
@@ -83,15 +96,26 @@ def test_whisper_long_audio_is_windowed():
 
 
 def test_layer_selection_and_truncation(clips):
-    assert build_frontend("whisper-tiny-layers").layer_names == ["conv", "block1", "block2"]  # the default
+    assert build_frontend("whisper-tiny-layers").layer_names == [
+        "conv",
+        "block1",
+        "block2",
+    ]  # the default
     full = build_frontend("whisper-tiny-layers", ALL_STATES).extract(clips[0], 16000)
     sub = build_frontend("whisper-tiny-layers", {"layers": [0, 2]}).extract(clips[0], 16000)
     assert sub.shape[0] == 2
     assert np.max(np.abs(sub - full[[0, 2]])) < 1e-4
 
 
-@pytest.mark.parametrize("name,shape", [("logmel", (1, 50, 80)), ("egemaps", (1, 1, 88)),
-                                        ("compare", (1, 1, 6373)), ("mfcc-chroma", (1, 8, 46))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("logmel", (1, 50, 80)),
+        ("egemaps", (1, 1, 88)),
+        ("compare", (1, 1, 6373)),
+        ("mfcc-chroma", (1, 8, 46)),
+    ],
+)
 def test_other_frontends_shapes(name, shape):
     fe = build_frontend(name)
     f = fe.extract(tone_clip(1.0), 16000)
@@ -165,7 +189,9 @@ def test_bad_files_are_reported_and_skipped(tmp_path):
     bad.write_bytes(b"nope")
     utts.append(Utterance(id="bad", audio=str(bad), duration=1.0, label="a"))
     utts.append(Utterance(id="gone", audio=str(tmp_path / "gone.wav"), duration=1.0, label="a"))
-    r = extract_features(build_frontend("logmel"), utts, FeatureCache(tmp_path / "c"), progress=False)
+    r = extract_features(
+        build_frontend("logmel"), utts, FeatureCache(tmp_path / "c"), progress=False
+    )
     assert sorted(r.features) == ["u0", "u1"]
     reasons = dict(r.failed)
     assert "unreadable audio" in reasons["bad"] and "file not found" in reasons["gone"]
@@ -192,6 +218,12 @@ def test_native_rate_frontend_cost_is_counted_at_the_files_rate(tmp_path, tone_w
 
     fe = build_frontend("mfcc-chroma")
     wav48 = tone_writer(tmp_path / "a.wav", seconds=0.5, sr=48000)
-    d = Dataset([Utterance(id="a", audio=str(wav48), duration=0.5, label="x")], {}, ["x"], fe, FeatureCache(tmp_path))
+    d = Dataset(
+        [Utterance(id="a", audio=str(wav48), duration=0.5, label="x")],
+        {},
+        ["x"],
+        fe,
+        FeatureCache(tmp_path),
+    )
     assert d.encoder_macs(3.0) == fe.encoder_macs(3.0, 48000)
     assert fe.encoder_macs(3.0, 48000) > 2.9 * fe.encoder_macs(3.0, 16000)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serkit.core.calibration import apply_temperature, ece, fit_temperature, reliability, selective_curve
+from serkit.core.calibration import (
+    apply_temperature,
+    ece,
+    fit_temperature,
+    reliability,
+    selective_curve,
+)
 from serkit.core.errors import ConfigError
 
 
@@ -20,7 +26,12 @@ def toy_model(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("knowing")
     m = toy_manifest(tmp, speakers=3)
     cfg = load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg")
-    train_model(cfg, tmp / "toy.pt", run=RunConfig(progress=False, cache_dir=str(tmp / "cache")), log=lambda *a: None)
+    train_model(
+        cfg,
+        tmp / "toy.pt",
+        run=RunConfig(progress=False, cache_dir=str(tmp / "cache")),
+        log=lambda *a: None,
+    )
     return tmp / "toy.pt", tmp / "toy"
 
 
@@ -46,10 +57,15 @@ def test_reliability_and_selective_curve_known_values():
     p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     y = np.array([0, 1, 0, 0])
     r = reliability(p, y, bins=10)
-    # bin 0.9: accuracy 0.5 vs confidence 0.9; bin 0.6: accuracy 1.0 vs 0.6 -> ECE = 0.5*0.4 + 0.5*0.4
+    # bin 0.9: accuracy 0.5 vs confidence 0.9; bin 0.6: accuracy 1.0 vs 0.6
+    # -> ECE = 0.5*0.4 + 0.5*0.4
     assert r["ece"] == pytest.approx(0.4) and sum(r["count"]) == 4
     curve = selective_curve(p, y, coverages=(1.0, 0.5))
-    assert curve[0]["accuracy"] == 0.75 and curve[1]["coverage"] == 0.5 and curve[1]["threshold"] == 0.9
+    assert (
+        curve[0]["accuracy"] == 0.75
+        and curve[1]["coverage"] == 0.5
+        and curve[1]["threshold"] == 0.9
+    )
 
 
 def test_speech_presence_silence_noise_tones_and_voice():
@@ -61,12 +77,18 @@ def test_speech_presence_silence_noise_tones_and_voice():
     rng = np.random.default_rng(0)
     sr = 16000
     t = np.arange(3 * sr) / sr
-    for x in (np.zeros(3 * sr), rng.normal(0, 0.1, 3 * sr), 0.3 * np.sin(2 * np.pi * 440 * t),
-              0.2 * np.sign(np.sin(2 * np.pi * 2 * t)) * np.sin(2 * np.pi * 330 * t)):
+    for x in (
+        np.zeros(3 * sr),
+        rng.normal(0, 0.1, 3 * sr),
+        0.3 * np.sin(2 * np.pi * 440 * t),
+        0.2 * np.sign(np.sin(2 * np.pi * 2 * t)) * np.sin(2 * np.pi * 330 * t),
+    ):
         assert not speech_presence(x.astype(np.float32), sr).speech
     voiced = speech_presence(tone_clip(3.0, sr=sr), sr)
     assert voiced.max_prob > 0.5  # the synthetic voice is at least partly speech-like
-    assert speech_presence(np.zeros(8000, np.float32), 8000).speech_s == 0.0  # other rates resampled
+    assert (
+        speech_presence(np.zeros(8000, np.float32), 8000).speech_s == 0.0
+    )  # other rates resampled
 
 
 def test_runner_states_uncertain_no_speech_and_label_merge(toy_model):
@@ -109,9 +131,13 @@ def test_adapt_reestimates_standardisation_and_round_trips(toy_model, tmp_path):
     rec.save(tmp_path / "a.pt")
     again = Recognizer(tmp_path / "a.pt")
     assert again.card["adapted"]["source"] == "low clips"
-    assert np.allclose(again.model.predict_proba([again.frontend.extract(np.zeros(8000, np.float32) + 0.01, 16000)]),
-                       rec.model.predict_proba([rec.frontend.extract(np.zeros(8000, np.float32) + 0.01, 16000)]),
-                       atol=1e-6)
+    assert np.allclose(
+        again.model.predict_proba(
+            [again.frontend.extract(np.zeros(8000, np.float32) + 0.01, 16000)]
+        ),
+        rec.model.predict_proba([rec.frontend.extract(np.zeros(8000, np.float32) + 0.01, 16000)]),
+        atol=1e-6,
+    )
 
 
 def test_adapt_cli_reports_bad_files(toy_model, tmp_path):
@@ -121,14 +147,26 @@ def test_adapt_cli_reports_bad_files(toy_model, tmp_path):
 
     model, root = toy_model
     (root / "low" / "broken.wav").write_bytes(b"junk")
-    r = CliRunner().invoke(app, ["adapt", "--model", str(model), "--audio", str(root / "low"), "--out",
-                                 str(tmp_path / "m.pt"), "--min-speech-s", "0.5"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "adapt",
+            "--model",
+            str(model),
+            "--audio",
+            str(root / "low"),
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--min-speech-s",
+            "0.5",
+        ],
+    )
     assert r.exit_code == 0 and (tmp_path / "m.pt").exists() and "1 skipped" in r.output
 
 
 def test_whisper_base_rung_shapes_and_final_state():
-    from serkit.features import build_frontend
     from serkit.audio.synth import tone_clip
+    from serkit.features import build_frontend
 
     try:
         import importlib.util
@@ -144,7 +182,9 @@ def test_whisper_base_rung_shapes_and_final_state():
     b = build_frontend("whisper-base", {"compute_type": "float32"}).extract(x, 16000)
     cos = (a[-1] * b[0]).sum(-1) / np.linalg.norm(a[-1], axis=-1) / np.linalg.norm(b[0], axis=-1)
     assert b.shape == (1, 100, 512) and cos.mean() > 0.98
-    assert build_frontend("whisper-base-layers").encoder_macs(3.0) > 2 * build_frontend("whisper-tiny-layers").encoder_macs(3.0)
+    assert build_frontend("whisper-base-layers").encoder_macs(3.0) > 2 * build_frontend(
+        "whisper-tiny-layers"
+    ).encoder_macs(3.0)
     with pytest.raises(ConfigError, match="out of range"):
         build_frontend("whisper-base-layers", {"layers": [9]}).extract(x, 16000)
 
@@ -160,7 +200,9 @@ def test_http_and_onnx_carry_the_states(toy_model, tmp_path):
 
     model, root = toy_model
     rec = load(model)
-    client = TestClient(create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"toy": rec}))
+    client = TestClient(
+        create_app(ServeConfig(max_upload_mb=2, max_audio_s=30), recognizers={"toy": rec})
+    )
     buf = io.BytesIO()
     sf.write(buf, np.zeros(16000 * 2, np.float32), 16000, format="WAV")
     body = client.post("/v1/predict", files={"file": ("s.wav", buf.getvalue(), "audio/wav")}).json()
@@ -171,8 +213,14 @@ def test_http_and_onnx_carry_the_states(toy_model, tmp_path):
 def test_onnx_meta_carries_calibration(tmp_path):
     from serkit.deploy.onnx_meta import OnnxMeta
 
-    m = OnnxMeta(kind="full", labels=["a", "b"], model="attnpool", frontend={}, input="mel",
-                 calibration={"temperature": 1.7, "min_confidence": 0.4})
+    m = OnnxMeta(
+        kind="full",
+        labels=["a", "b"],
+        model="attnpool",
+        frontend={},
+        input="mel",
+        calibration={"temperature": 1.7, "min_confidence": 0.4},
+    )
     back = OnnxMeta.from_props(m.to_props())
     assert back.calibration == {"temperature": 1.7, "min_confidence": 0.4}
 
@@ -180,15 +228,23 @@ def test_onnx_meta_carries_calibration(tmp_path):
 @pytest.mark.parametrize("name", ["logreg", "linear"])
 def test_validation_probabilities_come_from_a_model_that_never_saw_them(name):
     """Calibration is fitted on ``val_proba``: predictions of the model fitted before the refit on
-    the validation speakers (the refitted model has seen them, its val predictions are in-sample)."""
+    the validation speakers (the refitted model has seen them, its val predictions are
+    in-sample)."""
     from serkit.estimators import build_model, model_component
     from serkit.testing.dummies import toy_split
 
     rng = np.random.default_rng(0)
     train, val = toy_split(rng, n_per=20), toy_split(rng, n_per=10)
-    train.feats = [f + rng.normal(0, 2.0, f.shape).astype(np.float32) for f in train.feats]  # not separable
+    train.feats = [
+        f + rng.normal(0, 2.0, f.shape).astype(np.float32) for f in train.feats
+    ]  # not separable
     val.feats = [f + rng.normal(0, 2.0, f.shape).astype(np.float32) for f in val.feats]
-    m = build_model(model_component({"name": name, "train": {"epochs": 5}} if name != "logreg" else name), 2, 3, 16)
+    m = build_model(
+        model_component({"name": name, "train": {"epochs": 5}} if name != "logreg" else name),
+        2,
+        3,
+        16,
+    )
     m.fit(train, val, 0)
     assert m.val_proba is not None and m.val_proba.shape == (len(val), 2)
     assert not np.allclose(m.val_proba, m.predict_proba(val.feats), atol=1e-4)  # refit changed them
@@ -216,9 +272,16 @@ def test_ft_block_starts_from_the_pretrained_block_and_trains_it_slower():
     assert any(not torch.allclose(before[k], after[k]) for k in before)  # fine-tuned
     groups = _param_groups(m.net.body(), TrainConfig(lr=1e-3, pretrained_lr_scale=0.1))
     assert sorted(g["lr"] for g in groups)[:1] == [pytest.approx(1e-4)]
-    frozen = build_model(model_component({"name": "ft-block", "freeze_block": True, "train": {"epochs": 1}}), 2, 3, 384)
+    frozen = build_model(
+        model_component({"name": "ft-block", "freeze_block": True, "train": {"epochs": 1}}),
+        2,
+        3,
+        384,
+    )
     frozen.fit(train, val, 0)
-    assert all(torch.equal(before[k], v) for k, v in frozen.net.head.pretrained.state_dict().items())
+    assert all(
+        torch.equal(before[k], v) for k, v in frozen.net.head.pretrained.state_dict().items()
+    )
     with pytest.raises(ConfigError, match="layer must be"):
         build_model(model_component({"name": "ft-block", "layer": 2}), 2, 3, 384)
 
@@ -237,7 +300,13 @@ def test_adapted_default_exports_its_new_standardisation_to_onnx(tmp_path):
     rec.adapt([tone_clip(1.5, seed=i, f0=120 + 30 * i) for i in range(4)], sr=16000, source="tones")
     after = rec.probabilities([rec.signal(clip, 16000)])
     assert np.abs(after - before).max() > 1e-3
-    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, tmp_path / "a.onnx", calibration=rec.card["calibration"])
+    export_full_onnx(
+        rec.model,
+        rec.frontend.spec(),
+        rec.labels,
+        tmp_path / "a.onnx",
+        calibration=rec.card["calibration"],
+    )
     ort = OnnxRecognizer(tmp_path / "a.onnx")
     assert np.abs(ort.predict_mel(log_mel(clip)) - after[0]).max() < 1e-4
 
@@ -254,7 +323,11 @@ def test_silero_sequence_model_equals_the_frame_by_frame_model():
     if not silero_available():
         pytest.skip("silero-vad not installed")
     x = np.concatenate([tone_clip(1.0), np.zeros(8000, np.float32), tone_clip(0.7, seed=2)])
-    frame_model = Path(list(importlib.util.find_spec("silero_vad").submodule_search_locations)[0]) / "data" / "silero_vad.onnx"
+    frame_model = (
+        Path(list(importlib.util.find_spec("silero_vad").submodule_search_locations)[0])
+        / "data"
+        / "silero_vad.onnx"
+    )
     sess, state = ort.InferenceSession(str(frame_model)), np.zeros((2, 1, 128), np.float32)
     ctx, ref = np.zeros((1, CONTEXT), np.float32), []
     pad = np.zeros(int(np.ceil(x.size / FRAME)) * FRAME, np.float32)
@@ -281,7 +354,9 @@ def test_full_onnx_export_of_a_whisper_base_head(tmp_path):
     from serkit.testing.dummies import toy_split
 
     fe = build_frontend("whisper-base-layers")
-    m = build_model(model_component({"name": "attnpool", "layer": 3, "train": {"epochs": 1}}), 2, 4, 512)
+    m = build_model(
+        model_component({"name": "attnpool", "layer": 3, "train": {"epochs": 1}}), 2, 4, 512
+    )
     rng = np.random.default_rng(0)
     m.fit(toy_split(rng, n_per=6, n_layers=4, dim=512), None, 0)
     info = export_full_onnx(m, fe.spec(), ["a", "b"], tmp_path / "b.onnx")
@@ -310,8 +385,15 @@ def test_adapt_refuses_too_little_speech_and_shrinks_toward_training(toy_model, 
     rec.configure(speech_check=True)
     with pytest.raises(ConfigError, match="8 without speech"):
         rec.adapt(silent, sr=16000)
-    r = CliRunner().invoke(app, ["adapt", "--model", str(model), "--audio", str(files[0]), "--out", str(tmp_path / "m.pt")])
-    assert r.exit_code != 0 and "at least 10 s of speech" in r.output and not (tmp_path / "m.pt").exists()
+    r = CliRunner().invoke(
+        app,
+        ["adapt", "--model", str(model), "--audio", str(files[0]), "--out", str(tmp_path / "m.pt")],
+    )
+    assert (
+        r.exit_code != 0
+        and "at least 10 s of speech" in r.output
+        and not (tmp_path / "m.pt").exists()
+    )
 
     def moved(half):
         r = load(model).configure(speech_check=False)
@@ -322,8 +404,14 @@ def test_adapt_refuses_too_little_speech_and_shrinks_toward_training(toy_model, 
         full.adapt(files)
         info = r.adapt(files)
         k = next(k for k in before if not np.allclose(before[k], full.model.state()[k]))
-        new, old, got = (np.asarray(full.model.state()[k]), before[k], np.asarray(r.model.state()[k]))
-        assert np.allclose(got, info["weight"] * new + (1 - info["weight"]) * old, atol=1e-3)  # weight rounded
+        new, old, got = (
+            np.asarray(full.model.state()[k]),
+            before[k],
+            np.asarray(r.model.state()[k]),
+        )
+        assert np.allclose(
+            got, info["weight"] * new + (1 - info["weight"]) * old, atol=1e-3
+        )  # weight rounded
         return info["weight"]
 
     assert moved(60.0) < moved(1.0) < 1.0

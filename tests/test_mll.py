@@ -9,8 +9,22 @@ import numpy as np
 import pytest
 import torch
 
-from serkit.training.augment import AugmentConfig, build_eam_bank, eam_mix, soft_label, usable_variants
-from serkit.training.losses import CenterLoss, LossConfig, MultiLoss, class_balanced_alpha, focal, kl_div, supcon
+from serkit.training.augment import (
+    AugmentConfig,
+    build_eam_bank,
+    eam_mix,
+    soft_label,
+    usable_variants,
+)
+from serkit.training.losses import (
+    CenterLoss,
+    LossConfig,
+    MultiLoss,
+    class_balanced_alpha,
+    focal,
+    kl_div,
+    supcon,
+)
 
 LN2 = math.log(2.0)
 
@@ -27,9 +41,13 @@ def test_focal_known_values():
     logits = torch.tensor([[0.0, LN2]])
     t = torch.tensor([[1.0, 0.0]])
     assert focal(logits, t, gamma=2.0).item() == pytest.approx((2 / 3) ** 2 * math.log(3), abs=1e-6)
-    assert focal(logits, t, gamma=0.0).item() == pytest.approx(math.log(3), abs=1e-6)  # = cross-entropy
+    assert focal(logits, t, gamma=0.0).item() == pytest.approx(
+        math.log(3), abs=1e-6
+    )  # = cross-entropy
     alpha = torch.tensor([2.0, 0.5])
-    assert focal(logits, t, 2.0, alpha).item() == pytest.approx(2 * (2 / 3) ** 2 * math.log(3), abs=1e-6)
+    assert focal(logits, t, 2.0, alpha).item() == pytest.approx(
+        2 * (2 / 3) ** 2 * math.log(3), abs=1e-6
+    )
 
 
 def test_class_balanced_alpha():
@@ -74,7 +92,9 @@ def test_multiloss_finite_on_edge_batches(n, labels):
     loss.backward()
     assert torch.isfinite(logits.grad).all() and torch.isfinite(h.grad).all()
     # scaled terms: an uninformative prediction costs about 1 for KL and CE on one-hot rows
-    flat, _ = MultiLoss(LossConfig(ce=0.0, kl=1.0), 3, [1, 1, 1])(torch.zeros(2, 3), torch.eye(3)[:2])
+    flat, _ = MultiLoss(LossConfig(ce=0.0, kl=1.0), 3, [1, 1, 1])(
+        torch.zeros(2, 3), torch.eye(3)[:2]
+    )
     assert flat.item() == pytest.approx(1.0, abs=1e-6)
 
 
@@ -139,7 +159,10 @@ def test_eam_bank_partners_other_speakers_cached_and_filtered(tmp_path, toy_corp
     bank2, st2 = build_eam_bank(utts, fe, cfg, seed=0, cache=FeatureCache(cache_dir))
     assert st2["cached"] == 3 * len(utts) and st2["encoded"] == 0
     some = utts[0].id
-    assert all(np.array_equal(a.feats, b.feats) and a.partner == b.partner for a, b in zip(bank[some], bank2[some]))
+    assert all(
+        np.array_equal(a.feats, b.feats) and a.partner == b.partner
+        for a, b in zip(bank[some], bank2[some])
+    )
     _, st3 = build_eam_bank(utts, fe, cfg, seed=1, cache=FeatureCache(cache_dir))
     assert st3["encoded"] == 3 * len(utts)  # another seed, another bank
     # a fold keeps only partners it may use
@@ -165,8 +188,16 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
 
     def spy(bank, targets, partners, labels_of, n):
         out = real(bank, targets, partners, labels_of, n)
-        calls.append((set(targets), set(partners), [[v.partner for v in bank.get(t, []) if v.partner in set(partners)]
-                                                    for t in targets]))
+        calls.append(
+            (
+                set(targets),
+                set(partners),
+                [
+                    [v.partner for v in bank.get(t, []) if v.partner in set(partners)]
+                    for t in targets
+                ],
+            )
+        )
         return out
 
     monkeypatch.setattr(aug, "usable_variants", spy)
@@ -174,8 +205,15 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
     utts = prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances
     write_manifest(utts, m)
     spk = {u.id: u.speaker for u in utts}
-    cfg = experiment_from_dict({"manifest": str(m), "model": {"name": "mll", "pool": 1, "train": {"epochs": 3}},
-                                "frontend": "logmel", "protocol": "loso", "seeds": 1})
+    cfg = experiment_from_dict(
+        {
+            "manifest": str(m),
+            "model": {"name": "mll", "pool": 1, "train": {"epochs": 3}},
+            "frontend": "logmel",
+            "protocol": "loso",
+            "seeds": 1,
+        }
+    )
     run = RunConfig(cache_dir=str(cache_dir), progress=False)
     r = run_bench(cfg, tmp_path / "run", run)
     assert r.augment.config.name == "eam" and r.augment.banks[0].encoded == 4 * 24
@@ -187,12 +225,21 @@ def test_bench_mll_never_mixes_in_test_fold_audio(tmp_path, toy_corpus, cache_di
         # partners never cover every speaker: the fold's test speaker is always left out
         assert len({spk[p] for p in partners}) <= 3
         assert all(p in partners for ps in used for p in ps)
-        assert not ({spk[t] for t in targets} - {spk[p] for p in partners})  # targets are trainees too
+        assert not (
+            {spk[t] for t in targets} - {spk[p] for p in partners}
+        )  # targets are trainees too
     # augmentation is recorded with the protocol; a model that cannot use it is refused
     from serkit.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="does not train on augmented"):
-        experiment_from_dict({"manifest": str(m), "model": "logreg", "frontend": "logmel", "augment": {"name": "eam"}})
+        experiment_from_dict(
+            {
+                "manifest": str(m),
+                "model": "logreg",
+                "frontend": "logmel",
+                "augment": {"name": "eam"},
+            }
+        )
 
 
 def test_flam_head_learns_and_attention_masks_padding(rng):
@@ -201,7 +248,9 @@ def test_flam_head_learns_and_attention_masks_padding(rng):
 
     data = toy_split(rng, n_per=20, n_layers=2, dim=16, informative_layer=1, speakers=4)
     feats = data.feats
-    m = build_model({"name": "mll", "pool": 1, "d_model": 32, "train": {"epochs": 15, "patience": 15}}, 2, 2, 16)
+    m = build_model(
+        {"name": "mll", "pool": 1, "d_model": 32, "train": {"epochs": 15, "patience": 15}}, 2, 2, 16
+    )
     info = m.fit(data, data, seed=0)
     assert set(info.train.loss_parts_last_epoch) == {"kl", "focal", "center", "supcon"}
     p = m.predict_proba(feats)
@@ -218,7 +267,10 @@ def test_exponential_schedule_decays_by_lr_decay_per_epoch_for_every_group():
 
     p, c = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
     cfg = TrainConfig(lr=1e-4, scheduler="exponential", lr_decay=7 / 8)
-    groups = [{"params": [p], "lr": 1e-4, "weight_decay": 0.0}, {"params": [c], "lr": 5e-3, "weight_decay": 0.0}]
+    groups = [
+        {"params": [p], "lr": 1e-4, "weight_decay": 0.0},
+        {"params": [c], "lr": 5e-3, "weight_decay": 0.0},
+    ]
     opt, sched = make_optimizer(groups, cfg, steps_per_epoch=4)
     lrs = []
     for _ in range(9):

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -13,11 +12,21 @@ from serkit.features import build_frontend
 def saved(tmp_path, request):
     rng = np.random.default_rng(0)
     feats = [rng.normal(size=(1, 10, 80)).astype(np.float32) for _ in range(8)]
-    spec = {"name": "pts-snn", "pool": 1, "hidden": 8, "train": {"epochs": 1}} if request.param == "pts-snn" else "logreg"
+    spec = (
+        {"name": "pts-snn", "pool": 1, "hidden": 8, "train": {"epochs": 1}}
+        if request.param == "pts-snn"
+        else "logreg"
+    )
     m = build_model(spec, 2, 1, 80)
-    m.fit(Split(feats, np.arange(8) % 2, [f"s{i % 2}" for i in range(8)], [str(i) for i in range(8)]), None, 0)
+    m.fit(
+        Split(feats, np.arange(8) % 2, [f"s{i % 2}" for i in range(8)], [str(i) for i in range(8)]),
+        None,
+        0,
+    )
     p = tmp_path / "m.pt"
-    save_model(p, m, build_frontend("logmel"), ["a", "b"], {"note": "test"}, card={"licence": "MIT"})
+    save_model(
+        p, m, build_frontend("logmel"), ["a", "b"], {"note": "test"}, card={"licence": "MIT"}
+    )
     return p, m, feats
 
 

@@ -35,8 +35,21 @@ def test_inner_layer_folds_keep_every_class_with_single_emotion_speakers():
     leave classes out of this table's validation folds) and never split a speaker."""
     from serkit.estimators.layer_choice import inner_speaker_folds
 
-    table = [("a1", 0, 22), ("a2", 0, 28), ("a3", 0, 48), ("h1", 1, 12), ("h2", 1, 14), ("h3", 1, 28),
-             ("h4", 1, 6), ("n1", 2, 72), ("n2", 2, 10), ("n3", 2, 4), ("s1", 3, 38), ("s2", 3, 40), ("s3", 3, 6)]
+    table = [
+        ("a1", 0, 22),
+        ("a2", 0, 28),
+        ("a3", 0, 48),
+        ("h1", 1, 12),
+        ("h2", 1, 14),
+        ("h3", 1, 28),
+        ("h4", 1, 6),
+        ("n1", 2, 72),
+        ("n2", 2, 10),
+        ("n3", 2, 4),
+        ("s1", 3, 38),
+        ("s2", 3, 40),
+        ("s3", 3, 6),
+    ]
     y = np.concatenate([[c] * n for _, c, n in table])
     g = np.concatenate([[s] * n for s, _, n in table])
     folds = inner_speaker_folds(y, g, 3)
@@ -49,7 +62,9 @@ def test_inner_layer_folds_keep_every_class_with_single_emotion_speakers():
 
 
 def test_learned_layer_weights_find_the_informative_layer(rng):
-    m = build_model({"name": "attnpool", "layer": "learned", "train": {"epochs": 25, "patience": 25}}, 2, 3, 16)
+    m = build_model(
+        {"name": "attnpool", "layer": "learned", "train": {"epochs": 25, "patience": 25}}, 2, 3, 16
+    )
     info = m.fit(_task(rng, informative_layer=2), None, seed=0)
     w = info.layer_weights
     assert int(np.argmax(w)) == 2
@@ -69,7 +84,9 @@ def test_auto_layer_is_chosen_on_training_speakers_and_survives_state(rng, name)
     other = build_model({"name": name, **cfg}, 2, 3, 16)
     other.load_state(m.state())
     assert other.net.featurizer.index() == 2
-    np.testing.assert_allclose(other.predict_proba(data.feats[:5]), m.predict_proba(data.feats[:5]), atol=1e-6)
+    np.testing.assert_allclose(
+        other.predict_proba(data.feats[:5]), m.predict_proba(data.feats[:5]), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["attnpool", "pts-snn"])

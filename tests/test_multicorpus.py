@@ -14,8 +14,14 @@ from serkit.data.protocols import check_protocol, make_folds
 
 
 def _u(i, label, corpus, spk):
-    return Utterance(id=f"{corpus}{i}", audio="x.wav", duration=1.0, label=label, speaker=f"{corpus}_{spk}",
-                     corpus=corpus)
+    return Utterance(
+        id=f"{corpus}{i}",
+        audio="x.wav",
+        duration=1.0,
+        label=label,
+        speaker=f"{corpus}_{spk}",
+        corpus=corpus,
+    )
 
 
 def test_baved_levels_words_and_duplicates(tmp_path, tone_writer):
@@ -23,12 +29,17 @@ def test_baved_levels_words_and_duplicates(tmp_path, tone_writer):
     tone_writer(root / "3" / "0-m-21-3-1-921.wav", seed=1)
     tone_writer(root / "3" / "0-m-21-3-2-922.wav", seed=2)
     tone_writer(root / "4" / "12-f-19-4-0-100.wav", seed=3)
-    (root / "4" / "12-f-19-4-0-101.wav").write_bytes((root / "4" / "12-f-19-4-0-100.wav").read_bytes())
+    (root / "4" / "12-f-19-4-0-101.wav").write_bytes(
+        (root / "4" / "12-f-19-4-0-100.wav").read_bytes()
+    )
     tone_writer(root / "5" / "1-m-20-4-0-7.wav", seed=4)  # word disagrees with folder
     res = prepare("baved", root)
     got = sorted((u.label, u.speaker, u.gender, u.arousal, u.text) for u in res.utterances)
-    assert got == [("high-arousal", "baved_0", "m", 2.0, "the film"), ("low-arousal", "baved_12", "f", 0.0, "awesome"),
-                   ("neutral", "baved_0", "m", 1.0, "the film")]
+    assert got == [
+        ("high-arousal", "baved_0", "m", 2.0, "the film"),
+        ("low-arousal", "baved_12", "f", 0.0, "awesome"),
+        ("neutral", "baved_0", "m", 1.0, "the film"),
+    ]
     reasons = " ".join(r for _, r in res.skipped)
     assert "byte-identical" in reasons and "disagrees with folder" in reasons
     assert all(u.label in VOCABULARY for u in res.utterances)
@@ -45,7 +56,11 @@ def test_emospeech_keyword_user_groups_and_background(tmp_path, tone_writer):
     res = prepare("emospeech", root)
     by = {u.text: u for u in res.utterances}
     assert by["help"].label == "fear" and by["help"].speaker == "emospeech_unknown-user"
-    assert by["go"].label == "anger" and by["go"].speaker == "emospeech_" + "ab" * 6 and by["go"].session == "Near Lake"
+    assert (
+        by["go"].label == "anger"
+        and by["go"].speaker == "emospeech_" + "ab" * 6
+        and by["go"].session == "Near Lake"
+    )
     unlabelled = [u for u in res.utterances if u.label is None]
     assert len(unlabelled) == 1 and unlabelled[0].text is None  # background: noise only
     assert any(u.label == "calm" and u.text is None for u in res.utterances)  # keyword "unknown"
@@ -62,13 +77,23 @@ def test_label_spec_restricts_merges_and_refuses_unknown_labels():
     spec = LabelSpec.parse(FOUR_CLASS)
     assert spec.names == ["anger", "happiness", "neutral", "sadness"]
     assert spec.map("calm") == "neutral" and spec.map("boredom") is None
-    assert LabelSpec.parse(["angry", "Neutral=neutral+calm"]).to_list() == ["anger", "neutral=neutral+calm"]
-    utts = [_u(0, "calm", "a", 0), _u(1, "boredom", "a", 0), _u(2, "angry", "a", 1), _u(3, None, "a", 1)]
+    assert LabelSpec.parse(["angry", "Neutral=neutral+calm"]).to_list() == [
+        "anger",
+        "neutral=neutral+calm",
+    ]
+    utts = [
+        _u(0, "calm", "a", 0),
+        _u(1, "boredom", "a", 0),
+        _u(2, "angry", "a", 1),
+        _u(3, None, "a", 1),
+    ]
     out = harmonise(utts, ["anger", "neutral=neutral+calm"])
     assert [(u.id, u.label) for u in out] == [("a0", "neutral"), ("a2", "anger")]
     with pytest.raises(ManifestError, match=r"label 'joyful' of corpus 'b'"):
         harmonise([_u(0, "joyful", "b", 0), _u(1, "anger", "b", 0)], ["anger"])
-    assert [u.label for u in harmonise([_u(0, "joyful", "b", 0)], ["happiness=happiness+joyful"])] == ["happiness"]
+    assert [
+        u.label for u in harmonise([_u(0, "joyful", "b", 0)], ["happiness=happiness+joyful"])
+    ] == ["happiness"]
     with pytest.raises(ManifestError, match="merged into both"):
         LabelSpec.parse("neutral=neutral+calm,calm")
     with pytest.raises(ManifestError, match="occur nowhere"):
@@ -76,22 +101,36 @@ def test_label_spec_restricts_merges_and_refuses_unknown_labels():
 
 
 def test_loco_and_cross_folds_and_unseen_test_labels():
-    utts = [_u(i, lab, c, i % 3) for c in ("a", "b", "c") for i, lab in enumerate(["anger", "sadness"] * 2)]
+    utts = [
+        _u(i, lab, c, i % 3)
+        for c in ("a", "b", "c")
+        for i, lab in enumerate(["anger", "sadness"] * 2)
+    ]
     folds = make_folds(utts, "loco")
     assert [f.name for f in folds] == ["a", "b", "c"]
-    assert all({utts[i].corpus for i in f.test} == {f.name} and f.name not in {utts[i].corpus for i in f.train}
-               for f in folds)
+    assert all(
+        {utts[i].corpus for i in f.test} == {f.name}
+        and f.name not in {utts[i].corpus for i in f.train}
+        for f in folds
+    )
     # a corpus of one or two speakers (TESS, ESD) trains in every fold and is never tested alone
     few = utts + [_u(10 + i, lab, "t", i % 2) for i, lab in enumerate(["anger", "sadness"])]
     folds = make_folds(few, "loco")
     assert [f.name for f in folds] == ["a", "b", "c"] and all(
-        "t" in {few[i].corpus for i in f.train} for f in folds)
+        "t" in {few[i].corpus for i in f.train} for f in folds
+    )
     with pytest.raises(ProtocolError, match="no corpus has 3"):
-        make_folds([u for u in few if u.corpus == "t"] + [_u(20, "anger", "s", 0), _u(21, "sadness", "s", 0)], "loco")
+        make_folds(
+            [u for u in few if u.corpus == "t"]
+            + [_u(20, "anger", "s", 0), _u(21, "sadness", "s", 0)],
+            "loco",
+        )
     (f,) = make_folds(utts, "cross:a->b+c")
     assert f.name == "a_to_b+c" and {utts[i].corpus for i in f.train} == {"a"} and len(f.test) == 8
     utts.append(_u(9, "fear", "b", 5))
-    with pytest.raises(ProtocolError, match=r"label\(s\) \['fear'\] that the training corpora a lack"):
+    with pytest.raises(
+        ProtocolError, match=r"label\(s\) \['fear'\] that the training corpora a lack"
+    ):
         make_folds(utts, "cross:a->b")
     for bad in ("cross:a->a", "cross:->b", "cross:ab"):
         with pytest.raises(ProtocolError):
@@ -117,17 +156,30 @@ def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
 
     m = toy_multicorpus(tmp_path, corpora=("ca", "cb"))
     run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
-    cfg = load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", protocol="loco", seeds=1)
+    cfg = load_experiment(
+        None, ["frontend=logmel"], manifest=str(m), model="logreg", protocol="loco", seeds=1
+    )
     r = run_bench(cfg, tmp_path / "o", run, log=lambda *a: None)
     assert set(r.per_corpus) == {"ca", "cb"} and r.ua_corpus_mean.mean == pytest.approx(
-        (r.per_corpus["ca"].ua.mean + r.per_corpus["cb"].ua.mean) / 2, abs=1e-4)
+        (r.per_corpus["ca"].ua.mean + r.per_corpus["cb"].ua.mean) / 2, abs=1e-4
+    )
     assert "UA per test corpus" in r.summary()
-    doc = run_matrix(load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", seeds=1),
-                     tmp_path / "mx", within="kfold-speaker:3", run=run, log=lambda *a: None)
+    doc = run_matrix(
+        load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", seeds=1),
+        tmp_path / "mx",
+        within="kfold-speaker:3",
+        run=run,
+        log=lambda *a: None,
+    )
     assert set(doc["cells"]) == {"ca", "cb"} and set(doc["cells"]["ca"]) == {"ca", "cb"}
     assert doc["cells"]["ca"]["cb"]["run"] == "cells/from_ca"
-    assert json.loads((tmp_path / "mx" / "matrix.json").read_text())["within_protocol"] == "kfold-speaker:3"
-    assert (tmp_path / "mx" / "matrix.png").stat().st_size > 1000 and "| ca |" in (tmp_path / "mx" / "matrix.md").read_text()
+    assert (
+        json.loads((tmp_path / "mx" / "matrix.json").read_text())["within_protocol"]
+        == "kfold-speaker:3"
+    )
+    assert (tmp_path / "mx" / "matrix.png").stat().st_size > 1000 and "| ca |" in (
+        tmp_path / "mx" / "matrix.md"
+    ).read_text()
 
 
 def test_matrix_row_of_a_corpus_lacking_a_class_is_scored_on_its_classes(tmp_path):
@@ -137,16 +189,32 @@ def test_matrix_row_of_a_corpus_lacking_a_class_is_scored_on_its_classes(tmp_pat
 
     a = toy_multicorpus(tmp_path / "a", corpora=("ca",), labels={"high": "anger", "low": "sadness"})
     b = toy_multicorpus(tmp_path / "b", corpora=("cb",), labels={"high": "anger", "low": "calm"})
-    cfg = load_experiment(None, ["frontend=logmel"], manifest=f"{a},{b}", model="logreg", seeds=1,
-                          labels=["anger", "neutral=neutral+calm", "sadness"])
-    doc = run_matrix(cfg, tmp_path / "mx", within="kfold-speaker:3",
-                     run=RunConfig(progress=False, cache_dir=str(tmp_path / "cache")), log=lambda *x: None)
+    cfg = load_experiment(
+        None,
+        ["frontend=logmel"],
+        manifest=f"{a},{b}",
+        model="logreg",
+        seeds=1,
+        labels=["anger", "neutral=neutral+calm", "sadness"],
+    )
+    doc = run_matrix(
+        cfg,
+        tmp_path / "mx",
+        within="kfold-speaker:3",
+        run=RunConfig(progress=False, cache_dir=str(tmp_path / "cache")),
+        log=lambda *x: None,
+    )
     assert doc["cells"]["ca"]["ca"]["labels"] == ["anger", "sadness"]
-    assert doc["cells"]["cb"]["cb"]["labels"] == ["anger", "neutral"] and doc["cells"]["cb"]["ca"]["chance"] == 0.5
+    assert (
+        doc["cells"]["cb"]["cb"]["labels"] == ["anger", "neutral"]
+        and doc["cells"]["cb"]["ca"]["chance"] == 0.5
+    )
 
 
 def test_loso_within_one_corpus_of_a_combined_manifest():
-    utts = [_u(i, lab, c, i % 3) for c in ("a", "b") for i, lab in enumerate(["anger", "sadness"] * 3)]
+    utts = [
+        _u(i, lab, c, i % 3) for c in ("a", "b") for i, lab in enumerate(["anger", "sadness"] * 3)
+    ]
     folds = make_folds(utts, "loso:a")
     assert [f.name for f in folds] == ["a_0", "a_1", "a_2"]
     assert all({utts[i].corpus for i in f.test} == {"a"} and len(f.train) == 10 for f in folds)

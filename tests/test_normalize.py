@@ -8,7 +8,10 @@ from serkit.features.normalize import SpeakerNormalizer, normalize_features
 
 
 def _feats(rng, n, L=2, D=3, offset=0.0, scale=1.0):
-    return [(offset + scale * rng.normal(size=(L, int(rng.integers(3, 9)), D))).astype(np.float32) for _ in range(n)]
+    return [
+        (offset + scale * rng.normal(size=(L, int(rng.integers(3, 9)), D))).astype(np.float32)
+        for _ in range(n)
+    ]
 
 
 def test_each_speaker_is_zero_mean_unit_std_per_layer_and_dim(rng):
@@ -71,8 +74,9 @@ def test_errors_are_typed():
     assert norm is None and same["x"] is f[0]
 
 
-def test_bench_speaker_normalisation_is_recorded_and_reaches_the_model_and_the_bank(tmp_path, toy_corpus, cache_dir,
-                                                                                   monkeypatch):
+def test_bench_speaker_normalisation_is_recorded_and_reaches_the_model_and_the_bank(
+    tmp_path, toy_corpus, cache_dir, monkeypatch
+):
     import serkit.features.normalize as nm
     from serkit.data.corpora import prepare, write_manifest
     from serkit.experiment.bench import run_bench
@@ -89,11 +93,18 @@ def test_bench_speaker_normalisation_is_recorded_and_reaches_the_model_and_the_b
 
     monkeypatch.setattr(nm.SpeakerNormalizer, "transform", spy)
     base = dict(manifest=str(m), frontend="logmel", protocol="loso", seeds=1)
-    cfg = experiment_from_dict({**base, "model": {"name": "mll", "pool": 1, "train": {"epochs": 2}},
-                                "normalize": "speaker"})
+    cfg = experiment_from_dict(
+        {
+            **base,
+            "model": {"name": "mll", "pool": 1, "train": {"epochs": 2}},
+            "normalize": "speaker",
+        }
+    )
     r = run_bench(cfg, tmp_path / "run", RunConfig(cache_dir=str(cache_dir), progress=False))
     assert r.normalize == "speaker" and "normalize" in r.metric_definitions
-    assert len(calls) == 24 + 4 * 24  # every clean utterance, then every EAM variant (4 per utterance)
+    assert (
+        len(calls) == 24 + 4 * 24
+    )  # every clean utterance, then every EAM variant (4 per utterance)
     assert (tmp_path / "run" / "config.yaml").read_text().count("normalize: speaker") == 1
     from serkit.experiment.report import results_table
 
@@ -108,5 +119,9 @@ def test_train_refuses_speaker_normalisation_a_saved_model_cannot_carry(tmp_path
     from serkit.experiment.train import train_model
 
     with pytest.raises(ConfigError, match="evaluation protocol"):
-        train_model(experiment_from_dict({"manifest": "unused.jsonl", "model": "logreg", "normalize": "speaker"}),
-                    tmp_path / "m.pt")
+        train_model(
+            experiment_from_dict(
+                {"manifest": "unused.jsonl", "model": "logreg", "normalize": "speaker"}
+            ),
+            tmp_path / "m.pt",
+        )

@@ -55,8 +55,16 @@ def _sine(seconds, f, amp=0.3):
 
 def test_whole_file_windows_layout():
     wf = WholeFile(single_s=10, window_s=4, min_window_s=1)
-    assert wf.spans(int(13.5 * SR), SR) == [(0, 4 * SR), (4 * SR, 8 * SR), (8 * SR, 12 * SR), (12 * SR, int(13.5 * SR))]
-    assert wf.spans(int(12.5 * SR), SR)[-1] == (8 * SR, int(12.5 * SR))  # a 0.5 s tail joins the last window
+    assert wf.spans(int(13.5 * SR), SR) == [
+        (0, 4 * SR),
+        (4 * SR, 8 * SR),
+        (8 * SR, 12 * SR),
+        (12 * SR, int(13.5 * SR)),
+    ]
+    assert wf.spans(int(12.5 * SR), SR)[-1] == (
+        8 * SR,
+        int(12.5 * SR),
+    )  # a 0.5 s tail joins the last window
     x = np.arange(int(12.5 * SR), dtype=np.float32)
     blocks = np.array_split(x, 7)  # any block sizes give the same windows
     cut = list(wf.cut(blocks, SR))
@@ -72,7 +80,9 @@ def test_long_recording_answer_is_the_majority_of_its_parts(tmp_path):
     sf.write(f, x, SR, subtype="FLOAT")
     answers = [r.predict(f), r.predict(x, sr=SR), r.predict(f.read_bytes())]
     for a in answers:
-        assert a.label == "low" and a.windows == len(WholeFile().spans(x.size, SR)) and a.windows > 1
+        assert (
+            a.label == "low" and a.windows == len(WholeFile().spans(x.size, SR)) and a.windows > 1
+        )
         assert a.duration == pytest.approx(x.size / SR, abs=1e-3)
     assert answers[0].probabilities == pytest.approx(answers[1].probabilities, abs=1e-6)
     short = r.predict(_sine(3.0, 400), sr=SR)  # a clip: one pass, as today
@@ -88,7 +98,9 @@ def test_whole_file_weights_windows_by_their_speech():
         def _speech(self, x, rate):  # a loud window is all speech, a quiet one none
             return x.size / rate if np.abs(x).max() > 0.05 else 0.0
 
-    x = np.concatenate([_sine(8.0, 400, amp=0.01), _sine(4.0, 150), _sine(4.0, 400, amp=0.01)])  # quiet "high"
+    x = np.concatenate(
+        [_sine(8.0, 400, amp=0.01), _sine(4.0, 150), _sine(4.0, 400, amp=0.01)]
+    )  # quiet "high"
     p = Speechy().predict(x, sr=SR)
     assert p.label == "low" and p.windows == 1 and p.speech_s == pytest.approx(4.0, abs=0.05)
     silent = Speechy().predict(np.zeros(12 * SR, np.float32) + 1e-4, sr=SR)
@@ -102,8 +114,12 @@ def test_default_model_long_file_equals_the_windowed_aggregate(rec, tmp_path):
     wins = rec.classify([(x[a:b], SR, "w") for a, b in spans])
     w = np.array([q.speech_s for q in wins])
     keep = w >= rec.min_speech_s
-    want = (np.array([[q.probabilities[k] for k in rec.labels] for q in wins])[keep] * w[keep, None]).sum(0) / w[keep].sum()
-    assert p.windows == int(keep.sum()) and np.allclose([p.probabilities[k] for k in rec.labels], want, atol=1e-6)
+    want = (
+        np.array([[q.probabilities[k] for k in rec.labels] for q in wins])[keep] * w[keep, None]
+    ).sum(0) / w[keep].sum()
+    assert p.windows == int(keep.sum()) and np.allclose(
+        [p.probabilities[k] for k in rec.labels], want, atol=1e-6
+    )
     f = tmp_path / "x.wav"
     sf.write(f, x, SR, subtype="FLOAT")
     q = rec.predict(f)
@@ -117,10 +133,14 @@ def test_every_engine_gives_the_same_answer_at_any_length(rec, tmp_path, seconds
     from serkit.deploy.runtime import OnnxRecognizer
 
     onnx = tmp_path / "m.onnx"
-    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, onnx, calibration=rec.card.get("calibration"))
+    export_full_onnx(
+        rec.model, rec.frontend.spec(), rec.labels, onnx, calibration=rec.card.get("calibration")
+    )
     ort = OnnxRecognizer(onnx)
     reps = int(np.ceil(seconds / 3.0))
-    x = np.concatenate([tone_clip(3.0, seed=i % 7, f0=100 + 25 * (i % 7)) for i in range(reps)])[: seconds * SR]
+    x = np.concatenate([tone_clip(3.0, seed=i % 7, f0=100 + 25 * (i % 7)) for i in range(reps)])[
+        : seconds * SR
+    ]
     f = tmp_path / "x.wav"
     sf.write(f, x, SR, subtype="FLOAT")
     a, b = rec.predict(f), ort.predict(f)
@@ -132,14 +152,35 @@ def test_cli_timeline_with_uncertain_windows_prints_every_row(tmp_path):
     """Item 1: an 'uncertain' window used to end the timeline with KeyError 'uncertain'."""
     f = tmp_path / "long.wav"
     sf.write(f, np.concatenate([tone_clip(3.0, seed=i) for i in range(4)]), SR)
-    r = CliRunner().invoke(app, ["predict", str(f), "--timeline", "--window", "2", "--hop", "1", "--vad", "none",
-                                 "--min-confidence", "0.999", "--engine", "torch"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(f),
+            "--timeline",
+            "--window",
+            "2",
+            "--hop",
+            "1",
+            "--vad",
+            "none",
+            "--min-confidence",
+            "0.999",
+            "--engine",
+            "torch",
+        ],
+    )
     assert r.exit_code == 0, r.output
     rows = [line for line in r.output.splitlines() if " s: " in line]
     assert len(rows) == 11 and all("uncertain, top " in line for line in rows)
-    r = CliRunner().invoke(app, ["predict", str(f), "--timeline", "--csv", "--vad", "none", "--engine", "torch"])
+    r = CliRunner().invoke(
+        app, ["predict", str(f), "--timeline", "--csv", "--vad", "none", "--engine", "torch"]
+    )
     head = r.output.splitlines()[0].split(",")
-    assert head[:7] == ["source", "start", "end", "label", "state", "top", "confidence"] and "valence" in head
+    assert (
+        head[:7] == ["source", "start", "end", "label", "state", "top", "confidence"]
+        and "valence" in head
+    )
 
 
 def _truncated(path: Path):
@@ -160,15 +201,26 @@ def test_bad_files_are_errors_with_reasons_never_silent_or_hanging(tmp_path):
     sf.write(folder / "slow.wav", np.zeros(2000, np.float32) + 0.1, 1, subtype="PCM_16")
     os.symlink(folder / "gone.wav", folder / "dangling.wav")
     os.mkfifo(folder / "pipe.wav")
-    reasons = {"cut.wav": "truncated WAV", "loud.wav": "peak amplitude", "slow.wav": "below 4000 Hz",
-               "dangling.wav": "dangling symbolic link", "pipe.wav": "named pipe"}
+    reasons = {
+        "cut.wav": "truncated WAV",
+        "loud.wav": "peak amplitude",
+        "slow.wav": "below 4000 Hz",
+        "dangling.wav": "dangling symbolic link",
+        "pipe.wav": "named pipe",
+    }
     for name, why in reasons.items():
         with pytest.raises(AudioError, match=why):
             load_audio(folder / name)
-    sf.write(tmp_path / "hot.wav", tone_clip(1.0) * 1.5, SR, subtype="FLOAT")  # just over 1: clipped, answered
+    sf.write(
+        tmp_path / "hot.wav", tone_clip(1.0) * 1.5, SR, subtype="FLOAT"
+    )  # just over 1: clipped, answered
     assert np.abs(load_audio(tmp_path / "hot.wav")).max() <= 1.0
-    r = subprocess.run([sys.executable, "-m", "serkit.cli", "predict", str(folder), "--json", "--engine", "torch"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "serkit.cli", "predict", str(folder), "--json", "--engine", "torch"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 1
     assert '"good.wav"' not in r.stdout and "good.wav" in r.stdout and r.stdout.count("\n") == 1
     for name, why in reasons.items():
@@ -180,7 +232,9 @@ def test_predict_batch_answers_the_others_when_one_input_is_bad(rec, tmp_path):
     good = tmp_path / "good.wav"
     sf.write(good, tone_clip(1.0), SR)
     (tmp_path / "empty.wav").write_bytes(b"")
-    rows = rec.predict_batch([good, tmp_path / "empty.wav", tone_clip(2.0), tmp_path / "missing.wav"], sr=SR)
+    rows = rec.predict_batch(
+        [good, tmp_path / "empty.wav", tone_clip(2.0), tmp_path / "missing.wav"], sr=SR
+    )
     assert [r.state for r in rows] == [rows[0].state, "error", rows[2].state, "error"]
     assert rows[0].state != "error" and rows[2].state != "error"
     assert rows[1].source.endswith("empty.wav") and rows[1].error and rows[1].to_dict()["error"]
@@ -200,16 +254,24 @@ def test_every_readme_python_block_runs_as_pasted(tmp_path, monkeypatch):
     for name in ("speech.wav", "a.wav", "b.wav"):
         sf.write(name, tone_clip(2.5, seed=len(name)), SR)
     (tmp_path / "broken.wav").write_bytes(b"RIFF junk")
-    sf.write("meeting.wav", np.concatenate([tone_clip(3.0, seed=i) for i in range(4)]), 44100 // 2 * 2)
+    sf.write(
+        "meeting.wav", np.concatenate([tone_clip(3.0, seed=i) for i in range(4)]), 44100 // 2 * 2
+    )
     (tmp_path / "my_recordings").mkdir()
     from serkit.audio.synth import espeak_available, espeak_clip
 
     for i in range(8):  # >= 10 s of speech in all (espeak-ng when there, else voiced tones)
         if espeak_available():
-            y, rate = espeak_clip(f"Recording number {i}. I am reading a few ordinary words to adapt the model.")
+            y, rate = espeak_clip(
+                f"Recording number {i}. I am reading a few ordinary words to adapt the model."
+            )
             sf.write(f"my_recordings/r{i}.wav", y, rate)
         else:
-            sf.write(f"my_recordings/r{i}.wav", np.concatenate([tone_clip(2.5, seed=i * 3 + k) for k in range(3)]), SR)
+            sf.write(
+                f"my_recordings/r{i}.wav",
+                np.concatenate([tone_clip(2.5, seed=i * 3 + k) for k in range(3)]),
+                SR,
+            )
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102 - our own README
     assert (tmp_path / "mine.pt").is_file()
@@ -261,11 +323,23 @@ def test_model_card_headline_is_the_mean_over_held_out_corpora(rec):
 
     bm = rec.card["benchmark"]
     h = card_headline(rec.card)
-    assert h["metric"] == "UA, mean over held-out corpora" and h["mean"] == bm["ua_corpus_mean"]["mean"]
+    assert (
+        h["metric"] == "UA, mean over held-out corpora"
+        and h["mean"] == bm["ua_corpus_mean"]["mean"]
+    )
     assert h["mean"] != bm["ua"]["mean"] and set(h["per_corpus"]) == set(bm["ua_per_corpus"])
-    m = TestClient(create_app(ServeConfig(), recognizers={"default": rec})).get("/v1/models").json()["models"][0]
-    assert m["headline"]["mean"] == bm["ua_corpus_mean"]["mean"] and "non-commercial research use" in m["terms"]
-    assert set(m["headline"]["per_class_recall"]) == set(rec.labels)  # the bundled card carries per-class recall
+    m = (
+        TestClient(create_app(ServeConfig(), recognizers={"default": rec}))
+        .get("/v1/models")
+        .json()["models"][0]
+    )
+    assert (
+        m["headline"]["mean"] == bm["ua_corpus_mean"]["mean"]
+        and "non-commercial research use" in m["terms"]
+    )
+    assert set(m["headline"]["per_class_recall"]) == set(
+        rec.labels
+    )  # the bundled card carries per-class recall
     html = (ROOT / "serkit" / "deploy" / "web" / "index.html").read_text()
     assert "headline" in html and "non-commercial" not in html  # the page shows the card's words
 
@@ -277,7 +351,11 @@ def _damaged_copy(tmp_path, name, change):
     from serkit.estimators.io import read_model_file
 
     blob = read_model_file(BUNDLES["default"].path())
-    blob = {"format": blob["format"], "header": dict(blob["header"]), "tensors": dict(blob["tensors"])}
+    blob = {
+        "format": blob["format"],
+        "header": dict(blob["header"]),
+        "tensors": dict(blob["tensors"]),
+    }
     change(blob)
     if isinstance(blob["header"], dict):
         import json
@@ -292,15 +370,35 @@ def _first(blob):
     return next(iter(blob["tensors"]))
 
 
-@pytest.mark.parametrize("name,change,why", [
-    ("shape", lambda b: b["tensors"].update({_first(b): b["tensors"][_first(b)][:1]}), "damaged model file"),
-    ("missing", lambda b: b["tensors"].pop(_first(b)), "damaged model file"),
-    ("extra", lambda b: b["tensors"].update({"surprise": __import__("torch").zeros(3)}), "damaged model file"),
-    ("header", lambda b: b.update({"header": "{not json"}), "header is not JSON"),
-    ("nan", lambda b: b["tensors"].update({_first(b): b["tensors"][_first(b)] * float("nan")}), "non-finite"),
-    ("path", lambda b: b["header"].update({"frontend": {"name": "compact", "config": {"path": "/etc/passwd"}}}),
-     "not an existing .safetensors"),
-])
+@pytest.mark.parametrize(
+    "name,change,why",
+    [
+        (
+            "shape",
+            lambda b: b["tensors"].update({_first(b): b["tensors"][_first(b)][:1]}),
+            "damaged model file",
+        ),
+        ("missing", lambda b: b["tensors"].pop(_first(b)), "damaged model file"),
+        (
+            "extra",
+            lambda b: b["tensors"].update({"surprise": __import__("torch").zeros(3)}),
+            "damaged model file",
+        ),
+        ("header", lambda b: b.update({"header": "{not json"}), "header is not JSON"),
+        (
+            "nan",
+            lambda b: b["tensors"].update({_first(b): b["tensors"][_first(b)] * float("nan")}),
+            "non-finite",
+        ),
+        (
+            "path",
+            lambda b: b["header"].update(
+                {"frontend": {"name": "compact", "config": {"path": "/etc/passwd"}}}
+            ),
+            "not an existing .safetensors",
+        ),
+    ],
+)
 def test_damaged_model_files_give_one_clear_error(tmp_path, name, change, why):
     """Item 14: no traceback from the CLI or the loader; NaN weights and arbitrary paths refused."""
     f = _damaged_copy(tmp_path, name, change)
@@ -317,7 +415,12 @@ def test_load_names_the_bundles_and_info_lists_them():
     with pytest.raises(ConfigError, match="default"):
         serkit.load("no-such-model")
     r = CliRunner().invoke(app, ["info"])
-    assert r.exit_code == 0 and "bundles" in r.output and "default:" in r.output and "emodb:" in r.output
+    assert (
+        r.exit_code == 0
+        and "bundles" in r.output
+        and "default:" in r.output
+        and "emodb:" in r.output
+    )
 
 
 def test_embed_returns_the_vector_the_head_reads(rec, tmp_path):
@@ -330,7 +433,11 @@ def test_embed_returns_the_vector_the_head_reads(rec, tmp_path):
     with torch.no_grad():
         logits = out(torch.from_numpy(v)[None]).numpy()[0]
     raw = rec.model.predict_proba(rec.features([rec.signal(x, SR)]))[0]
-    assert v.dtype == np.float32 and v.ndim == 1 and np.allclose(np.exp(logits) / np.exp(logits).sum(), raw, atol=1e-5)
+    assert (
+        v.dtype == np.float32
+        and v.ndim == 1
+        and np.allclose(np.exp(logits) / np.exp(logits).sum(), raw, atol=1e-5)
+    )
     wavs = []
     for i in range(2):
         sf.write(tmp_path / f"{i}.wav", tone_clip(1.5, seed=i), SR)

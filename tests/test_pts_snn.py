@@ -11,10 +11,14 @@ def test_temporal_shift_moves_channel_slices():
     x = torch.arange(4 * 1 * 8, dtype=torch.float32).reshape(4, 1, 8)
     y = temporal_shift(x, 0.25)  # 2 channels forward, 2 back, 4 unchanged
     assert torch.equal(y[1:, :, :2], x[:-1, :, :2]) and torch.equal(y[0, :, :2], torch.zeros(1, 2))
-    assert torch.equal(y[:-1, :, 2:4], x[1:, :, 2:4]) and torch.equal(y[-1, :, 2:4], torch.zeros(1, 2))
+    assert torch.equal(y[:-1, :, 2:4], x[1:, :, 2:4]) and torch.equal(
+        y[-1, :, 2:4], torch.zeros(1, 2)
+    )
     assert torch.equal(y[:, :, 4:], x[:, :, 4:])
     one = temporal_shift(x[:1], 0.25)  # one frame: shifted slices have no neighbour -> zeros
-    assert torch.equal(one[..., :4], torch.zeros(1, 1, 4)) and torch.equal(one[..., 4:], x[:1, :, 4:])
+    assert torch.equal(one[..., :4], torch.zeros(1, 1, 4)) and torch.equal(
+        one[..., 4:], x[:1, :, 4:]
+    )
 
 
 def _task(rng, n_per=20):
@@ -25,7 +29,17 @@ def _task(rng, n_per=20):
 def test_spiking_family_learns_and_reports_cost(name):
     rng = np.random.default_rng(1)
     train, test = _task(rng), _task(rng, 8)
-    m = build_model({"name": name, "pool": 1, "hidden": 24, "train": {"epochs": 25, "patience": 25, "lr": 1e-2}}, 2, 2, 12)
+    m = build_model(
+        {
+            "name": name,
+            "pool": 1,
+            "hidden": 24,
+            "train": {"epochs": 25, "patience": 25, "lr": 1e-2},
+        },
+        2,
+        2,
+        12,
+    )
     m.fit(train, None, seed=0)
     p = m.predict_proba(test.feats)
     assert (p.argmax(1) == test.labels).mean() >= 0.8
@@ -37,8 +51,9 @@ def test_spiking_family_learns_and_reports_cost(name):
     if name == "ann-twin":
         assert c.sops_head == 0 and stats is None
     else:
-        assert c.sops_head > 0 and set(stats) == ({"lif1", "lif2"} if name == "snn-vanilla" else
-                                                  {"lif1", "lif2", "lif_ctx", "lif_kv"})
+        assert c.sops_head > 0 and set(stats) == (
+            {"lif1", "lif2"} if name == "snn-vanilla" else {"lif1", "lif2", "lif_ctx", "lif_kv"}
+        )
         for st in stats.values():
             assert 0 <= st["rate"] <= 1 and 0 <= st["silent"] <= 1 and 0 <= st["saturated"] <= 1
 
@@ -63,7 +78,9 @@ def test_same_seed_same_snn():
     data = _task(rng, 6)
     outs = []
     for _ in range(2):
-        m = build_model({"name": "pts-snn", "pool": 1, "hidden": 8, "train": {"epochs": 2}}, 2, 2, 12)
+        m = build_model(
+            {"name": "pts-snn", "pool": 1, "hidden": 8, "train": {"epochs": 2}}, 2, 2, 12
+        )
         m.fit(data, None, seed=5)
         outs.append(m.predict_proba(data.feats))
     assert np.array_equal(outs[0], outs[1])
@@ -98,7 +115,9 @@ def test_onnx_export_dynamic_T_matches_torch(tmp_path, name):
     m = build_model({"name": name, "pool": 2, "hidden": 16, "train": {"epochs": 3}}, 2, 2, 12)
     m.fit(data, None, seed=0)
     path = export_snn_onnx(m, {"name": "test"}, ["a", "b"], tmp_path / "snn.onnx", example_frames=7)
-    feats = [rng.normal(size=(2, T, 12)).astype(np.float32) for T in (1, 9, 40, 123)]  # other T than exported
+    feats = [
+        rng.normal(size=(2, T, 12)).astype(np.float32) for T in (1, 9, 40, 123)
+    ]  # other T than exported
     res = check_snn_onnx(m, path, feats)
     assert res["spike_agreement"] >= 0.999
     assert res["logits_max_abs_diff"] < 1e-3
@@ -107,7 +126,9 @@ def test_onnx_export_dynamic_T_matches_torch(tmp_path, name):
     from serkit.deploy.onnx_meta import OnnxMeta
 
     meta = OnnxMeta.from_props({p.key: p.value for p in onnx.load(str(path)).metadata_props})
-    assert meta.labels == ["a", "b"] and meta.pool == 2 and meta.kind == "head" and meta.model == name
+    assert (
+        meta.labels == ["a", "b"] and meta.pool == 2 and meta.kind == "head" and meta.model == name
+    )
 
 
 @pytest.mark.parametrize("bias_map", ["diag", "dense"])
@@ -116,11 +137,15 @@ def test_calibration_starts_as_no_bias_and_its_size(bias_map):
     compact 'diag' map costs 2 (M + 1) H parameters, the dense one (M H + 1) 2H."""
     torch.manual_seed(0)
     M, H, D = 4, 16, 8
-    m = build_model({"name": "pts-snn", "pool": 1, "hidden": H, "n_prompts": M, "bias_map": bias_map}, 2, 1, D)
+    m = build_model(
+        {"name": "pts-snn", "pool": 1, "hidden": H, "n_prompts": M, "bias_map": bias_map}, 2, 1, D
+    )
     head = m.net.head
     b1, b2 = head.bias_voltages(torch.randn(3, M, H))
     assert b1.shape == b2.shape == (3, H) and not b1.any() and not b2.any()
-    n = sum(p.numel() for name, p in head.named_parameters() if name.startswith(("bias_", "to_bias")))
+    n = sum(
+        p.numel() for name, p in head.named_parameters() if name.startswith(("bias_", "to_bias"))
+    )
     assert n == (2 * (M + 1) * H if bias_map == "diag" else (M * H + 1) * 2 * H)
 
 

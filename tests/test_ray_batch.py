@@ -32,15 +32,23 @@ def test_ray_predictions_equal_the_plain_path_and_resume(tmp_path):
     files = input_files(folder)
     out = tmp_path / "pred.parquet"
     good = [f for f in files if not f.endswith("broken.wav")]
-    first = predict_dataset(good[:5], out, engine="torch", workers=1, batch_size=4, progress=False, log=lambda m: None)
+    first = predict_dataset(
+        good[:5], out, engine="torch", workers=1, batch_size=4, progress=False, log=lambda m: None
+    )
     assert first["predicted"] == 5 and first["errors"] == 0
-    r = predict_dataset(folder, out, engine="torch", workers=1, batch_size=4, progress=False, log=lambda m: None)
+    r = predict_dataset(
+        folder, out, engine="torch", workers=1, batch_size=4, progress=False, log=lambda m: None
+    )
     assert r["done_before"] == 5 and r["predicted"] == 7 and r["errors"] == 1 and r["files"] == 13
     errs = pd.read_csv(r["errors_file"])
     assert errs["path"].str.endswith("broken.wav").all() and "unreadable" in errs["reason"][0]
     df = pd.read_parquet(out)
-    assert len(df) == 12 and df["path"].is_unique and not out.with_name("pred.parquet.parts").exists()
-    plain = pd.DataFrame([row for rows, _ in predict_files(good, engine="torch", batch_size=4) for row in rows])
+    assert (
+        len(df) == 12 and df["path"].is_unique and not out.with_name("pred.parquet.parts").exists()
+    )
+    plain = pd.DataFrame(
+        [row for rows, _ in predict_files(good, engine="torch", batch_size=4) for row in rows]
+    )
     merged = df.merge(plain, on="path", suffixes=("", "_plain"))
     assert len(merged) == 12 and (merged["label"] == merged["label_plain"]).all()
     for c in [c for c in df if c.startswith("p_")]:
@@ -61,8 +69,17 @@ def test_parts_are_written_by_time_too_and_every_worker_gets_blocks(tmp_path, mo
     writes = []
     real = ray_batch._write_table
     monkeypatch.setattr(ray_batch, "PART_S", 0.0)
-    monkeypatch.setattr(ray_batch, "_write_table", lambda df, path: (writes.append(len(df)), real(df, path))[1])
-    r = ray_batch.predict_dataset(folder, tmp_path / "p.parquet", engine="torch", workers=2, batch_size=16,
-                                  progress=False, log=lambda m: None)
+    monkeypatch.setattr(
+        ray_batch, "_write_table", lambda df, path: (writes.append(len(df)), real(df, path))[1]
+    )
+    r = ray_batch.predict_dataset(
+        folder,
+        tmp_path / "p.parquet",
+        engine="torch",
+        workers=2,
+        batch_size=16,
+        progress=False,
+        log=lambda m: None,
+    )
     assert r["predicted"] == 8
     assert len(writes) >= 3 and max(writes[:-1]) < 8  # several parts, then the merge of all 8 rows

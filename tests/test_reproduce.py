@@ -7,7 +7,13 @@ import yaml
 
 from serkit.core.errors import ConfigError
 from serkit.experiment.config import RunConfig
-from serkit.experiment.reproduce import commands, load_reproduction, run_reproduction, select, write_table
+from serkit.experiment.reproduce import (
+    commands,
+    load_reproduction,
+    run_reproduction,
+    select,
+    write_table,
+)
 from serkit.testing import toy_manifest as make_toy_manifest
 
 
@@ -18,7 +24,10 @@ def test_bundled_ravdess_reproduction_states_the_published_figures():
     assert res.published.ua == 0.6232 and res.published.std == 0.0119 and res.published.seeds == 10
     assert res.run.seeds == 10 and res.run.protocol == "folds:ravdess5" and res.tune is not None
     assert rows["emobox6_mll"].run.protocol == "folds:emobox-ravdess6"
-    assert rows["emobox6_whisper-large-v3"].run is None and rows["emobox6_whisper-large-v3"].published.ua == 0.7532
+    assert (
+        rows["emobox6_whisper-large-v3"].run is None
+        and rows["emobox6_whisper-large-v3"].published.ua == 0.7532
+    )
     # every run row's protocol is a bundled split the loader accepts
     from serkit.data.protocols import check_protocol
 
@@ -35,17 +44,55 @@ def _spec(tmp_path, rows):
 def test_bad_reproduction_files_are_refused(tmp_path):
     run = {"protocol": "loso", "model": "logreg"}
     with pytest.raises(ConfigError, match="unique"):
-        load_reproduction(str(_spec(tmp_path, [{"id": "a", "system": "s", "role": "yardstick", "source": "x", "run": run}] * 2)))
+        load_reproduction(
+            str(
+                _spec(
+                    tmp_path,
+                    [{"id": "a", "system": "s", "role": "yardstick", "source": "x", "run": run}]
+                    * 2,
+                )
+            )
+        )
     with pytest.raises(ConfigError, match="role"):
-        load_reproduction(str(_spec(tmp_path, [{"id": "a", "system": "s", "role": "best", "source": "x", "run": run}])))
+        load_reproduction(
+            str(
+                _spec(
+                    tmp_path,
+                    [{"id": "a", "system": "s", "role": "best", "source": "x", "run": run}],
+                )
+            )
+        )
     with pytest.raises(ConfigError, match="only a 'reference' row"):
-        load_reproduction(str(_spec(tmp_path, [{"id": "a", "system": "s", "role": "yardstick", "source": "x"}])))
+        load_reproduction(
+            str(_spec(tmp_path, [{"id": "a", "system": "s", "role": "yardstick", "source": "x"}]))
+        )
     with pytest.raises(ConfigError, match="run: expected RunSpec"):
-        load_reproduction(str(_spec(tmp_path, [{"id": "a", "system": "s", "role": "yardstick", "source": "x",
-                                                "run": {**run, "epochs": 3}}])))
+        load_reproduction(
+            str(
+                _spec(
+                    tmp_path,
+                    [
+                        {
+                            "id": "a",
+                            "system": "s",
+                            "role": "yardstick",
+                            "source": "x",
+                            "run": {**run, "epochs": 3},
+                        }
+                    ],
+                )
+            )
+        )
     with pytest.raises(ConfigError, match="no reproduction"):
         load_reproduction("nonesuch")
-    rep = load_reproduction(str(_spec(tmp_path, [{"id": "a", "system": "s", "role": "yardstick", "source": "x", "run": run}])))
+    rep = load_reproduction(
+        str(
+            _spec(
+                tmp_path,
+                [{"id": "a", "system": "s", "role": "yardstick", "source": "x", "run": run}],
+            )
+        )
+    )
     with pytest.raises(ConfigError, match="unknown row"):
         select(rep, ["b"])
 
@@ -56,33 +103,65 @@ def test_reproduction_runs_tunes_and_tabulates_honestly(tmp_path):
     published number, and a second run reuses every fold and trial."""
     manifest = make_toy_manifest(tmp_path)
     split = tmp_path / "toy_split.json"
-    split.write_text(json.dumps({"source": "test", "folds": {"f1": ["spk0", "spk1"], "f2": ["spk2", "spk3"]}}))
+    split.write_text(
+        json.dumps({"source": "test", "folds": {"f1": ["spk0", "spk1"], "f2": ["spk2", "spk3"]}})
+    )
     proto = f"folds:{split}"
     rows = [
-        {"id": "plain", "system": "logreg", "role": "reproduction", "source": "paper", "published": {"ua": 0.5, "seeds": 3},
-         "published_protocol": "two folds", "run": {"protocol": proto, "model": "logreg", "frontend": "logmel", "seeds": 3}},
-        {"id": "tuned", "system": "logreg tuned", "role": "yardstick", "source": "serkit",
-         "run": {"protocol": proto, "model": "logreg", "frontend": "logmel", "seeds": 2}, "tune": {"trials": 2}},
-        {"id": "ref", "system": "big model", "role": "reference", "source": "paper", "published": {"ua": 0.9},
-         "protocol": proto},
+        {
+            "id": "plain",
+            "system": "logreg",
+            "role": "reproduction",
+            "source": "paper",
+            "published": {"ua": 0.5, "seeds": 3},
+            "published_protocol": "two folds",
+            "run": {"protocol": proto, "model": "logreg", "frontend": "logmel", "seeds": 3},
+        },
+        {
+            "id": "tuned",
+            "system": "logreg tuned",
+            "role": "yardstick",
+            "source": "serkit",
+            "run": {"protocol": proto, "model": "logreg", "frontend": "logmel", "seeds": 2},
+            "tune": {"trials": 2},
+        },
+        {
+            "id": "ref",
+            "system": "big model",
+            "role": "reference",
+            "source": "paper",
+            "published": {"ua": 0.9},
+            "protocol": proto,
+        },
     ]
     rep = load_reproduction(str(_spec(tmp_path, rows)))
     out = tmp_path / "repro"
     run = RunConfig(cache_dir=str(tmp_path / "cache"), progress=False)
     lines = commands(rep.rows, str(manifest), out)
     assert any(line.startswith("serkit tune") and "--trials 2" in line for line in lines)
-    assert sum(line.startswith("serkit bench") for line in lines) == 2  # the reference row runs nothing
+    assert (
+        sum(line.startswith("serkit bench") for line in lines) == 2
+    )  # the reference row runs nothing
     doc = run_reproduction(rep, str(manifest), out, run, log=lambda *_: None)
     by = {r["id"]: r for r in doc["rows"]}
     plain = by["plain"]["serkit"]
     assert len(plain["seeds"]) == 3 and plain["complete"] and plain["folds"] == 2
     assert by["plain"]["delta_ua"] == pytest.approx(plain["ua_mean"] - 0.5)
     res = json.loads((out / "plain" / "results.json").read_text())
-    assert plain["best_seed"]["ua"] == max(res["ua"]["per_seed"]) and plain["ua_mean"] == res["ua"]["mean"]
-    assert (out / "tune_tuned" / "best.yaml").exists() and by["tuned"]["serkit"]["tune_wall_s"] is not None
+    assert (
+        plain["best_seed"]["ua"] == max(res["ua"]["per_seed"])
+        and plain["ua_mean"] == res["ua"]["mean"]
+    )
+    assert (out / "tune_tuned" / "best.yaml").exists() and by["tuned"]["serkit"][
+        "tune_wall_s"
+    ] is not None
     assert by["ref"]["serkit"] is None
     md = (out / "reproduce.md").read_text()
-    assert "not run (reference only)" in md and "best seed" in md and f"{plain['ua_mean']:.3f} +- " in md
+    assert (
+        "not run (reference only)" in md
+        and "best seed" in md
+        and f"{plain['ua_mean']:.3f} +- " in md
+    )
     stamp = {p.name: p.stat().st_mtime_ns for p in (out / "plain" / "folds").iterdir()}
     run_reproduction(rep, str(manifest), out, run, log=lambda *_: None)  # resumes: no fold refitted
     assert stamp == {p.name: p.stat().st_mtime_ns for p in (out / "plain" / "folds").iterdir()}

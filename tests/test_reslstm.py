@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from serkit.data.corpora import prepare, write_manifest
-from serkit.nn.counting import count_params
 from serkit.core.cost import Cost
+from serkit.data.corpora import prepare, write_manifest
 from serkit.estimators import MODELS, FitReport, Model, Split, build_model
+from serkit.nn.counting import count_params
 from serkit.nn.heads import ResLSTMSAHead
 from serkit.training.trainer import TrainConfig, make_optimizer
 
@@ -24,7 +24,12 @@ def test_reslstm_parameter_counts_equal_the_papers(hidden, params):
     m = build_model({"name": "reslstm-sa", "hidden": hidden}, 8, 1, 46)
     assert count_params(m.net) == params
     # the no-residual ablation has exactly the same parameters
-    assert count_params(build_model({"name": "reslstm-sa", "hidden": hidden, "residual": False}, 8, 1, 46).net) == params
+    assert (
+        count_params(
+            build_model({"name": "reslstm-sa", "hidden": hidden, "residual": False}, 8, 1, 46).net
+        )
+        == params
+    )
 
 
 def test_lstm_sa_baseline_is_one_lstm():
@@ -57,7 +62,9 @@ def _seq_task(rng, n_per=24, D=46):
                 f[0, T // 2 :, :3] += 2.0
             feats.append(f)
             y.append(c)
-    return Split(feats, np.array(y), [f"s{i % 4}" for i in range(len(y))], [str(i) for i in range(len(y))])
+    return Split(
+        feats, np.array(y), [f"s{i % 4}" for i in range(len(y))], [str(i) for i in range(len(y))]
+    )
 
 
 @pytest.mark.parametrize("name", ["reslstm-sa", "lstm-sa"])
@@ -88,13 +95,19 @@ def test_lstm_macs_known_value():
 def test_cosine_warm_restarts_restart_every_t0_epochs():
     p = torch.nn.Parameter(torch.zeros(1))
     cfg = TrainConfig(lr=1e-3, optimizer="adam", scheduler="cosine-restarts", t0=2)
-    opt, sched = make_optimizer([{"params": [p], "lr": 1e-3, "weight_decay": 0.0}], cfg, steps_per_epoch=5)
+    opt, sched = make_optimizer(
+        [{"params": [p], "lr": 1e-3, "weight_decay": 0.0}], cfg, steps_per_epoch=5
+    )
     lrs = []
     for _ in range(25):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert lrs[0] == pytest.approx(1e-3) and lrs[10] == pytest.approx(1e-3) and lrs[20] == pytest.approx(1e-3)
+    assert (
+        lrs[0] == pytest.approx(1e-3)
+        and lrs[10] == pytest.approx(1e-3)
+        and lrs[20] == pytest.approx(1e-3)
+    )
     assert lrs[9] < 1e-4  # annealed towards 0 at the end of each 2-epoch cycle
     assert isinstance(opt, torch.optim.Adam) and not isinstance(opt, torch.optim.AdamW)
 
@@ -116,7 +129,9 @@ class _Spy(Model):
     config_cls = _SpyConfig
 
     def fit(self, train, val, seed):
-        SEEN.append({"fit": {_h(f) for f in train.feats}, "val": {_h(f) for f in val.feats}, "pred": set()})
+        SEEN.append(
+            {"fit": {_h(f) for f in train.feats}, "val": {_h(f) for f in val.feats}, "pred": set()}
+        )
         return FitReport()
 
     def predict_proba(self, feats):
@@ -145,8 +160,15 @@ def _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch, **bench):
     SEEN.clear()
     manifest = tmp_path / "toy.jsonl"
     write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, manifest)
-    return manifest, experiment_from_dict({"manifest": str(manifest), "model": "_spy", "frontend": "logmel",
-                                           "protocol": "kfold-speaker:2", **bench})
+    return manifest, experiment_from_dict(
+        {
+            "manifest": str(manifest),
+            "model": "_spy",
+            "frontend": "logmel",
+            "protocol": "kfold-speaker:2",
+            **bench,
+        }
+    )
 
 
 def _run(cache_dir):
@@ -157,9 +179,9 @@ def _run(cache_dir):
 
 def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, monkeypatch):
     from serkit.data.corpora import read_manifest
-    from serkit.features import FeatureCache, build_frontend, extract_features
     from serkit.data.protocols import make_folds
     from serkit.experiment.tune import TuneConfig, run_tune
+    from serkit.features import FeatureCache, build_frontend, extract_features
 
     manifest, cfg = _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch)
     space = {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}}
@@ -168,7 +190,9 @@ def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, 
 
     # ground truth, computed independently of the tuner: which features belong to which fold
     utts = read_manifest(manifest)
-    feats = extract_features(build_frontend("logmel"), utts, FeatureCache(cache_dir), progress=False).features
+    feats = extract_features(
+        build_frontend("logmel"), utts, FeatureCache(cache_dir), progress=False
+    ).features
     folds = make_folds(utts, "kfold-speaker:2")
     train_sets = [{_h(feats[utts[i].id]) for i in f.train} for f in folds]
     assert len(SEEN) == 3 * len(folds)  # one training per trial per outer fold
@@ -180,22 +204,34 @@ def test_tune_objective_never_sees_a_test_fold(tmp_path, toy_corpus, cache_dir, 
         assert call["pred"] == call["val"] and not (call["fit"] & call["val"])
     # every outer fold was used, and resuming reuses the finished trials
     assert {frozenset(tr) for tr in train_sets} == {
-        frozenset(next(tr for tr in train_sets if (c["fit"] | c["val"]) <= tr)) for c in SEEN}
+        frozenset(next(tr for tr in train_sets if (c["fit"] | c["val"]) <= tr)) for c in SEEN
+    }
     logs = []
     run_tune(cfg, TuneConfig(trials=3), tmp_path / "tune", space, _run(cache_dir), log=logs.append)
     assert any("3 finished trial(s) reused" in m for m in logs) and len(SEEN) == 3 * len(folds)
 
 
-def test_tune_trains_on_speaker_normalised_features_when_asked(tmp_path, toy_corpus, cache_dir, monkeypatch):
+def test_tune_trains_on_speaker_normalised_features_when_asked(
+    tmp_path, toy_corpus, cache_dir, monkeypatch
+):
     from serkit.data.corpora import read_manifest
-    from serkit.features import FeatureCache, build_frontend, extract_features, normalize_features
     from serkit.experiment.tune import TuneConfig, run_tune
+    from serkit.features import FeatureCache, build_frontend, extract_features, normalize_features
 
-    manifest, cfg = _spy_tune_setup(tmp_path, toy_corpus, cache_dir, monkeypatch, normalize="speaker")
-    run_tune(cfg, TuneConfig(trials=1), tmp_path / "tune", {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}},
-             _run(cache_dir))
+    manifest, cfg = _spy_tune_setup(
+        tmp_path, toy_corpus, cache_dir, monkeypatch, normalize="speaker"
+    )
+    run_tune(
+        cfg,
+        TuneConfig(trials=1),
+        tmp_path / "tune",
+        {"C": {"type": "loguniform", "low": 0.1, "high": 10.0}},
+        _run(cache_dir),
+    )
     utts = read_manifest(manifest)
-    raw = extract_features(build_frontend("logmel"), utts, FeatureCache(cache_dir), progress=False).features
+    raw = extract_features(
+        build_frontend("logmel"), utts, FeatureCache(cache_dir), progress=False
+    ).features
     normed = normalize_features(raw, {u.id: u.speaker for u in utts}, "speaker")[0]
     seen = set().union(*(c["fit"] | c["val"] for c in SEEN))
     assert seen and seen <= {_h(f) for f in normed.values()}
@@ -217,7 +253,9 @@ def test_onecycle_schedule_works_for_any_number_of_steps(total):
     """A 1-epoch refit of 10 batches once crashed torch's OneCycleLR (division by zero)."""
     p = torch.nn.Parameter(torch.zeros(1))
     cfg = TrainConfig(epochs=1, scheduler="onecycle")
-    opt, sched = make_optimizer([{"params": [p], "lr": 1e-3, "weight_decay": 0.0}], cfg, steps_per_epoch=total)
+    opt, sched = make_optimizer(
+        [{"params": [p], "lr": 1e-3, "weight_decay": 0.0}], cfg, steps_per_epoch=total
+    )
     lrs = []
     for _ in range(total):
         lrs.append(opt.param_groups[0]["lr"])

@@ -52,10 +52,21 @@ async def _call(app, headers, chunks):
     async def send(msg):
         sent.append(msg)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/v1/predict", "raw_path": b"/v1/predict", "query_string": b"", "root_path": "",
-             "headers": [(k.encode(), v.encode()) for k, v in headers.items()], "client": ("127.0.0.1", 1),
-             "server": ("127.0.0.1", 80), "state": {}}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/predict",
+        "raw_path": b"/v1/predict",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
     await app(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
@@ -70,22 +81,29 @@ def test_huge_declared_upload_is_refused_before_reading(rec):
         raise AssertionError("the body was read")
         yield b""
 
-    status, out, pulled = asyncio.run(_call(app, {"content-length": str(10**12),
-                                                  "content-type": "multipart/form-data; boundary=x"}, body()))
+    status, out, pulled = asyncio.run(
+        _call(
+            app,
+            {"content-length": str(10**12), "content-type": "multipart/form-data; boundary=x"},
+            body(),
+        )
+    )
     assert status == 413 and pulled == 0 and json.loads(out)["error"]["code"] == "upload_too_large"
 
 
 def test_chunked_upload_is_cut_at_the_limit(rec):
     """Item 11: a body without Content-Length stops being read just past the limit."""
     app = create_app(ServeConfig(max_upload_mb=1), recognizers={"default": rec})
-    head = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\n"
+    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
 
     def body():  # 400 MB if it were read to the end
         yield head
         for _ in range(400 * 16):
             yield b"\0" * (64 * 1024)
 
-    status, out, pulled = asyncio.run(_call(app, {"content-type": "multipart/form-data; boundary=x"}, body()))
+    status, out, pulled = asyncio.run(
+        _call(app, {"content-type": "multipart/form-data; boundary=x"}, body())
+    )
     assert status == 413 and json.loads(out)["error"]["code"] == "upload_too_large"
     assert pulled < 1.2 * 1024 * 1024 + 128 * 1024
 
@@ -119,7 +137,9 @@ def _post(app, n=1, path="/v1/predict", body=None):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=60) as c:
             data = body or _wav(tone_clip(1.0))
-            return await asyncio.gather(*(c.post(path, files={"file": ("a.wav", data)}) for _ in range(n)))
+            return await asyncio.gather(
+                *(c.post(path, files={"file": ("a.wav", data)}) for _ in range(n))
+            )
 
     return asyncio.run(go())
 
@@ -128,7 +148,9 @@ def test_timed_out_inference_is_cancelled_and_counted_until_it_stops(rec):
     """Item 12: a 504 stops its work at the next window; until then it keeps its place in the
     503 bound (it used to run on outside the bound)."""
     busy = _Busy(rec, 5.0)
-    app = create_app(ServeConfig(workers=1, max_queue=0, request_timeout_s=0.2), recognizers={"default": busy})
+    app = create_app(
+        ServeConfig(workers=1, max_queue=0, request_timeout_s=0.2), recognizers={"default": busy}
+    )
     gate = app.state.gate
     t0 = time.time()
     (r,) = _post(app)
@@ -139,7 +161,10 @@ def test_timed_out_inference_is_cancelled_and_counted_until_it_stops(rec):
     assert gate.pending == 0 and gate.running == 0  # the thread stopped, long before its 5 s
 
     stubborn = _Busy(rec, 1.5, stubborn=True)
-    app = create_app(ServeConfig(workers=1, max_queue=0, request_timeout_s=0.2), recognizers={"default": stubborn})
+    app = create_app(
+        ServeConfig(workers=1, max_queue=0, request_timeout_s=0.2),
+        recognizers={"default": stubborn},
+    )
     (r,) = _post(app)
     assert r.status_code == 504
     (again,) = _post(app)  # the abandoned work still runs: no room for more
@@ -155,22 +180,31 @@ def test_timeline_work_is_bounded_before_it_starts(rec):
     busy = _Busy(rec, 0.0)
     app = create_app(ServeConfig(max_timeline_windows=20), recognizers={"default": busy})
     busy.calls = 0
-    (r,) = _post(app, path="/v1/timeline?window=2&hop=1&vad=none", body=_wav(np.zeros(30 * SR, np.float32) + 0.01))
+    (r,) = _post(
+        app,
+        path="/v1/timeline?window=2&hop=1&vad=none",
+        body=_wav(np.zeros(30 * SR, np.float32) + 0.01),
+    )
     assert r.status_code == 413 and "windows" in r.json()["error"]["message"] and busy.calls == 0
     one_hz = _wav(np.zeros(14000, np.float32) + 0.1, sr=1)
     (r,) = _post(app, path="/v1/timeline", body=one_hz)
-    assert r.status_code == 422 and "sample rate" in r.json()["error"]["message"] and busy.calls == 0
+    assert (
+        r.status_code == 422 and "sample rate" in r.json()["error"]["message"] and busy.calls == 0
+    )
 
 
-@pytest.mark.parametrize("hello,why", [
-    ('{"sample_rate": 16000, "window": NaN}', "finite"),
-    ('{"sample_rate": 16000, "window": Infinity}', "finite"),
-    ('{"sample_rate": 16000, "window": "nan"}', "finite"),
-    ('{"sample_rate": 16000, "window": 1e6}', "window must be in"),
-    ('{"sample_rate": 1}', "sample_rate must be in"),
-    ('{"sample_rate": 16000, "hop": 0.0001}', "hop must be in"),
-    ('{"sample_rate": true}', "finite"),
-])
+@pytest.mark.parametrize(
+    "hello,why",
+    [
+        ('{"sample_rate": 16000, "window": NaN}', "finite"),
+        ('{"sample_rate": 16000, "window": Infinity}', "finite"),
+        ('{"sample_rate": 16000, "window": "nan"}', "finite"),
+        ('{"sample_rate": 16000, "window": 1e6}', "window must be in"),
+        ('{"sample_rate": 1}', "sample_rate must be in"),
+        ('{"sample_rate": 16000, "hop": 0.0001}', "hop must be in"),
+        ('{"sample_rate": true}', "finite"),
+    ],
+)
 def test_stream_first_message_is_validated(rec, hello, why):
     """Item 13: bad settings get a JSON error and a 1008 close, never a traceback."""
     from fastapi.testclient import TestClient
@@ -186,8 +220,12 @@ def test_stream_first_message_is_validated(rec, hello, why):
 def test_streams_are_limited_and_silent_ones_timed_out(rec):
     from fastapi.testclient import TestClient
 
-    client = TestClient(create_app(ServeConfig(max_streams=1, stream_first_message_s=0.3, stream_idle_s=0.3),
-                                   recognizers={"default": rec}))
+    client = TestClient(
+        create_app(
+            ServeConfig(max_streams=1, stream_first_message_s=0.3, stream_idle_s=0.3),
+            recognizers={"default": rec},
+        )
+    )
     with client.websocket_connect("/v1/stream") as first:
         first.send_text('{"sample_rate": 16000}')
         with client.websocket_connect("/v1/stream") as second:
@@ -204,14 +242,19 @@ def test_shutdown_answers_503_with_retry_after_not_500(rec):
     import httpx
 
     busy = _Busy(rec, 3.0, stubborn=True)
-    app = create_app(ServeConfig(workers=1, max_queue=4, request_timeout_s=30), recognizers={"default": busy})
+    app = create_app(
+        ServeConfig(workers=1, max_queue=4, request_timeout_s=30), recognizers={"default": busy}
+    )
     gate = app.state.gate
 
     async def go():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=60) as c:
             data = _wav(tone_clip(1.0))
-            tasks = [asyncio.create_task(c.post("/v1/predict", files={"file": ("a.wav", data)})) for _ in range(3)]
+            tasks = [
+                asyncio.create_task(c.post("/v1/predict", files={"file": ("a.wav", data)}))
+                for _ in range(3)
+            ]
             while gate.running == 0:
                 await asyncio.sleep(0.02)
             gate.drain()
@@ -222,7 +265,9 @@ def test_shutdown_answers_503_with_retry_after_not_500(rec):
 
     answers, late, health = asyncio.run(go())
     assert [a.status_code for a in answers] == [503, 503, 503]
-    assert all(a.headers["retry-after"] and a.json()["error"]["code"] == "shutting_down" for a in answers)
+    assert all(
+        a.headers["retry-after"] and a.json()["error"]["code"] == "shutting_down" for a in answers
+    )
     assert late.status_code == 503 and late.headers["retry-after"] and health.status_code == 200
 
 
@@ -232,18 +277,28 @@ def test_serve_prints_address_model_and_limits(monkeypatch, rec):
     from serkit.deploy import serve
 
     lines = []
-    monkeypatch.setattr(serve, "create_app", lambda cfg: create_app(cfg, recognizers={"default": rec}))
+    monkeypatch.setattr(
+        serve, "create_app", lambda cfg: create_app(cfg, recognizers={"default": rec})
+    )
     monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
     serve.run_server(ServeConfig(), "127.0.0.1", 8123, echo=lines.append)
-    assert "http://127.0.0.1:8123/" in lines[0] and "default=default" in lines[0] and "upload 25 MB" in lines[0]
+    assert (
+        "http://127.0.0.1:8123/" in lines[0]
+        and "default=default" in lines[0]
+        and "upload 25 MB" in lines[0]
+    )
 
 
 def test_docs_page_works_offline(rec):
     from fastapi.testclient import TestClient
 
     html = TestClient(create_app(ServeConfig(), recognizers={"default": rec})).get("/docs").text
-    assert "/v1/predict" in html and "/v1/stream" in html and "<script" not in html and "http" not in html.split(
-        "<body>")[1].replace("/openapi.json", "")
+    assert (
+        "/v1/predict" in html
+        and "/v1/stream" in html
+        and "<script" not in html
+        and "http" not in html.split("<body>")[1].replace("/openapi.json", "")
+    )
 
 
 def test_stream_rejects_bad_settings_in_python_too(rec):

@@ -2,18 +2,33 @@ import json
 
 import pytest
 
-from serkit.data.corpora import Utterance
 from serkit.core.errors import ProtocolError
-from serkit.data.protocols import (Fold, bundled_splits, check_folds, check_protocol, fixed_split, make_folds,
-                                   validation_split)
+from serkit.data.corpora import Utterance
+from serkit.data.protocols import (
+    Fold,
+    bundled_splits,
+    check_folds,
+    check_protocol,
+    fixed_split,
+    make_folds,
+    validation_split,
+)
 
 
 def _utts(spk_counts, label_cycle=("a", "b", "c"), session=None):
     out, k = [], 0
     for s, n in spk_counts.items():
         for i in range(n):
-            out.append(Utterance(id=f"{s}_{i}", audio="x.wav", duration=1.0, label=label_cycle[k % len(label_cycle)],
-                                 speaker=s, session=session(s) if session else None))
+            out.append(
+                Utterance(
+                    id=f"{s}_{i}",
+                    audio="x.wav",
+                    duration=1.0,
+                    label=label_cycle[k % len(label_cycle)],
+                    speaker=s,
+                    session=session(s) if session else None,
+                )
+            )
             k += 1
     return out
 
@@ -63,8 +78,14 @@ def test_emobox_ravdess6_is_the_emobox_actor_assignment():
     utts = _utts({f"ravdess_{a:02d}": 2 for a in range(1, 25)})
     folds = make_folds(utts, "folds:emobox-ravdess6")
     test_actors = {f.name: sorted({int(utts[i].speaker[-2:]) for i in f.test}) for f in folds}
-    assert test_actors == {"fold1": [1, 11, 20, 21], "fold2": [4, 10, 12, 14], "fold3": [8, 9, 19, 23],
-                           "fold4": [3, 5, 7, 24], "fold5": [2, 15, 16, 18], "fold6": [6, 13, 17, 22]}
+    assert test_actors == {
+        "fold1": [1, 11, 20, 21],
+        "fold2": [4, 10, 12, 14],
+        "fold3": [8, 9, 19, 23],
+        "fold4": [3, 5, 7, 24],
+        "fold5": [2, 15, 16, 18],
+        "fold6": [6, 13, 17, 22],
+    }
     _assert_speaker_independent(utts, folds)
     assert "emo-box/EmoBox" in fixed_split("emobox-ravdess6").source
     assert {"ravdess5", "emobox-ravdess6"} <= set(bundled_splits())

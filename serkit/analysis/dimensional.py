@@ -66,7 +66,11 @@ class DimExperiment:
 def targets_of(utts, target: str, table: str = DEFAULT_TABLE) -> np.ndarray:
     """``(N, 3)`` targets in [0, 1], NaN where unknown."""
     if target == "table":
-        return np.stack([category_vad(u.label, table) for u in utts]) if utts else np.zeros((0, 3), np.float32)
+        return (
+            np.stack([category_vad(u.label, table) for u in utts])
+            if utts
+            else np.zeros((0, 3), np.float32)
+        )
     out = np.full((len(utts), 3), np.nan, np.float32)
     for c in sorted({u.corpus for u in utts}):
         idx = [i for i, u in enumerate(utts) if u.corpus == c and u.arousal is not None]
@@ -82,7 +86,9 @@ def _load(manifest: str, frontend: str, run, log):
     from serkit.experiment.config import load_experiment
     from serkit.experiment.dataset import load_dataset
 
-    cfg = load_experiment(None, [], manifest=manifest, protocol="kfold-speaker:2", frontend=frontend, model="logreg")
+    cfg = load_experiment(
+        None, [], manifest=manifest, protocol="kfold-speaker:2", frontend=frontend, model="logreg"
+    )
     return load_dataset(cfg, run, log)
 
 
@@ -109,7 +115,9 @@ def _fit(ds, idx, targets, exp: DimExperiment, seed: int):
         from serkit.estimators import build_model
 
         if exp.target != "table":
-            raise ConfigError("method=classify maps categories through the table: target must be 'table'")
+            raise ConfigError(
+                "method=classify maps categories through the table: target must be 'table'"
+            )
         model = build_model(exp.classifier, len(ds.labels), ds.n_layers, ds.dim)
         model.fit(ds.split(fit_i), ds.split(val_i) if val_i else None, seed)
         return _ViaClasses(model, ds.labels, exp.table)
@@ -135,11 +143,20 @@ def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -
         cut = np.quantile(a, [1 / 3, 2 / 3]) if zero_shot else np.array([0.25, 0.75])
         dec = np.digitize(a, cut)
         true = np.searchsorted(levels, y)
-        ua = float(np.mean([np.mean(dec[true == k] == k) for k in range(len(levels))])) if len(levels) == 3 else None
-        out["arousal_levels"] = {"spearman_rho": round(float(spearmanr(a, y).statistic), 4),
-                                 "ccc_scaled_level": round(ccc(a, scaled), 4), "ua_3": None if ua is None else round(ua, 4),
-                                 "decision": "tertiles of the predictions (label-free)" if zero_shot else "thresholds 1/4, 3/4",
-                                 "level_counts": ", ".join(f"{int(k)}: {int((y == k).sum())}" for k in levels)}
+        ua = (
+            float(np.mean([np.mean(dec[true == k] == k) for k in range(len(levels))]))
+            if len(levels) == 3
+            else None
+        )
+        out["arousal_levels"] = {
+            "spearman_rho": round(float(spearmanr(a, y).statistic), 4),
+            "ccc_scaled_level": round(ccc(a, scaled), 4),
+            "ua_3": None if ua is None else round(ua, 4),
+            "decision": "tertiles of the predictions (label-free)"
+            if zero_shot
+            else "thresholds 1/4, 3/4",
+            "level_counts": ", ".join(f"{int(k)}: {int((y == k).sum())}" for k in levels),
+        }
     inten = np.array([u.intensity for u in utts], dtype=object)
     m = np.array([x in ("normal", "strong") for x in inten])
     if m.any():
@@ -156,14 +173,23 @@ def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -
 
 def _summ(per_seed: list[dict]) -> dict:
     """Mean +- std over seeds of every numeric leaf."""
+
     def walk(vals):
         if isinstance(vals[0], dict):
             return {k: walk([v[k] for v in vals]) for k in vals[0]}
-        if isinstance(vals[0], (int, float)) and not isinstance(vals[0], bool) and vals[0] is not None:
+        if (
+            isinstance(vals[0], (int, float))
+            and not isinstance(vals[0], bool)
+            and vals[0] is not None
+        ):
             a = np.asarray(vals, float)
-            return {"mean": round(float(a.mean()), 4), "std": round(float(a.std(ddof=1)) if a.size > 1 else 0.0, 4),
-                    "per_seed": [round(float(v), 4) for v in a]}
+            return {
+                "mean": round(float(a.mean()), 4),
+                "std": round(float(a.std(ddof=1)) if a.size > 1 else 0.0, 4),
+                "per_seed": [round(float(v), 4) for v in a],
+            }
         return vals[0]
+
     return walk(per_seed)
 
 
@@ -183,7 +209,14 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
     tgt = targets_of(train.utts, exp.target, exp.table)
     usable = int(np.isfinite(tgt).any(1).sum())
     if usable == 0:
-        raise ConfigError("no training clip has a target: " + (f"none of its labels is in the {exp.table} table ({sorted(TABLES[exp.table])})" if exp.target == "table" else "no utterance has an arousal field"))
+        raise ConfigError(
+            "no training clip has a target: "
+            + (
+                f"none of its labels is in the {exp.table} table ({sorted(TABLES[exp.table])})"
+                if exp.target == "table"
+                else "no utterance has an arousal field"
+            )
+        )
     log(f"training clips with a target: {usable} of {len(train.utts)} ({exp.target})")
     seeds = list(range(exp.seeds))
     per_seed, preds = [], {}
@@ -201,7 +234,10 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
             per_seed.append(score(p, test.utts, True, exp.table))
             preds[s] = (test.utts, p)
             log(f"seed {s}: {per_seed[-1]}")
-        setup = f"zero-shot: trained on {sorted({u.corpus for u in train.utts})}, tested on {sorted({u.corpus for u in test.utts})}"
+        setup = (
+            f"zero-shot: trained on {sorted({u.corpus for u in train.utts})}, tested on "
+            f"{sorted({u.corpus for u in test.utts})}"
+        )
     else:
         folds = make_folds(train.utts, exp.protocol)
         for s in seeds:
@@ -213,28 +249,49 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
             preds[s] = (train.utts, p)
             log(f"seed {s}: {per_seed[-1]}")
         setup = f"within corpus: {exp.protocol} over {sorted({u.corpus for u in train.utts})}"
-    res = {"setup": setup, "method": exp.method if exp.method == "regress" else f"classify ({exp.classifier}) + table",
-           "target": exp.target, "table": SOURCES[exp.table] if exp.target == "table" else None,
-           "seeds": seeds, "metrics": _summ(per_seed), "wall_s": round(time.time() - t0, 1),
-           "definitions": {"spearman_rho": "rank correlation of predicted arousal with the annotated level",
-                           "ua_3": "mean recall of the 3-level decision (see decision)",
-                           "intensity_auc": "P(predicted arousal of a strong clip > a normal clip), same emotions",
-                           "ccc_vs_table": "CCC with the table's values of the clip's category label (2+ labels)",
-                           "std": "over seeds (ddof=1)"}}
+    res = {
+        "setup": setup,
+        "method": exp.method if exp.method == "regress" else f"classify ({exp.classifier}) + table",
+        "target": exp.target,
+        "table": SOURCES[exp.table] if exp.target == "table" else None,
+        "seeds": seeds,
+        "metrics": _summ(per_seed),
+        "wall_s": round(time.time() - t0, 1),
+        "definitions": {
+            "spearman_rho": "rank correlation of predicted arousal with the annotated level",
+            "ua_3": "mean recall of the 3-level decision (see decision)",
+            "intensity_auc": "P(predicted arousal of a strong clip > a normal clip), same emotions",
+            "ccc_vs_table": "CCC with the table's values of the clip's category label (2+ labels)",
+            "std": "over seeds (ddof=1)",
+        },
+    }
     dump_yaml(to_dict(exp), out / "config.yaml")
     atomic_write_json(out / "dimensional.json", res)
     utts, p = preds[seeds[0]]
-    atomic_write_text(out / "predictions.csv", "id,corpus,label,arousal_level,intensity,valence,arousal,dominance\n" + "".join(
-        f"{u.id},{u.corpus},{u.label},{'' if u.arousal is None else u.arousal},{u.intensity or ''},"
-        f"{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n" for u, q in zip(utts, p)))
+    atomic_write_text(
+        out / "predictions.csv",
+        "id,corpus,label,arousal_level,intensity,valence,arousal,dominance\n"
+        + "".join(
+            f"{u.id},{u.corpus},{u.label},"
+            f"{'' if u.arousal is None else u.arousal},{u.intensity or ''},"
+            f"{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n"
+            for u, q in zip(utts, p)
+        ),
+    )
     atomic_write_text(out / "dimensional.md", report_md(res))
     _plot(utts, p, out / "dimensional.png", setup)
     return res
 
 
 def report_md(res: dict) -> str:
-    lines = [f"# Dimensional: {res['setup']}", "", f"method: {res.get('method', 'regress')}; target: {res['target']}" + (f" ({res['table']})" if res["table"] else ""),
-             f"seeds: {len(res['seeds'])}, wall {res['wall_s']} s", ""]
+    lines = [
+        f"# Dimensional: {res['setup']}",
+        "",
+        f"method: {res.get('method', 'regress')}; target: {res['target']}"
+        + (f" ({res['table']})" if res["table"] else ""),
+        f"seeds: {len(res['seeds'])}, wall {res['wall_s']} s",
+        "",
+    ]
 
     def walk(d, prefix=""):
         for k, v in d.items():
@@ -244,6 +301,7 @@ def report_md(res: dict) -> str:
                 walk(v, f"{prefix}{k}.")
             else:
                 lines.append(f"- {prefix}{k}: {v}")
+
     walk(res["metrics"])
     return "\n".join(lines) + "\n"
 

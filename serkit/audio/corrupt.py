@@ -32,7 +32,9 @@ import numpy as np
 from serkit.core.errors import ConfigError, MissingDependencyError
 
 NOISES = ("white", "pink", "babble", "background")
-_SPEC = re.compile(r"^(white|pink|babble|background|reverb|mp3)@(-?\d+(?:\.\d+)?)$|^(telephone|clean)$")
+_SPEC = re.compile(
+    r"^(white|pink|babble|background|reverb|mp3)@(-?\d+(?:\.\d+)?)$|^(telephone|clean)$"
+)
 BABBLE_TALKERS = 5
 
 
@@ -52,8 +54,10 @@ class Corruption:
 def parse_corruption(spec: str) -> Corruption:
     m = _SPEC.match(spec.strip())
     if not m:
-        raise ConfigError(f"unknown corruption {spec!r}: use white@SNR, pink@SNR, babble@SNR, background@SNR, "
-                          "reverb@RT60, telephone, mp3@KBPS (e.g. babble@10)")
+        raise ConfigError(
+            f"unknown corruption {spec!r}: use white@SNR, pink@SNR, babble@SNR, background@SNR, "
+            "reverb@RT60, telephone, mp3@KBPS (e.g. babble@10)"
+        )
     if m.group(3):
         return Corruption(m.group(3))
     c = Corruption(m.group(1), float(m.group(2)))
@@ -87,7 +91,9 @@ def add_noise(x: np.ndarray, sr: int, color: str, snr_db: float, seed: int) -> n
 
     decay = {"white": 0.0, "pink": -3.01}[color]
     _seed_global(seed)
-    aug = AddColorNoise(min_snr_db=snr_db, max_snr_db=snr_db, min_f_decay=decay, max_f_decay=decay, p=1.0)
+    aug = AddColorNoise(
+        min_snr_db=snr_db, max_snr_db=snr_db, min_f_decay=decay, max_f_decay=decay, p=1.0
+    )
     x = np.asarray(x, np.float32)
     if not _power(x) > 0:
         x = x + np.float32(1e-7)
@@ -101,11 +107,15 @@ def _seed_global(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def babble(pool: list[np.ndarray], n: int, rng: np.random.Generator, talkers: int = BABBLE_TALKERS) -> np.ndarray:
+def babble(
+    pool: list[np.ndarray], n: int, rng: np.random.Generator, talkers: int = BABBLE_TALKERS
+) -> np.ndarray:
     """``talkers`` clips of ``pool`` (drawn with ``rng``), each looped to ``n`` samples from a
     random offset and scaled to unit RMS, summed."""
     if not pool:
-        raise ConfigError("babble needs a babble pool (speech of other speakers): pass --babble MANIFEST")
+        raise ConfigError(
+            "babble needs a babble pool (speech of other speakers): pass --babble MANIFEST"
+        )
     out = np.zeros(n, np.float64)
     for j in rng.choice(len(pool), size=min(talkers, len(pool)), replace=False):
         s = np.asarray(pool[int(j)], np.float64)
@@ -116,8 +126,14 @@ def babble(pool: list[np.ndarray], n: int, rng: np.random.Generator, talkers: in
     return out.astype(np.float32)
 
 
-def corrupt(x: np.ndarray, sr: int, c: Corruption | str, seed: int,
-            babble_pool: list[np.ndarray] | None = None, noise_pool: list[np.ndarray] | None = None) -> np.ndarray:
+def corrupt(
+    x: np.ndarray,
+    sr: int,
+    c: Corruption | str,
+    seed: int,
+    babble_pool: list[np.ndarray] | None = None,
+    noise_pool: list[np.ndarray] | None = None,
+) -> np.ndarray:
     """The corrupted clip (N,) float32 at ``sr`` (same length). Pools: waveforms at ``sr``."""
     c = parse_corruption(c) if isinstance(c, str) else c
     x = np.asarray(x, np.float32)
@@ -130,16 +146,23 @@ def corrupt(x: np.ndarray, sr: int, c: Corruption | str, seed: int,
         return mix_at_snr(x, babble(babble_pool or [], x.size, rng), c.value)
     if c.kind == "background":
         if not noise_pool:
-            raise ConfigError("background noise needs a noise pool (recordings of real noise): pass --noise-dir DIR")
+            raise ConfigError(
+                "background noise needs a noise pool (recordings of real noise): pass --noise-dir "
+                "DIR"
+            )
         n = np.asarray(noise_pool[int(rng.integers(len(noise_pool)))], np.float32)
-        return mix_at_snr(x, np.roll(np.resize(n, x.size), int(rng.integers(0, max(n.size, 1)))), c.value)
+        return mix_at_snr(
+            x, np.roll(np.resize(n, x.size), int(rng.integers(0, max(n.size, 1)))), c.value
+        )
     if c.kind == "reverb":
         return _reverb(x, sr, c.value, seed)
     if c.kind == "telephone":
         return _telephone(x, sr, seed)
     if c.kind == "mp3":
         return _mp3(x, sr, int(c.value), seed)
-    raise ConfigError(f"unknown corruption {c.spec!r}")  # pragma: no cover - parse_corruption checks
+    raise ConfigError(
+        f"unknown corruption {c.spec!r}"
+    )  # pragma: no cover - parse_corruption checks
 
 
 ROOMS = 8
@@ -158,7 +181,9 @@ def room_impulse_response(sr: int, rt60: float, room: int) -> np.ndarray:
     r = np.random.default_rng(1000 + room)
     dim = np.array([r.uniform(3.6, 6.0), r.uniform(3.0, 4.5), r.uniform(2.4, 3.0)])
     absorption, max_order = pra.inverse_sabine(rt60, dim)
-    shoebox = pra.ShoeBox(dim, fs=sr, materials=pra.Material(absorption), max_order=min(max_order, 40))
+    shoebox = pra.ShoeBox(
+        dim, fs=sr, materials=pra.Material(absorption), max_order=min(max_order, 40)
+    )
     src = dim * r.uniform(0.2, 0.8, 3)
     mic = np.clip(src + r.normal(0, 1.0, 3), 0.3, dim - 0.3)
     shoebox.add_source(src)
@@ -182,8 +207,16 @@ def _telephone(x, sr, seed):
 
     _seed_global(seed)
     bw = 3100.0 / 1850.0
-    bp = BandPassFilter(min_center_freq=1850.0, max_center_freq=1850.0, min_bandwidth_fraction=bw,
-                        max_bandwidth_fraction=bw, min_rolloff=24, max_rolloff=24, zero_phase=True, p=1.0)
+    bp = BandPassFilter(
+        min_center_freq=1850.0,
+        max_center_freq=1850.0,
+        min_bandwidth_fraction=bw,
+        max_bandwidth_fraction=bw,
+        min_rolloff=24,
+        max_rolloff=24,
+        zero_phase=True,
+        p=1.0,
+    )
     y = bp(x, sr)  # centre 1850 Hz, bandwidth 3100 Hz: 300-3400 Hz (24 dB/octave)
     if sr > 8000:
         y = soxr.resample(soxr.resample(y, sr, 8000), 8000, sr)
@@ -198,6 +231,8 @@ def _mp3(x, sr, kbps, seed):
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError("lameenc", "analysis", "MP3 compression") from exc
     _seed_global(seed)
-    aug = Mp3Compression(min_bitrate=kbps, max_bitrate=kbps, backend="lameenc", preserve_delay=True, p=1.0)
+    aug = Mp3Compression(
+        min_bitrate=kbps, max_bitrate=kbps, backend="lameenc", preserve_delay=True, p=1.0
+    )
     y = np.asarray(aug(x, sr), np.float32)
     return np.resize(np.nan_to_num(y), x.shape).astype(np.float32)

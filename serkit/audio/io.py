@@ -71,7 +71,9 @@ def prepare_signal(
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
         raise AudioError(source, f"invalid sample rate {sr!r}")
     if sr < cfg.min_sample_rate:
-        raise AudioError(source, f"sample rate {sr} Hz is below {cfg.min_sample_rate} Hz (min_sample_rate)")
+        raise AudioError(
+            source, f"sample rate {sr} Hz is below {cfg.min_sample_rate} Hz (min_sample_rate)"
+        )
     if x.size == 0:
         raise AudioError(source, "empty audio (0 samples)")
     if not np.all(np.isfinite(x)):
@@ -80,9 +82,15 @@ def prepare_signal(
     x = _bounded(x, cfg, source)
     dur = x.size / sr
     if dur < cfg.min_duration_s:
-        raise AudioError(source, f"too short ({dur * 1000:.0f} ms < {cfg.min_duration_s * 1000:.0f} ms)")
+        raise AudioError(
+            source, f"too short ({dur * 1000:.0f} ms < {cfg.min_duration_s * 1000:.0f} ms)"
+        )
     if dur > cfg.max_duration_s:
-        raise AudioError(source, f"too long ({dur:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)", "too_long")
+        raise AudioError(
+            source,
+            f"too long ({dur:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)",
+            "too_long",
+        )
     x = x.astype(np.float32, copy=False)
     if cfg.sample_rate is not None and sr != cfg.sample_rate:
         x = soxr.resample(x, sr, cfg.sample_rate, quality="HQ").astype(np.float32, copy=False)
@@ -94,8 +102,11 @@ def _bounded(x: np.ndarray, cfg: AudioConfig, source: str) -> np.ndarray:
     ``(1, max_peak]`` clipped (integer input is scaled already and never exceeds 1)."""
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak > cfg.max_peak:
-        raise AudioError(source, f"peak amplitude {peak:.3g} is far outside [-1, 1] (max_peak={cfg.max_peak:g}): "
-                         "float samples must be on the [-1, 1] scale; rescale the file")
+        raise AudioError(
+            source,
+            f"peak amplitude {peak:.3g} is far outside [-1, 1] (max_peak={cfg.max_peak:g}): "
+            "float samples must be on the [-1, 1] scale; rescale the file",
+        )
     return np.clip(x, -1.0, 1.0) if peak > 1.0 else x
 
 
@@ -110,7 +121,7 @@ def wav_shortfall(head: bytes, size: int) -> int:
     fmt = "<I" if head[:4] == b"RIFF" else ">I"
     pos = 12
     while pos + 8 <= len(head):
-        cid, n = head[pos: pos + 4], struct.unpack(fmt, head[pos + 4: pos + 8])[0]
+        cid, n = head[pos : pos + 4], struct.unpack(fmt, head[pos + 4 : pos + 8])[0]
         if cid == b"data":
             if n in (0, 0xFFFFFFFF):
                 return 0
@@ -122,8 +133,12 @@ def wav_shortfall(head: bytes, size: int) -> int:
 def _check_complete(source, head: bytes, size: int) -> None:
     missing = wav_shortfall(head, size)
     if missing:
-        raise AudioError(source, f"truncated WAV: its header announces {missing} more bytes of samples than the "
-                         "file holds (an interrupted copy or recording?)", "unreadable")
+        raise AudioError(
+            source,
+            f"truncated WAV: its header announces {missing} more bytes of samples than the "
+            "file holds (an interrupted copy or recording?)",
+            "unreadable",
+        )
 
 
 def _check_regular(path: Path) -> None:
@@ -138,9 +153,18 @@ def _check_regular(path: Path) -> None:
         raise AudioError(path, "is a directory, not an audio file")
     mode = path.stat().st_mode
     if not stat.S_ISREG(mode):
-        kind = "named pipe (FIFO)" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
-        raise AudioError(path, f"is a {kind}, not a regular file: serkit reads files it can seek "
-                         "(stream live audio with `serkit listen -`)")
+        kind = (
+            "named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "socket"
+            if stat.S_ISSOCK(mode)
+            else "device"
+        )
+        raise AudioError(
+            path,
+            f"is a {kind}, not a regular file: serkit reads files it can seek "
+            "(stream live audio with `serkit listen -`)",
+        )
 
 
 def audio_info(path: str | Path, cfg: AudioConfig | None = None) -> tuple[int, int]:
@@ -160,9 +184,15 @@ def audio_info(path: str | Path, cfg: AudioConfig | None = None) -> tuple[int, i
     _check_complete(path, head, path.stat().st_size)
     sr = int(info.samplerate)
     if sr < cfg.min_sample_rate:
-        raise AudioError(path, f"sample rate {sr} Hz is below {cfg.min_sample_rate} Hz (min_sample_rate)")
+        raise AudioError(
+            path, f"sample rate {sr} Hz is below {cfg.min_sample_rate} Hz (min_sample_rate)"
+        )
     if info.frames > cfg.max_duration_s * sr * 1.01:
-        raise AudioError(path, f"too long ({info.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)", "too_long")
+        raise AudioError(
+            path,
+            f"too long ({info.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)",
+            "too_long",
+        )
     return int(info.frames), sr
 
 
@@ -186,7 +216,9 @@ def iter_audio_blocks(path: str | Path, cfg: AudioConfig | None = None, block_s:
                 if data.shape[0]:
                     x = data.mean(axis=1) if cfg.mono else data[:, 0]
                     if not np.all(np.isfinite(x)):
-                        raise AudioError(path, f"contains {int(x.size - np.isfinite(x).sum())} NaN/inf samples")
+                        raise AudioError(
+                            path, f"contains {int(x.size - np.isfinite(x).sum())} NaN/inf samples"
+                        )
                     x = _bounded(x.astype(np.float32, copy=False), cfg, str(path))
                 else:
                     x = np.zeros(0, np.float32)
@@ -229,7 +261,9 @@ def load_audio(
             audio_info(path, cfg)  # truncation, rate and length refusals from the header
         a = int(round(start * sr)) if start is not None else 0
         b = int(round(end * sr)) if end is not None else -1
-        data, sr = sf.read(str(path), start=a, stop=None if b < 0 else b, dtype="float32", always_2d=True)
+        data, sr = sf.read(
+            str(path), start=a, stop=None if b < 0 else b, dtype="float32", always_2d=True
+        )
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError) as exc:
@@ -240,8 +274,9 @@ def load_audio(
     return (x, cfg.sample_rate or sr) if return_rate else x
 
 
-def load_audio_bytes(data: bytes, cfg: AudioConfig | None = None, source: str = "<upload>",
-                     return_rate: bool = False):
+def load_audio_bytes(
+    data: bytes, cfg: AudioConfig | None = None, source: str = "<upload>", return_rate: bool = False
+):
     """Like :func:`load_audio` for an in-memory file (an HTTP upload): any soundfile format."""
     import io
 
@@ -253,10 +288,17 @@ def load_audio_bytes(data: bytes, cfg: AudioConfig | None = None, source: str = 
         with sf.SoundFile(io.BytesIO(data)) as fh:
             sr = int(fh.samplerate)
             if sr < cfg.min_sample_rate:
-                raise AudioError(source, f"sample rate {sr} Hz is below {cfg.min_sample_rate} Hz (min_sample_rate)")
+                raise AudioError(
+                    source,
+                    f"sample rate {sr} Hz is below {cfg.min_sample_rate} Hz (min_sample_rate)",
+                )
             if fh.frames > cfg.max_duration_s * sr * 1.01:
-                raise AudioError(source, f"too long ({fh.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} s)",
-                                 "too_long")
+                raise AudioError(
+                    source,
+                    f"too long ({fh.frames / sr:.0f} s > max_duration_s={cfg.max_duration_s:.0f} "
+                    "s)",
+                    "too_long",
+                )
             x = fh.read(dtype="float32", always_2d=True)
     except AudioError:
         raise

@@ -23,7 +23,11 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     mel = f / f_sp
     min_log_hz = 1000.0
     logstep = np.log(6.4) / 27.0
-    return np.where(f >= min_log_hz, min_log_hz / f_sp + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, mel)
+    return np.where(
+        f >= min_log_hz,
+        min_log_hz / f_sp + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep,
+        mel,
+    )
 
 
 def _mel_to_hz(m: np.ndarray) -> np.ndarray:
@@ -35,9 +39,15 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS,
-                fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
-    """Slaney-style mel filterbank (as ``librosa.filters.mel`` defaults). Returns ``(n_mels, n_fft//2+1)``."""
+def mel_filters(
+    sr: int = SAMPLE_RATE,
+    n_fft: int = N_FFT,
+    n_mels: int = N_MELS,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+) -> np.ndarray:
+    """Slaney-style mel filterbank (as ``librosa.filters.mel`` defaults). Returns ``(n_mels,
+    n_fft//2+1)``."""
     fmax = sr / 2 if fmax is None else fmax
     fftfreqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
     mel_f = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))

@@ -32,8 +32,10 @@ def silero_model_path() -> Path:
 
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise SerkitError("speech presence needs the Silero VAD model: pip install silero-vad (MIT; its wheel "
-                          "ships the ONNX file, nothing is downloaded)")
+        raise SerkitError(
+            "speech presence needs the Silero VAD model: pip install silero-vad (MIT; its wheel "
+            "ships the ONNX file, nothing is downloaded)"
+        )
     p = Path(list(spec.submodule_search_locations)[0]) / "data" / "silero_vad_16k_sequence.onnx"
     if not p.exists():
         raise SerkitError(f"{p}: not found in the installed silero-vad package")
@@ -60,7 +62,9 @@ def _session():
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3  # the exported graph has unused initialisers onnxruntime warns about
+    opts.log_severity_level = (
+        3  # the exported graph has unused initialisers onnxruntime warns about
+    )
     return ort.InferenceSession(str(silero_model_path()), opts, providers=["CPUExecutionProvider"])
 
 
@@ -92,7 +96,9 @@ class SpeechPresence:
     speech: bool
 
 
-def speech_presence(x: np.ndarray, sr: int, threshold: float = 0.3, min_speech_s: float = 0.15) -> SpeechPresence:
+def speech_presence(
+    x: np.ndarray, sr: int, threshold: float = 0.3, min_speech_s: float = 0.15
+) -> SpeechPresence:
     """Speech presence of mono ``x`` at ``sr`` Hz (resampled to 16 kHz when needed)."""
     if sr != 16000:
         import soxr

@@ -46,7 +46,9 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def espeak_clip(text: str, voice: str = "en", speed: int = 160, pitch: int = 50) -> tuple[np.ndarray, int]:
+def espeak_clip(
+    text: str, voice: str = "en", speed: int = 160, pitch: int = 50
+) -> tuple[np.ndarray, int]:
     """Synthesise ``text`` with espeak-ng. Returns ``(samples (n,), sample_rate)``."""
     exe = shutil.which("espeak-ng")
     if exe is None:

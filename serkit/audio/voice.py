@@ -37,7 +37,9 @@ def _praat():
         import parselmouth
         from parselmouth.praat import call
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("praat-parselmouth", "analysis", "voice alteration (debiasing)") from exc
+        raise MissingDependencyError(
+            "praat-parselmouth", "analysis", "voice alteration (debiasing)"
+        ) from exc
     return parselmouth, call
 
 
@@ -46,7 +48,9 @@ def median_f0(wav: np.ndarray, sr: int) -> float | None:
     ``None`` when no frame is voiced."""
     parselmouth, call = _praat()
     snd = parselmouth.Sound(np.asarray(wav, np.float64), sampling_frequency=float(sr))
-    f0 = call(snd.to_pitch(pitch_floor=75.0, pitch_ceiling=600.0), "Get quantile", 0, 0, 0.5, "Hertz")
+    f0 = call(
+        snd.to_pitch(pitch_floor=75.0, pitch_ceiling=600.0), "Get quantile", 0, 0, 0.5, "Hertz"
+    )
     return None if f0 is None or not np.isfinite(f0) else float(f0)
 
 
@@ -56,7 +60,7 @@ def opposite_shift(f0: float | None, strength: float = 1.0) -> VoiceShift:
     x0.6; ``strength`` in (0, 1] scales the log-ratios (0.5 = half way)."""
     up = f0 is None or f0 < F0_SPLIT_HZ
     formant, pitch = (1.17, 1.7) if up else (0.86, 0.6)
-    return VoiceShift(float(formant ** strength), float(pitch ** strength), 1.0, "up" if up else "down")
+    return VoiceShift(float(formant**strength), float(pitch**strength), 1.0, "up" if up else "down")
 
 
 def alter_voice(wav: np.ndarray, sr: int, shift: VoiceShift) -> np.ndarray:
@@ -68,7 +72,16 @@ def alter_voice(wav: np.ndarray, sr: int, shift: VoiceShift) -> np.ndarray:
     f0 = median_f0(x, sr)
     if f0 is None:
         return x.astype(np.float32)
-    out = call(snd, "Change gender", 75.0, 600.0, shift.formant_ratio, f0 * shift.pitch_ratio, shift.pitch_range, 1.0)
+    out = call(
+        snd,
+        "Change gender",
+        75.0,
+        600.0,
+        shift.formant_ratio,
+        f0 * shift.pitch_ratio,
+        shift.pitch_range,
+        1.0,
+    )
     y = np.asarray(out.values[0], np.float64)
     y = y[: x.size] if y.size >= x.size else np.pad(y, (0, x.size - y.size))
     if not np.all(np.isfinite(y)):

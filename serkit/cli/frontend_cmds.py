@@ -13,13 +13,21 @@ from serkit.cli import CACHE, SET, app, friendly
 
 @app.command()
 @friendly
-def distill(manifest: str = typer.Option(..., help="JSONL manifest(s) of UNLABELLED use: a.jsonl,b.jsonl (labels are never read)"),
-            out: Path = typer.Option(..., "--out", help="student weight file to write (.safetensors)"),
-            config: Path | None = typer.Option(None, help="YAML of serkit.training.distill.DistillConfig"),
-            set_: list[str] = SET, cache_dir: Path | None = CACHE,
-            exclude_corpus: str | None = typer.Option(None, help="drop these corpora (comma-separated) from the manifest(s), "
-                                                      "e.g. the one you will evaluate on"),
-            threads: int = typer.Option(0, help="torch threads (0 = library default)")):
+def distill(
+    manifest: str = typer.Option(
+        ..., help="JSONL manifest(s) of UNLABELLED use: a.jsonl,b.jsonl (labels are never read)"
+    ),
+    out: Path = typer.Option(..., "--out", help="student weight file to write (.safetensors)"),
+    config: Path | None = typer.Option(None, help="YAML of serkit.training.distill.DistillConfig"),
+    set_: list[str] = SET,
+    cache_dir: Path | None = CACHE,
+    exclude_corpus: str | None = typer.Option(
+        None,
+        help="drop these corpora (comma-separated) from the manifest(s), "
+        "e.g. the one you will evaluate on",
+    ),
+    threads: int = typer.Option(0, help="torch threads (0 = library default)"),
+):
     """Distil a compact frontend from Whisper tiny.en's hidden states on unlabelled audio; use it
     with --frontend compact:OUT. Resumes from its checkpoint; teacher states are cached."""
     import torch
@@ -27,7 +35,8 @@ def distill(manifest: str = typer.Option(..., help="JSONL manifest(s) of UNLABEL
     from serkit.core.config import deep_merge, from_dict, load_yaml, parse_overrides
     from serkit.data.manifest import read_manifests
     from serkit.features import FeatureCache
-    from serkit.training.distill import DistillConfig, distill as run_distill
+    from serkit.training.distill import DistillConfig
+    from serkit.training.distill import distill as run_distill
 
     if threads:
         torch.set_num_threads(threads)

@@ -34,7 +34,9 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: floa
     grid = np.geomspace(lo, hi, 60)
     best = grid[int(np.argmin([nll(apply_temperature(proba, t), y) for t in grid]))]
     fine = np.geomspace(best / 1.15, best * 1.15, 31)
-    return float(round(fine[int(np.argmin([nll(apply_temperature(proba, t), y) for t in fine]))], 4))
+    return float(
+        round(fine[int(np.argmin([nll(apply_temperature(proba, t), y) for t in fine]))], 4)
+    )
 
 
 def reliability(proba: np.ndarray, y: np.ndarray, bins: int = 10) -> dict:
@@ -62,7 +64,9 @@ def ece(proba: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return reliability(proba, y, bins)["ece"]
 
 
-def selective_curve(proba: np.ndarray, y: np.ndarray, coverages=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3)) -> list[dict]:
+def selective_curve(
+    proba: np.ndarray, y: np.ndarray, coverages=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3)
+) -> list[dict]:
     """Answer only the most confident share ``coverage`` of clips: per coverage, the confidence
     threshold that achieves it, and the accuracy and UA of the answered clips."""
     from sklearn.metrics import balanced_accuracy_score
@@ -75,9 +79,16 @@ def selective_curve(proba: np.ndarray, y: np.ndarray, coverages=(1.0, 0.9, 0.8, 
         k = max(1, int(round(c * len(y))))
         keep = order[:k]
         pred = proba[keep].argmax(1)
-        rows.append({"coverage": c, "threshold": round(float(conf[order[k - 1]]), 4),
-                     "accuracy": round(float((pred == y[keep]).mean()), 4),
-                     "ua": round(float(balanced_accuracy_score(y[keep], pred)), 4) if len(set(y[keep])) > 1 else None})
+        rows.append(
+            {
+                "coverage": c,
+                "threshold": round(float(conf[order[k - 1]]), 4),
+                "accuracy": round(float((pred == y[keep]).mean()), 4),
+                "ua": round(float(balanced_accuracy_score(y[keep], pred)), 4)
+                if len(set(y[keep])) > 1
+                else None,
+            }
+        )
     return rows
 
 

@@ -114,7 +114,11 @@ def from_dict(cls: type[T], data: dict | None, where: str = "") -> T:
         f = fields[k]
         # a partial mapping for a nested dataclass overrides *this class's* default for it
         # (e.g. a model whose default TrainConfig has epochs=100), not the nested class's defaults
-        if isinstance(v, dict) and dataclasses.is_dataclass(hints[k]) and f.default_factory is not dataclasses.MISSING:
+        if (
+            isinstance(v, dict)
+            and dataclasses.is_dataclass(hints[k])
+            and f.default_factory is not dataclasses.MISSING
+        ):
             v = deep_merge(to_dict(f.default_factory()), v)
         kwargs[k] = _coerce(hints[k], v, f"{where}.{k}".lstrip("."))
     return cls(**kwargs)
@@ -180,8 +184,12 @@ class Component:
         return {"name": self.name, **to_dict(self.config)}
 
 
-def build_component(data: dict | str | Component, configs: dict[str, type], kind: str,
-                    presets: dict[str, dict] | None = None) -> Component:
+def build_component(
+    data: dict | str | Component,
+    configs: dict[str, type],
+    kind: str,
+    presets: dict[str, dict] | None = None,
+) -> Component:
     """``{name: ..., **fields}`` -> :class:`Component` with ``configs[name]`` built from the fields.
 
     ``presets[name]`` are fields the named variant fixes (e.g. ``snn-vanilla`` is ``pts-snn``
@@ -200,6 +208,8 @@ def build_component(data: dict | str | Component, configs: dict[str, type], kind
     preset = (presets or {}).get(name, {})
     for k, v in preset.items():
         if k in fields and fields[k] != v:
-            raise ConfigError(f"{kind} {name!r} fixes {k}={v!r}; {kind}.{k}={fields[k]!r} contradicts it "
-                              f"(choose the base {kind} and set {k} there)")
+            raise ConfigError(
+                f"{kind} {name!r} fixes {k}={v!r}; {kind}.{k}={fields[k]!r} contradicts it "
+                f"(choose the base {kind} and set {k} there)"
+            )
     return Component(name, from_dict(configs[name], {**fields, **preset}, kind))

@@ -69,32 +69,68 @@ class Cost:
     def scaled(self, clip_s: float) -> Cost:
         """The same cost for a clip of ``clip_s`` seconds (operation counts scale linearly)."""
         k = clip_s / self.clip_s
-        return replace(self, macs_head=int(self.macs_head * k), acs_head=int(self.acs_head * k),
-                       sops_head=int(self.sops_head * k),
-                       macs_encoder=None if self.macs_encoder is None else int(self.macs_encoder * k),
-                       macs_dsp=None if self.macs_dsp is None else int(self.macs_dsp * k),
-                       clip_s=float(clip_s))
+        return replace(
+            self,
+            macs_head=int(self.macs_head * k),
+            acs_head=int(self.acs_head * k),
+            sops_head=int(self.sops_head * k),
+            macs_encoder=None if self.macs_encoder is None else int(self.macs_encoder * k),
+            macs_dsp=None if self.macs_dsp is None else int(self.macs_dsp * k),
+            clip_s=float(clip_s),
+        )
 
     def with_encoder(self, macs_encoder: int | None, macs_dsp: int | None = None) -> Cost:
-        return replace(self, macs_encoder=None if macs_encoder is None else int(macs_encoder),
-                       macs_dsp=None if macs_dsp is None else int(macs_dsp))
+        return replace(
+            self,
+            macs_encoder=None if macs_encoder is None else int(macs_encoder),
+            macs_dsp=None if macs_dsp is None else int(macs_dsp),
+        )
 
     def to_dict(self) -> dict:
         """Counts plus the derived energies (mJ), JSON-ready."""
         enc, dsp, tot = self.energy_encoder_mj, self.energy_dsp_mj, self.energy_total_mj
-        return {**asdict(self), "energy_head_mj": round(self.energy_head_mj, 6),
-                "energy_encoder_mj": None if enc is None else round(enc, 4),
-                "energy_dsp_mj": None if dsp is None else round(dsp, 5),
-                "energy_total_mj": None if tot is None else round(tot, 4), "convention": ENERGY_CONVENTION}
+        return {
+            **asdict(self),
+            "energy_head_mj": round(self.energy_head_mj, 6),
+            "energy_encoder_mj": None if enc is None else round(enc, 4),
+            "energy_dsp_mj": None if dsp is None else round(dsp, 5),
+            "energy_total_mj": None if tot is None else round(tot, 4),
+            "convention": ENERGY_CONVENTION,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Cost:
-        return cls(**{k: d[k] for k in ("params_trainable", "macs_head", "acs_head", "sops_head", "macs_encoder",
-                                        "clip_s", "macs_dsp") if k in d})
+        return cls(
+            **{
+                k: d[k]
+                for k in (
+                    "params_trainable",
+                    "macs_head",
+                    "acs_head",
+                    "sops_head",
+                    "macs_encoder",
+                    "clip_s",
+                    "macs_dsp",
+                )
+                if k in d
+            }
+        )
 
     @classmethod
-    def per_clip(cls, params: int, macs_per_s: float, acs_per_s: float = 0.0, sops_per_s: float = 0.0,
-                 clip_s: float = CLIP_S) -> Cost:
+    def per_clip(
+        cls,
+        params: int,
+        macs_per_s: float,
+        acs_per_s: float = 0.0,
+        sops_per_s: float = 0.0,
+        clip_s: float = CLIP_S,
+    ) -> Cost:
         """From per-second rates measured on clips of any length."""
-        return cls(int(params), int(macs_per_s * clip_s), int(acs_per_s * clip_s), int(sops_per_s * clip_s),
-                   None, clip_s)
+        return cls(
+            int(params),
+            int(macs_per_s * clip_s),
+            int(acs_per_s * clip_s),
+            int(sops_per_s * clip_s),
+            None,
+            clip_s,
+        )

@@ -25,8 +25,10 @@ def resolve(name: str) -> str:
 
     has = torch.cuda.is_available()
     if name == "cuda" and not has:
-        raise ConfigError("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False; "
-                          "the CPU build of torch has none); use --device cpu")
+        raise ConfigError(
+            "--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False; "
+            "the CPU build of torch has none); use --device cpu"
+        )
     return "cuda" if has else "cpu"
 
 

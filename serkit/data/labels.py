@@ -26,7 +26,8 @@ VOCABULARY = {
     "happiness": "happy, joyful (EmoDB F, RAVDESS 03, URDU H, EmoSpeech happy)",
     "sadness": "sad (EmoDB T, RAVDESS 04, URDU S)",
     "neutral": "no particular emotion (EmoDB N, RAVDESS 01, URDU N, BAVED level 1)",
-    "calm": "calm, relaxed: RAVDESS 02, EmoSpeech calm (merge into neutral with neutral=neutral+calm)",
+    "calm": "calm, relaxed: RAVDESS 02, EmoSpeech calm (merge into neutral with "
+    "neutral=neutral+calm)",
     "fear": "fearful, anxious (EmoDB A, RAVDESS 06, EmoSpeech fearful)",
     "disgust": "disgust (EmoDB E, RAVDESS 07)",
     "surprise": "surprise (RAVDESS 08)",
@@ -39,10 +40,24 @@ VOCABULARY = {
 }
 """The shared labels (lower-case English) and where each comes from."""
 
-ALIASES = {"angry": "anger", "ang": "anger", "happy": "happiness", "hap": "happiness", "joy": "happiness",
-           "sad": "sadness", "neu": "neutral", "fearful": "fear", "fea": "fear", "disgusted": "disgust",
-           "dis": "disgust", "surprised": "surprise", "sur": "surprise", "bored": "boredom", "exc": "excitement",
-           "fru": "frustration"}
+ALIASES = {
+    "angry": "anger",
+    "ang": "anger",
+    "happy": "happiness",
+    "hap": "happiness",
+    "joy": "happiness",
+    "sad": "sadness",
+    "neu": "neutral",
+    "fearful": "fear",
+    "fea": "fear",
+    "disgusted": "disgust",
+    "dis": "disgust",
+    "surprised": "surprise",
+    "sur": "surprise",
+    "bored": "boredom",
+    "exc": "excitement",
+    "fru": "frustration",
+}
 """Other spellings accepted in a manifest (CSV / folder recipes) and rewritten to the vocabulary."""
 
 FOUR_CLASS = "anger,happiness,neutral=neutral+calm,sadness"
@@ -81,7 +96,9 @@ class LabelSpec:
                 raise ManifestError(f"label spec names {name!r} twice")
             for s in sources:
                 if s in owner:
-                    raise ManifestError(f"label {s!r} is merged into both {owner[s]!r} and {name!r}")
+                    raise ManifestError(
+                        f"label {s!r} is merged into both {owner[s]!r} and {name!r}"
+                    )
                 owner[s] = name
             targets[name] = sources
         if not targets:
@@ -121,8 +138,12 @@ def _map_dist(dist: dict[str, float], spec) -> dict[str, float] | None:
     return out or None
 
 
-def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool | None = None,
-              require_all: bool = True) -> list:
+def harmonise(
+    utts: list,
+    spec: LabelSpec | list[str] | str | None,
+    strict: bool | None = None,
+    require_all: bool = True,
+) -> list:
     """Utterances with labels in the vocabulary's spelling, restricted and merged by ``spec``.
 
     With a spec (or ``strict``), a label that is neither in :data:`VOCABULARY` nor named by the
@@ -142,9 +163,12 @@ def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool
             continue
         lab = canonical(u.label)
         if strict and lab not in VOCABULARY and lab not in named:
-            raise ManifestError(f"label {u.label!r} of corpus {u.corpus or '(unnamed)'!r} (utterance {u.id}) is not in "
-                                "serkit's vocabulary (docs/LABELS.md): map it explicitly, e.g. --labels "
-                                f"happiness=happiness+{u.label}, or fix the recipe")
+            raise ManifestError(
+                f"label {u.label!r} of corpus {u.corpus or '(unnamed)'!r} (utterance {u.id}) is "
+                "not in "
+                "serkit's vocabulary (docs/LABELS.md): map it explicitly, e.g. --labels "
+                f"happiness=happiness+{u.label}, or fix the recipe"
+            )
         if spec is not None:
             lab = spec.map(lab)
             if lab is None:
@@ -156,6 +180,8 @@ def harmonise(utts: list, spec: LabelSpec | list[str] | str | None, strict: bool
     if spec is not None and require_all:
         missing = [n for n in spec.names if not any(u.label == n for u in out)]
         if missing:
-            raise ManifestError(f"label(s) {missing} of the label spec occur nowhere in the data "
-                                f"(corpora: {sorted({u.corpus for u in utts})})")
+            raise ManifestError(
+                f"label(s) {missing} of the label spec occur nowhere in the data "
+                f"(corpora: {sorted({u.corpus for u in utts})})"
+            )
     return out

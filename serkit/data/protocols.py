@@ -35,10 +35,18 @@ from pathlib import Path
 
 import numpy as np
 
-from serkit.data.manifest import Utterance
 from serkit.core.errors import ProtocolError
+from serkit.data.manifest import Utterance
 
-PROTOCOLS = ("loso", "loso-session", "folds:NAME", "kfold-speaker:K", "loso:C", "loco", "cross:A->B")
+PROTOCOLS = (
+    "loso",
+    "loso-session",
+    "folds:NAME",
+    "kfold-speaker:K",
+    "loso:C",
+    "loco",
+    "cross:A->B",
+)
 """The protocol names :func:`make_folds` takes (``K`` an integer, ``NAME`` a bundled split or a
 JSON file: :func:`fixed_split`)."""
 
@@ -74,16 +82,26 @@ def fixed_split(name: str) -> FixedSplit:
     if not p.exists():
         p = Path(name)
     if not p.is_file():
-        raise ProtocolError(f"folds:{name}: no bundled split of that name ({', '.join(bundled_splits())}) "
-                            "and no such JSON file")
+        raise ProtocolError(
+            f"folds:{name}: no bundled split of that name ({', '.join(bundled_splits())}) "
+            "and no such JSON file"
+        )
     try:
         d = json.loads(p.read_text())
         folds = {str(k): tuple(str(s) for s in v) for k, v in d["folds"].items()}
-        split = FixedSplit(name=str(d.get("name", p.stem)), corpus=str(d.get("corpus", "")), source=str(d["source"]),
-                           folds=folds, description=str(d.get("description", "")), note=str(d.get("note", "")))
+        split = FixedSplit(
+            name=str(d.get("name", p.stem)),
+            corpus=str(d.get("corpus", "")),
+            source=str(d["source"]),
+            folds=folds,
+            description=str(d.get("description", "")),
+            note=str(d.get("note", "")),
+        )
     except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
-        raise ProtocolError(f"folds:{name}: {p} is not a split file ({type(exc).__name__}: {exc}); "
-                            "it needs 'source' and 'folds': {fold: [speaker, ...]}") from None
+        raise ProtocolError(
+            f"folds:{name}: {p} is not a split file ({type(exc).__name__}: {exc}); "
+            "it needs 'source' and 'folds': {fold: [speaker, ...]}"
+        ) from None
     seen: dict[str, str] = {}
     for f, spk in folds.items():
         for s in spk:
@@ -107,8 +125,10 @@ class Fold:
 def _require_speakers(utts: list[Utterance], protocol: str) -> None:
     missing = sum(1 for u in utts if not u.speaker)
     if missing:
-        raise ProtocolError(f"protocol {protocol!r} needs a speaker for every utterance; {missing} have none "
-                            "(give speakers in the manifest, e.g. the folder recipe's --speaker-regex)")
+        raise ProtocolError(
+            f"protocol {protocol!r} needs a speaker for every utterance; {missing} have none "
+            "(give speakers in the manifest, e.g. the folder recipe's --speaker-regex)"
+        )
 
 
 def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
@@ -120,15 +140,21 @@ def check_folds(utts: list[Utterance], folds: list[Fold]) -> None:
         te = {utts[i].speaker for i in f.test}
         shared = sorted(s for s in tr & te if s)
         if shared:
-            raise ProtocolError(f"fold {f.name}: speaker(s) {shared[:5]} in both train and test: "
-                                "this protocol/manifest pair is not speaker-independent")
+            raise ProtocolError(
+                f"fold {f.name}: speaker(s) {shared[:5]} in both train and test: "
+                "this protocol/manifest pair is not speaker-independent"
+            )
         if not f.test or not f.train:
             raise ProtocolError(f"fold {f.name}: empty train or test set")
 
 
 def check_protocol(protocol: str) -> None:
     """Refuse a protocol name :func:`make_folds` does not know (before any data is read)."""
-    if protocol in PROTOCOLS[:2] or protocol == "loco" or (protocol.startswith("loso:") and protocol[5:]):
+    if (
+        protocol in PROTOCOLS[:2]
+        or protocol == "loco"
+        or (protocol.startswith("loso:") and protocol[5:])
+    ):
         return
     if protocol.startswith("folds:") and protocol[6:]:
         fixed_split(protocol[6:])
@@ -137,11 +163,15 @@ def check_protocol(protocol: str) -> None:
         a, _, b = protocol[6:].partition("->")
         if a and b and not set(a.split("+")) & set(b.split("+")):
             return
-        raise ProtocolError(f"bad protocol {protocol!r}: use cross:TRAIN->TEST with different corpora "
-                            "(several joined by '+')")
+        raise ProtocolError(
+            f"bad protocol {protocol!r}: use cross:TRAIN->TEST with different corpora "
+            "(several joined by '+')"
+        )
     if protocol.startswith("kfold-speaker:") and protocol.split(":", 1)[1].isdigit():
         return
-    raise ProtocolError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} (K an integer)")
+    raise ProtocolError(
+        f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)} (K an integer)"
+    )
 
 
 MIN_LOCO_TEST_SPEAKERS = 3
@@ -158,10 +188,15 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     corpora = sorted({u.corpus for u in utts})
     if protocol == "loco":
         if len(corpora) < 2:
-            raise ProtocolError(f"protocol 'loco' needs a manifest of at least two corpora, got {corpora}")
+            raise ProtocolError(
+                f"protocol 'loco' needs a manifest of at least two corpora, got {corpora}"
+            )
         tested = [c for c in corpora if _testable(utts, c)]
         if not tested:
-            raise ProtocolError(f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers to test on ({corpora})")
+            raise ProtocolError(
+                f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers to test on "
+                f"({corpora})"
+            )
         plan = [([c for c in corpora if c != t], [t]) for t in tested]
     else:
         a, _, b = protocol[6:].partition("->")
@@ -170,14 +205,28 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     for train_c, test_c in plan:
         missing = sorted(set(train_c + test_c) - set(corpora))
         if missing:
-            raise ProtocolError(f"protocol {protocol!r}: corpus/corpora {missing} not in the manifest (it has {corpora})")
+            raise ProtocolError(
+                f"protocol {protocol!r}: corpus/corpora {missing} not in the manifest (it has "
+                f"{corpora})"
+            )
         tr = [i for i, u in enumerate(utts) if u.corpus in train_c]
         te = [i for i, u in enumerate(utts) if u.corpus in test_c]
         unseen = sorted({utts[i].label for i in te} - {utts[i].label for i in tr})
         if unseen:
-            raise ProtocolError(f"protocol {protocol!r}: test corpus {'+'.join(test_c)} has label(s) {unseen} that the "
-                                f"training corpora {'+'.join(train_c)} lack; restrict with --labels")
-        folds.append(Fold("+".join(test_c) if protocol == "loco" else f"{'+'.join(train_c)}_to_{'+'.join(test_c)}", tr, te))
+            raise ProtocolError(
+                f"protocol {protocol!r}: test corpus {'+'.join(test_c)} has label(s) {unseen} "
+                "that the "
+                f"training corpora {'+'.join(train_c)} lack; restrict with --labels"
+            )
+        folds.append(
+            Fold(
+                "+".join(test_c)
+                if protocol == "loco"
+                else f"{'+'.join(train_c)}_to_{'+'.join(test_c)}",
+                tr,
+                te,
+            )
+        )
     return folds
 
 
@@ -189,8 +238,14 @@ def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
         speakers = sorted({u.speaker for u in utts if u.corpus == c})
         if not speakers:
             raise ProtocolError(f"protocol {protocol!r}: no corpus {c!r} in the manifest")
-        folds = [Fold(s, [i for i, u in enumerate(utts) if u.speaker != s], [i for i, u in enumerate(utts) if u.speaker == s])
-                 for s in speakers]
+        folds = [
+            Fold(
+                s,
+                [i for i, u in enumerate(utts) if u.speaker != s],
+                [i for i, u in enumerate(utts) if u.speaker == s],
+            )
+            for s in speakers
+        ]
         check_folds(utts, folds)
         return folds
     if protocol == "loco" or protocol.startswith("cross:"):
@@ -203,7 +258,9 @@ def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
         groups = [u.speaker for u in utts]
     elif protocol == "loso-session":
         if any(not u.session for u in utts):
-            raise ProtocolError("protocol 'loso-session' needs a session for every utterance (IEMOCAP, MSP-IMPROV)")
+            raise ProtocolError(
+                "protocol 'loso-session' needs a session for every utterance (IEMOCAP, MSP-IMPROV)"
+            )
         groups = [u.session for u in utts]
     elif protocol.startswith("folds:"):
         _require_speakers(utts, protocol)
@@ -211,19 +268,27 @@ def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
         fold_of = {s: f for f, spk in split.folds.items() for s in spk}
         unassigned = sorted({u.speaker for u in utts} - set(fold_of))
         if unassigned:
-            raise ProtocolError(f"{protocol}: speaker(s) {unassigned[:5]} of the manifest are in no fold of the split "
-                                f"(it is written for corpus {split.corpus!r}, speakers like {next(iter(fold_of))!r}); "
-                                "restrict the manifest to that corpus")
+            raise ProtocolError(
+                f"{protocol}: speaker(s) {unassigned[:5]} of the manifest are in no fold of the "
+                "split "
+                f"(it is written for corpus {split.corpus!r}, speakers like "
+                f"{next(iter(fold_of))!r}); "
+                "restrict the manifest to that corpus"
+            )
         groups = [fold_of[u.speaker] for u in utts]
     elif protocol.startswith("kfold-speaker:"):
         _require_speakers(utts, protocol)
         try:
             k = int(protocol.split(":", 1)[1])
         except ValueError:
-            raise ProtocolError(f"bad protocol {protocol!r}: use kfold-speaker:K with an integer K") from None
+            raise ProtocolError(
+                f"bad protocol {protocol!r}: use kfold-speaker:K with an integer K"
+            ) from None
         speakers = sorted({u.speaker for u in utts})
         if not 2 <= k <= len(speakers):
-            raise ProtocolError(f"kfold-speaker:{k} needs 2 <= K <= number of speakers ({len(speakers)})")
+            raise ProtocolError(
+                f"kfold-speaker:{k} needs 2 <= K <= number of speakers ({len(speakers)})"
+            )
         from sklearn.model_selection import StratifiedGroupKFold
 
         y = [u.label for u in utts]
@@ -236,14 +301,25 @@ def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     else:
         raise ProtocolError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     names = sorted(set(groups))
-    folds = [Fold(n, [i for i, g in enumerate(groups) if g != n], [i for i, g in enumerate(groups) if g == n])
-             for n in names]
+    folds = [
+        Fold(
+            n,
+            [i for i, g in enumerate(groups) if g != n],
+            [i for i, g in enumerate(groups) if g == n],
+        )
+        for n in names
+    ]
     check_folds(utts, folds)
     return folds
 
 
-def validation_split(utts: list[Utterance], train_idx: list[int], seed: int, fraction: float = 0.2,
-                     min_speakers: int = 1) -> tuple[list[int], list[int]]:
+def validation_split(
+    utts: list[Utterance],
+    train_idx: list[int],
+    seed: int,
+    fraction: float = 0.2,
+    min_speakers: int = 1,
+) -> tuple[list[int], list[int]]:
     """Split a training fold into (fit, validation) by speaker.
 
     ``round(fraction * n_speakers)`` (at least ``min_speakers``) training speakers, drawn with

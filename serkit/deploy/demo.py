@@ -10,9 +10,11 @@ import soundfile as sf
 
 from serkit.audio.synth import espeak_available, espeak_clip, tone_clip
 
-LINES = [("calm", "The meeting is at ten tomorrow morning.", 140, 40),
-         ("fast-high", "I cannot believe you did that again!", 230, 85),
-         ("slow-low", "I miss the old house. Nothing is the same.", 95, 20)]
+LINES = [
+    ("calm", "The meeting is at ten tomorrow morning.", 140, 40),
+    ("fast-high", "I cannot believe you did that again!", 230, 85),
+    ("slow-low", "I miss the old house. Nothing is the same.", 95, 20),
+]
 
 
 def demo_clips(folder: Path) -> tuple[list[Path], str]:
@@ -44,8 +46,11 @@ def run_demo(rec, audio: Path | None = None) -> Iterator[str]:
             pred.source = Path(c).name
             cost = rec.cost(pred.duration)
             yield format_prediction(pred)
-            yield (f"    cost: {cost.params_trainable:,} trainable params; head {cost.macs_head:,} MACs = "
-                   f"{cost.energy_head_mj:.5f} mJ; encoder {cost.energy_encoder_mj:.3f} mJ (45 nm)")
+            yield (
+                f"    cost: {cost.params_trainable:,} trainable params; head {cost.macs_head:,} "
+                "MACs = "
+                f"{cost.energy_head_mj:.5f} mJ; encoder {cost.energy_encoder_mj:.3f} mJ (45 nm)"
+            )
 
 
 def describe(rec) -> list[str]:
@@ -57,23 +62,38 @@ def describe(rec) -> list[str]:
     lines = [f"model: {rec.model.name} on {rec.frontend.spec()['name']}, labels {rec.labels}"]
     b = bundle_of(getattr(rec, "path", None))
     if b is not None:
-        lines += [f"bundle {b.name!r}: {b.description}", f"training data: {b.training_data}", f"licence: {b.licence}"]
+        lines += [
+            f"bundle {b.name!r}: {b.description}",
+            f"training data: {b.training_data}",
+            f"licence: {b.licence}",
+        ]
     bm = rec.provenance.get("benchmark", {})
     if bm:
         ua = bm.get("ua_corpus_mean") or bm.get("ua") or {}
         what = "UA, mean over held-out corpora," if bm.get("ua_corpus_mean") else "UA"
-        lines.append(f"trained on {rec.provenance.get('corpus')}; {bm.get('protocol')} {what} {ua.get('mean'):.3f} +- "
-                     f"{ua.get('std'):.3f} ({len(bm.get('seeds') or [])} seeds)")
+        lines.append(
+            f"trained on {rec.provenance.get('corpus')}; {bm.get('protocol')} {what} "
+            f"{ua.get('mean'):.3f} +- "
+            f"{ua.get('std'):.3f} ({len(bm.get('seeds') or [])} seeds)"
+        )
         if bm.get("ua_per_corpus"):
             per = ", ".join(f"{c} {m['mean']:.3f}" for c, m in bm["ua_per_corpus"].items())
-            lines.append(f"  per held-out corpus: {per}; mean {bm['ua_corpus_mean']['mean']:.3f} +- "
-                         f"{bm['ua_corpus_mean']['std']:.3f}")
+            lines.append(
+                f"  per held-out corpus: {per}; mean {bm['ua_corpus_mean']['mean']:.3f} +- "
+                f"{bm['ua_corpus_mean']['std']:.3f}"
+            )
         for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items():
-            lines.append(f"  after `serkit adapt` ({k[5:]} unlabelled clips per corpus): mean {v['mean']:.3f}")
+            lines.append(
+                f"  after `serkit adapt` ({k[5:]} unlabelled clips per corpus): mean "
+                f"{v['mean']:.3f}"
+            )
     cal = rec.card.get("calibration") or {}
     if cal:
-        lines.append(f"calibration: temperature {cal['temperature']} (fitted on {cal['fitted_on']}); answers below "
-                     f"{cal['min_confidence']} confidence are 'uncertain'; silence/noise is 'no_speech'")
+        lines.append(
+            f"calibration: temperature {cal['temperature']} (fitted on {cal['fitted_on']}); "
+            "answers below "
+            f"{cal['min_confidence']} confidence are 'uncertain'; silence/noise is 'no_speech'"
+        )
     if b is not None and b.intended_use:
         lines += [f"intended use: {b.intended_use}", f"limits: {b.limits}"]
     return lines

@@ -36,13 +36,17 @@ def _clip(seconds: float, seed: int = 0) -> np.ndarray:
 
     sr = 16000
     if espeak_available():
-        texts = ["I told you this would happen, and nobody listened to me.",
-                 "The weather is nice today, we could walk to the park.",
-                 "Please put the papers on the table before you leave.",
-                 "I really do not know what to say about all of this."]
+        texts = [
+            "I told you this would happen, and nobody listened to me.",
+            "The weather is nice today, we could walk to the park.",
+            "Please put the papers on the table before you leave.",
+            "I really do not know what to say about all of this.",
+        ]
         import soxr
 
-        x, rate = espeak_clip(texts[seed % len(texts)], speed=140 + 10 * (seed % 5), pitch=30 + 7 * (seed % 7))
+        x, rate = espeak_clip(
+            texts[seed % len(texts)], speed=140 + 10 * (seed % 5), pitch=30 + 7 * (seed % 7)
+        )
         x = soxr.resample(x, rate, sr).astype(np.float32) if rate != sr else x.astype(np.float32)
     else:
         x = tone_clip(seconds, sr=sr, seed=seed)
@@ -51,7 +55,8 @@ def _clip(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def _cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo``; ``platform.processor()`` elsewhere): latencies depend on it."""
+    """The CPU model (``/proc/cpuinfo``; ``platform.processor()`` elsewhere): latencies depend on
+    it."""
     import platform
 
     try:
@@ -72,8 +77,11 @@ def _timeit(fn, runs: int, warmup: int = 3) -> dict:
         fn()
         ts.append(time.perf_counter() - t0)
     ts = np.array(ts) * 1000
-    return {"median_ms": round(float(np.median(ts)), 2), "p90_ms": round(float(np.percentile(ts, 90)), 2),
-            "runs": runs}
+    return {
+        "median_ms": round(float(np.median(ts)), 2),
+        "p90_ms": round(float(np.percentile(ts, 90)), 2),
+        "runs": runs,
+    }
 
 
 def _export_head_int8(model, out: Path) -> int:
@@ -89,8 +97,16 @@ def _export_head_int8(model, out: Path) -> int:
     fp = out.with_suffix(".fp32.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x, m), str(fp), input_names=["feats", "mask"], output_names=["logits"],
-                          dynamic_axes={"feats": {2: "T"}, "mask": {1: "T"}}, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            net,
+            (x, m),
+            str(fp),
+            input_names=["feats", "mask"],
+            output_names=["logits"],
+            dynamic_axes={"feats": {2: "T"}, "mask": {1: "T"}},
+            opset_version=17,
+            dynamo=False,
+        )
     quantize_dynamic(str(fp), str(out), weight_type=QuantType.QInt8)
     fp.unlink()
     return out.stat().st_size
@@ -124,7 +140,9 @@ def wait_healthy(base: str, proc=None, tries: int = 600) -> None:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
-    tail = proc.stderr.read1().decode()[-2000:] if proc is not None and proc.stderr is not None else ""
+    tail = (
+        proc.stderr.read1().decode()[-2000:] if proc is not None and proc.stderr is not None else ""
+    )
     raise RuntimeError(f"serkit serve did not start at {base}: {tail}")
 
 
@@ -137,11 +155,14 @@ async def _load_test(url: str, payload: bytes, requests: int, clients: int) -> d
     sem = asyncio.Semaphore(clients)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=120.0, limits=limits) as client:
+
         async def one(i):
             async with sem:
                 t0 = time.perf_counter()
                 try:
-                    r = await client.post(url, files={"file": (f"clip{i}.wav", payload, "audio/wav")})
+                    r = await client.post(
+                        url, files={"file": (f"clip{i}.wav", payload, "audio/wav")}
+                    )
                     code = r.status_code
                 except httpx.HTTPError as exc:
                     code = type(exc).__name__
@@ -152,14 +173,25 @@ async def _load_test(url: str, payload: bytes, requests: int, clients: int) -> d
         await asyncio.gather(*(one(i) for i in range(requests)))
         wall = time.perf_counter() - t0
     lat = np.array(lat) * 1000
-    errors = sum(v for k, v in codes.items() if k not in (200, 503))  # 503: refused on purpose (queue bound)
-    return {"requests": requests, "clients": clients, "errors": errors, "refused_503": codes.get(503, 0),
-            "status_codes": {str(k): v for k, v in codes.items()},
-            "p50_ms": round(float(np.percentile(lat, 50)), 1), "p99_ms": round(float(np.percentile(lat, 99)), 1),
-            "requests_per_s": round(requests / wall, 2), "wall_s": round(wall, 1)}
+    errors = sum(
+        v for k, v in codes.items() if k not in (200, 503)
+    )  # 503: refused on purpose (queue bound)
+    return {
+        "requests": requests,
+        "clients": clients,
+        "errors": errors,
+        "refused_503": codes.get(503, 0),
+        "status_codes": {str(k): v for k, v in codes.items()},
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+        "requests_per_s": round(requests / wall, 2),
+        "wall_s": round(wall, 1),
+    }
 
 
-def _single_clip(rec, clip: Path, tmp: Path, runs: int, min_layer_weight: float, log) -> tuple[dict, dict]:
+def _single_clip(
+    rec, clip: Path, tmp: Path, runs: int, min_layer_weight: float, log
+) -> tuple[dict, dict]:
     """1. one 3 s clip, file read to probabilities, one thread: PyTorch, ONNX fp32, ONNX int8;
     2. sizes and the log-mel alone. Returns (results, ONNX files by precision)."""
     import torch
@@ -174,12 +206,18 @@ def _single_clip(rec, clip: Path, tmp: Path, runs: int, min_layer_weight: float,
     files = {}
     for q in (False, True):
         p = tmp / f"model{'.int8' if q else ''}.onnx"
-        info = export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, p, int8=q, min_layer_weight=min_layer_weight)
+        info = export_full_onnx(
+            rec.model, rec.frontend.spec(), rec.labels, p, int8=q, min_layer_weight=min_layer_weight
+        )
         files["int8" if q else "fp32"] = p
         o = OnnxRecognizer(p, threads=1)
         key = "onnx_int8" if q else "onnx_fp32"
-        res[key] = {**_timeit(lambda o=o: o.predict(clip), runs), "file_mb": round(info["bytes"] / 1e6, 2),
-                    "encoder_blocks": info["encoder_blocks"], "states": info["states"]}
+        res[key] = {
+            **_timeit(lambda o=o: o.predict(clip), runs),
+            "file_mb": round(info["bytes"] / 1e6, 2),
+            "encoder_blocks": info["encoder_blocks"],
+            "states": info["states"],
+        }
         mel = log_mel(_clip(3.0))  # the graph alone: log-mel frames in, probabilities out
         res[f"{key}_from_mel"] = _timeit(lambda o=o, mel=mel: o.predict_mel(mel), runs)
         log(f"{key} (1 thread): {res[key]}")
@@ -213,16 +251,29 @@ def _folder(rec, onnx_int8: Path, folder: Path, n_clips: int, log) -> dict:
     with mp.get_context("spawn").Pool(cores) as pool:
         n = sum(pool.map(_ort_worker, [(str(onnx_int8), files[k::cores]) for k in range(cores)]))
     wall = time.perf_counter() - t0
-    res = {"folder_onnx_int8": {"clips": n, "audio_s": round(audio_s, 1), "processes": cores, "wall_s": round(wall, 2),
-                                "clips_per_s": round(n / wall, 1), "rtf": round(wall / audio_s, 5)}}
+    res = {
+        "folder_onnx_int8": {
+            "clips": n,
+            "audio_s": round(audio_s, 1),
+            "processes": cores,
+            "wall_s": round(wall, 2),
+            "clips_per_s": round(n / wall, 1),
+            "rtf": round(wall / audio_s, 5),
+        }
+    }
     log(f"folder, onnxruntime int8, {cores} processes: {res['folder_onnx_int8']}")
     torch.set_num_threads(cores)
     t0 = time.perf_counter()
     for k in range(0, len(files), 32):
-        rec.predict_batch(files[k: k + 32])
+        rec.predict_batch(files[k : k + 32])
     wall = time.perf_counter() - t0
-    res["folder_pytorch_batched"] = {"clips": len(files), "threads": cores, "wall_s": round(wall, 2),
-                                     "clips_per_s": round(len(files) / wall, 1), "rtf": round(wall / audio_s, 5)}
+    res["folder_pytorch_batched"] = {
+        "clips": len(files),
+        "threads": cores,
+        "wall_s": round(wall, 2),
+        "clips_per_s": round(len(files) / wall, 1),
+        "rtf": round(wall / audio_s, 5),
+    }
     log(f"folder, PyTorch batched, {cores} threads: {res['folder_pytorch_batched']}")
     torch.set_num_threads(1)
     return res
@@ -235,8 +286,21 @@ def _http(model: str, clip: Path, requests: int, clients: int, workers: int, log
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, "-m", "serkit.cli", "serve", "--port", str(port), "--model", f"m={model}",
-           "--workers", str(workers), "--threads", "1", "--no-log-requests"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "serkit.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        f"m={model}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "1",
+        "--no-log-requests",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -251,9 +315,17 @@ def _http(model: str, clip: Path, requests: int, clients: int, workers: int, log
         proc.wait(timeout=30)
 
 
-def bench_latency(model: str = "default", out: str | Path = "runs/latency", runs: int = 50, folder_clips: int = 1000,
-                  http_requests: int = 2000, http_clients: int = 50, http_workers: int = 2,
-                  min_layer_weight: float = 0.0, log=print) -> dict:
+def bench_latency(
+    model: str = "default",
+    out: str | Path = "runs/latency",
+    runs: int = 50,
+    folder_clips: int = 1000,
+    http_requests: int = 2000,
+    http_clients: int = 50,
+    http_workers: int = 2,
+    min_layer_weight: float = 0.0,
+    log=print,
+) -> dict:
     """Run the measurements of the module docstring; writes and returns ``OUT/latency.json``."""
     import torch
 
@@ -262,8 +334,13 @@ def bench_latency(model: str = "default", out: str | Path = "runs/latency", runs
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res: dict = {"model": str(model), "cpu_count": os.cpu_count(), "cpu": _cpu_name(), "torch": torch.__version__,
-                 "clip": {"seconds": 3.0, "speech": "espeak-ng" if espeak_available() else "tone"}}
+    res: dict = {
+        "model": str(model),
+        "cpu_count": os.cpu_count(),
+        "cpu": _cpu_name(),
+        "torch": torch.__version__,
+        "clip": {"seconds": 3.0, "speech": "espeak-ng" if espeak_available() else "tone"},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip3s.wav"

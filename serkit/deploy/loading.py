@@ -17,6 +17,9 @@ def load(name_or_path: str | Path = "default") -> Recognizer:
     if str(name_or_path) in BUNDLES:
         return BUNDLES[str(name_or_path)].get_model()
     if not Path(name_or_path).is_file():
-        raise ConfigError(f"{name_or_path!r} is neither a bundled model ({', '.join(sorted(BUNDLES))}) nor a model "
-                          "file (.pt from `serkit train` / `serkit adapt`)")
+        raise ConfigError(
+            f"{name_or_path!r} is neither a bundled model ({', '.join(sorted(BUNDLES))}) nor a "
+            "model "
+            "file (.pt from `serkit train` / `serkit adapt`)"
+        )
     return Recognizer(name_or_path)

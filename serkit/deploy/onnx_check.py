@@ -12,8 +12,9 @@ from serkit.audio.mel import log_mel
 from serkit.core.errors import AudioError
 
 
-def check_full_onnx(rec, onnx_path: str | Path, audio: list[str], min_layer_weight: float = 0.0,
-                    threads: int = 1) -> dict:
+def check_full_onnx(
+    rec, onnx_path: str | Path, audio: list[str], min_layer_weight: float = 0.0, threads: int = 1
+) -> dict:
     """Compare ``onnx_path`` with the PyTorch pipeline it was exported from (same layers) and
     with the recogniser itself (all its layers), clip by clip.
 

@@ -37,7 +37,8 @@ MEL_FRONTENDS = (*WHISPER_FRONTENDS, "compact", "logmel")
 
 
 class _MelFrames(nn.Module):
-    """``mel (1, 80, T)`` -> ``[(1, T, 80)]``: raw log-mel frames as the one "state" (``ft-compact``)."""
+    """``mel (1, 80, T)`` -> ``[(1, T, 80)]``: raw log-mel frames as the one "state"
+    (``ft-compact``)."""
 
     def forward(self, mel: torch.Tensor) -> list[torch.Tensor]:
         return [mel.transpose(1, 2)]
@@ -61,9 +62,12 @@ class FullPipeline(nn.Module):
         return torch.softmax(self.net(x, mask), dim=-1)
 
 
-def _drop_light_layers(net: HeadPipeline, states: list[int], min_w: float) -> tuple[nn.Module, list[int], list[float]]:
+def _drop_light_layers(
+    net: HeadPipeline, states: list[int], min_w: float
+) -> tuple[nn.Module, list[int], list[float]]:
     """Remove layers whose learned weight < ``min_w`` (never all); returns a new net. A head
-    with a fixed choice (an index, or ``auto``) keeps exactly the states it uses, whatever ``min_w``."""
+    with a fixed choice (an index, or ``auto``) keeps exactly the states it uses, whatever
+    ``min_w``."""
     fz = net.featurizer
     w = fz.weights().numpy()
     if fz.logits is None:
@@ -81,30 +85,50 @@ def _drop_light_layers(net: HeadPipeline, states: list[int], min_w: float) -> tu
     return net, [states[i] for i in keep], dropped
 
 
-def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) -> tuple[FullPipeline, dict]:
+def build_pipeline(
+    model, frontend_spec: dict, min_layer_weight: float = 0.0
+) -> tuple[FullPipeline, dict]:
     """The exportable torch pipeline of a trained head and facts about it."""
     name = frontend_spec["name"]
     if name not in MEL_FRONTENDS:
-        raise SerkitError(f"full ONNX export needs a log-mel frontend ({', '.join(MEL_FRONTENDS)}); "
-                          f"this model uses {name!r}")
+        raise SerkitError(
+            f"full ONNX export needs a log-mel frontend ({', '.join(MEL_FRONTENDS)}); "
+            f"this model uses {name!r}"
+        )
     if not isinstance(model, TorchHeadModel):
-        raise SerkitError(f"full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, pts-snn, ...); "
-                          f"{model.name!r} is not one")
+        raise SerkitError(
+            "full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, pts-snn, "
+            "...); "
+            f"{model.name!r} is not one"
+        )
     from serkit.estimators.pts_snn import PTSSNN
 
-    if isinstance(model, PTSSNN):  # the PLIF loop would unroll to the example's length: wrong for any other
-        raise SerkitError(f"{model.name!r} has no single-file ONNX export (its spiking time loop is exported only "
-                          "with a dynamic length by --head-only: encoder states -> probabilities)")
+    if isinstance(
+        model, PTSSNN
+    ):  # the PLIF loop would unroll to the example's length: wrong for any other
+        raise SerkitError(
+            f"{model.name!r} has no single-file ONNX export (its spiking time loop is exported "
+            "only "
+            "with a dynamic length by --head-only: encoder states -> probabilities)"
+        )
     if name == "compact":
         return _compact_pipeline(model, frontend_spec, min_layer_weight)
     if name == "logmel":  # a model that carries its own (fine-tuned) encoder: ft-compact
         if int(frontend_spec.get("config", {}).get("pool", 2)) != 1 or model.name != "ft-compact":
-            raise SerkitError("full ONNX export from the logmel frontend is for ft-compact (frontend.pool=1), "
-                              f"not {model.name!r}")
+            raise SerkitError(
+                "full ONNX export from the logmel frontend is for ft-compact (frontend.pool=1), "
+                f"not {model.name!r}"
+            )
         pipe = FullPipeline(_MelFrames(), [0], 1, copy.deepcopy(model.net)).eval()
         blocks = max(model.body.pretrained.config.taps)
-        return pipe, {"states": ["log-mel"], "encoder_blocks": blocks, "encoder_blocks_total": blocks,
-                      "dropped_layer_weights": [], "encoder": "compact", "quantize_ops": ["MatMul", "Gemm"]}
+        return pipe, {
+            "states": ["log-mel"],
+            "encoder_blocks": blocks,
+            "encoder_blocks_total": blocks,
+            "dropped_layer_weights": [],
+            "encoder": "compact",
+            "quantize_ops": ["MatMul", "Gemm"],
+        }
     from serkit.features.whisper import VARIANTS, model_dir
     from serkit.features.whisper_weights import read_encoder_weights
 
@@ -116,13 +140,21 @@ def build_pipeline(model, frontend_spec: dict, min_layer_weight: float = 0.0) ->
         states = list(frontend_spec["config"].get("layers") or range(total + 1))
     net, states, dropped = _drop_light_layers(model.net, states, min_layer_weight)
     n_blocks = max(states)
-    enc = WhisperEncoder(read_encoder_weights(str(model_dir(variant) / "model.bin")), n_layers=n_blocks)
+    enc = WhisperEncoder(
+        read_encoder_weights(str(model_dir(variant) / "model.bin")), n_layers=n_blocks
+    )
     pipe = FullPipeline(enc, states, model.config.pool, copy.deepcopy(net)).eval()
-    return pipe, {"states": states, "encoder_blocks": n_blocks, "encoder_blocks_total": total,
-                  "dropped_layer_weights": dropped}
+    return pipe, {
+        "states": states,
+        "encoder_blocks": n_blocks,
+        "encoder_blocks_total": total,
+        "dropped_layer_weights": dropped,
+    }
 
 
-def _compact_pipeline(model, frontend_spec: dict, min_layer_weight: float) -> tuple[FullPipeline, dict]:
+def _compact_pipeline(
+    model, frontend_spec: dict, min_layer_weight: float
+) -> tuple[FullPipeline, dict]:
     """The distilled student in place of Whisper: its taps are the states; blocks after the
     last tap used are cut."""
     from serkit.features.base import build_frontend
@@ -134,14 +166,32 @@ def _compact_pipeline(model, frontend_spec: dict, min_layer_weight: float) -> tu
     used = [taps[i] for i in kept]
     cfg = CompactNetConfig(**{**fe.arch.to_dict(), "taps": used})
     student = CompactNet(cfg)
-    student.load_state_dict(fe.net.state_dict(), strict=False)  # blocks past the last tap are not built
-    pipe = FullPipeline(student.eval(), list(range(len(used))), model.config.pool, copy.deepcopy(net)).eval()
-    return pipe, {"states": used, "encoder_blocks": max(used), "encoder_blocks_total": fe.arch.blocks,
-                  "dropped_layer_weights": dropped, "encoder": "compact", "quantize_ops": ["MatMul", "Gemm"]}
+    student.load_state_dict(
+        fe.net.state_dict(), strict=False
+    )  # blocks past the last tap are not built
+    pipe = FullPipeline(
+        student.eval(), list(range(len(used))), model.config.pool, copy.deepcopy(net)
+    ).eval()
+    return pipe, {
+        "states": used,
+        "encoder_blocks": max(used),
+        "encoder_blocks_total": fe.arch.blocks,
+        "dropped_layer_weights": dropped,
+        "encoder": "compact",
+        "quantize_ops": ["MatMul", "Gemm"],
+    }
 
 
-def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | Path, int8: bool = False,
-                     min_layer_weight: float = 0.0, provenance: dict | None = None, calibration: dict | None = None) -> dict:
+def export_full_onnx(
+    model,
+    frontend_spec: dict,
+    labels: list[str],
+    out: str | Path,
+    int8: bool = False,
+    min_layer_weight: float = 0.0,
+    provenance: dict | None = None,
+    calibration: dict | None = None,
+) -> dict:
     """Write the single-file ONNX model; returns facts (path, size, states, blocks)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,20 +200,45 @@ def export_full_onnx(model, frontend_spec: dict, labels: list[str], out: str | P
     fp32 = out if not int8 else out.with_suffix(".fp32.tmp.onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(pipe, (mel,), str(fp32), input_names=["mel"], output_names=["probs"],
-                          dynamic_axes={"mel": {2: "T"}}, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            pipe,
+            (mel,),
+            str(fp32),
+            input_names=["mel"],
+            output_names=["probs"],
+            dynamic_axes={"mel": {2: "T"}},
+            opset_version=17,
+            dynamo=False,
+        )
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         # the compact student: MatMul only (its convolutions are depthwise or tiny, and
         # onnxruntime's dynamic ConvInteger is slower than the float convolution)
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=facts.get("quantize_ops"))
+        quantize_dynamic(
+            str(fp32),
+            str(out),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=facts.get("quantize_ops"),
+        )
         fp32.unlink()
-    write_metadata(out, OnnxMeta(
-        kind="full", labels=list(labels), model=model.name, frontend=frontend_spec,
-        input="mel (1, 80, T): Whisper log-mel (n_fft 400, hop 160, 80 Slaney bins, log10 clamp 8, (x+4)/4), T <= 3000",
-        encoder_blocks=facts["encoder_blocks"], states=facts["states"], pool=int(model.config.pool),
-        quantization="int8-dynamic" if int8 else "fp32", provenance=provenance or {}, calibration=calibration or {}))
+    write_metadata(
+        out,
+        OnnxMeta(
+            kind="full",
+            labels=list(labels),
+            model=model.name,
+            frontend=frontend_spec,
+            input="mel (1, 80, T): Whisper log-mel (n_fft 400, hop 160, 80 Slaney bins, log10 "
+            "clamp 8, (x+4)/4), T <= 3000",
+            encoder_blocks=facts["encoder_blocks"],
+            states=facts["states"],
+            pool=int(model.config.pool),
+            quantization="int8-dynamic" if int8 else "fp32",
+            provenance=provenance or {},
+            calibration=calibration or {},
+        ),
+    )
     return {"path": str(out), "bytes": out.stat().st_size, **facts, "int8": int8}
 
 

@@ -14,7 +14,8 @@ FORMAT = "serkit-onnx/2"
 class OnnxMeta:
     """``kind``: ``full`` (log-mel -> probabilities, encoder included) or ``head`` (pooled encoder
     states -> probabilities, spiking heads); ``states``: encoder states the graph computes;
-    ``pool``: frames averaged per head step; ``quantization``: ``fp32`` or ``int8-dynamic``; ``calibration``: ``temperature`` and
+    ``pool``: frames averaged per head step; ``quantization``: ``fp32`` or ``int8-dynamic``;
+    ``calibration``: ``temperature`` and
     ``min_confidence`` applied by the runner (the model card's)."""
 
     kind: Literal["full", "head"]
@@ -35,7 +36,9 @@ class OnnxMeta:
         """Every field as JSON text (a provenance over 20,000 characters is left out, said so)."""
         d = asdict(self)
         if len(json.dumps(d["provenance"], default=str)) > 20000:
-            d["provenance"] = {"omitted": "provenance over 20,000 characters; see the .pt model file"}
+            d["provenance"] = {
+                "omitted": "provenance over 20,000 characters; see the .pt model file"
+            }
         return {k: json.dumps(v, default=str) for k, v in d.items()}
 
     @classmethod

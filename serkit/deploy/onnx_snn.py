@@ -35,21 +35,42 @@ class _SNNExport(nn.Module):
         return torch.softmax(logits, -1), logits, torch.cat([s1, s2], -1)
 
 
-def export_snn_onnx(model, frontend_spec: dict, labels: list[str], out: str | Path, example_frames: int = 40) -> Path:
+def export_snn_onnx(
+    model, frontend_spec: dict, labels: list[str], out: str | Path, example_frames: int = 40
+) -> Path:
     """Write ``out`` (.onnx) for a fitted PTS-SNN-family model; returns the path."""
     if not isinstance(model, PTSSNN):
-        raise SerkitError(f"--head-only export covers the spiking heads (pts-snn, snn-vanilla, ann-twin); drop --head-only for the full export of {model.name!r}")
+        raise SerkitError(
+            "--head-only export covers the spiking heads (pts-snn, snn-vanilla, ann-twin); drop "
+            f"--head-only for the full export of {model.name!r}"
+        )
     wrapper = _SNNExport(model.net).eval()
     x = torch.randn(1, model.n_layers, example_frames, model.dim)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (x,), str(out), input_names=["feats"], output_names=["probs", "logits", "spikes"],
-                          dynamic_axes={"feats": {2: "T"}, "spikes": {0: "T"}}, opset_version=17, dynamo=False)
-    write_metadata(out, OnnxMeta(kind="head", labels=list(labels), model=model.name, frontend=frontend_spec,
-                                 input="feats (1, L, T, D): encoder states average-pooled by 'pool'",
-                                 pool=int(model.config.pool)))
+        torch.onnx.export(
+            wrapper,
+            (x,),
+            str(out),
+            input_names=["feats"],
+            output_names=["probs", "logits", "spikes"],
+            dynamic_axes={"feats": {2: "T"}, "spikes": {0: "T"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    write_metadata(
+        out,
+        OnnxMeta(
+            kind="head",
+            labels=list(labels),
+            model=model.name,
+            frontend=frontend_spec,
+            input="feats (1, L, T, D): encoder states average-pooled by 'pool'",
+            pool=int(model.config.pool),
+        ),
+    )
     return out
 
 
@@ -65,7 +86,13 @@ def check_snn_onnx(model, path: str | Path, feats: list[np.ndarray]) -> dict:
         probs, logits, spikes = sess.run(None, {"feats": x})
         with torch.no_grad():
             _, tl, ts = wrapper(torch.from_numpy(x))
-        agree += int(np.isclose(spikes, ts.numpy(), rtol=0, atol=1e-4).sum())  # binary spikes: equality
+        agree += int(
+            np.isclose(spikes, ts.numpy(), rtol=0, atol=1e-4).sum()
+        )  # binary spikes: equality
         total += spikes.size
         max_diff = max(max_diff, float(np.abs(logits - tl.numpy()).max()))
-    return {"spike_agreement": agree / max(total, 1), "logits_max_abs_diff": max_diff, "clips": len(feats)}
+    return {
+        "spike_agreement": agree / max(total, 1),
+        "logits_max_abs_diff": max_diff,
+        "clips": len(feats),
+    }

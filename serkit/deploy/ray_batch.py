@@ -27,7 +27,7 @@ ROW_KEYS = ("path", "label", "state", "top", "confidence", "speech_s", "duration
 
 
 PART_ROWS = 256  # rows per part at most ...
-PART_S = 5.0     # ... or this many seconds of work, whichever comes first
+PART_S = 5.0  # ... or this many seconds of work, whichever comes first
 
 
 def input_files(inputs) -> list[str]:
@@ -58,18 +58,30 @@ def predict_batch(rec, paths: list[str]) -> tuple[list[dict], list[tuple[str, st
             errors.append((p, str(exc)))
     rows = []
     for p, pred in zip(keep, rec.classify(signals) if signals else []):
-        row = {"path": p, "label": pred.label, "state": pred.state, "top": pred.top,
-               "confidence": round(pred.confidence, 6), "speech_s": pred.speech_s, "duration": round(pred.duration, 3)}
+        row = {
+            "path": p,
+            "label": pred.label,
+            "state": pred.state,
+            "top": pred.top,
+            "confidence": round(pred.confidence, 6),
+            "speech_s": pred.speech_s,
+            "duration": round(pred.duration, 3),
+        }
         rows.append({**row, **{f"p_{k}": round(v, 6) for k, v in pred.probabilities.items()}})
     return rows, errors
 
 
-def predict_files(files: list[str], model: str = "default", engine: str = "auto", threads: int = 0,
-                  batch_size: int = 16) -> Iterator[tuple[list[dict], list[tuple[str, str]]]]:
+def predict_files(
+    files: list[str],
+    model: str = "default",
+    engine: str = "auto",
+    threads: int = 0,
+    batch_size: int = 16,
+) -> Iterator[tuple[list[dict], list[tuple[str, str]]]]:
     """The plain path: one runner in this process, ``batch_size`` files per model call."""
     rec = open_runner(model, None, threads, engine)
     for i in range(0, len(files), batch_size):
-        yield predict_batch(rec, files[i: i + batch_size])
+        yield predict_batch(rec, files[i : i + batch_size])
 
 
 class _Actor:
@@ -81,7 +93,9 @@ class _Actor:
     def __call__(self, batch: dict) -> dict:
         rows, errors = predict_batch(self.rec, [str(p) for p in batch["path"]])
         out = [{**r, "error": ""} for r in rows] + [{"path": p, "error": e} for p, e in errors]
-        keys = list(ROW_KEYS) + [f"p_{lab}" for lab in self.rec.labels] + ["error"]  # one schema for every batch
+        keys = (
+            list(ROW_KEYS) + [f"p_{lab}" for lab in self.rec.labels] + ["error"]
+        )  # one schema for every batch
         return {k: [r.get(k) for r in out] for k in keys}
 
 
@@ -101,9 +115,19 @@ def _write_table(df, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def predict_dataset(inputs, out: str | Path, model: str = "default", address: str | None = None,
-                    workers: int | None = None, threads: int = 1, batch_size: int = 16, engine: str = "auto",
-                    speech_check: bool = True, progress: bool = True, log=print) -> dict:
+def predict_dataset(
+    inputs,
+    out: str | Path,
+    model: str = "default",
+    address: str | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+    batch_size: int = 16,
+    engine: str = "auto",
+    speech_check: bool = True,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Predict every file of ``inputs`` into ``out`` (``.parquet`` or ``.csv``) on Ray Data.
 
     ``address``: a Ray cluster (``None``: a local Ray on this machine); ``workers``: model
@@ -118,7 +142,9 @@ def predict_dataset(inputs, out: str | Path, model: str = "default", address: st
         raise SerkitError(f"--out must end in .parquet or .csv, got {out}")
     files = input_files(inputs)
     parts = out.with_name(out.name + ".parts")
-    done_tables = ([_read_table(out)] if out.exists() else []) + [pd.read_parquet(p) for p in sorted(parts.glob("*.parquet"))]
+    done_tables = ([_read_table(out)] if out.exists() else []) + [
+        pd.read_parquet(p) for p in sorted(parts.glob("*.parquet"))
+    ]
     done = set().union(*(set(t["path"]) for t in done_tables)) if done_tables else set()
     todo = [f for f in files if f not in done]
     t0 = time.time()
@@ -128,21 +154,40 @@ def predict_dataset(inputs, out: str | Path, model: str = "default", address: st
         if not ray.is_initialized():
             import logging
 
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                     configure_logging=True, logging_level=logging.ERROR)  # quiet: only errors reach stderr
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+                configure_logging=True,
+                logging_level=logging.ERROR,
+            )  # quiet: only errors reach stderr
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         ctx.print_on_execution_start = False
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n_workers = workers or max(1, cpus // max(1, threads))
-        log(f"{len(todo)} files to predict ({len(done)} done before) on {n_workers} Ray workers x {threads} threads")
+        log(
+            f"{len(todo)} files to predict ({len(done)} done before) on {n_workers} Ray workers x "
+            f"{threads} threads"
+        )
         # at least two blocks per worker, so every actor gets work (one block fed a single actor)
         blocks = min(len(todo), max(2 * n_workers, -(-len(todo) // batch_size)))
         step = max(1, min(batch_size, -(-len(todo) // blocks)))
         ds = ray.data.from_items([{"path": f} for f in todo], override_num_blocks=blocks)
-        res = ds.map_batches(_Actor, fn_constructor_kwargs={"model": model, "engine": engine, "threads": threads,
-                                                             "speech_check": speech_check},
-                             batch_size=step, concurrency=n_workers, num_cpus=threads, batch_format="pandas")
+        res = ds.map_batches(
+            _Actor,
+            fn_constructor_kwargs={
+                "model": model,
+                "engine": engine,
+                "threads": threads,
+                "speech_check": speech_check,
+            },
+            batch_size=step,
+            concurrency=n_workers,
+            num_cpus=threads,
+            batch_format="pandas",
+        )
         parts.mkdir(parents=True, exist_ok=True)
         k = len(list(parts.glob("*.parquet")))
         pending, last = [], time.time()
@@ -154,16 +199,22 @@ def predict_dataset(inputs, out: str | Path, model: str = "default", address: st
                 pending.append(good)
                 n_new += len(good)
                 audio_s += float(good["duration"].sum())
-            # a part by size OR by time, so a killed run loses at most PART_ROWS rows or PART_S seconds
+            # a part by size OR by time: a killed run loses at most PART_ROWS rows or PART_S s
             if pending and (sum(map(len, pending)) >= PART_ROWS or time.time() - last >= PART_S):
                 _write_table(pd.concat(pending, ignore_index=True), parts / f"part-{k:05d}.parquet")
                 k, pending, last = k + 1, [], time.time()
         if pending:
             _write_table(pd.concat(pending, ignore_index=True), parts / f"part-{k:05d}.parquet")
     wall = time.time() - t0
-    tables = ([_read_table(out)] if out.exists() else []) + [pd.read_parquet(p) for p in sorted(parts.glob("*.parquet"))]
+    tables = ([_read_table(out)] if out.exists() else []) + [
+        pd.read_parquet(p) for p in sorted(parts.glob("*.parquet"))
+    ]
     if tables:
-        df = pd.concat(tables, ignore_index=True).drop_duplicates("path", keep="last").sort_values("path")
+        df = (
+            pd.concat(tables, ignore_index=True)
+            .drop_duplicates("path", keep="last")
+            .sort_values("path")
+        )
         cols = [c for c in ROW_KEYS if c in df] + sorted(c for c in df if c.startswith("p_"))
         _write_table(df[cols], out)
     if parts.exists():
@@ -175,7 +226,14 @@ def predict_dataset(inputs, out: str | Path, model: str = "default", address: st
         _write_table(pd.DataFrame(errors, columns=["path", "reason"]), err_path)
     elif err_path.exists():
         err_path.unlink()
-    return {"files": len(files), "done_before": len(done), "predicted": n_new, "errors": len(errors),
-            "errors_file": str(err_path) if errors else None, "out": str(out), "wall_s": round(wall, 2),
-            "clips_per_s": round(n_new / wall, 2) if n_new else None,
-            "real_time_factor": round(audio_s / wall, 1) if n_new else None}
+    return {
+        "files": len(files),
+        "done_before": len(done),
+        "predicted": n_new,
+        "errors": len(errors),
+        "errors_file": str(err_path) if errors else None,
+        "out": str(out),
+        "wall_s": round(wall, 2),
+        "clips_per_s": round(n_new / wall, 2) if n_new else None,
+        "real_time_factor": round(audio_s / wall, 1) if n_new else None,
+    }

@@ -47,9 +47,11 @@ class Recognizer(Runner):
         Whisper (``None``: do not; such inputs are classified from their audio alone)."""
         if not self.reads_text:
             raise ConfigError("this model does not read transcripts")
-        from serkit.features.asr import Transcriber, TranscribeConfig
+        from serkit.features.asr import TranscribeConfig, Transcriber
 
-        self.transcriber = None if model is None else Transcriber(TranscribeConfig(model=model, language=language))
+        self.transcriber = (
+            None if model is None else Transcriber(TranscribeConfig(model=model, language=language))
+        )
 
     @property
     def provenance(self) -> dict:
@@ -59,7 +61,9 @@ class Recognizer(Runner):
     def card(self) -> dict:
         return self.header.get("card", {})
 
-    def probabilities(self, signals: list[Signal], texts: list[str | None] | None = None) -> np.ndarray:
+    def probabilities(
+        self, signals: list[Signal], texts: list[str | None] | None = None
+    ) -> np.ndarray:
         """Encoder in padded batches per sample rate, then the head (masked: batched == single).
         A multimodal model also encodes each transcript (``texts``; missing ones come from
         :meth:`use_asr` when set, else the audio alone decides)."""
@@ -73,24 +77,37 @@ class Recognizer(Runner):
         if todo and self.transcriber is not None:
             import soxr
 
-            wavs = [signals[i][0] if signals[i][1] == 16000 else soxr.resample(signals[i][0], signals[i][1], 16000)
-                    for i in todo]
-            for i, tr in zip(todo, self.transcriber.transcribe([w.astype(np.float32) for w in wavs])):
+            wavs = [
+                signals[i][0]
+                if signals[i][1] == 16000
+                else soxr.resample(signals[i][0], signals[i][1], 16000)
+                for i in todo
+            ]
+            for i, tr in zip(
+                todo, self.transcriber.transcribe([w.astype(np.float32) for w in wavs])
+            ):
                 texts[i] = tr.text or None
         enc = [self.text_encoder.encode(t) for t in texts]
-        return self.model.predict_proba([Bimodal(f, None if e is None else e.states, True, self.text_encoder.dim)
-                                         for f, e in zip(feats, enc)])
+        return self.model.predict_proba(
+            [
+                Bimodal(f, None if e is None else e.states, True, self.text_encoder.dim)
+                for f, e in zip(feats, enc)
+            ]
+        )
 
     def features(self, signals: list[Signal]) -> list[np.ndarray]:
-        """Frontend features ``(L, T, D)`` of prepared signals, in padded batches per sample rate."""
+        """Frontend features ``(L, T, D)`` of prepared signals, in padded batches per sample
+        rate."""
         feats: list = [None] * len(signals)
         by_rate: dict[int, list[int]] = {}
         for i, (_, rate, _) in enumerate(signals):
             by_rate.setdefault(rate, []).append(i)
         for rate, idx in by_rate.items():
             for k in range(0, len(idx), self.batch_size):
-                part = idx[k: k + self.batch_size]
-                for i, f in zip(part, self.frontend.extract_batch([signals[i][0] for i in part], rate)):
+                part = idx[k : k + self.batch_size]
+                for i, f in zip(
+                    part, self.frontend.extract_batch([signals[i][0] for i in part], rate)
+                ):
                     feats[i] = f
         return feats
 
@@ -103,11 +120,19 @@ class Recognizer(Runner):
         import torch
 
         net = getattr(self.model, "net", None)
-        outs = [m for name, m in (net.named_modules() if net is not None else []) if name.split(".")[-1] == "out"]
+        outs = [
+            m
+            for name, m in (net.named_modules() if net is not None else [])
+            if name.split(".")[-1] == "out"
+        ]
         if len(outs) != 1 or not isinstance(outs[0], torch.nn.Linear) or self.reads_text:
             raise ConfigError(f"model {self.model.name!r} has no single pooled embedding to return")
         x, rate, _ = self.signal(audio, sr)
-        spans = [(0, x.size)] if x.size / rate <= self.whole_file.single_s else self.whole_file.spans(x.size, rate)
+        spans = (
+            [(0, x.size)]
+            if x.size / rate <= self.whole_file.single_s
+            else self.whole_file.spans(x.size, rate)
+        )
         got: list[torch.Tensor] = []
         hook = outs[0].register_forward_pre_hook(lambda mod, args: got.append(args[0].detach()))
         try:
@@ -158,34 +183,56 @@ class Recognizer(Runner):
         import torch
 
         speech = [self._speech(x, rate) for x, rate, _ in signals]
-        kept = [(sig, sp) for sig, sp in zip(signals, speech) if sp is None or sp >= self.min_speech_s]
+        kept = [
+            (sig, sp) for sig, sp in zip(signals, speech) if sp is None or sp >= self.min_speech_s
+        ]
         secs = sum((x.size / rate if sp is None else sp) for (x, rate, _), sp in kept)
         if secs < self.adapt_min_speech_s:
-            raise ConfigError(f"adapt needs at least {self.adapt_min_speech_s:g} s of speech to estimate a domain's "
-                              f"statistics; got {secs:.1f} s in {len(kept)} clip(s) with speech "
-                              f"({len(signals) - len(kept)} without speech): give more recordings")
-        before = {k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
-                  for k, v in self.model.state().items()}
+            raise ConfigError(
+                f"adapt needs at least {self.adapt_min_speech_s:g} s of speech to estimate a "
+                "domain's "
+                f"statistics; got {secs:.1f} s in {len(kept)} clip(s) with speech "
+                f"({len(signals) - len(kept)} without speech): give more recordings"
+            )
+        before = {
+            k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
+            for k, v in self.model.state().items()
+        }
         info = self.model.adapt(self.features([sig for sig, _ in kept]))
         w = secs / (secs + self.adapt_half_s)
         after = self.model.state()
         blended = {}
         for k, v in after.items():
             old = before.get(k)
-            if isinstance(v, torch.Tensor) and v.is_floating_point() and isinstance(old, torch.Tensor) \
-                    and old.shape == v.shape and not torch.equal(v, old):
+            if (
+                isinstance(v, torch.Tensor)
+                and v.is_floating_point()
+                and isinstance(old, torch.Tensor)
+                and old.shape == v.shape
+                and not torch.equal(v, old)
+            ):
                 blended[k] = w * v + (1 - w) * old
-            elif isinstance(v, np.ndarray) and v.dtype.kind == "f" and isinstance(old, np.ndarray) \
-                    and old.shape == v.shape and not np.array_equal(v, old):
+            elif (
+                isinstance(v, np.ndarray)
+                and v.dtype.kind == "f"
+                and isinstance(old, np.ndarray)
+                and old.shape == v.shape
+                and not np.array_equal(v, old)
+            ):
                 blended[k] = w * v + (1 - w) * old
             else:
                 blended[k] = v
         self.model.load_state(blended)
-        info = {**info, "source": source or f"{len(signals)} clips", "clips_used": len(kept),
-                "clips_without_speech": len(signals) - len(kept), "speech_s": round(secs, 1),
-                "weight": round(w, 3),
-                "seconds_of_audio": round(sum(x.size / rate for x, rate, _ in signals), 1),
-                "date": time.strftime("%Y-%m-%d")}
+        info = {
+            **info,
+            "source": source or f"{len(signals)} clips",
+            "clips_used": len(kept),
+            "clips_without_speech": len(signals) - len(kept),
+            "speech_s": round(secs, 1),
+            "weight": round(w, 3),
+            "seconds_of_audio": round(sum(x.size / rate for x, rate, _ in signals), 1),
+            "date": time.strftime("%Y-%m-%d"),
+        }
         self.header.setdefault("card", {})["adapted"] = info
         return info
 
@@ -199,4 +246,6 @@ class Recognizer(Runner):
         """Params and operations per clip of ``duration_s`` (head as measured at training, encoder
         analytic for this frontend)."""
         c = Cost.from_dict(self.provenance["cost"]) if "cost" in self.provenance else Cost(0, 0)
-        return c.with_encoder(self.frontend.encoder_macs(c.clip_s), self.frontend.dsp_macs(c.clip_s)).scaled(duration_s)
+        return c.with_encoder(
+            self.frontend.encoder_macs(c.clip_s), self.frontend.dsp_macs(c.clip_s)
+        ).scaled(duration_s)

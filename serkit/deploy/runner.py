@@ -14,10 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from serkit.audio.io import AudioConfig, audio_info, iter_audio_blocks, load_audio, load_audio_bytes, prepare_signal
+from serkit.audio.io import (
+    AudioConfig,
+    audio_info,
+    iter_audio_blocks,
+    load_audio,
+    load_audio_bytes,
+    prepare_signal,
+)
 from serkit.audio.vad import energy_vad, windows
 from serkit.core.errors import AudioError, Cancelled, ConfigError
-
 
 STATES = ("emotion", "uncertain", "no_speech", "error")
 """What an answer can be: an emotion; ``uncertain`` (the calibrated top probability is below the
@@ -121,10 +127,19 @@ class Prediction:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        out = {"source": self.source, "label": self.label, "state": self.state, "top": self.top,
-               "confidence": round(self.confidence, 6), "probabilities": self.probabilities,
-               "dimensions": self.dimensions, "speech_s": None if self.speech_s is None else round(self.speech_s, 3),
-               "windows": self.windows, "seconds": round(self.seconds, 4), "duration": round(self.duration, 3)}
+        out = {
+            "source": self.source,
+            "label": self.label,
+            "state": self.state,
+            "top": self.top,
+            "confidence": round(self.confidence, 6),
+            "probabilities": self.probabilities,
+            "dimensions": self.dimensions,
+            "speech_s": None if self.speech_s is None else round(self.speech_s, 3),
+            "windows": self.windows,
+            "seconds": round(self.seconds, 4),
+            "duration": round(self.duration, 3),
+        }
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -152,10 +167,16 @@ class TimelineRow:
     speech_s: float | None = None
 
     def to_dict(self) -> dict:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label, "state": self.state,
-                "top": self.top, "confidence": round(self.confidence, 6),
-                "speech_s": None if self.speech_s is None else round(self.speech_s, 3),
-                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "label": self.label,
+            "state": self.state,
+            "top": self.top,
+            "confidence": round(self.confidence, 6),
+            "speech_s": None if self.speech_s is None else round(self.speech_s, 3),
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+        }
 
 
 Signal = tuple[np.ndarray, int, str]  # (mono float32 samples, rate in Hz, source name)
@@ -200,14 +221,17 @@ class Runner(ABC):
             raise ConfigError("give sr= (Hz) when passing an array")
         return prepare_signal(np.asarray(audio), sr, cfg), cfg.sample_rate or sr, "<array>"
 
-    def classify(self, signals: list[Signal], t0: float | None = None,
-                 texts: list[str | None] | None = None) -> list[Prediction]:
+    def classify(
+        self, signals: list[Signal], t0: float | None = None, texts: list[str | None] | None = None
+    ) -> list[Prediction]:
         """Predictions of prepared signals; ``seconds`` = wall time since ``t0`` over their number.
         ``texts``: the words spoken in each signal, for a model that reads transcripts. A signal
         longer than ``whole_file.single_s`` is answered from its windows (:class:`WholeFile`)."""
         t0 = time.perf_counter() if t0 is None else t0
         if texts is not None and not getattr(self, "reads_text", False):
-            raise ConfigError("this model does not read transcripts (a multimodal model such as eavs-tf does)")
+            raise ConfigError(
+                "this model does not read transcripts (a multimodal model such as eavs-tf does)"
+            )
         if texts is not None and len(texts) != len(signals):
             raise ConfigError(f"{len(texts)} transcripts for {len(signals)} inputs")
         wf = self.whole_file
@@ -215,7 +239,9 @@ class Runner(ABC):
         out: list[Prediction | None] = [None] * len(signals)
         if short:
             sig = [signals[i] for i in short]
-            probs = self.calibrated_probabilities(sig, None if texts is None else [texts[i] for i in short])
+            probs = self.calibrated_probabilities(
+                sig, None if texts is None else [texts[i] for i in short]
+            )
             speech = [self._speech(x, rate) for x, rate, _ in sig]
             for i, p, sp in zip(short, probs, speech):
                 x, rate, src = signals[i]
@@ -229,7 +255,9 @@ class Runner(ABC):
             p.seconds = dt
         return out
 
-    def calibrated_probabilities(self, signals: list[Signal], texts: list[str | None] | None = None) -> np.ndarray:
+    def calibrated_probabilities(
+        self, signals: list[Signal], texts: list[str | None] | None = None
+    ) -> np.ndarray:
         """``(N, C)`` probabilities as answered (one pass per signal): the back-end's, with the
         card's temperature, labels merged. What ``predict`` reports for a clip; ``explain`` too."""
         from serkit.core.calibration import apply_temperature
@@ -237,7 +265,9 @@ class Runner(ABC):
         check_cancelled()
         if not signals:
             return np.zeros((0, len(self.labels)))
-        probs = self.probabilities(signals, texts) if texts is not None else self.probabilities(signals)
+        probs = (
+            self.probabilities(signals, texts) if texts is not None else self.probabilities(signals)
+        )
         if self.temperature != 1.0:
             probs = apply_temperature(probs, self.temperature)
         merge = getattr(self, "_merge", None)
@@ -247,22 +277,39 @@ class Runner(ABC):
         return probs
 
     def _state(self, conf: float, speech_s: float | None) -> str:
-        return ("no_speech" if speech_s is not None and speech_s < self.min_speech_s else
-                "uncertain" if conf < self.min_confidence else "emotion")
+        return (
+            "no_speech"
+            if speech_s is not None and speech_s < self.min_speech_s
+            else "uncertain"
+            if conf < self.min_confidence
+            else "emotion"
+        )
 
-    def _answer(self, p: np.ndarray, src: str, duration: float, speech_s: float | None,
-                windows: int = 1) -> Prediction:
+    def _answer(
+        self, p: np.ndarray, src: str, duration: float, speech_s: float | None, windows: int = 1
+    ) -> Prediction:
         from serkit.data.vad import DIMS, expected_vad
 
         d = expected_vad(p[None], self.labels)[0]
         top, conf = self.labels[int(np.argmax(p))], float(np.max(p))
         state = self._state(conf, speech_s)
-        return Prediction(top if state == "emotion" else state, {lab: float(v) for lab, v in zip(self.labels, p)},
-                          0.0, duration, src, state, top, conf, speech_s,
-                          None if not np.isfinite(d).all() else {k: round(float(v), 4) for k, v in zip(DIMS, d)},
-                          windows)
+        return Prediction(
+            top if state == "emotion" else state,
+            {lab: float(v) for lab, v in zip(self.labels, p)},
+            0.0,
+            duration,
+            src,
+            state,
+            top,
+            conf,
+            speech_s,
+            None if not np.isfinite(d).all() else {k: round(float(v), 4) for k, v in zip(DIMS, d)},
+            windows,
+        )
 
-    def _pool_windows(self, pieces: Iterable[np.ndarray], rate: int, src: str, text: str | None = None) -> Prediction:
+    def _pool_windows(
+        self, pieces: Iterable[np.ndarray], rate: int, src: str, text: str | None = None
+    ) -> Prediction:
         """The whole-file answer from windows (:class:`WholeFile`): batches of
         ``whole_file.batch`` windows at a time, so memory stays bounded; cancellable between
         batches (:func:`cancel_on`)."""
@@ -275,7 +322,9 @@ class Runner(ABC):
 
         def flush():
             nonlocal weight, speech_total, counted
-            probs = self.calibrated_probabilities([(w, rate, src) for w in batch], None if text is None else [text] * len(batch))
+            probs = self.calibrated_probabilities(
+                [(w, rate, src) for w in batch], None if text is None else [text] * len(batch)
+            )
             for w, p in zip(batch, probs):
                 sp = self._speech(w, rate)
                 plain[:] += p * w.size
@@ -314,14 +363,22 @@ class Runner(ABC):
         if not silero_available():
             import sys
 
-            print("serkit: speech-presence check off (pip install silero-vad onnxruntime to enable it)", file=sys.stderr)
+            print(
+                "serkit: speech-presence check off (pip install silero-vad onnxruntime to enable "
+                "it)",
+                file=sys.stderr,
+            )
             self.speech_check = False
             return None
 
         return speech_presence(x, rate, min_speech_s=self.min_speech_s).speech_s
 
-    def configure(self, min_confidence: float | None = None, speech_check: bool | None = None,
-                  labels: list[str] | str | None = None) -> Runner:
+    def configure(
+        self,
+        min_confidence: float | None = None,
+        speech_check: bool | None = None,
+        labels: list[str] | str | None = None,
+    ) -> Runner:
         """Override the abstention threshold / speech check, or restrict and merge the output
         classes with a label spec (``"anger,neutral=neutral+calm"``: each target's probability is
         the sum of its sources', renormalised over the targets); ``None`` = keep. Returns self."""
@@ -332,9 +389,13 @@ class Runner(ABC):
             base = getattr(self, "_model_labels", None) or list(self.labels)
             unknown = sorted({s for src in spec.targets.values() for s in src} - set(base))
             if unknown:
-                raise ConfigError(f"--labels names {unknown}, which this model does not output (it has {base})")
+                raise ConfigError(
+                    f"--labels names {unknown}, which this model does not output (it has {base})"
+                )
             self._model_labels = base
-            self._merge = np.array([[1.0 if lab in src else 0.0 for lab in base] for src in spec.targets.values()])
+            self._merge = np.array(
+                [[1.0 if lab in src else 0.0 for lab in base] for src in spec.targets.values()]
+            )
             self.labels = spec.names
         if min_confidence is not None:
             if not 0.0 <= min_confidence <= 1.0:
@@ -360,8 +421,9 @@ class Runner(ABC):
                 return p
         return self.classify([self.signal(audio, sr)], t0, None if text is None else [text])[0]
 
-    def predict_batch(self, items: list, sr: int | None = None, texts: list[str | None] | None = None
-                      ) -> list[Prediction]:
+    def predict_batch(
+        self, items: list, sr: int | None = None, texts: list[str | None] | None = None
+    ) -> list[Prediction]:
         """Classify several inputs; equal to :meth:`predict` on each (padding is masked). An
         input that cannot be used does not stop the others: its row has ``state == "error"``
         and the reason in ``error``."""
@@ -372,34 +434,55 @@ class Runner(ABC):
         good: list[int] = []
         signals: list[Signal] = []
         for i, a in enumerate(items):
-            src = str(a) if isinstance(a, (str, Path)) else "<bytes>" if isinstance(a, (bytes, bytearray)) else "<array>"
+            src = (
+                str(a)
+                if isinstance(a, (str, Path))
+                else "<bytes>"
+                if isinstance(a, (bytes, bytearray))
+                else "<array>"
+            )
             try:
                 if isinstance(a, (str, Path)):
                     frames, rate = audio_info(a, self.audio_config)
-                    if frames / rate > self.whole_file.single_s:  # long: windows read block by block
+                    if (
+                        frames / rate > self.whole_file.single_s
+                    ):  # long: windows read block by block
                         out[i] = self.predict(a, text=None if texts is None else texts[i])
                         continue
                 signals.append(self.signal(a, sr))
                 good.append(i)
             except AudioError as exc:
                 out[i] = Prediction.failed(src, exc.reason)
-        for i, p in zip(good, self.classify(signals, t0, None if texts is None else [texts[i] for i in good])):
+        for i, p in zip(
+            good, self.classify(signals, t0, None if texts is None else [texts[i] for i in good])
+        ):
             out[i] = p
         return out
 
     def embed(self, audio, sr: int | None = None) -> np.ndarray:
         """The utterance embedding the head pools (PyTorch recogniser only)."""
-        raise ConfigError("embeddings come from the PyTorch engine (serkit.load(...), or --engine torch)")
+        raise ConfigError(
+            "embeddings come from the PyTorch engine (serkit.load(...), or --engine torch)"
+        )
 
-    def stream(self, sr: int = 16000, window: float = 2.0, hop: float = 0.5, min_window: float = 0.5):
+    def stream(
+        self, sr: int = 16000, window: float = 2.0, hop: float = 0.5, min_window: float = 0.5
+    ):
         """A :class:`~serkit.deploy.stream.Stream`: ``feed(chunk)`` audio at ``sr`` Hz in pieces of
         any size, get a row per ``hop`` s (the windows of ``timeline(vad="none")``); ``close()``."""
         from serkit.deploy.stream import Stream
 
         return Stream(self, sr, window, hop, min_window)
 
-    def timeline(self, audio, sr: int | None = None, window: float = 2.0, hop: float = 1.0,
-                 vad: str = "energy", min_window: float = 0.5) -> list[TimelineRow]:
+    def timeline(
+        self,
+        audio,
+        sr: int | None = None,
+        window: float = 2.0,
+        hop: float = 1.0,
+        vad: str = "energy",
+        min_window: float = 0.5,
+    ) -> list[TimelineRow]:
         """Emotion over time: windows of ``window`` s every ``hop`` s.
 
         ``vad="energy"``: windows only over speech regions found by an energy detector
@@ -410,7 +493,9 @@ class Runner(ABC):
         if not (np.isfinite(window) and np.isfinite(hop)) or window <= 0 or hop <= 0:
             raise ConfigError("window and hop must be finite and > 0 seconds")
         if hop < 0.01 or window < 0.1:
-            raise ConfigError(f"window >= 0.1 s and hop >= 0.01 s, got window={window:g}, hop={hop:g}")
+            raise ConfigError(
+                f"window >= 0.1 s and hop >= 0.01 s, got window={window:g}, hop={hop:g}"
+            )
         if vad not in ("energy", "none"):
             raise ConfigError(f"vad must be 'energy' or 'none', got {vad!r}")
         x, rate, src = self.signal(audio, sr)
@@ -419,8 +504,15 @@ class Runner(ABC):
         rows = []
         step = self.whole_file.batch
         for k in range(0, len(spans), step):
-            part = spans[k: k + step]
-            segs = [(x[int(round(a * rate)): int(round(b * rate))], rate, f"{src}[{a:.2f}-{b:.2f}]") for a, b in part]
-            rows += [TimelineRow(a, b, p.label, p.probabilities, p.state, p.top, p.confidence, p.speech_s)
-                     for (a, b), p in zip(part, self.classify(segs))]
+            part = spans[k : k + step]
+            segs = [
+                (x[int(round(a * rate)) : int(round(b * rate))], rate, f"{src}[{a:.2f}-{b:.2f}]")
+                for a, b in part
+            ]
+            rows += [
+                TimelineRow(
+                    a, b, p.label, p.probabilities, p.state, p.top, p.confidence, p.speech_s
+                )
+                for (a, b), p in zip(part, self.classify(segs))
+            ]
         return rows

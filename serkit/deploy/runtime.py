@@ -50,8 +50,10 @@ class OnnxRecognizer(Runner):
         except (ValueError, TypeError) as exc:
             raise SerkitError(f"{path}: not a serkit ONNX file ({exc})") from None
         if self.meta.kind != "full" or [i.name for i in self.session.get_inputs()] != ["mel"]:
-            raise SerkitError(f"{path}: a serkit '{self.meta.kind}' ONNX file; this runner takes full exports "
-                              "(input 'mel': serkit export without --head-only)")
+            raise SerkitError(
+                f"{path}: a serkit '{self.meta.kind}' ONNX file; this runner takes full exports "
+                "(input 'mel': serkit export without --head-only)"
+            )
         self.labels: list[str] = list(self.meta.labels)
         self.sample_rate = self.target_rate = int(self.meta.sample_rate)
         self.temperature = float(self.meta.calibration.get("temperature", 1.0))

@@ -23,7 +23,8 @@ Endpoints (OpenAPI docs at ``/docs``):
 - ``GET  /metrics``        Prometheus text format: requests by path and status, latency
   histogram, inferences in flight and waiting
 
-Errors are JSON ``{"error": {"code": ..., "message": ..., "request_id": ...}}``: 400 (empty upload, bad
+Errors are JSON ``{"error": {"code": ..., "message": ..., "request_id": ...}}``: 400 (empty upload,
+bad
 parameters), 413 (upload or audio too long), 415 (not decodable audio), 422 (decodable but
 unusable: NaN/inf, too short; or a missing field), 404 (unknown model), 503 + ``Retry-After``
 (more than ``workers + max_queue`` inferences in flight and waiting: the request is refused at
@@ -55,8 +56,15 @@ from serkit.deploy.service.observe import Metrics, install_observability, log_re
 from serkit.deploy.service.routes import add_audio_routes, add_info_routes
 from serkit.deploy.service.stream import stream_session
 
-__all__ = ["STATUS_OF_KIND", "ApiError", "ServeConfig", "card_headline", "create_app", "log_requests_to_stderr",
-           "run_server"]
+__all__ = [
+    "STATUS_OF_KIND",
+    "ApiError",
+    "ServeConfig",
+    "card_headline",
+    "create_app",
+    "log_requests_to_stderr",
+    "run_server",
+]
 
 
 def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
@@ -73,14 +81,22 @@ def create_app(cfg: ServeConfig | None = None, recognizers: dict | None = None):
     for r in recs.values():  # first inference pays one-off set-up costs: not on a user's request
         r.predict(np.zeros(16000, np.float32) + 1e-3, sr=16000)
 
-    app = FastAPI(title="serkit", version=__version__, docs_url=None, redoc_url=None,
-                  description="Speech emotion recognition: upload audio, get emotion probabilities.")
+    app = FastAPI(
+        title="serkit",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        description="Speech emotion recognition: upload audio, get emotion probabilities.",
+    )
     install_error_handlers(app)
     metrics = Metrics()
     gate = Gate(cfg, metrics)
     app.state.gate = gate
-    app.add_middleware(BodyLimit, max_bytes=int(cfg.max_upload_mb * 1024 * 1024) + 64 * 1024,
-                       max_mb=cfg.max_upload_mb)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=int(cfg.max_upload_mb * 1024 * 1024) + 64 * 1024,
+        max_mb=cfg.max_upload_mb,
+    )
     install_observability(app, metrics, gate)
     add_info_routes(app, recs, metrics)
     add_audio_routes(app, recs, cfg, gate)
@@ -102,11 +118,15 @@ def run_server(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, echo
 
     app = create_app(cfg)
     gate: Gate = app.state.gate
-    echo(f"serkit serve: http://{host}:{port}/ (API reference /docs), models "
-         + ", ".join(f"{n}={p}" for n, p in cfg.models.items())
-         + f"; limits: upload {cfg.max_upload_mb:g} MB, audio {cfg.max_audio_s:g} s (timeline {cfg.max_timeline_s:g} s, "
-           f"{cfg.max_timeline_windows} windows), {cfg.workers} worker(s) + {cfg.max_queue} queued, "
-           f"{cfg.max_streams} streams, timeout {cfg.request_timeout_s:g} s, shutdown grace {cfg.shutdown_grace_s:g} s")
+    echo(
+        f"serkit serve: http://{host}:{port}/ (API reference /docs), models "
+        + ", ".join(f"{n}={p}" for n, p in cfg.models.items())
+        + f"; limits: upload {cfg.max_upload_mb:g} MB, audio {cfg.max_audio_s:g} s (timeline "
+        f"{cfg.max_timeline_s:g} s, "
+        f"{cfg.max_timeline_windows} windows), {cfg.workers} worker(s) + {cfg.max_queue} queued, "
+        f"{cfg.max_streams} streams, timeout {cfg.request_timeout_s:g} s, shutdown grace "
+        f"{cfg.shutdown_grace_s:g} s"
+    )
 
     class _Server(uvicorn.Server):
         def handle_exit(self, sig, frame):
@@ -119,5 +139,12 @@ def run_server(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 8000, echo
                     gate.drain()
             super().handle_exit(sig, frame)
 
-    _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                           timeout_graceful_shutdown=int(cfg.shutdown_grace_s) or None)).run()
+    _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=int(cfg.shutdown_grace_s) or None,
+        )
+    ).run()

@@ -58,14 +58,21 @@ class SpikingStream:
 
         head = getattr(getattr(model, "net", None), "head", None)
         if getattr(model, "name", "") not in ("snn-vanilla", "pts-snn") or head is None:
-            raise ConfigError(f"SpikingStream runs the snn-vanilla head; got model {getattr(model, 'name', model)!r}")
+            raise ConfigError(
+                "SpikingStream runs the snn-vanilla head; got model "
+                f"{getattr(model, 'name', model)!r}"
+            )
         if head.use_tsse or head.use_campc or not head.spiking:
-            raise ConfigError("SpikingStream needs a causal spiking head: snn-vanilla (use_tsse=false, "
-                              "use_campc=false, neuron=plif); TSSE looks one step ahead and CAMPC reads the "
-                              "whole utterance")
+            raise ConfigError(
+                "SpikingStream needs a causal spiking head: snn-vanilla (use_tsse=false, "
+                "use_campc=false, neuron=plif); TSSE looks one step ahead and CAMPC reads the "
+                "whole utterance"
+            )
         if getattr(frontend, "name", "") != "compact" or not frontend.arch.causal:
-            raise ConfigError("SpikingStream needs the causal compact student (a frontend compact:<path> "
-                              "distilled with --set student.causal=true)")
+            raise ConfigError(
+                "SpikingStream needs the causal compact student (a frontend compact:<path> "
+                "distilled with --set student.causal=true)"
+            )
         self.model, self.frontend = model, frontend
         self.net = model.net.eval()
         self.head = head
@@ -93,7 +100,9 @@ class SpikingStream:
 
     @torch.no_grad()
     def _step(self, frames: list[np.ndarray]) -> SpikeStep:
-        x = torch.from_numpy(np.mean(np.stack(frames), axis=0, dtype=np.float32))[None, :, None, :]  # (1, L, 1, D)
+        x = torch.from_numpy(np.mean(np.stack(frames), axis=0, dtype=np.float32))[
+            None, :, None, :
+        ]  # (1, L, 1, D)
         z = self.net.featurizer(self.net.norm(x))[:, 0]  # (1, D)
         h = self.head
         m = torch.ones(1, 1, 1)
@@ -108,12 +117,15 @@ class SpikingStream:
         return SpikeStep(self._frames / 50.0, e / e.sum(), int(s1.sum() + s2.sum()))
 
     def feed(self, mel: np.ndarray) -> list[SpikeStep]:
-        """Log-mel frames ``(80, k)`` at 100 frames/s; returns one step per completed pooling block."""
+        """Log-mel frames ``(80, k)`` at 100 frames/s; returns one step per completed pooling
+        block."""
         if self.closed:
             raise ConfigError("SpikingStream: feed after close")
         mel = np.asarray(mel, dtype=np.float32)
         if mel.ndim != 2 or mel.shape[0] != 80 or not np.isfinite(mel).all():
-            raise ConfigError(f"SpikingStream.feed takes finite log-mel frames (80, k); got shape {mel.shape}")
+            raise ConfigError(
+                f"SpikingStream.feed takes finite log-mel frames (80, k); got shape {mel.shape}"
+            )
         taps = self._student.feed(torch.from_numpy(mel))
         out: list[SpikeStep] = []
         for j in range(taps[0].shape[0]):
@@ -130,7 +142,9 @@ class SpikingStream:
             return []
         out = []
         if self._student._pending.shape[-1]:  # an odd last mel frame: its output frame reads only
-            out = self.feed(np.zeros((80, 1), np.float32))  # up to that frame, so a zero frame flushes it
+            out = self.feed(
+                np.zeros((80, 1), np.float32)
+            )  # up to that frame, so a zero frame flushes it
         self.closed = True
         if self._pending:
             out.append(self._step(self._pending))

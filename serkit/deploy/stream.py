@@ -26,7 +26,7 @@ from serkit.core.errors import ConfigError
 MAX_RATE = 384_000
 MIN_RATE = 4_000
 MAX_WINDOW_S = 30.0  # the encoders' context; also bounds what a stream holds
-MIN_HOP_S = 0.05     # at most 20 model calls per second of audio
+MIN_HOP_S = 0.05  # at most 20 model calls per second of audio
 
 
 @dataclass
@@ -45,37 +45,71 @@ class StreamRow:
     revised: bool = False
 
     def to_dict(self) -> dict:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label, "state": self.state,
-                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
-                "latency_ms": round(self.latency_ms, 2), "revised": self.revised}
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "label": self.label,
+            "state": self.state,
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "latency_ms": round(self.latency_ms, 2),
+            "revised": self.revised,
+        }
 
 
 class Stream:
     """``feed(chunk) -> [StreamRow]`` for chunks at ``sr`` Hz (float in [-1, 1] or int16);
     ``close() -> [StreamRow]`` flushes the tail. Built by :meth:`Runner.stream`."""
 
-    def __init__(self, runner, sr: int, window: float = 2.0, hop: float = 0.5, min_window: float = 0.5):
+    def __init__(
+        self, runner, sr: int, window: float = 2.0, hop: float = 0.5, min_window: float = 0.5
+    ):
         import math
 
-        if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not MIN_RATE <= sr <= MAX_RATE:
-            raise ConfigError(f"stream: sample rate must be an integer in {MIN_RATE}..{MAX_RATE} Hz, got {sr!r}")
+        if (
+            isinstance(sr, bool)
+            or not isinstance(sr, (int, np.integer))
+            or not MIN_RATE <= sr <= MAX_RATE
+        ):
+            raise ConfigError(
+                f"stream: sample rate must be an integer in {MIN_RATE}..{MAX_RATE} Hz, got {sr!r}"
+            )
         for name, v in (("window", window), ("hop", hop), ("min_window", min_window)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not math.isfinite(v):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float, np.floating))
+                or not math.isfinite(v)
+            ):
                 raise ConfigError(f"stream: {name} must be a finite number of seconds, got {v!r}")
-        if not 0.1 <= window <= MAX_WINDOW_S or not MIN_HOP_S <= hop <= MAX_WINDOW_S or min_window < 0:
-            raise ConfigError(f"stream: window must be in [0.1, {MAX_WINDOW_S:g}] s, hop in [{MIN_HOP_S:g}, "
-                              f"{MAX_WINDOW_S:g}] s, min_window >= 0; got window={window!r}, hop={hop!r}")
-        self.runner, self.sr, self.window, self.hop, self.min_window = runner, int(sr), window, hop, min_window
+        if (
+            not 0.1 <= window <= MAX_WINDOW_S
+            or not MIN_HOP_S <= hop <= MAX_WINDOW_S
+            or min_window < 0
+        ):
+            raise ConfigError(
+                f"stream: window must be in [0.1, {MAX_WINDOW_S:g}] s, hop in [{MIN_HOP_S:g}, "
+                f"{MAX_WINDOW_S:g}] s, min_window >= 0; got window={window!r}, hop={hop!r}"
+            )
+        self.runner, self.sr, self.window, self.hop, self.min_window = (
+            runner,
+            int(sr),
+            window,
+            hop,
+            min_window,
+        )
         self.rate = runner.target_rate or self.sr
         self._resampler = None
         if self.rate != self.sr:
             import soxr
 
             self._resampler = soxr.ResampleStream(self.sr, self.rate, 1, dtype="float32")
-        self._buf = np.zeros(0, np.float32)  # samples [self._offset, self._offset + len(buf)) of the stream
+        self._buf = np.zeros(
+            0, np.float32
+        )  # samples [self._offset, self._offset + len(buf)) of the stream
         self._offset = 0
         self._a = 0.0  # start (s) of the next window, accumulated as timeline() does
-        self._last: tuple[float, float, np.ndarray] | None = None  # the last row's window and samples
+        self._last: tuple[float, float, np.ndarray] | None = (
+            None  # the last row's window and samples
+        )
         self._closed = False
 
     @property
@@ -101,12 +135,16 @@ class Stream:
 
     def _cut(self, a: float, b: float) -> np.ndarray:
         i, j = int(round(a * self.rate)) - self._offset, int(round(b * self.rate)) - self._offset
-        return self._buf[max(0, i): j]
+        return self._buf[max(0, i) : j]
 
-    def _row(self, a: float, b: float, x: np.ndarray, t0: float, revised: bool = False) -> StreamRow:
+    def _row(
+        self, a: float, b: float, x: np.ndarray, t0: float, revised: bool = False
+    ) -> StreamRow:
         p = self.runner.classify([(x, self.rate, f"<stream>[{a:.2f}-{b:.2f}]")])[0]
         self._last = (a, b, x)
-        return StreamRow(a, b, p.label, p.state, p.probabilities, (time.perf_counter() - t0) * 1000, revised)
+        return StreamRow(
+            a, b, p.label, p.state, p.probabilities, (time.perf_counter() - t0) * 1000, revised
+        )
 
     def _drop_before(self, t: float) -> None:
         keep = int(round(t * self.rate)) - self._offset
@@ -139,8 +177,11 @@ class Stream:
         if self._closed:
             return []
         t0 = time.perf_counter()
-        rows = self._add(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), t0) \
-            if self._resampler is not None else []
+        rows = (
+            self._add(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True), t0)
+            if self._resampler is not None
+            else []
+        )
         self._closed = True
         end = self.samples / self.rate
         if self._last is None:  # shorter than one window: one row over everything (if anything)
@@ -151,7 +192,7 @@ class Stream:
         if end - self._a >= self.min_window and end > b_last:
             rows.append(self._row(self._a, end, self._cut(self._a, end).copy(), t0))
         elif end > b_last:  # a short tail: the last window grows to the end
-            tail = self._buf[max(0, int(round(b_last * self.rate)) - self._offset):]
+            tail = self._buf[max(0, int(round(b_last * self.rate)) - self._offset) :]
             rows.append(self._row(a_last, end, np.concatenate([x_last, tail]), t0, revised=True))
         return rows
 
@@ -168,8 +209,16 @@ class Stream:
         return out
 
 
-def listen_rows(rec, source: str, rate: int = 16000, sample_format: str = "pcm16", window: float = 2.0,
-                hop: float = 0.5, chunk: float = 0.1, realtime: bool = True):
+def listen_rows(
+    rec,
+    source: str,
+    rate: int = 16000,
+    sample_format: str = "pcm16",
+    window: float = 2.0,
+    hop: float = 0.5,
+    chunk: float = 0.1,
+    realtime: bool = True,
+):
     """Rows of ``rec.stream`` over an audio file (fed at the speed it plays when ``realtime``)
     or, for ``source == "-"``, raw little-endian PCM (``pcm16`` | ``float32`` at ``rate`` Hz)
     from stdin as it arrives; yields each :class:`StreamRow` as soon as it exists."""
@@ -200,7 +249,12 @@ def listen_rows(rec, source: str, rate: int = 16000, sample_format: str = "pcm16
         info = sf.info(source)
     except (RuntimeError, OSError) as exc:
         raise AudioError(source, f"cannot read: {exc}") from None
-    st, n, t0, fed = rec.stream(info.samplerate, window, hop), max(1, int(chunk * info.samplerate)), time.time(), 0
+    st, n, t0, fed = (
+        rec.stream(info.samplerate, window, hop),
+        max(1, int(chunk * info.samplerate)),
+        time.time(),
+        0,
+    )
     for block in sf.blocks(source, blocksize=n, dtype="float32", always_2d=True):
         if realtime:
             time.sleep(max(0.0, t0 + fed / info.samplerate - time.time()))

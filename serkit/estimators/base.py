@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from serkit.core.errors import ConfigError
-
 from serkit.core.config import Component, build_component, to_dict
 from serkit.core.cost import Cost
+from serkit.core.errors import ConfigError
 from serkit.training.trainer import TrainReport
 
 
@@ -163,8 +162,12 @@ def register(cls: type[Model]) -> type[Model]:
 
 def model_component(data: dict | str | Component) -> Component:
     """``{name: attnpool, hidden: 64, ...}`` -> the model's typed config (presets applied)."""
-    return build_component(data, {n: c.config_cls for n, c in MODELS.items()}, "model",
-                           {n: c.preset for n, c in MODELS.items()})
+    return build_component(
+        data,
+        {n: c.config_cls for n, c in MODELS.items()},
+        "model",
+        {n: c.preset for n, c in MODELS.items()},
+    )
 
 
 def build_model(spec: dict | str | Component, n_classes: int, n_layers: int, dim: int) -> Model:

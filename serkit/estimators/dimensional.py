@@ -50,22 +50,37 @@ class DimRegressor:
     def __init__(self, config: DimConfig, n_layers: int, dim: int):
         cls = MODELS.get(config.head)
         if cls is None or not issubclass(cls, TorchHeadModel):
-            raise ConfigError(f"dimensional head {config.head!r}: use a torch head model "
-                              f"({', '.join(sorted(n for n, c in MODELS.items() if issubclass(c, TorchHeadModel)))})")
+            heads = sorted(n for n, c in MODELS.items() if issubclass(c, TorchHeadModel))
+            raise ConfigError(
+                f"dimensional head {config.head!r}: use a torch head model ({', '.join(heads)})"
+            )
         if config.layer in ("auto", "cv"):
-            raise ConfigError("dimensional regression: layer must be an index, 'mean', 'learned' or 'concat'")
+            raise ConfigError(
+                "dimensional regression: layer must be an index, 'mean', 'learned' or 'concat'"
+            )
         self.config, self.n_layers, self.dim = config, n_layers, dim
-        head_cfg = from_dict(cls.config_cls, {**cls.preset, **config.head_settings}, f"{config.head} head")
+        head_cfg = from_dict(
+            cls.config_cls, {**cls.preset, **config.head_settings}, f"{config.head} head"
+        )
         n_out = self.n_dims + (8 if config.sphere_weight > 0 else 0)
-        head = cls(head_cfg, n_out, n_layers, dim).build_head()  # the head module of any torch head model
-        self.net = HeadPipeline(Standardize(n_layers, dim), Featurizer(n_layers, config.layer), head)
+        head = cls(
+            head_cfg, n_out, n_layers, dim
+        ).build_head()  # the head module of any torch head model
+        self.net = HeadPipeline(
+            Standardize(n_layers, dim), Featurizer(n_layers, config.layer), head
+        )
         self.report: dict = {}
 
     def _prep(self, feats):
         return [pool_frames(f, self.config.pool) for f in feats]
 
-    def fit(self, feats: list[np.ndarray], targets: np.ndarray, seed: int,
-            val: tuple[list[np.ndarray], np.ndarray] | None = None) -> dict:
+    def fit(
+        self,
+        feats: list[np.ndarray],
+        targets: np.ndarray,
+        seed: int,
+        val: tuple[list[np.ndarray], np.ndarray] | None = None,
+    ) -> dict:
         """Train (early stopping on ``val``'s mean CCC), then refit on train + val for the best
         epoch count (as the classifiers do)."""
         from serkit.data.vad import sphere_region
@@ -87,13 +102,27 @@ class DimRegressor:
                     mod.reset_parameters()
             self.net.norm.fit(self._prep(fe))
             vv = (self.net.norm.apply_np(self._prep(v[0])), v[1]) if v is not None else None
-            return train_regressor(self.net.body(), self.net.norm.apply_np(self._prep(fe)), tg, cfg, seed, vv,
-                                   self.n_dims, regions(tg), self.config.sphere_weight)
+            return train_regressor(
+                self.net.body(),
+                self.net.norm.apply_np(self._prep(fe)),
+                tg,
+                cfg,
+                seed,
+                vv,
+                self.n_dims,
+                regions(tg),
+                self.config.sphere_weight,
+            )
 
         rep = run(feats, targets, self.config.train, val)
         if val is not None and len(val[0]):
             cfg = dataclasses.replace(self.config.train, epochs=max(1, rep["best_epoch"]))
-            run(list(feats) + list(val[0]), np.concatenate([targets, np.asarray(val[1], np.float32)]), cfg, None)
+            run(
+                list(feats) + list(val[0]),
+                np.concatenate([targets, np.asarray(val[1], np.float32)]),
+                cfg,
+                None,
+            )
             rep["refit_epochs"] = cfg.epochs
         self.report = rep
         return rep

@@ -31,7 +31,6 @@ from serkit.nn.neurons import firing_health
 from serkit.training.trainer import TrainConfig, collate, train_classifier
 
 
-
 @dataclass
 class EAVSTFConfig:
     """See :class:`~serkit.nn.heads.eavs_tf.EAVSTFNet`. ``pool``: audio frames averaged per SNN
@@ -65,23 +64,44 @@ class EAVSTF(TorchNetModel):
         super().__init__(*a, **k)
         c = self.config
         if c.layer in ("auto", "cv"):
-            raise ConfigError("eavs-tf: layer must be learned, mean, concat or an index (auto/cv are not implemented here)")
+            raise ConfigError(
+                "eavs-tf: layer must be learned, mean, concat or an index (auto/cv are not "
+                "implemented here)"
+            )
         self.net = self._build()
 
     @property
     def uses(self) -> tuple[str, ...]:
-        return {"both": ("audio", "text"), "audio": ("audio",), "text": ("text",)}[self.config.modalities]
+        return {"both": ("audio", "text"), "audio": ("audio",), "text": ("text",)}[
+            self.config.modalities
+        ]
 
     def _build(self) -> EAVSTFNet:
         c = self.config
-        return EAVSTFNet(self.n_layers, self.dim, c.text_dim, self.n_classes, c.hidden, c.fusion, c.modalities,
-                         c.neuron, c.norm, c.modality_dropout, c.shift_frac, c.dropout, c.init_tau, c.layer)
+        return EAVSTFNet(
+            self.n_layers,
+            self.dim,
+            c.text_dim,
+            self.n_classes,
+            c.hidden,
+            c.fusion,
+            c.modalities,
+            c.neuron,
+            c.norm,
+            c.modality_dropout,
+            c.shift_frac,
+            c.dropout,
+            c.init_tau,
+            c.layer,
+        )
 
     # ---- data ---------------------------------------------------------------------------
     def _prep(self, feats: list) -> list[Bimodal]:
         bad = [type(f).__name__ for f in feats[:1] if not isinstance(f, Bimodal)]
         if bad:
-            raise ConfigError(f"eavs-tf needs audio + text items (the dataset builds them); got {bad[0]}")
+            raise ConfigError(
+                f"eavs-tf needs audio + text items (the dataset builds them); got {bad[0]}"
+            )
         return [dataclasses.replace(f, audio=pool_frames(f.audio, self.config.pool)) for f in feats]
 
     def _fit_norms(self, items: list[Bimodal]) -> None:
@@ -99,7 +119,9 @@ class EAVSTF(TorchNetModel):
 
     def _train(self, items, labels, cfg: TrainConfig, seed: int, val=None):
         self._fit_norms(items)
-        return train_classifier(self.net, items, labels, self.n_classes, cfg, seed, val, readout=self.net.readout)
+        return train_classifier(
+            self.net, items, labels, self.n_classes, cfg, seed, val, readout=self.net.readout
+        )
 
     def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
         self._reset(seed)
@@ -117,7 +139,6 @@ class EAVSTF(TorchNetModel):
             report.layer_weights = [round(float(w), 4) for w in self.net.featurizer.weights()]
         return report
 
-
     # ---- energy -------------------------------------------------------------------------
     @torch.no_grad()
     def _clip_parts(self, item: Bimodal) -> dict[str, dict[str, float]]:
@@ -127,24 +148,33 @@ class EAVSTF(TorchNetModel):
         b, _ = collate([item])
         _, sp = net.run(b)
         n_spk = {k: float(s.sum()) for k, s in sp.items()}
-        dense = {k: float(s.numel()) for k, s in sp.items()}  # ANN twin: every activation is a MAC operand
+        dense = {
+            k: float(s.numel()) for k, s in sp.items()
+        }  # ANN twin: every activation is a MAC operand
         count = n_spk if net.spiking else dense
         L, T, D = item.audio.shape
         Tt = 0 if item.text is None else item.text.shape[0]
         H, C, Dt = net.hidden, net.n_classes, net.text_dim
         a_on = bool(item.has_audio) and net.use_audio
         t_on = Tt > 0 and net.use_text
-        parts = {"audio": {"macs": 0.0, "sops": 0.0}, "text": {"macs": 0.0, "sops": 0.0},
-                 "fusion": {"macs": 0.0, "sops": 0.0}}
+        parts = {
+            "audio": {"macs": 0.0, "sops": 0.0},
+            "text": {"macs": 0.0, "sops": 0.0},
+            "fusion": {"macs": 0.0, "sops": 0.0},
+        }
         key = "sops" if net.spiking else "macs"
         if a_on:
-            parts["audio"]["macs"] += 2 * L * T * D + T * D * H  # standardise + layer weights, projection
+            parts["audio"]["macs"] += (
+                2 * L * T * D + T * D * H
+            )  # standardise + layer weights, projection
             parts["audio"][key] += count["lif_a"] * (2 * H if net.cross else H)
             if not net.cross:
                 parts["audio"][key] += count["lif_a2"] * C
         if t_on:
             parts["text"]["macs"] += Tt * Dt + Tt * Dt * H
-            parts["text"][key] += count["lif_t"] * (H + (2 * H if net.cross else 0)) + count["lif_t2"] * C
+            parts["text"][key] += (
+                count["lif_t"] * (H + (2 * H if net.cross else 0)) + count["lif_t2"] * C
+            )
         if net.cross and a_on:
             parts["fusion"]["macs"] += T * H * H  # the real-valued context half of the fusion input
             k, v = sp["lif_kv"][:, 0].chunk(2, dim=-1)
@@ -162,7 +192,11 @@ class EAVSTF(TorchNetModel):
         for p in ("audio", "text", "fusion"):
             macs = 3.0 * float(np.mean([c[p]["macs"] / d for c, d in zip(per, ds)]))
             sops = 3.0 * float(np.mean([c[p]["sops"] / d for c, d in zip(per, ds)]))
-            out[p] = {"macs": int(macs), "sops": int(sops), "energy_mj": round(energy_mj(macs, sops), 6)}
+            out[p] = {
+                "macs": int(macs),
+                "sops": int(sops),
+                "energy_mj": round(energy_mj(macs, sops), 6),
+            }
         return out
 
     def cost(self, feats: list, durations: list[float]) -> Cost:

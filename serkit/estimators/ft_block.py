@@ -56,12 +56,20 @@ class FTBlock(TorchHeadModel):
 
         c = self.config
         if not isinstance(c.layer, int) or c.layer != c.block - 1:
-            raise ConfigError(f"ft-block: layer must be the cached state feeding block {c.block} (layer={c.block - 1}), "
-                              f"got {c.layer!r}")
+            raise ConfigError(
+                f"ft-block: layer must be the cached state feeding block {c.block} "
+                f"(layer={c.block - 1}), "
+                f"got {c.layer!r}"
+            )
         if self.dim not in VARIANT_BY_DIM:
-            raise ConfigError(f"ft-block needs Whisper states (384-d tiny.en or 512-d base), got {self.dim}-d features")
-        enc = WhisperEncoder(read_encoder_weights(str(model_dir(VARIANT_BY_DIM[self.dim]) / "model.bin")),
-                             n_layers=c.block)
+            raise ConfigError(
+                f"ft-block needs Whisper states (384-d tiny.en or 512-d base), got {self.dim}-d "
+                "features"
+            )
+        enc = WhisperEncoder(
+            read_encoder_weights(str(model_dir(VARIANT_BY_DIM[self.dim]) / "model.bin")),
+            n_layers=c.block,
+        )
         block = enc.blocks[c.block - 1]
         self._pretrained_state = {k: v.clone() for k, v in block.state_dict().items()}
         return FineTunedBlockHead(block, super().build_head(), freeze=c.freeze_block)
@@ -74,8 +82,19 @@ class FTBlock(TorchHeadModel):
     def _train(self, feats, labels, cfg, seed: int, val=None, variants=None, soft=None):
         """No standardisation (identity): the block expects the encoder's raw activations."""
         v = (self._prep(val.feats), val.labels) if val is not None and len(val) else None
-        return train_classifier(self.net.body(), feats, labels, self.n_classes, cfg, seed, v, readout=self.net.head.out,
-                                soft_targets=soft)
+        return train_classifier(
+            self.net.body(),
+            feats,
+            labels,
+            self.n_classes,
+            cfg,
+            seed,
+            v,
+            readout=self.net.head.out,
+            soft_targets=soft,
+        )
 
     def adapt(self, feats):
-        raise ConfigError("ft-block has no input standardisation to adapt (its block expects raw activations)")
+        raise ConfigError(
+            "ft-block has no input standardisation to adapt (its block expects raw activations)"
+        )

@@ -65,10 +65,14 @@ class FTCompact(TorchHeadModel):
         Model.__init__(self, *a, **k)
         c = self.config
         if c.pool != 1:
-            raise ConfigError(f"ft-compact: pool must be 1 (the student reads 100 log-mel frames/s), got {c.pool}")
+            raise ConfigError(
+                f"ft-compact: pool must be 1 (the student reads 100 log-mel frames/s), got {c.pool}"
+            )
         if self.dim != 80 or self.n_layers != 1:
-            raise ConfigError(f"ft-compact reads raw log-mel frames: use --frontend logmel --set frontend.pool=1 "
-                              f"(got {self.n_layers} x {self.dim}-d features)")
+            raise ConfigError(
+                f"ft-compact reads raw log-mel frames: use --frontend logmel --set frontend.pool=1 "
+                f"(got {self.n_layers} x {self.dim}-d features)"
+            )
         self.net = HeadPipeline(Standardize(1, self.dim), Featurizer(1, 0), self.build_head())
         self._layer_init = None
 
@@ -80,9 +84,19 @@ class FTCompact(TorchHeadModel):
         n_taps, d = len(student.config.taps), student.config.channels
         self._pretrained_state = {k: v.clone() for k, v in student.state_dict().items()}
         head = AttnPoolHead(d, self.n_classes, *(getattr(c, a) for a in self.head_args))
-        return FineTunedCompactHead(student, n_taps, d, Featurizer(n_taps, c.layer, c.layer_temp), head,
-                                    pool=c.state_pool, freeze=c.freeze_student, freq_masks=c.freq_masks,
-                                    freq_width=c.freq_width, time_masks=c.time_masks, time_width=c.time_width)
+        return FineTunedCompactHead(
+            student,
+            n_taps,
+            d,
+            Featurizer(n_taps, c.layer, c.layer_temp),
+            head,
+            pool=c.state_pool,
+            freeze=c.freeze_student,
+            freq_masks=c.freq_masks,
+            freq_width=c.freq_width,
+            time_masks=c.time_masks,
+            time_width=c.time_width,
+        )
 
     @property
     def body(self) -> FineTunedCompactHead:
@@ -125,8 +139,17 @@ class FTCompact(TorchHeadModel):
         from the (distilled, not yet fine-tuned) student on the training clips."""
         self.body.set_stats(self._mels(feats))
         v = (self._prep(val.feats), val.labels) if val is not None and len(val) else None
-        return train_classifier(self.net.body(), feats, labels, self.n_classes, cfg, seed, v, readout=self.body.out,
-                                soft_targets=soft)
+        return train_classifier(
+            self.net.body(),
+            feats,
+            labels,
+            self.n_classes,
+            cfg,
+            seed,
+            v,
+            readout=self.body.out,
+            soft_targets=soft,
+        )
 
     def adapt(self, feats: list[np.ndarray]) -> dict:
         """The tap standardisation (``(L, D)`` mean / std of the fine-tuned student's states)
@@ -134,4 +157,7 @@ class FTCompact(TorchHeadModel):
         if not feats:
             raise ConfigError("adapt needs at least one clip")
         self.body.set_stats(self._mels(feats))
-        return {"standardize": "student tap-state mean/std per tap and dimension", "clips": len(feats)}
+        return {
+            "standardize": "student tap-state mean/std per tap and dimension",
+            "clips": len(feats),
+        }

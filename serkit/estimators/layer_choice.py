@@ -25,16 +25,24 @@ def pooled_stats(feats: list[np.ndarray]) -> np.ndarray:
     return np.stack(out)
 
 
-def inner_speaker_folds(y: np.ndarray, groups: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def inner_speaker_folds(
+    y: np.ndarray, groups: np.ndarray, k: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train, validation) index pairs grouped by speaker and stratified by label
     (deterministic). ``y: (N,)``, ``groups: (N,)`` speaker ids."""
     with warnings.catch_warnings():  # "least populated class has only n members": expected here
         warnings.simplefilter("ignore", UserWarning)
-        return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(np.zeros(len(y)), y, groups))
+        return list(
+            StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0).split(
+                np.zeros(len(y)), y, groups
+            )
+        )
 
 
 def default_pipe():
-    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000))
+    return make_pipeline(
+        StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000)
+    )
 
 
 def _candidate_features(pooled, cand, tr, va):
@@ -45,8 +53,14 @@ def _candidate_features(pooled, cand, tr, va):
     return ((pooled[tr] - mu) / sd).mean(1), ((pooled[va] - mu) / sd).mean(1)
 
 
-def select_layer(pooled: np.ndarray, y: np.ndarray, speakers: list, folds: int = 3,
-                 make_pipe=None, mean: bool = False) -> tuple[int | str, dict]:
+def select_layer(
+    pooled: np.ndarray,
+    y: np.ndarray,
+    speakers: list,
+    folds: int = 3,
+    make_pipe=None,
+    mean: bool = False,
+) -> tuple[int | str, dict]:
     """Pick the encoder layer whose pooled statistics classify best across speakers.
 
     ``pooled: (N, L, 2D)`` mean+std per layer (:func:`pooled_stats`) of *training* utterances,
@@ -65,8 +79,10 @@ def select_layer(pooled: np.ndarray, y: np.ndarray, speakers: list, folds: int =
     groups = np.array([s or f"u{i}" for i, s in enumerate(speakers)])
     k = min(folds, len(set(groups)))
     if k < 2:
-        raise ConfigError("choosing a layer on training speakers (layer: auto / cv) needs at least 2 of them; "
-                          "set model.layer=learned, mean or an index")
+        raise ConfigError(
+            "choosing a layer on training speakers (layer: auto / cv) needs at least 2 of them; "
+            "set model.layer=learned, mean or an index"
+        )
     splits = inner_speaker_folds(y, groups, k)
     scores = {}
     for cand in list(range(pooled.shape[1])) + (["mean"] if mean and pooled.shape[1] > 1 else []):

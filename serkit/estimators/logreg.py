@@ -48,8 +48,10 @@ class LogReg(Model):
 
     def _pipe(self):
         cw = None if self.config.class_weight == "none" else self.config.class_weight
-        return make_pipeline(StandardScaler(), LogisticRegression(C=self.config.C, class_weight=cw,
-                                                                  max_iter=self.config.max_iter))
+        return make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=self.config.C, class_weight=cw, max_iter=self.config.max_iter),
+        )
 
     def _x(self, pooled: np.ndarray, layer) -> np.ndarray:
         return pooled.reshape(len(pooled), -1) if layer == "concat" else pooled[:, layer]
@@ -69,11 +71,15 @@ class LogReg(Model):
         elif choice == "concat":
             self.layer = "concat"
         elif not 0 <= choice < p.shape[1]:
-            raise ConfigError(f"logreg layer {choice} out of range (frontend has {p.shape[1]} layers)")
+            raise ConfigError(
+                f"logreg layer {choice} out of range (frontend has {p.shape[1]} layers)"
+            )
         else:
             self.layer = choice
         self.val_proba = None
-        if len(p) > n_fit and len(set(y[:n_fit].tolist())) > 1:  # held-out validation predictions, for calibration
+        if (
+            len(p) > n_fit and len(set(y[:n_fit].tolist())) > 1
+        ):  # held-out validation predictions, for calibration
             held = self._pipe().fit(self._x(p[:n_fit], self.layer), y[:n_fit])
             self.val_proba = np.zeros((len(p) - n_fit, self.n_classes))
             self.val_proba[:, held.classes_] = held.predict_proba(self._x(p[n_fit:], self.layer))
@@ -109,19 +115,29 @@ class LogReg(Model):
 
     def state(self) -> dict:
         scaler, lr = self.pipe[0], self.pipe[-1]
-        return {"layer": np.array([CONCAT if self.layer == "concat" else int(self.layer)]),
-                "scaler_mean": scaler.mean_, "scaler_scale": scaler.scale_, "scaler_var": scaler.var_,
-                "coef": lr.coef_, "intercept": lr.intercept_, "classes": lr.classes_}
+        return {
+            "layer": np.array([CONCAT if self.layer == "concat" else int(self.layer)]),
+            "scaler_mean": scaler.mean_,
+            "scaler_scale": scaler.scale_,
+            "scaler_var": scaler.var_,
+            "coef": lr.coef_,
+            "intercept": lr.intercept_,
+            "classes": lr.classes_,
+        }
 
     def load_state(self, state: dict) -> None:
         code = int(np.asarray(state["layer"]).ravel()[0])
         self.layer = "concat" if code == CONCAT else code
         self.pipe = self._pipe()
         scaler, lr = self.pipe[0], self.pipe[-1]
-        scaler.mean_, scaler.scale_, scaler.var_ = (np.asarray(state[k], np.float64)
-                                                    for k in ("scaler_mean", "scaler_scale", "scaler_var"))
+        scaler.mean_, scaler.scale_, scaler.var_ = (
+            np.asarray(state[k], np.float64) for k in ("scaler_mean", "scaler_scale", "scaler_var")
+        )
         scaler.n_features_in_ = scaler.mean_.size
         scaler.n_samples_seen_ = 1
-        lr.coef_, lr.intercept_ = np.asarray(state["coef"], np.float64), np.asarray(state["intercept"], np.float64)
+        lr.coef_, lr.intercept_ = (
+            np.asarray(state["coef"], np.float64),
+            np.asarray(state["intercept"], np.float64),
+        )
         lr.classes_ = np.asarray(state["classes"]).astype(np.int64)
         lr.n_features_in_ = lr.coef_.shape[1]

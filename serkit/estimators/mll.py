@@ -20,8 +20,14 @@ from serkit.training.trainer import TrainConfig
 
 
 def _mll_train() -> TrainConfig:
-    return TrainConfig(epochs=40, lr=1e-3, weight_decay=1e-2, patience=10, refit=True,
-                       losses=LossConfig(ce=0.0, kl=1.0, focal=1.0, center=0.1, supcon=0.2))
+    return TrainConfig(
+        epochs=40,
+        lr=1e-3,
+        weight_decay=1e-2,
+        patience=10,
+        refit=True,
+        losses=LossConfig(ce=0.0, kl=1.0, focal=1.0, center=0.1, supcon=0.2),
+    )
 
 
 @dataclass

@@ -58,9 +58,24 @@ class PTSSNN(TorchHeadModel):
 
     def build_head(self) -> nn.Module:
         c = self.config
-        return PTSSNNHead(self.dim, self.n_classes, c.hidden, c.n_prompts, c.shift_frac, c.use_tsse,
-                          c.use_campc, c.neuron, c.init_tau, c.tau_per_channel, c.v_threshold, c.soft_reset,
-                          SURROGATES[c.surrogate](c.surrogate_alpha), c.dropout, c.norm, c.bias_map)
+        return PTSSNNHead(
+            self.dim,
+            self.n_classes,
+            c.hidden,
+            c.n_prompts,
+            c.shift_frac,
+            c.use_tsse,
+            c.use_campc,
+            c.neuron,
+            c.init_tau,
+            c.tau_per_channel,
+            c.v_threshold,
+            c.soft_reset,
+            SURROGATES[c.surrogate](c.surrogate_alpha),
+            c.dropout,
+            c.norm,
+            c.bias_map,
+        )
 
     def _init_extra(self) -> None:
         if self.net.head.use_campc:
@@ -123,7 +138,9 @@ class PTSSNN(TorchHeadModel):
         for (x, mask), d in zip(self._inputs(feats[:COST_CLIPS]), list(durations)[:COST_CLIPS]):
             macs.append(measure_macs(self.net, [(x, mask)], skip=spike_driven)[0] / d)
             sops.append(self._sops(x, mask) / d)
-        return Cost.per_clip(count_params(self.net), float(np.mean(macs)), 0.0, float(np.mean(sops)))
+        return Cost.per_clip(
+            count_params(self.net), float(np.mean(macs)), 0.0, float(np.mean(sops))
+        )
 
 
 @register

@@ -25,14 +25,27 @@ class ResLSTMConfig(FrameHeadConfig):
     dropout: float = 0.3
     residual: bool = True
     pool: int = 1
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=100, batch_size=16, lr=1e-4, weight_decay=1e-3, patience=100, class_weighted=False,
-        layer_lr=1e-2, refit=False, optimizer="adam", scheduler="cosine-restarts", t0=10))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=100,
+            batch_size=16,
+            lr=1e-4,
+            weight_decay=1e-3,
+            patience=100,
+            class_weighted=False,
+            layer_lr=1e-2,
+            refit=False,
+            optimizer="adam",
+            scheduler="cosine-restarts",
+            t0=10,
+        )
+    )
 
 
 @register
 class ResLSTMSA(TorchHeadModel):
-    """Residual LSTM with soft attention over frames (any frontend; published on ``mfcc-chroma``)."""
+    """Residual LSTM with soft attention over frames (any frontend; published on
+    ``mfcc-chroma``)."""
 
     name = "reslstm-sa"
     config_cls = ResLSTMConfig

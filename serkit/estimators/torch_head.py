@@ -11,16 +11,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from serkit.core.errors import ConfigError
 from serkit.core.cost import Cost
+from serkit.core.errors import ConfigError
 from serkit.estimators.base import FitReport, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
+from serkit.estimators.torch_net import COST_CLIPS, TorchNetModel
 from serkit.nn.counting import count_params, measure_macs
 from serkit.nn.featurizer import CV_TEMP, Featurizer, LayerMode
 from serkit.nn.heads import AttnPoolHead, LinearHead, MLPHead
 from serkit.nn.layers import HeadPipeline, Standardize, pool_frames
-from serkit.estimators.torch_net import COST_CLIPS, TorchNetModel
 from serkit.training.trainer import TrainConfig, train_classifier
+
 """Test clips per fold on which head operations are counted (a per-second rate, scaled to 3 s)."""
 
 
@@ -96,12 +97,17 @@ class TorchHeadModel(TorchNetModel):
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
         c = self.config
-        self.net = HeadPipeline(Standardize(self.n_layers, self.dim), Featurizer(self.n_layers, c.layer, c.layer_temp),
-                                self.build_head())
+        self.net = HeadPipeline(
+            Standardize(self.n_layers, self.dim),
+            Featurizer(self.n_layers, c.layer, c.layer_temp),
+            self.build_head(),
+        )
         self._layer_init: torch.Tensor | None = None  # layer: cv start logits, reused by a refit
 
     def build_head(self) -> nn.Module:
-        return self.head_cls(self.dim, self.n_classes, *(getattr(self.config, a) for a in self.head_args))
+        return self.head_cls(
+            self.dim, self.n_classes, *(getattr(self.config, a) for a in self.head_args)
+        )
 
     def _init_extra(self) -> None:
         """Non-default initialisation after ``reset_parameters`` (hook for subclasses)."""
@@ -110,7 +116,8 @@ class TorchHeadModel(TorchNetModel):
         return [pool_frames(f, self.config.pool) for f in feats]
 
     def adapt(self, feats: list[np.ndarray]) -> dict:
-        """The frame standardisation (``Standardize`` mean/std, ``(L, D)``) from ``feats``' pooled frames."""
+        """The frame standardisation (``Standardize`` mean/std, ``(L, D)``) from ``feats``' pooled
+        frames."""
         if not feats:
             raise ConfigError("adapt needs at least one clip")
         self.net.norm.fit(self._prep(feats))
@@ -120,7 +127,10 @@ class TorchHeadModel(TorchNetModel):
         """Pool and standardise augmented variants like clean clips (after ``norm.fit``)."""
         if variants is None:
             return None
-        return [[(self.net.norm.apply_np(self._prep([f]))[0], soft) for f, soft in vs] for vs in variants]
+        return [
+            [(self.net.norm.apply_np(self._prep([f]))[0], soft) for f, soft in vs]
+            for vs in variants
+        ]
 
     def _reset(self, seed: int) -> None:
         """Re-initialise every parameter from ``seed`` (same seed -> same model)."""
@@ -131,16 +141,22 @@ class TorchHeadModel(TorchNetModel):
         fz = self.layer_featurizer
         if fz.logits is not None:
             with torch.no_grad():
-                fz.logits.copy_(self._layer_init if self._layer_init is not None else torch.zeros_like(fz.logits))
+                fz.logits.copy_(
+                    self._layer_init
+                    if self._layer_init is not None
+                    else torch.zeros_like(fz.logits)
+                )
         self._init_extra()
 
     @property
     def layer_featurizer(self) -> Featurizer:
-        """The featurizer whose layers ``layer: auto`` / ``cv`` choose (``ft-compact``: the one over its student's taps)."""
+        """The featurizer whose layers ``layer: auto`` / ``cv`` choose (``ft-compact``: the one
+        over its student's taps)."""
         return self.net.featurizer
 
     def _choice_feats(self, feats: list[np.ndarray]) -> list[np.ndarray]:
-        """The ``(L, T, D)`` states the layer choice pools (the model's inputs, unless a subclass computes its own)."""
+        """The ``(L, T, D)`` states the layer choice pools (the model's inputs, unless a subclass
+        computes its own)."""
         return feats
 
     def _choose_layer(self, train: Split, val: Split | None) -> FitReport:
@@ -153,33 +169,63 @@ class TorchHeadModel(TorchNetModel):
         feats, y, spk = list(train.feats), list(train.labels), list(train.speakers)
         if val is not None and len(val):
             feats, y, spk = feats + list(val.feats), y + list(val.labels), spk + list(val.speakers)
-        layer, scores = select_layer(pooled_stats(self._choice_feats(feats)), np.asarray(y), spk,
-                                     mean=fz.mode == "auto")
+        layer, scores = select_layer(
+            pooled_stats(self._choice_feats(feats)), np.asarray(y), spk, mean=fz.mode == "auto"
+        )
         inner = {str(k): v for k, v in scores.items()}
         if fz.mode == "cv":
             self._layer_init = fz.init_from_scores(scores)
-            return FitReport(inner_val_ua=inner, layer_weights_init=[round(float(w), 4)
-                                                                     for w in torch.softmax(self._layer_init, 0)])
+            return FitReport(
+                inner_val_ua=inner,
+                layer_weights_init=[round(float(w), 4) for w in torch.softmax(self._layer_init, 0)],
+            )
         fz.choose(fz.n_layers if layer == "mean" else layer)
         return FitReport(layer=layer, inner_val_ua=inner)
 
-    def _train(self, feats, labels, cfg: TrainConfig, seed: int, val=None, variants=None, soft=None):
+    def _train(
+        self, feats, labels, cfg: TrainConfig, seed: int, val=None, variants=None, soft=None
+    ):
         """Standardise with the training frames, then train featurizer + head (``soft``:
         target distributions ``(N, C)`` instead of one-hot labels)."""
         self.net.norm.fit(feats)
-        v = (self.net.norm.apply_np(self._prep(val.feats)), val.labels) if val is not None and len(val) else None
-        return train_classifier(self.net.body(), self.net.norm.apply_np(feats), labels, self.n_classes, cfg, seed, v,
-                                variants=self._prep_variants(variants), readout=self.net.head.out, soft_targets=soft)
+        v = (
+            (self.net.norm.apply_np(self._prep(val.feats)), val.labels)
+            if val is not None and len(val)
+            else None
+        )
+        return train_classifier(
+            self.net.body(),
+            self.net.norm.apply_np(feats),
+            labels,
+            self.n_classes,
+            cfg,
+            seed,
+            v,
+            variants=self._prep_variants(variants),
+            readout=self.net.head.out,
+            soft_targets=soft,
+        )
 
     def fit(self, train: Split, val: Split | None, seed: int) -> FitReport:
         self._layer_init = None
         self._reset(seed)
         report = self._choose_layer(train, val)
         has_val = val is not None and len(val) > 0
-        report.train = self._train(self._prep(train.feats), train.labels, self.config.train, seed,
-                                   val if has_val else None, train.variants, **_soft_kw(train.soft))
-        self.val_proba = self.predict_proba(val.feats) if has_val else None  # held out: for calibration
-        if self.config.train.refit and has_val:  # from scratch on fit + validation speakers, best epoch count
+        report.train = self._train(
+            self._prep(train.feats),
+            train.labels,
+            self.config.train,
+            seed,
+            val if has_val else None,
+            train.variants,
+            **_soft_kw(train.soft),
+        )
+        self.val_proba = (
+            self.predict_proba(val.feats) if has_val else None
+        )  # held out: for calibration
+        if (
+            self.config.train.refit and has_val
+        ):  # from scratch on fit + validation speakers, best epoch count
             self._reset(seed)
             cfg = self.refit_config(report)
             variants = None
@@ -187,9 +233,18 @@ class TorchHeadModel(TorchNetModel):
                 variants = (train.variants or [[]] * len(train)) + (val.variants or [[]] * len(val))
             soft = None
             if train.soft is not None or val.soft is not None:
-                soft = np.concatenate([_soft_or_onehot(train, self.n_classes), _soft_or_onehot(val, self.n_classes)])
-            self._train(self._prep(list(train.feats) + list(val.feats)), np.concatenate([train.labels, val.labels]),
-                        cfg, seed, None, variants, **_soft_kw(soft))
+                soft = np.concatenate(
+                    [_soft_or_onehot(train, self.n_classes), _soft_or_onehot(val, self.n_classes)]
+                )
+            self._train(
+                self._prep(list(train.feats) + list(val.feats)),
+                np.concatenate([train.labels, val.labels]),
+                cfg,
+                seed,
+                None,
+                variants,
+                **_soft_kw(soft),
+            )
             report.refit_epochs = cfg.epochs
         if self.layer_featurizer.logits is not None:
             report.layer_weights = [round(float(w), 4) for w in self.layer_featurizer.weights()]
@@ -198,7 +253,10 @@ class TorchHeadModel(TorchNetModel):
     def _inputs(self, feats: list[np.ndarray]):
         """One ``(x (1, L, T, D), mask (1, T))`` pair per clip, pooled like training."""
         for f in self._prep(feats):
-            yield torch.from_numpy(f.astype(np.float32))[None], torch.ones(1, f.shape[1], dtype=torch.bool)
+            yield (
+                torch.from_numpy(f.astype(np.float32))[None],
+                torch.ones(1, f.shape[1], dtype=torch.bool),
+            )
 
     def cost(self, feats: list[np.ndarray], durations: list[float]) -> Cost:
         rates = []
@@ -207,7 +265,6 @@ class TorchHeadModel(TorchNetModel):
             rates.append((m / max(d, 1e-3), a / max(d, 1e-3)))
         macs_s, acs_s = np.mean(rates, axis=0)
         return Cost.per_clip(count_params(self.net), macs_s, acs_s)
-
 
 
 @register

@@ -14,7 +14,8 @@ from serkit.estimators.base import FitReport, Model
 from serkit.training.trainer import TrainConfig, predict_logits
 
 COST_CLIPS = 32
-"""Test clips per fold whose forward pass is counted for the cost (operations per second of audio)."""
+"""Test clips per fold whose forward pass is counted for the cost (operations per second of
+audio)."""
 
 
 class TorchNetModel(Model):

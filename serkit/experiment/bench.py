@@ -24,8 +24,15 @@ from serkit.experiment.config import ExperimentConfig, RunConfig
 from serkit.experiment.dataset import Dataset, fit_val_split, load_dataset
 from serkit.experiment.executor import run_tasks
 from serkit.experiment.latency import measure_latency
-from serkit.experiment.results import (SCHEMA_VERSION, BankStats, BenchResult, CorruptionStats, CostPart, FoldRecord,
-                                       SpikeRates)
+from serkit.experiment.results import (
+    SCHEMA_VERSION,
+    BankStats,
+    BenchResult,
+    CorruptionStats,
+    CostPart,
+    FoldRecord,
+    SpikeRates,
+)
 from serkit.nn.multimodal import Bimodal
 
 
@@ -49,8 +56,13 @@ def _variants(ctx: FoldContext, idx: list[int], partners: list[int]):
     from serkit.training.augment import usable_variants
 
     d = ctx.data
-    return usable_variants(ctx.bank, [d.utts[i].id for i in idx], [d.utts[i].id for i in partners],
-                           {u.id: int(y) for u, y in zip(d.utts, d.y)}, len(d.labels))
+    return usable_variants(
+        ctx.bank,
+        [d.utts[i].id for i in idx],
+        [d.utts[i].id for i in partners],
+        {u.id: int(y) for u, y in zip(d.utts, d.y)},
+        len(d.labels),
+    )
 
 
 def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
@@ -66,8 +78,11 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     else:
         # augmented variants: partners from the fit speakers only (validation variants, used only
         # by a refit on train + validation, may also take validation partners); never the test fold
-        report = model.fit(d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
-                           d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None, seed)
+        report = model.fit(
+            d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
+            d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None,
+            seed,
+        )
     fit_s = time.time() - t0
     temperature = None
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
@@ -77,19 +92,36 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None
-    probes = _modality_probes(model, test, seed) if d.text is not None and len(model.uses) > 1 else None
+    probes = (
+        _modality_probes(model, test, seed) if d.text is not None and len(model.uses) > 1 else None
+    )
     corrupted = _corrupted_proba(ctx, model, fold.test) if ctx.cfg.test_corruptions else None
     durations = [d.utts[i].duration for i in fold.test]
     spikes, parts = model.spike_stats(test.feats), model.cost_parts(test.feats, durations)
     rec = FoldRecord(
-        seed=seed, fold=fold.name, fingerprint=ctx.fingerprint, ids=test.ids, proba=proba.round(6).tolist(),
-        fit=report, fit_s=round(fit_s, 3), cost=model.cost(test.feats, durations), n_fit=len(fit_idx),
-        n_val=len(val_idx), val_speakers=d.speakers(val_idx), uses=list(model.uses),
-        spike_stats=None if spikes is None else {k: SpikeRates(v["rate"], v["silent"], v["saturated"])
-                                                 for k, v in spikes.items()},
-        temperature=temperature, adapted=adapted,
-        cost_parts=None if parts is None else {k: CostPart(v["macs"], v["sops"], v["energy_mj"]) for k, v in parts.items()},
-        probes=probes, corrupted=corrupted)
+        seed=seed,
+        fold=fold.name,
+        fingerprint=ctx.fingerprint,
+        ids=test.ids,
+        proba=proba.round(6).tolist(),
+        fit=report,
+        fit_s=round(fit_s, 3),
+        cost=model.cost(test.feats, durations),
+        n_fit=len(fit_idx),
+        n_val=len(val_idx),
+        val_speakers=d.speakers(val_idx),
+        uses=list(model.uses),
+        spike_stats=None
+        if spikes is None
+        else {k: SpikeRates(v["rate"], v["silent"], v["saturated"]) for k, v in spikes.items()},
+        temperature=temperature,
+        adapted=adapted,
+        cost_parts=None
+        if parts is None
+        else {k: CostPart(v["macs"], v["sops"], v["energy_mj"]) for k, v in parts.items()},
+        probes=probes,
+        corrupted=corrupted,
+    )
     rec.save(ctx.fold_dir)
     return rec
 
@@ -115,22 +147,36 @@ def _fit_covada(ctx: FoldContext, model, fit_idx: list[int], val_idx: list[int],
         return [v if i in chosen else [] for i, v in zip(idx, vs)]
 
     second = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
-    report = second.fit(d.split(fit_idx, variants(fit_idx)), d.split(val_idx, variants(val_idx)) if val_idx else None, seed)
-    report.debias = {"method": "covada", "selected": len(chosen), "of": len(train_idx),
-                     "selected_speakers": len({d.utts[i].speaker for i in chosen}),
-                     "first_model_best_epoch": first.train.best_epoch if first.train else None}
+    report = second.fit(
+        d.split(fit_idx, variants(fit_idx)),
+        d.split(val_idx, variants(val_idx)) if val_idx else None,
+        seed,
+    )
+    report.debias = {
+        "method": "covada",
+        "selected": len(chosen),
+        "of": len(train_idx),
+        "selected_speakers": len({d.utts[i].speaker for i in chosen}),
+        "first_model_best_epoch": first.train.best_epoch if first.train else None,
+    }
     return second, report
 
 
 def _corrupted_proba(ctx: FoldContext, model, test_idx: list[int]) -> dict[str, list[list[float]]]:
     """Test probabilities of the fold's model (trained on clean clips) on each corrupted copy
-    of its test clips (features from the cache, see :func:`serkit.features.corrupted.extract_corrupted`)."""
+    of its test clips (features from the cache, see
+    :func:`serkit.features.corrupted.extract_corrupted`)."""
     from serkit.features.corrupted import load_corrupted
 
     d = ctx.data
-    return {spec: model.predict_proba([load_corrupted(d.frontend, d.cache, d.utts[i], spec, ctx.pools)
-                                       for i in test_idx]).round(6).tolist()
-            for spec in ctx.cfg.test_corruptions}
+    return {
+        spec: model.predict_proba(
+            [load_corrupted(d.frontend, d.cache, d.utts[i], spec, ctx.pools) for i in test_idx]
+        )
+        .round(6)
+        .tolist()
+        for spec in ctx.cfg.test_corruptions
+    }
 
 
 def _modality_probes(model, test, seed: int) -> dict[str, list[list[float]]]:
@@ -139,10 +185,19 @@ def _modality_probes(model, test, seed: int) -> dict[str, list[list[float]]]:
     items = test.feats
     perm = np.random.default_rng(seed).permutation(len(items))
     variants = {
-        "text_shuffled": [Bimodal(b.audio, items[j].text, b.has_audio, b.text_dim) for b, j in zip(items, perm)],
+        "text_shuffled": [
+            Bimodal(b.audio, items[j].text, b.has_audio, b.text_dim) for b, j in zip(items, perm)
+        ],
         "no_text": [Bimodal(b.audio, None, b.has_audio, b.text_dim) for b in items],
-        "no_audio": [Bimodal(np.zeros((b.audio.shape[0], 1, b.audio.shape[2]), np.float32), b.text, False, b.text_dim)
-                     for b in items],
+        "no_audio": [
+            Bimodal(
+                np.zeros((b.audio.shape[0], 1, b.audio.shape[2]), np.float32),
+                b.text,
+                False,
+                b.text_dim,
+            )
+            for b in items
+        ],
     }
     return {k: model.predict_proba(v).round(6).tolist() for k, v in variants.items()}
 
@@ -161,7 +216,11 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
     for k in ctx.cfg.adapt_clips:
         proba = np.zeros((len(test_idx), len(d.labels)))
         for _c, js in sorted(by_corpus.items()):
-            pick = js if k == 0 or k >= len(js) else sorted(rng.choice(js, size=k, replace=False).tolist())
+            pick = (
+                js
+                if k == 0 or k >= len(js)
+                else sorted(rng.choice(js, size=k, replace=False).tolist())
+            )
             m = copy.deepcopy(model)
             m.adapt([d.feats[d.utts[test_idx[j]].id] for j in pick])
             proba[js] = m.predict_proba([d.feats[d.utts[test_idx[j]].id] for j in js])
@@ -169,7 +228,9 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
     return out
 
 
-def _finished(fold_dir: Path, seeds, folds, fingerprint: str) -> tuple[list[FoldRecord], list[tuple[int, int]]]:
+def _finished(
+    fold_dir: Path, seeds, folds, fingerprint: str
+) -> tuple[list[FoldRecord], list[tuple[int, int]]]:
     """Records of finished folds with this fingerprint, and the (seed, fold index) still to run
     (absent, damaged or another experiment's)."""
     records, todo = [], []
@@ -191,8 +252,10 @@ def _check_folder(out: Path) -> None:
         except (json.JSONDecodeError, AttributeError):
             version = "unreadable"
         if version != SCHEMA_VERSION:
-            raise SerkitError(f"{out}: holds results of another serkit (schema {version!r}); "
-                              "use a new --out folder (or delete this one) to run again")
+            raise SerkitError(
+                f"{out}: holds results of another serkit (schema {version!r}); "
+                "use a new --out folder (or delete this one) to run again"
+            )
 
 
 def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord], list[BankStats]]:
@@ -201,19 +264,30 @@ def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord]
     from tqdm.auto import tqdm
 
     records, bank_stats = [], []
-    bar = tqdm(total=len(todo), desc=f"{ctx.cfg.model.name} {ctx.cfg.protocol}", disable=not run.progress or not todo,
-               unit="fold")
+    bar = tqdm(
+        total=len(todo),
+        desc=f"{ctx.cfg.model.name} {ctx.cfg.protocol}",
+        disable=not run.progress or not todo,
+        unit="fold",
+    )
     aug = ctx.cfg.augment
-    groups = [[t for t in todo if t[0] == s] for s in ctx.cfg.seed_list] if aug.name != "none" else [todo]
+    groups = (
+        [[t for t in todo if t[0] == s] for s in ctx.cfg.seed_list]
+        if aug.name != "none"
+        else [todo]
+    )
     for group in (g for g in groups if g):
         if aug.name != "none":
             from serkit.training.augment import build_bank
 
             d = ctx.data
-            ctx.bank, st = build_bank(d.utts, d.frontend, aug, seed=group[0][0], cache=d.cache,
-                                      progress=run.progress)
+            ctx.bank, st = build_bank(
+                d.utts, d.frontend, aug, seed=group[0][0], cache=d.cache, progress=run.progress
+            )
             bank_stats.append(BankStats(seed=group[0][0], **st))
-            if d.normalizer is not None:  # a variant is normalised with its target speaker's clean statistics
+            if (
+                d.normalizer is not None
+            ):  # a variant is normalised with its target speaker's clean statistics
                 d.normalizer.transform_bank(ctx.bank, {u.id: u.speaker for u in d.utts})
         for rec in run_tasks(run_fold, ctx, group, run.jobs):
             records.append(rec)
@@ -223,7 +297,9 @@ def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord]
     return records, bank_stats
 
 
-def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = None, log=print) -> BenchResult:
+def run_bench(
+    cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = None, log=print
+) -> BenchResult:
     """Run (or resume) ``cfg`` into ``out``: results.json, predictions.csv, config.yaml,
     report.md, confusion.png and one record per (seed, fold) under ``folds/``."""
     run = run or RunConfig()
@@ -233,7 +309,10 @@ def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = No
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(cfg, run, log, skipped_file=out / "skipped.txt")
     fingerprint = cfg.fingerprint(data.frontend.spec())
-    dump_yaml({**cfg.to_dict(), "frontend_spec": data.frontend.spec(), "fingerprint": fingerprint}, out / "config.yaml")
+    dump_yaml(
+        {**cfg.to_dict(), "frontend_spec": data.frontend.spec(), "fingerprint": fingerprint},
+        out / "config.yaml",
+    )
     ctx = FoldContext(cfg, data, make_folds(data.utts, cfg.protocol), out / "folds", fingerprint)
     ctx.fold_dir.mkdir(exist_ok=True)
     records, todo = _finished(ctx.fold_dir, cfg.seed_list, ctx.folds, fingerprint)
@@ -246,7 +325,9 @@ def run_bench(cfg: ExperimentConfig, out: str | Path, run: RunConfig | None = No
     _write_predictions(records, ctx, out)
     res = aggregate(records, cfg, data, ctx.folds)
     prev = BenchResult.load(out) if (out / "results.json").exists() else None
-    res.timing = timing(records, todo, prev, data, round(time.time() - t_start, 2), round(time.time() - t1, 2))
+    res.timing = timing(
+        records, todo, prev, data, round(time.time() - t_start, 2), round(time.time() - t1, 2)
+    )
     if cfg.augment.name != "none":
         res.augment = augment_record(cfg, bank_stats, prev)
     if res.robustness is not None and corruption_stats is not None:
@@ -267,24 +348,38 @@ def _prepare_corruptions(ctx: FoldContext, run: RunConfig, log) -> dict:
 
     d, cfg = ctx.data, ctx.cfg
     if cfg.normalize != "none" or d.text is not None:
-        raise SerkitError("test_corruptions: only for audio-only models without speaker/corpus normalisation")
+        raise SerkitError(
+            "test_corruptions: only for audio-only models without speaker/corpus normalisation"
+        )
     own = {u.speaker for u in d.utts}
-    ctx.pools = Pools.from_sources(read_manifests(cfg.babble) if cfg.babble else [], cfg.noise_dir,
-                                   d.frontend.sample_rate or 16000, own)
-    log(f"corruptions: {len(cfg.test_corruptions)} condition(s); babble pool {len(ctx.pools.babble)} clips of other "
-        f"speakers, noise pool {len(ctx.pools.noise)} recordings")
-    return extract_corrupted(d.frontend, d.utts, cfg.test_corruptions, d.cache, ctx.pools, run.progress)
+    ctx.pools = Pools.from_sources(
+        read_manifests(cfg.babble) if cfg.babble else [],
+        cfg.noise_dir,
+        d.frontend.sample_rate or 16000,
+        own,
+    )
+    log(
+        f"corruptions: {len(cfg.test_corruptions)} condition(s); babble pool "
+        f"{len(ctx.pools.babble)} clips of other "
+        f"speakers, noise pool {len(ctx.pools.noise)} recordings"
+    )
+    return extract_corrupted(
+        d.frontend, d.utts, cfg.test_corruptions, d.cache, ctx.pools, run.progress
+    )
 
 
 def _write_predictions(records, ctx: FoldContext, out: Path) -> None:
     from serkit.core.io import atomic_write_text
 
     labels, by_id = ctx.data.labels, {u.id: u for u in ctx.data.utts}
-    rows = [(i, r.fold, r.seed, by_id[i].label, labels[int(np.argmax(p))], p)
-            for r in records for i, p in zip(r.ids, r.proba)]
+    rows = [
+        (i, r.fold, r.seed, by_id[i].label, labels[int(np.argmax(p))], p)
+        for r in records
+        for i, p in zip(r.ids, r.proba)
+    ]
     header = "id,fold,seed,truth,prediction," + ",".join(f"p_{lab}" for lab in labels) + "\n"
-    body = "".join(f"{i},{f},{s},{t},{p}," + ",".join(f"{x:.6f}" for x in pr) + "\n"
-                   for i, f, s, t, p, pr in sorted(rows, key=lambda r: (r[2], r[0])))
+    body = "".join(
+        f"{i},{f},{s},{t},{p}," + ",".join(f"{x:.6f}" for x in pr) + "\n"
+        for i, f, s, t, p, pr in sorted(rows, key=lambda r: (r[2], r[0]))
+    )
     atomic_write_text(out / "predictions.csv", header + body)
-
-

@@ -41,7 +41,8 @@ class ExperimentConfig:
     """One experiment (everything here defines its result).
 
     Attributes:
-        protocol: ``loso`` | ``loso-session`` | ``folds:NAME`` (a split in data/splits/ or a JSON file) | ``kfold-speaker:K`` |
+        protocol: ``loso`` | ``loso-session`` | ``folds:NAME`` (a split in data/splits/ or a JSON
+        file) | ``kfold-speaker:K`` |
             ``loco`` | ``cross:A->B`` (:mod:`serkit.data.protocols`).
         manifest: one JSONL manifest, or several joined by commas (combined; ``corpus`` keeps
             them apart).
@@ -104,8 +105,11 @@ class ExperimentConfig:
         return list(range(self.seed_base, self.seed_base + self.seeds))
 
     def to_dict(self) -> dict:
-        return {**{k: to_dict(v) for k, v in vars(self).items() if k not in ("model", "frontend")},
-                "model": self.model.to_dict(), "frontend": self.frontend.to_dict()}
+        return {
+            **{k: to_dict(v) for k, v in vars(self).items() if k not in ("model", "frontend")},
+            "model": self.model.to_dict(),
+            "frontend": self.frontend.to_dict(),
+        }
 
     def fingerprint(self, frontend_spec: dict) -> str:
         """Digest of what defines one fold's result: everything but the number of seeds, plus
@@ -113,14 +117,21 @@ class ExperimentConfig:
         d = {k: v for k, v in self.to_dict().items() if k != "seeds"}
         # settings that cannot change this result are left out (a model that reads no transcript
         # is not a new experiment because the text encoder's settings differ)
-        unused = ([] if self.reads_text else ["text", "text_shuffle_test"]) + \
-            ([] if self.test_corruptions else ["babble", "noise_dir"])
+        unused = ([] if self.reads_text else ["text", "text_shuffle_test"]) + (
+            [] if self.test_corruptions else ["babble", "noise_dir"]
+        )
         for k in unused:
             d.pop(k)
         split = self.protocol[6:] if self.protocol.startswith("folds:") else ""
-        if split and not (SPLITS_DIR / f"{split}.json").exists():  # a split file: its folds define the result
+        if (
+            split and not (SPLITS_DIR / f"{split}.json").exists()
+        ):  # a split file: its folds define the result
             d["split_folds"] = fixed_split(split).folds
-        return text_digest(json.dumps({"experiment": d, "frontend_spec": frontend_spec}, sort_keys=True, default=str))
+        return text_digest(
+            json.dumps(
+                {"experiment": d, "frontend_spec": frontend_spec}, sort_keys=True, default=str
+            )
+        )
 
 
 @dataclass
@@ -158,15 +169,20 @@ def experiment_from_dict(data: dict) -> ExperimentConfig:
         cfg.labels = LabelSpec.parse(cfg.labels).to_list()  # checked and in one spelling
     cfg.model, cfg.frontend = model_component(model), frontend_component(frontend)
     cls = MODELS[cfg.model.name]
-    cfg.augment = from_dict(AugmentConfig, {"name": cls.default_augment, **(augment or {})}, "augment")
+    cfg.augment = from_dict(
+        AugmentConfig, {"name": cls.default_augment, **(augment or {})}, "augment"
+    )
     if cfg.augment.name != "none" and not cls.supports_augment:
-        raise ConfigError(f"model {cls.name!r} does not train on augmented variants; use a torch head "
-                          "(attnpool, mlp, linear, mll, pts-snn, reslstm-sa, ...) or augment.name=none")
+        raise ConfigError(
+            f"model {cls.name!r} does not train on augmented variants; use a torch head "
+            "(attnpool, mlp, linear, mll, pts-snn, reslstm-sa, ...) or augment.name=none"
+        )
     return cfg
 
 
-def load_experiment(config: str | Path | None = None, overrides: list[str] | None = None,
-                    **explicit) -> ExperimentConfig:
+def load_experiment(
+    config: str | Path | None = None, overrides: list[str] | None = None, **explicit
+) -> ExperimentConfig:
     """YAML file (optional), then explicit fields (``model="attnpool"`` sets ``model.name``;
     ``None`` = not given), then ``key.sub=value`` overrides."""
     data = load_yaml(config) if config else {}

@@ -19,7 +19,14 @@ from serkit.data.manifest import Utterance, read_manifests
 from serkit.data.protocols import cap_per_corpus, make_folds, validation_split
 from serkit.estimators import Split
 from serkit.experiment.config import ExperimentConfig, RunConfig
-from serkit.features import FeatureCache, Frontend, SpeakerNormalizer, build_frontend, extract_features, normalize_features
+from serkit.features import (
+    FeatureCache,
+    Frontend,
+    SpeakerNormalizer,
+    build_frontend,
+    extract_features,
+    normalize_features,
+)
 from serkit.features.text import TextEncoder, TextEncoding, encode_texts
 from serkit.nn.multimodal import Bimodal
 
@@ -84,19 +91,36 @@ class Dataset:
         if self.text is not None:
             texts = [self.text.states[u] for u in ids]
             if shuffle_text_seed is not None:
-                texts = [texts[j] for j in np.random.default_rng(shuffle_text_seed).permutation(len(texts))]
+                texts = [
+                    texts[j]
+                    for j in np.random.default_rng(shuffle_text_seed).permutation(len(texts))
+                ]
             feats = [Bimodal(f, t, True, self.text_encoder.dim) for f, t in zip(feats, texts)]
-        return Split(feats, self.y[idx], [self.utts[i].speaker for i in idx], ids, variants,
-                     None if self.soft is None else self.soft[idx])
+        return Split(
+            feats,
+            self.y[idx],
+            [self.utts[i].speaker for i in idx],
+            ids,
+            variants,
+            None if self.soft is None else self.soft[idx],
+        )
 
     def text_encoder_macs(self, idx: list[int], clip_s: float) -> int | None:
         """Mean MACs of the text encoder per ``clip_s`` of audio over utterances ``idx`` (their
         real token counts; utterances without a transcript cost nothing)."""
         if self.text is None:
             return None
-        rates = [(self.text_encoder.macs(0 if self.text.states[self.utts[i].id] is None else
-                                         self.text.states[self.utts[i].id].shape[0]) / max(self.utts[i].duration, 1e-3))
-                 for i in idx]
+        rates = [
+            (
+                self.text_encoder.macs(
+                    0
+                    if self.text.states[self.utts[i].id] is None
+                    else self.text.states[self.utts[i].id].shape[0]
+                )
+                / max(self.utts[i].duration, 1e-3)
+            )
+            for i in idx
+        ]
         return int(np.mean(rates) * clip_s) if rates else 0
 
     def speakers(self, idx: list[int]) -> list[str]:
@@ -112,7 +136,9 @@ def label_distributions(utts: list[Utterance], labels: list[str]) -> np.ndarray 
     for i, u in enumerate(utts):
         d = {k: float(v) for k, v in (u.label_dist or {}).items() if k in labels}
         if any(v < 0 or not np.isfinite(v) for v in d.values()):
-            raise ConfigError(f"{u.id}: label_dist weights must be finite and >= 0, got {u.label_dist}")
+            raise ConfigError(
+                f"{u.id}: label_dist weights must be finite and >= 0, got {u.label_dist}"
+            )
         total = sum(d.values())
         if total > 0:
             for k, v in d.items():
@@ -122,14 +148,17 @@ def label_distributions(utts: list[Utterance], labels: list[str]) -> np.ndarray 
     return out
 
 
-def fit_val_split(utts: list[Utterance], train_idx: list[int], seed: int, cfg: ExperimentConfig
-                  ) -> tuple[list[int], list[int]]:
+def fit_val_split(
+    utts: list[Utterance], train_idx: list[int], seed: int, cfg: ExperimentConfig
+) -> tuple[list[int], list[int]]:
     """A training fold -> (fit, validation) indices: validation speakers drawn with ``seed``
     (``cfg.val_fraction``), then each corpus capped at ``cfg.max_per_corpus`` fit clips (a
     quarter of that for validation). The one split of bench, tune and train."""
     fit_idx, val_idx = validation_split(utts, train_idx, seed, cfg.val_fraction)
-    return (cap_per_corpus(utts, fit_idx, cfg.max_per_corpus, seed),
-            cap_per_corpus(utts, val_idx, cfg.max_per_corpus // 4, seed))
+    return (
+        cap_per_corpus(utts, fit_idx, cfg.max_per_corpus, seed),
+        cap_per_corpus(utts, val_idx, cfg.max_per_corpus // 4, seed),
+    )
 
 
 def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:
@@ -142,11 +171,17 @@ def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:
     if cfg.corpora:
         absent = sorted(set(cfg.corpora) - {u.corpus for u in utts})
         if absent:
-            raise ConfigError(f"corpora {absent} not in {cfg.manifest} (it has {sorted({u.corpus for u in utts})})")
+            raise ConfigError(
+                f"corpora {absent} not in {cfg.manifest} (it has "
+                f"{sorted({u.corpus for u in utts})})"
+            )
         utts = [u for u in utts if u.corpus in cfg.corpora]
     utts = harmonise(utts, cfg.labels or None)
     if not utts:
-        raise ConfigError(f"no labelled utterances{f' with labels {cfg.labels}' if cfg.labels else ''} in {cfg.manifest}")
+        raise ConfigError(
+            f"no labelled utterances{f' with labels {cfg.labels}' if cfg.labels else ''} in "
+            f"{cfg.manifest}"
+        )
     return utts
 
 
@@ -156,7 +191,9 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
     utts = read_labelled(cfg)
     make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol
     if cfg.normalize == "speaker" and any(u.speaker is None for u in utts):
-        raise ConfigError("normalize=speaker needs a speaker id for every utterance in the manifest")
+        raise ConfigError(
+            "normalize=speaker needs a speaker id for every utterance in the manifest"
+        )
     labels = sorted({u.label for u in utts})
     frontend = build_frontend(cfg.frontend)
     cache = FeatureCache(run.cache_dir or None)
@@ -167,12 +204,17 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
     if ex.failed:
         if skipped_file is not None:
             atomic_write_text(skipped_file, "".join(f"{i}\t{r}\n" for i, r in ex.failed))
-        log(f"skipped {len(ex.failed)} unusable file(s)" + (f", listed in {skipped_file}" if skipped_file else "")
-            + f"; first: {ex.failed[0][0]}: {ex.failed[0][1]}")
+        log(
+            f"skipped {len(ex.failed)} unusable file(s)"
+            + (f", listed in {skipped_file}" if skipped_file else "")
+            + f"; first: {ex.failed[0][0]}: {ex.failed[0][1]}"
+        )
     utts = [u for u in utts if u.id in ex.features]
     if sorted({u.label for u in utts}) != labels:
-        raise ProtocolError(f"after skipping bad files the label set changed: {labels} -> "
-                            f"{sorted({u.label for u in utts})}")
+        raise ProtocolError(
+            f"after skipping bad files the label set changed: {labels} -> "
+            f"{sorted({u.label for u in utts})}"
+        )
     group = {u.id: (u.corpus if cfg.normalize == "corpus" else u.speaker) for u in utts}
     feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
     text = encoder = None
@@ -180,9 +222,28 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
         encoder = TextEncoder(cfg.text)
         text = encode_texts(encoder, {u.id: u.text for u in utts}, cache.root, run.progress)
         if text.missing == len(utts):
-            raise ConfigError(f"model {cfg.model.name!r} reads transcripts, but no utterance of {cfg.manifest} has a "
-                              "text field (serkit transcribe --manifest M --out M2 writes one)")
-        log(f"transcripts: {len(utts) - text.missing} of {len(utts)} ({text.tokens_mean} tokens on average, "
-            f"{text.truncated} truncated at {cfg.text.max_tokens}, [UNK] share {text.unk_frac_mean})")
-    return Dataset(utts, feats, labels, frontend, cache, ex.failed, ex.extracted, ex.cached,
-                   round(time.time() - t0, 2), normalizer, text, encoder)
+            raise ConfigError(
+                f"model {cfg.model.name!r} reads transcripts, but no utterance of {cfg.manifest} "
+                "has a "
+                "text field (serkit transcribe --manifest M --out M2 writes one)"
+            )
+        log(
+            f"transcripts: {len(utts) - text.missing} of {len(utts)} ({text.tokens_mean} tokens "
+            "on average, "
+            f"{text.truncated} truncated at {cfg.text.max_tokens}, [UNK] share "
+            f"{text.unk_frac_mean})"
+        )
+    return Dataset(
+        utts,
+        feats,
+        labels,
+        frontend,
+        cache,
+        ex.failed,
+        ex.extracted,
+        ex.cached,
+        round(time.time() - t0, 2),
+        normalizer,
+        text,
+        encoder,
+    )

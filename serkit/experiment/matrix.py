@@ -33,8 +33,14 @@ def _row_labels(cfg: ExperimentConfig, corpus: str) -> list[str]:
     return present
 
 
-def run_matrix(cfg: ExperimentConfig, out: str | Path, within: str = "kfold-speaker:5", corpora: list[str] | None = None,
-               run: RunConfig | None = None, log=print) -> dict:
+def run_matrix(
+    cfg: ExperimentConfig,
+    out: str | Path,
+    within: str = "kfold-speaker:5",
+    corpora: list[str] | None = None,
+    run: RunConfig | None = None,
+    log=print,
+) -> dict:
     """Run (or resume) every cell; writes ``matrix.json``, ``matrix.md`` and ``matrix.png``."""
     run = run or RunConfig()
     out = Path(out)
@@ -44,25 +50,43 @@ def run_matrix(cfg: ExperimentConfig, out: str | Path, within: str = "kfold-spea
     for a in names:
         labels = _row_labels(cfg, a)
         log(f"[matrix] {a}: within ({within})")
-        r = run_bench(replace(cfg, corpora=[a], protocol=within, labels=labels), out / "cells" / f"within_{a}", run, log)
+        r = run_bench(
+            replace(cfg, corpora=[a], protocol=within, labels=labels),
+            out / "cells" / f"within_{a}",
+            run,
+            log,
+        )
         cells[a][a] = _cell(r.ua, r.labels, f"cells/within_{a}")
         wall[f"within_{a}"] = r.timing.wall_s_total
         others = [b for b in names if b != a]
         if not others:
             continue
         log(f"[matrix] {a} -> {'+'.join(others)}")
-        r = run_bench(replace(cfg, corpora=names, protocol=f"cross:{a}->{'+'.join(others)}", labels=labels),
-                      out / "cells" / f"from_{a}", run, log)
+        r = run_bench(
+            replace(cfg, corpora=names, protocol=f"cross:{a}->{'+'.join(others)}", labels=labels),
+            out / "cells" / f"from_{a}",
+            run,
+            log,
+        )
         wall[f"from_{a}"] = r.timing.wall_s_total
         for b in others:
             ua = (r.per_corpus or {})[b].ua if len(others) > 1 else r.ua
             cells[a][b] = _cell(ua, r.labels, f"cells/from_{a}")
-    doc = {"corpora": names, "within_protocol": within, "model": cfg.model.name, "frontend": cfg.frontend.name,
-           "labels": cfg.labels, "seeds": cfg.seed_list, "cells": cells,
-           "wall_s_total": round(sum(wall.values()), 1), "wall_s_per_run": wall,
-           "definition": "cells[train][test]: UA mean and std over seeds; diagonal = within-corpus speaker-independent "
-                         f"({within}), off-diagonal = trained on all of the row's corpus, tested on the column's; "
-                         "n_classes/chance: the classes the row's training corpus has"}
+    doc = {
+        "corpora": names,
+        "within_protocol": within,
+        "model": cfg.model.name,
+        "frontend": cfg.frontend.name,
+        "labels": cfg.labels,
+        "seeds": cfg.seed_list,
+        "cells": cells,
+        "wall_s_total": round(sum(wall.values()), 1),
+        "wall_s_per_run": wall,
+        "definition": "cells[train][test]: UA mean and std over seeds; diagonal = within-corpus "
+        "speaker-independent "
+        f"({within}), off-diagonal = trained on all of the row's corpus, tested on the column's; "
+        "n_classes/chance: the classes the row's training corpus has",
+    }
     atomic_write_json(out / "matrix.json", doc)
     atomic_write_text(out / "matrix.md", matrix_markdown(doc))
     matrix_png(doc, out / "matrix.png")
@@ -70,26 +94,50 @@ def run_matrix(cfg: ExperimentConfig, out: str | Path, within: str = "kfold-spea
 
 
 def _cell(ua, labels: list[str], folder: str) -> dict:
-    return {"ua": ua.mean, "std": ua.std, "per_seed": ua.per_seed, "n_classes": len(labels),
-            "chance": round(1 / len(labels), 4), "labels": labels, "run": folder}
+    return {
+        "ua": ua.mean,
+        "std": ua.std,
+        "per_seed": ua.per_seed,
+        "n_classes": len(labels),
+        "chance": round(1 / len(labels), 4),
+        "labels": labels,
+        "run": folder,
+    }
 
 
 def matrix_markdown(doc: dict) -> str:
     names = doc["corpora"]
-    lines = [f"UA (mean +- std over {len(doc['seeds'])} seeds) of {doc['model']} / {doc['frontend']}; rows: training "
-             f"corpus, columns: test corpus; diagonal: {doc['within_protocol']} within the corpus.", "",
-             "| train \\ test | " + " | ".join(names) + " | classes (chance) |", "|---" * (len(names) + 2) + "|"]
+    lines = [
+        f"UA (mean +- std over {len(doc['seeds'])} seeds) of {doc['model']} / {doc['frontend']}; "
+        "rows: training "
+        f"corpus, columns: test corpus; diagonal: {doc['within_protocol']} within the corpus.",
+        "",
+        "| train \\ test | " + " | ".join(names) + " | classes (chance) |",
+        "|---" * (len(names) + 2) + "|",
+    ]
     for a in names:
         row = doc["cells"][a]
-        vals = [f"**{row[b]['ua']:.3f}** +- {row[b]['std']:.3f}" if a == b else f"{row[b]['ua']:.3f} +- {row[b]['std']:.3f}"
-                for b in names]
+        vals = [
+            f"**{row[b]['ua']:.3f}** +- {row[b]['std']:.3f}"
+            if a == b
+            else f"{row[b]['ua']:.3f} +- {row[b]['std']:.3f}"
+            for b in names
+        ]
         cell = row[a]
-        lines.append(f"| {a} | " + " | ".join(vals) + f" | {cell['n_classes']} ({cell['chance']:.2f}) |")
+        lines.append(
+            f"| {a} | " + " | ".join(vals) + f" | {cell['n_classes']} ({cell['chance']:.2f}) |"
+        )
     off = [doc["cells"][a][b]["ua"] for a in names for b in names if a != b]
     if off:
-        lines += ["", f"mean off-diagonal UA {np.mean(off):.3f}; mean diagonal "
-                      f"{np.mean([doc['cells'][a][a]['ua'] for a in names]):.3f}"]
-    lines += ["", f"wall time of all cell runs: {doc['wall_s_total']} s (summed over their invocations)"]
+        lines += [
+            "",
+            f"mean off-diagonal UA {np.mean(off):.3f}; mean diagonal "
+            f"{np.mean([doc['cells'][a][a]['ua'] for a in names]):.3f}",
+        ]
+    lines += [
+        "",
+        f"wall time of all cell runs: {doc['wall_s_total']} s (summed over their invocations)",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -105,7 +153,14 @@ def matrix_png(doc: dict, path: Path) -> None:
     im = ax.imshow(m, cmap="viridis", vmin=0, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", color="white" if m[i, j] < 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{m[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if m[i, j] < 0.6 else "black",
+            )
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("test corpus")

@@ -23,7 +23,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
         "ua": float(balanced_accuracy_score(y_true, y_pred)),
         "wa": float(accuracy_score(y_true, y_pred)),
         "f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "per_class_recall": recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0).tolist(),
+        "per_class_recall": recall_score(
+            y_true, y_pred, labels=labels, average=None, zero_division=0
+        ).tolist(),
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 
@@ -42,5 +44,9 @@ def ldl_metrics(pred: np.ndarray, target: np.ndarray, eps: float = 1e-12) -> dic
     t = np.asarray(target, np.float64)
     kl = np.sum(np.where(t > 0, t * np.log(np.clip(t, eps, None) / p), 0.0), axis=1)
     cos = np.sum(p * t, 1) / (np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1) + eps)
-    return {"kl": float(kl.mean()), "chebyshev": float(np.abs(p - t).max(1).mean()),
-            "cosine": float(cos.mean()), "intersection": float(np.minimum(p, t).sum(1).mean())}
+    return {
+        "kl": float(kl.mean()),
+        "chebyshev": float(np.abs(p - t).max(1).mean()),
+        "cosine": float(cos.mean()),
+        "intersection": float(np.minimum(p, t).sum(1).mean()),
+    }

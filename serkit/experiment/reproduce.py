@@ -93,7 +93,10 @@ def load_reproduction(name: str) -> Reproduction:
     if not p.exists():
         p = Path(name)
     if not p.is_file():
-        raise ConfigError(f"no reproduction {name!r}: bundled ones are {', '.join(available())}, or give a YAML path")
+        raise ConfigError(
+            f"no reproduction {name!r}: bundled ones are {', '.join(available())}, or give a YAML "
+            "path"
+        )
     rep = from_dict(Reproduction, load_yaml(p), str(p))
     ids = [r.id for r in rep.rows]
     if len(set(ids)) != len(ids):
@@ -136,9 +139,17 @@ def commands(rows: list[Row], manifest: str, out: Path) -> list[str]:
         base = f"--manifest {manifest} --protocol {s.protocol} --model {s.model}{fe}{sets}"
         if r.tune:
             t = out / f"tune_{r.id}"
-            space = f" --space {t}/space.yaml" if r.tune.space else ""  # (reproduce writes it there)
-            lines.append(f"serkit tune {base} --trials {r.tune.trials} --outer-folds {r.tune.outer_folds}{space} --out {t}")
-            lines.append(f"serkit bench --manifest {manifest} --config {t}/best.yaml{sets} --seeds {s.seeds} --out {out / r.id}")
+            space = (
+                f" --space {t}/space.yaml" if r.tune.space else ""
+            )  # (reproduce writes it there)
+            lines.append(
+                f"serkit tune {base} --trials {r.tune.trials} --outer-folds "
+                f"{r.tune.outer_folds}{space} --out {t}"
+            )
+            lines.append(
+                f"serkit bench --manifest {manifest} --config {t}/best.yaml{sets} --seeds "
+                f"{s.seeds} --out {out / r.id}"
+            )
         else:
             lines.append(f"serkit bench {base} --seeds {s.seeds} --out {out / r.id}")
     return lines
@@ -155,13 +166,23 @@ def row_config(row: Row, manifest: str, out: Path, run: RunConfig, log=print) ->
     best = tdir / "best.yaml"
     tcfg = TuneConfig(trials=row.tune.trials, outer_folds=row.tune.outer_folds)
     if not (best.exists() and (tdir / "tune.json").exists() and _trials_done(tdir) >= tcfg.trials):
-        log(f"{row.id}: tuning ({tcfg.trials} trials, {tcfg.outer_folds or 'all'} outer folds) -> {tdir}")
+        log(
+            f"{row.id}: tuning ({tcfg.trials} trials, {tcfg.outer_folds or 'all'} outer folds) -> "
+            f"{tdir}"
+        )
         if row.tune.space:
             from serkit.core.config import dump_yaml
 
             tdir.mkdir(parents=True, exist_ok=True)
             dump_yaml(row.tune.space, tdir / "space.yaml")
-        run_tune(load_experiment(None, s.sets, **_explicit(row, manifest)), tcfg, tdir, row.tune.space, run, log=log)
+        run_tune(
+            load_experiment(None, s.sets, **_explicit(row, manifest)),
+            tcfg,
+            tdir,
+            row.tune.space,
+            run,
+            log=log,
+        )
     return load_experiment(best, s.sets, manifest=manifest, seeds=s.seeds)
 
 
@@ -174,8 +195,14 @@ def _trials_done(tdir: Path) -> int:
         return 0
 
 
-def run_reproduction(rep: Reproduction, manifest: str, out: str | Path, run: RunConfig | None = None,
-                     only: list[str] | None = None, log=print) -> dict:
+def run_reproduction(
+    rep: Reproduction,
+    manifest: str,
+    out: str | Path,
+    run: RunConfig | None = None,
+    only: list[str] | None = None,
+    log=print,
+) -> dict:
     """Run (or resume) the rows, then write and return the table document."""
     from serkit.experiment.bench import run_bench
 
@@ -186,7 +213,11 @@ def run_reproduction(rep: Reproduction, manifest: str, out: str | Path, run: Run
             continue
         cfg = row_config(r, manifest, out, run, log)
         log(f"{r.id}: serkit bench ({cfg.seeds} seeds) -> {out / r.id}")
-        log(run_bench(cfg, out / r.id, run, log=log if run.progress else (lambda *_: None)).summary())
+        log(
+            run_bench(
+                cfg, out / r.id, run, log=log if run.progress else (lambda *_: None)
+            ).summary()
+        )
     return write_table(rep, out)
 
 
@@ -200,13 +231,21 @@ def _tune_wall(tdir: Path) -> float | None:
 
 
 def row_record(row: Row, out: Path) -> dict:
-    """One row of the table: published figures, serkit's (``None`` = not run yet), the difference."""
+    """One row of the table: published figures, serkit's (``None`` = not run yet), the
+    difference."""
     from serkit.experiment.results import BenchResult
 
     pub = row.published
-    rec = {"id": row.id, "system": row.system, "role": row.role, "source": row.source,
-           "published_protocol": row.published_protocol, "published": None if pub is None else vars(pub).copy(),
-           "protocol": row.run.protocol if row.run else row.protocol, "serkit": None}
+    rec = {
+        "id": row.id,
+        "system": row.system,
+        "role": row.role,
+        "source": row.source,
+        "published_protocol": row.published_protocol,
+        "published": None if pub is None else vars(pub).copy(),
+        "protocol": row.run.protocol if row.run else row.protocol,
+        "serkit": None,
+    }
     if row.run is None or not (out / row.id / "results.json").exists():
         return rec
     try:
@@ -220,12 +259,25 @@ def row_record(row: Row, out: Path) -> dict:
     enc = c.energy_encoder_mj
     tune_s = _tune_wall(out / f"tune_{row.id}") if row.tune else None
     rec["serkit"] = {
-        "ua_mean": r.ua.mean, "ua_std": r.ua.std, "wa_mean": r.wa.mean, "f1_mean": r.f1.mean, "seeds": r.seeds,
-        "complete": len(r.seeds) == row.run.seeds, "seeds_planned": row.run.seeds, "best_seed": {"seed": r.seeds[best], "ua": per[best]},
-        "model": r.model, "frontend": r.frontend, "folds": len(r.fold_names), "n_utterances": r.n_utterances,
-        "params": c.params_trainable, "head_mj": c.energy_head_mj, "encoder_mj": enc,
+        "ua_mean": r.ua.mean,
+        "ua_std": r.ua.std,
+        "wa_mean": r.wa.mean,
+        "f1_mean": r.f1.mean,
+        "seeds": r.seeds,
+        "complete": len(r.seeds) == row.run.seeds,
+        "seeds_planned": row.run.seeds,
+        "best_seed": {"seed": r.seeds[best], "ua": per[best]},
+        "model": r.model,
+        "frontend": r.frontend,
+        "folds": len(r.fold_names),
+        "n_utterances": r.n_utterances,
+        "params": c.params_trainable,
+        "head_mj": c.energy_head_mj,
+        "encoder_mj": enc,
         "total_mj": None if enc is None else c.energy_head_mj + enc,
-        "bench_wall_s": r.timing.wall_s_total, "tune_wall_s": tune_s, "fit_s_summed": r.timing.fit_s_total,
+        "bench_wall_s": r.timing.wall_s_total,
+        "tune_wall_s": tune_s,
+        "fit_s_summed": r.timing.fit_s_total,
         "wall_s": r.timing.wall_s_total + (tune_s or 0.0),
     }
     if pub is not None:
@@ -238,43 +290,86 @@ def _f(x, fmt="{:.3f}", none="n/s") -> str:
 
 
 def table_markdown(doc: dict) -> str:
-    head = ("| system | role | protocol | published UA | serkit UA (mean +- std, seeds) | serkit best seed (not the "
-            "headline) | serkit - published | params serkit / paper | head mJ | total mJ | wall s (2 cores; recorded "
-            "invocations) |")
+    head = (
+        "| system | role | protocol | published UA | serkit UA (mean +- std, seeds) | serkit best "
+        "seed (not the "
+        "headline) | serkit - published | params serkit / paper | head mJ | total mJ | wall s (2 "
+        "cores; recorded "
+        "invocations) |"
+    )
     lines = [head, "|" + "---|" * 11]
     for r in doc["rows"]:
         p, s = r["published"], r["serkit"]
-        pub = "-" if p is None else _f(p["ua"]) + (f" +- {p['std']:.3f}" if p.get("std") is not None else "") + (
-            f" ({p['seeds']} seeds)" if p.get("seeds") else "") + (f"; best seed {p['best_seed']:.3f}" if p.get("best_seed") else "")
+        pub = (
+            "-"
+            if p is None
+            else _f(p["ua"])
+            + (f" +- {p['std']:.3f}" if p.get("std") is not None else "")
+            + (f" ({p['seeds']} seeds)" if p.get("seeds") else "")
+            + (f"; best seed {p['best_seed']:.3f}" if p.get("best_seed") else "")
+        )
         proto = f"`{r['protocol']}`" if r["protocol"] else "see note"
         if s is None:
             ours = "not run (reference only)" if r["role"] == "reference" else "not run yet"
-            lines.append(f"| {r['system']} | {r['role']} | {proto} | {pub} | {ours} | | | "
-                         f"{_f((p or {}).get('params'), '{:,}', '-')} | | | |")
+            lines.append(
+                f"| {r['system']} | {r['role']} | {proto} | {pub} | {ours} | | | "
+                f"{_f((p or {}).get('params'), '{:,}', '-')} | | | |"
+            )
             continue
         n = len(s["seeds"])
-        ours = f"**{s['ua_mean']:.3f} +- {s['ua_std']:.3f}** ({n}" + ("" if s["complete"] else f" of {s['seeds_planned']}") + ")"
+        ours = (
+            f"**{s['ua_mean']:.3f} +- {s['ua_std']:.3f}** ({n}"
+            + ("" if s["complete"] else f" of {s['seeds_planned']}")
+            + ")"
+        )
         best = f"{s['best_seed']['ua']:.3f} (seed {s['best_seed']['seed']})"
         delta = "" if r.get("delta_ua") is None else f"{r['delta_ua']:+.3f}"
         params = f"{s['params']:,} / {_f((p or {}).get('params'), '{:,}', '-')}"
-        wall = (f"{s['wall_s']:,.0f}" + (f" (tune {s['tune_wall_s']:,.0f})" if s.get("tune_wall_s") else "")
-                + f"; fits {s['fit_s_summed']:,.0f} summed")
-        lines.append(f"| {r['system']} | {r['role']} | {proto} | {pub} | {ours} | {best} | {delta} | {params} | "
-                     f"{s['head_mj']:.5f} | {_f(s['total_mj'], '{:.3f}', 'n/a')} | {wall} |")
+        wall = (
+            f"{s['wall_s']:,.0f}"
+            + (f" (tune {s['tune_wall_s']:,.0f})" if s.get("tune_wall_s") else "")
+            + f"; fits {s['fit_s_summed']:,.0f} summed"
+        )
+        lines.append(
+            f"| {r['system']} | {r['role']} | {proto} | {pub} | {ours} | {best} | {delta} | "
+            f"{params} | "
+            f"{s['head_mj']:.5f} | {_f(s['total_mj'], '{:.3f}', 'n/a')} | {wall} |"
+        )
     return "\n".join(lines)
 
 
 def write_table(rep: Reproduction, out: str | Path) -> dict:
     """``OUT/reproduce.json`` and ``OUT/reproduce.md`` from whatever rows have results."""
     out = Path(out)
-    doc = {"name": rep.name, "corpus": rep.corpus, "description": rep.description,
-           "rows": [row_record(r, out) for r in rep.rows]}
+    doc = {
+        "name": rep.name,
+        "corpus": rep.corpus,
+        "description": rep.description,
+        "rows": [row_record(r, out) for r in rep.rows],
+    }
     atomic_write_json(out / "reproduce.json", doc)
-    notes = [f"  - {r['system']} ({r['id']}): {r['published_protocol']}" for r in doc["rows"] if r["published_protocol"]]
-    md = [f"# serkit reproduce {rep.name}", "", rep.description, "", table_markdown(doc), "",
-          "UA = balanced accuracy over the pooled out-of-fold predictions of one seed; serkit: mean +- sample std "
-          "over seeds, best seed shown apart. Energy per 3 s clip, 45 nm (4.6 pJ/MAC, 0.9 pJ/AC). n/s = not stated "
-          "by the source.", "", "Published protocols:", *notes, ""]
+    notes = [
+        f"  - {r['system']} ({r['id']}): {r['published_protocol']}"
+        for r in doc["rows"]
+        if r["published_protocol"]
+    ]
+    md = [
+        f"# serkit reproduce {rep.name}",
+        "",
+        rep.description,
+        "",
+        table_markdown(doc),
+        "",
+        "UA = balanced accuracy over the pooled out-of-fold predictions of one seed; serkit: mean "
+        "+- sample std "
+        "over seeds, best seed shown apart. Energy per 3 s clip, 45 nm (4.6 pJ/MAC, 0.9 pJ/AC). "
+        "n/s = not stated "
+        "by the source.",
+        "",
+        "Published protocols:",
+        *notes,
+        "",
+    ]
     atomic_write_text(out / "reproduce.md", "\n".join(md))
     doc["markdown"] = table_markdown(doc)
     return doc

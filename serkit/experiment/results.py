@@ -150,7 +150,8 @@ class Ldl:
 
 @dataclass
 class SpikeRates:
-    """One spiking layer: mean firing rate, share of silent (< 1 %) and saturated (> 99 %) neurons."""
+    """One spiking layer: mean firing rate, share of silent (< 1 %) and saturated (> 99 %)
+    neurons."""
 
     rate: float
     silent: float
@@ -302,38 +303,71 @@ class BenchResult:
     def summary(self) -> str:
         """Two lines: accuracy (mean +- std over seeds) and cost per 3 s clip."""
         c = self.cost
-        return (f"{self.model} / {self.frontend} on {self.corpus} ({self.protocol_label}, {len(self.seeds)} seeds): "
-                f"UA {self.ua.mean:.4f} +- {self.ua.std:.4f}, WA {self.wa.mean:.4f} +- {self.wa.std:.4f}, "
-                f"F1 {self.f1.mean:.4f} +- {self.f1.std:.4f}\nparams {c.params_trainable:,}, head {c.macs_head:,} MACs = "
-                f"{c.energy_head_mj:.5f} mJ, encoder {'n/a' if c.energy_encoder_mj is None else f'{c.energy_encoder_mj:.3f}'} mJ, "
-                f"total {'n/a' if c.energy_total_mj is None else f'{c.energy_total_mj:.3f}'} mJ per 3 s clip, latency "
-                f"{self.latency_ms_per_clip} ms; wall {self.timing.wall_s} s" + self._corpus_lines() + self._calib_line())
+        return (
+            f"{self.model} / {self.frontend} on {self.corpus} ({self.protocol_label}, "
+            f"{len(self.seeds)} seeds): "
+            f"UA {self.ua.mean:.4f} +- {self.ua.std:.4f}, WA {self.wa.mean:.4f} +- "
+            f"{self.wa.std:.4f}, "
+            f"F1 {self.f1.mean:.4f} +- {self.f1.std:.4f}\nparams {c.params_trainable:,}, head "
+            f"{c.macs_head:,} MACs = "
+            f"{c.energy_head_mj:.5f} mJ, encoder "
+            f"{'n/a' if c.energy_encoder_mj is None else f'{c.energy_encoder_mj:.3f}'} mJ, "
+            f"total {'n/a' if c.energy_total_mj is None else f'{c.energy_total_mj:.3f}'} mJ per 3 "
+            "s clip, latency "
+            f"{self.latency_ms_per_clip} ms; wall {self.timing.wall_s} s"
+            + self._corpus_lines()
+            + self._calib_line()
+        )
 
     def _calib_line(self) -> str:
         c = self.calibration
-        return (f"\nECE {c.ece_before.mean:.3f} -> {c.ece_after.mean:.3f} after temperature scaling "
-                f"(T {c.temperature_mean:.2f}, fitted on validation speakers)") if c else ""
+        return (
+            (
+                f"\nECE {c.ece_before.mean:.3f} -> {c.ece_after.mean:.3f} after temperature "
+                "scaling "
+                f"(T {c.temperature_mean:.2f}, fitted on validation speakers)"
+            )
+            if c
+            else ""
+        )
 
     def _corpus_lines(self) -> str:
         if not self.per_corpus:
             return ""
-        parts = ", ".join(f"{c} {m.ua.mean:.4f} +- {m.ua.std:.4f}" for c, m in self.per_corpus.items())
-        return f"\nUA per test corpus: {parts}; mean over corpora {self.ua_corpus_mean.mean:.4f} +- {self.ua_corpus_mean.std:.4f}"
+        parts = ", ".join(
+            f"{c} {m.ua.mean:.4f} +- {m.ua.std:.4f}" for c, m in self.per_corpus.items()
+        )
+        return (
+            f"\nUA per test corpus: {parts}; mean over corpora {self.ua_corpus_mean.mean:.4f} "
+            f"+- {self.ua_corpus_mean.std:.4f}"
+        )
 
     def benchmark_record(self) -> dict:
         """What a model file's provenance keeps of the benchmark behind it."""
-        rec = {"corpus": self.corpus, "protocol": self.protocol_label, "folds": len(self.fold_names),
-               "seeds": self.seeds, "labels": self.labels, "ua": to_dict(self.ua), "wa": to_dict(self.wa),
-               "f1": to_dict(self.f1)}
+        rec = {
+            "corpus": self.corpus,
+            "protocol": self.protocol_label,
+            "folds": len(self.fold_names),
+            "seeds": self.seeds,
+            "labels": self.labels,
+            "ua": to_dict(self.ua),
+            "wa": to_dict(self.wa),
+            "f1": to_dict(self.f1),
+        }
         if self.per_corpus:
             rec["ua_per_corpus"] = {c: to_dict(m.ua) for c, m in self.per_corpus.items()}
             rec["ua_corpus_mean"] = to_dict(self.ua_corpus_mean)
         if self.adaptation:
-            rec["adapted_ua_corpus_mean"] = {k: to_dict(v.ua_corpus_mean) for k, v in self.adaptation.items()}
+            rec["adapted_ua_corpus_mean"] = {
+                k: to_dict(v.ua_corpus_mean) for k, v in self.adaptation.items()
+            }
         if self.calibration:
             c = self.calibration
-            rec["ece"] = {"before": c.ece_before.mean, "after": c.ece_after.mean,
-                          **({"per_corpus": to_dict(c.per_corpus)} if c.per_corpus else {})}
+            rec["ece"] = {
+                "before": c.ece_before.mean,
+                "after": c.ece_after.mean,
+                **({"per_corpus": to_dict(c.per_corpus)} if c.per_corpus else {}),
+            }
         rec["per_class_recall"] = dict(self.per_class_recall)
         return rec
 
@@ -346,8 +380,10 @@ class BenchResult:
     @classmethod
     def from_dict(cls, d: dict, source: str = "results") -> BenchResult:
         if d.get("schema_version") != SCHEMA_VERSION:
-            raise SerkitError(f"{source}: written by another serkit (results schema {d.get('schema_version')!r}, "
-                              f"this one reads {SCHEMA_VERSION}); re-run serkit bench into a new --out folder")
+            raise SerkitError(
+                f"{source}: written by another serkit (results schema {d.get('schema_version')!r}, "
+                f"this one reads {SCHEMA_VERSION}); re-run serkit bench into a new --out folder"
+            )
         d = dict(d)
         if isinstance(d.get("cost"), dict):  # the counts only; energies are derived from them
             d["cost"] = {k: v for k, v in d["cost"].items() if k in Cost.__dataclass_fields__}
@@ -367,4 +403,3 @@ class BenchResult:
             return cls.from_dict(json.loads(p.read_text()), str(p))
         except json.JSONDecodeError:
             raise SerkitError(f"{p}: not valid JSON") from None
-

@@ -36,19 +36,34 @@ def calibrate(model, val, min_confidence: float) -> dict:
     p = model.validation_proba(val)
     t = fit_temperature(p, val.labels)
     q = apply_temperature(p, t)
-    return {"temperature": t, "fitted_on": f"{len(val.labels)} validation clips ({len(set(val.speakers))} speakers)",
-            "ece_val_before": ece(p, val.labels), "ece_val_after": ece(q, val.labels), "min_confidence": min_confidence,
-            "val_coverage": round(coverage_at(q, min_confidence), 4)}
+    return {
+        "temperature": t,
+        "fitted_on": f"{len(val.labels)} validation clips ({len(set(val.speakers))} speakers)",
+        "ece_val_before": ece(p, val.labels),
+        "ece_val_after": ece(q, val.labels),
+        "min_confidence": min_confidence,
+        "val_coverage": round(coverage_at(q, min_confidence), 4),
+    }
 
 
-def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenance: dict | None = None,
-                run: RunConfig | None = None, card: dict | None = None, log=print,
-                min_confidence: float = 0.4) -> TrainResult:
+def train_model(
+    cfg: ExperimentConfig,
+    out: str | Path,
+    seed: int = 0,
+    provenance: dict | None = None,
+    run: RunConfig | None = None,
+    card: dict | None = None,
+    log=print,
+    min_confidence: float = 0.4,
+) -> TrainResult:
     """Fit ``cfg.model`` on every utterance of the manifest (``cfg.val_fraction`` of the
     speakers held out for early stopping and then refitted, as in bench) and save it to ``out``."""
     if cfg.normalize != "none":
-        raise ConfigError(f"normalize={cfg.normalize!r} is an evaluation protocol (serkit bench / tune): a saved model "
-                          "cannot carry a new speaker's statistics; train with normalize=none")
+        raise ConfigError(
+            f"normalize={cfg.normalize!r} is an evaluation protocol (serkit bench / tune): a "
+            "saved model "
+            "cannot carry a new speaker's statistics; train with normalize=none"
+        )
     data = load_dataset(cfg, run or RunConfig(), log)
     seed_everything(seed)
     idx = list(range(len(data.utts)))
@@ -58,18 +73,38 @@ def train_model(cfg: ExperimentConfig, out: str | Path, seed: int = 0, provenanc
     report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
     calibration = calibrate(model, data.split(val_idx), min_confidence) if val_idx else {}
     sample = data.split(idx[:32])
-    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(data.encoder_macs(CLIP_S), data.dsp_macs(CLIP_S))
+    cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(
+        data.encoder_macs(CLIP_S), data.dsp_macs(CLIP_S)
+    )
     prov = dict(provenance or {})
-    prov.update(corpus=",".join(sorted({u.corpus for u in data.utts})), n_utterances=len(data.utts),
-                n_speakers=len({u.speaker for u in data.utts}), seed=seed, fit=report.to_dict(), cost=cost.to_dict(),
-                fit_s=round(time.time() - t0, 2), val_speakers=data.speakers(val_idx), experiment=to_dict(cfg.to_dict()))
+    prov.update(
+        corpus=",".join(sorted({u.corpus for u in data.utts})),
+        n_utterances=len(data.utts),
+        n_speakers=len({u.speaker for u in data.utts}),
+        seed=seed,
+        fit=report.to_dict(),
+        cost=cost.to_dict(),
+        fit_s=round(time.time() - t0, 2),
+        val_speakers=data.speakers(val_idx),
+        experiment=to_dict(cfg.to_dict()),
+    )
     parts = model.cost_parts(sample.feats, [u.duration for u in data.utts[:32]])
     if parts is not None:  # multimodal: energy per part and the text encoder's, per 3 s clip
         prov.update(cost_parts=parts, text_encoder_macs=data.text_encoder_macs(idx, CLIP_S))
-    card = {"model": cfg.model.name, "frontend": cfg.frontend.name, "labels": data.labels,
-            "training_data": {"corpora": sorted({u.corpus for u in data.utts}), "languages": sorted({u.language or "?"
-                              for u in data.utts}), "utterances": len(data.utts), "speakers": len({u.speaker for u in data.utts})},
-            "benchmark": prov.get("benchmark"), "licence": "the weights inherit the terms of the training corpora",
-            "calibration": calibration, **(card or {})}
+    card = {
+        "model": cfg.model.name,
+        "frontend": cfg.frontend.name,
+        "labels": data.labels,
+        "training_data": {
+            "corpora": sorted({u.corpus for u in data.utts}),
+            "languages": sorted({u.language or "?" for u in data.utts}),
+            "utterances": len(data.utts),
+            "speakers": len({u.speaker for u in data.utts}),
+        },
+        "benchmark": prov.get("benchmark"),
+        "licence": "the weights inherit the terms of the training corpora",
+        "calibration": calibration,
+        **(card or {}),
+    }
     save_model(out, model, data.frontend, data.labels, prov, card)
     return TrainResult(data.labels, report, cost)

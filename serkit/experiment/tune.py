@@ -91,7 +91,9 @@ def suggest(trial, space: dict) -> dict:
         elif kind == "categorical":
             out[name] = trial.suggest_categorical(name, list(spec["choices"]))
         else:
-            raise ConfigError(f"search space {name!r}: type must be loguniform, uniform, int or categorical")
+            raise ConfigError(
+                f"search space {name!r}: type must be loguniform, uniform, int or categorical"
+            )
     return out
 
 
@@ -139,12 +141,23 @@ def _study(out: Path, seed: int):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(direction="maximize", study_name="serkit-tune", storage=f"sqlite:///{out / 'study.db'}",
-                               load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=seed))
+    return optuna.create_study(
+        direction="maximize",
+        study_name="serkit-tune",
+        storage=f"sqlite:///{out / 'study.db'}",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+    )
 
 
-def run_tune(cfg: ExperimentConfig, tcfg: TuneConfig, out: str | Path, space: dict | None = None,
-             run: RunConfig | None = None, log=print) -> dict:
+def run_tune(
+    cfg: ExperimentConfig,
+    tcfg: TuneConfig,
+    out: str | Path,
+    space: dict | None = None,
+    run: RunConfig | None = None,
+    log=print,
+) -> dict:
     """Search ``space`` (default ``SPACES[model]``); write ``tune.json`` and ``best.yaml`` (the
     experiment config with the chosen model settings) to ``out``. Returns the summary."""
     import optuna
@@ -154,17 +167,36 @@ def run_tune(cfg: ExperimentConfig, tcfg: TuneConfig, out: str | Path, space: di
     out.mkdir(parents=True, exist_ok=True)
     space = space or SPACES.get(cfg.model.name)
     if not space:
-        raise ConfigError(f"no default search space for model {cfg.model.name!r}; pass --space SPACE.yaml")
+        raise ConfigError(
+            f"no default search space for model {cfg.model.name!r}; pass --space SPACE.yaml"
+        )
     data = load_dataset(cfg, run, log)
-    tasks = inner_tasks(data.utts, make_folds(data.utts, cfg.protocol), tcfg.seed, cfg, tcfg.outer_folds)
-    dump_yaml({"experiment": cfg.to_dict(), "tune": to_dict(tcfg), "space": space,
-               "tasks": [{"fold": t["fold"], "fit_speakers": data.speakers(t["fit"]),
-                          "val_speakers": data.speakers(t["val"])} for t in tasks]}, out / "config.yaml")
+    tasks = inner_tasks(
+        data.utts, make_folds(data.utts, cfg.protocol), tcfg.seed, cfg, tcfg.outer_folds
+    )
+    dump_yaml(
+        {
+            "experiment": cfg.to_dict(),
+            "tune": to_dict(tcfg),
+            "space": space,
+            "tasks": [
+                {
+                    "fold": t["fold"],
+                    "fit_speakers": data.speakers(t["fit"]),
+                    "val_speakers": data.speakers(t["val"]),
+                }
+                for t in tasks
+            ],
+        },
+        out / "config.yaml",
+    )
 
     def objective(trial) -> float:
         trial_cfg = with_params(cfg, suggest(trial, space))
         t0 = time.time()
-        scores = list(run_tasks(score_task, TrialContext(data, trial_cfg, tcfg.seed), tasks, run.jobs))
+        scores = list(
+            run_tasks(score_task, TrialContext(data, trial_cfg, tcfg.seed), tasks, run.jobs)
+        )
         trial.set_user_attr("fold_val_ua", {t["fold"]: round(s, 4) for t, s in zip(tasks, scores)})
         trial.set_user_attr("wall_s", round(time.time() - t0, 2))
         return float(np.mean(scores))
@@ -178,18 +210,30 @@ def run_tune(cfg: ExperimentConfig, tcfg: TuneConfig, out: str | Path, space: di
         study.optimize(objective, n_trials=1)
         t = study.trials[-1]
         if run.progress:
-            log(f"trial {t.number}: val UA {t.value:.4f} {t.params} ({t.user_attrs.get('wall_s')} s)")
+            log(
+                f"trial {t.number}: val UA {t.value:.4f} {t.params} ({t.user_attrs.get('wall_s')} "
+                "s)"
+            )
     best = study.best_trial
     dump_yaml(with_params(cfg, best.params).to_dict(), out / "best.yaml")
     summary = {
-        "model": cfg.model.name, "frontend": cfg.frontend.name, "protocol": cfg.protocol, "objective":
-        "mean validation UA over outer folds (validation speakers carved from each training fold)",
-        "outer_folds": [t["fold"] for t in tasks], "best_value": round(best.value, 4), "best_params": best.params,
-        "best_trial": best.number, "n_trials": len(study.trials), "wall_s_this_run": round(time.time() - t_start, 1),
+        "model": cfg.model.name,
+        "frontend": cfg.frontend.name,
+        "protocol": cfg.protocol,
+        "objective": "mean validation UA over outer folds (validation speakers carved from each "
+        "training fold)",
+        "outer_folds": [t["fold"] for t in tasks],
+        "best_value": round(best.value, 4),
+        "best_params": best.params,
+        "best_trial": best.number,
+        "n_trials": len(study.trials),
+        "wall_s_this_run": round(time.time() - t_start, 1),
         "wall_s_all_trials": round(sum(t.user_attrs.get("wall_s", 0.0) for t in study.trials), 1),
-        "trials": [{"number": t.number, "value": t.value, "params": t.params, **t.user_attrs}
-                   for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE],
+        "trials": [
+            {"number": t.number, "value": t.value, "params": t.params, **t.user_attrs}
+            for t in study.trials
+            if t.state == optuna.trial.TrialState.COMPLETE
+        ],
     }
     atomic_write_json(out / "tune.json", summary)
     return summary
-

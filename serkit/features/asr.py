@@ -31,7 +31,8 @@ SR = 16000
 
 @dataclass
 class TranscribeConfig:
-    """``model``: ``tiny.en`` | ``base``; ``language``: ISO code (``None``: detected per clip); ``beam_size``: 1 = greedy; ``batch_size``: clips per
+    """``model``: ``tiny.en`` | ``base``; ``language``: ISO code (``None``: detected per clip);
+    ``beam_size``: 1 = greedy; ``batch_size``: clips per
     decoder call; ``word_timestamps``: also align each word; ``threads``: CTranslate2 threads."""
 
     model: str = "tiny.en"
@@ -62,9 +63,12 @@ def _variant(model: str) -> str:
 
 
 class Transcriber:
-    """``transcribe(wavs) -> [Transcript]`` for 16 kHz mono clips; ``transcribe_files`` with the cache."""
+    """``transcribe(wavs) -> [Transcript]`` for 16 kHz mono clips; ``transcribe_files`` with the
+    cache."""
 
-    def __init__(self, config: TranscribeConfig | None = None, cache_root: str | Path | None = None):
+    def __init__(
+        self, config: TranscribeConfig | None = None, cache_root: str | Path | None = None
+    ):
         self.config = c = config or TranscribeConfig()
         self.folder = model_dir(_variant(c.model))
         if c.beam_size < 1 or c.batch_size < 1:
@@ -74,8 +78,13 @@ class Transcriber:
 
     def spec(self) -> dict:
         c = self.config
-        return {"version": VERSION, "model": c.model, "language": c.language, "beam_size": c.beam_size,
-                "word_timestamps": c.word_timestamps}
+        return {
+            "version": VERSION,
+            "model": c.model,
+            "language": c.language,
+            "beam_size": c.beam_size,
+            "word_timestamps": c.word_timestamps,
+        }
 
     @property
     def model(self):
@@ -83,8 +92,12 @@ class Transcriber:
             import ctranslate2
             from tokenizers import Tokenizer
 
-            self._model = ctranslate2.models.Whisper(str(self.folder), device="cpu", compute_type="int8",
-                                                     intra_threads=self.config.threads)
+            self._model = ctranslate2.models.Whisper(
+                str(self.folder),
+                device="cpu",
+                compute_type="int8",
+                intra_threads=self.config.threads,
+            )
             self._tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         return self._model
 
@@ -92,7 +105,9 @@ class Transcriber:
         import ctranslate2
 
         n = int(WINDOW_S * SR)
-        mels = np.stack([log_mel(np.pad(w[:n], (0, max(0, n - len(w))))) for w in wavs])[:, :, :3000]
+        mels = np.stack([log_mel(np.pad(w[:n], (0, max(0, n - len(w))))) for w in wavs])[
+            :, :, :3000
+        ]
         return ctranslate2.StorageView.from_array(np.ascontiguousarray(mels, dtype=np.float32))
 
     def _prompt(self, lang: str) -> list[str]:
@@ -105,21 +120,37 @@ class Transcriber:
         out: list[Transcript] = []
         c = self.config
         for b in range(0, len(wavs), c.batch_size):
-            batch = wavs[b: b + c.batch_size]
+            batch = wavs[b : b + c.batch_size]
             model = self.model
-            enc = model.encode(self._features(batch), to_cpu=True)  # once: language, decoding, alignment
+            enc = model.encode(
+                self._features(batch), to_cpu=True
+            )  # once: language, decoding, alignment
             if c.language or not model.is_multilingual:
                 langs = [c.language or "en"] * len(batch)
             else:
                 langs = [r[0][0].strip("<|>") for r in model.detect_language(enc)]
-            res = model.generate(enc, [self._prompt(lang) for lang in langs], beam_size=c.beam_size,
-                                 return_no_speech_prob=True, max_length=224)
+            res = model.generate(
+                enc,
+                [self._prompt(lang) for lang in langs],
+                beam_size=c.beam_size,
+                return_no_speech_prob=True,
+                max_length=224,
+            )
             eot = self._tok.token_to_id("<|endoftext|>")
             ids = [[t for t in r.sequences_ids[0] if t < eot] for r in res]
-            words = self._words(enc, langs, ids, [len(w) for w in batch]) if c.word_timestamps else {}
+            words = (
+                self._words(enc, langs, ids, [len(w) for w in batch]) if c.word_timestamps else {}
+            )
             for i, r in enumerate(res):
-                out.append(Transcript(self._tok.decode(ids[i]).strip(), langs[i], round(float(r.no_speech_prob), 4),
-                                      words.get(i, []), truncated=len(batch[i]) > WINDOW_S * SR))
+                out.append(
+                    Transcript(
+                        self._tok.decode(ids[i]).strip(),
+                        langs[i],
+                        round(float(r.no_speech_prob), 4),
+                        words.get(i, []),
+                        truncated=len(batch[i]) > WINDOW_S * SR,
+                    )
+                )
         return out
 
     def _words(self, enc, langs: list[str], ids: list[list[int]], n_samples: list[int]) -> dict:
@@ -152,7 +183,11 @@ class Transcriber:
             else:
                 words[-1] = (words[-1][0] + piece, words[-1][1])
             words[-1][1].extend(time_of.get(k, []))
-        return [(w, round(min(ts) * 0.02, 2), round((max(ts) + 1) * 0.02, 2)) for w, ts in words if w and ts]
+        return [
+            (w, round(min(ts) * 0.02, 2), round((max(ts) + 1) * 0.02, 2))
+            for w, ts in words
+            if w and ts
+        ]
 
     def _cache_path(self, utt: Utterance) -> Path | None:
         if self.cache_root is None:
@@ -161,8 +196,9 @@ class Transcriber:
         key = text_digest(f"{spec}|{file_digest(utt.audio)}|{utt.start}|{utt.end}")
         return self.cache_root / f"transcripts-{spec[:12]}" / key[:2] / f"{key}.json"
 
-    def transcribe_utterances(self, utts: list[Utterance], progress: bool = False
-                              ) -> tuple[list[Transcript | None], list[tuple[int, str]]]:
+    def transcribe_utterances(
+        self, utts: list[Utterance], progress: bool = False
+    ) -> tuple[list[Transcript | None], list[tuple[int, str]]]:
         """Transcripts of the utterances' audio (segments included; cached): unreadable files
         give ``None`` and are listed as ``(index, reason)``."""
         from tqdm.auto import tqdm
@@ -188,8 +224,10 @@ class Transcriber:
             except AudioError as exc:
                 failed.append((i, str(exc)))
         bs = self.config.batch_size
-        for b in tqdm(range(0, len(todo), bs), disable=not progress, desc="transcribe", unit="batch"):
-            chunk = todo[b: b + bs]
+        for b in tqdm(
+            range(0, len(todo), bs), disable=not progress, desc="transcribe", unit="batch"
+        ):
+            chunk = todo[b : b + bs]
             for (i, _), t in zip(chunk, self.transcribe([w for _, w in chunk])):
                 out[i] = t
                 cp = self._cache_path(utts[i])
@@ -198,9 +236,14 @@ class Transcriber:
         return out, failed
 
 
-def transcribe_manifest(manifest: str | Path, out: str | Path, config: TranscribeConfig | None = None,
-                        cache_root: str | Path | None = None, keep_existing: bool = False,
-                        progress: bool = False) -> dict:
+def transcribe_manifest(
+    manifest: str | Path,
+    out: str | Path,
+    config: TranscribeConfig | None = None,
+    cache_root: str | Path | None = None,
+    keep_existing: bool = False,
+    progress: bool = False,
+) -> dict:
     """Write ``out``: the manifest with ``text`` from ASR (``keep_existing``: only where it has
     none). Word timestamps, when asked for, go to ``out`` + ``.words.jsonl``; unreadable files
     keep their old text and are listed in ``out`` + ``.skipped.tsv``. Returns counts."""
@@ -228,6 +271,12 @@ def transcribe_manifest(manifest: str | Path, out: str | Path, config: Transcrib
         atomic_write_text(skipped, "".join(f"{utts[sel[i]].audio}\t{why}\n" for i, why in failed))
     elif skipped.exists():
         skipped.unlink()
-    return {"utterances": len(utts), "transcribed": len(sel) - len(failed), "kept": len(utts) - len(sel),
-            "empty": empty, "failed": [(utts[sel[i]].audio, why) for i, why in failed],
-            "words_file": str(out) + ".words.jsonl" if words else None, "model": tr.config.model}
+    return {
+        "utterances": len(utts),
+        "transcribed": len(sel) - len(failed),
+        "kept": len(utts) - len(sel),
+        "empty": empty,
+        "failed": [(utts[sel[i]].audio, why) for i, why in failed],
+        "words_file": str(out) + ".words.jsonl" if words else None,
+        "model": tr.config.model,
+    }

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from serkit.core.errors import ConfigError
 from serkit.core.config import Component, build_component, to_dict
+from serkit.core.errors import ConfigError
 from serkit.core.io import text_digest
 
 
@@ -68,7 +68,12 @@ class Frontend(ABC):
         """Everything that defines the features (not how they are computed): saved in models
         and results, hashed into the cache key."""
         cfg = {k: v for k, v in to_dict(self.config).items() if k not in self.execution_fields}
-        return {"name": self.name, "version": self.version, "config": cfg, "sample_rate": self.sample_rate}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "config": cfg,
+            "sample_rate": self.sample_rate,
+        }
 
     def fingerprint(self) -> str:
         return text_digest(json.dumps(self.spec(), sort_keys=True))
@@ -127,14 +132,20 @@ def frontend_component(data: dict | str | Component) -> Component:
         cls = FRONTENDS.get(base) or PATH_FRONTENDS.get(base)
         if cls is None or not cls.takes_path:
             takes = sorted(n for n, c in {**FRONTENDS, **PATH_FRONTENDS}.items() if c.takes_path)
-            raise ConfigError(f"frontend {name!r}: {base!r} takes no path (NAME:<path> works for {takes})")
-        comp = build_component({**data, "name": base, "path": path}, {base: cls.config_cls}, "frontend")
+            raise ConfigError(
+                f"frontend {name!r}: {base!r} takes no path (NAME:<path> works for {takes})"
+            )
+        comp = build_component(
+            {**data, "name": base, "path": path}, {base: cls.config_cls}, "frontend"
+        )
         return Component(name if cls.path_in_name else base, comp.config)
     return build_component(data, {n: c.config_cls for n, c in FRONTENDS.items()}, "frontend")
 
 
 def build_frontend(name: str | dict | Component, overrides: dict | None = None) -> Frontend:
     """Frontend by registry name and config overrides, or from a component spec."""
-    spec = frontend_component({**(overrides or {}), "name": name} if isinstance(name, str) else name)
+    spec = frontend_component(
+        {**(overrides or {}), "name": name} if isinstance(name, str) else name
+    )
     base = spec.name.partition(":")[0]
     return (FRONTENDS.get(base) or PATH_FRONTENDS[base])(spec.config)

@@ -17,10 +17,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from serkit.audio.io import AudioConfig, load_audio
-from serkit.data.manifest import Utterance
 from serkit.core.errors import AudioError
-from serkit.features.base import Frontend
 from serkit.core.io import atomic_save_npy, file_digest, text_digest
+from serkit.data.manifest import Utterance
+from serkit.features.base import Frontend
 
 
 def default_cache_dir() -> Path:
@@ -48,13 +48,23 @@ class FeatureCache:
     def path_for(self, frontend: Frontend, utt: Utterance) -> Path:
         fp = frontend.fingerprint()
         key = text_digest(f"{fp}|{self._digest(utt.audio)}|{utt.start}|{utt.end}")
-        return self.root / f"{frontend.name.replace(':', '_').replace('/', '_')}-{fp[:12]}" / key[:2] / f"{key}.npy"
+        return (
+            self.root
+            / f"{frontend.name.replace(':', '_').replace('/', '_')}-{fp[:12]}"
+            / key[:2]
+            / f"{key}.npy"
+        )
 
     def path_for_key(self, frontend: Frontend, key: str) -> Path:
         """Entry for derived audio (e.g. an augmented mix) named by a content ``key``."""
         fp = frontend.fingerprint()
         k = text_digest(f"{fp}|derived|{key}")
-        return self.root / f"{frontend.name.replace(':', '_').replace('/', '_')}-{fp[:12]}" / k[:2] / f"{k}.npy"
+        return (
+            self.root
+            / f"{frontend.name.replace(':', '_').replace('/', '_')}-{fp[:12]}"
+            / k[:2]
+            / f"{k}.npy"
+        )
 
     def get_key(self, frontend: Frontend, key: str) -> np.ndarray | None:
         return self._load(self.path_for_key(frontend, key))
@@ -63,7 +73,11 @@ class FeatureCache:
         self._save(self.path_for_key(frontend, key), feats)
 
     def _save(self, p: Path, feats: np.ndarray) -> None:
-        out = feats.astype(self.dtype) if np.abs(feats).max(initial=0) < 6e4 else feats.astype(np.float32)
+        out = (
+            feats.astype(self.dtype)
+            if np.abs(feats).max(initial=0) < 6e4
+            else feats.astype(np.float32)
+        )
         atomic_save_npy(p, out)
 
     @staticmethod
@@ -106,8 +120,12 @@ def extract_features(
     """
     utts = list(utts)
     acfg = audio or AudioConfig()
-    acfg = AudioConfig(sample_rate=frontend.sample_rate, min_duration_s=acfg.min_duration_s,
-                       max_duration_s=acfg.max_duration_s, mono=acfg.mono)
+    acfg = AudioConfig(
+        sample_rate=frontend.sample_rate,
+        min_duration_s=acfg.min_duration_s,
+        max_duration_s=acfg.max_duration_s,
+        mono=acfg.mono,
+    )
     res = ExtractionResult({})
     if not frontend.reads_audio:  # text-only data: a placeholder per utterance, no file opened
         res.features = {u.id: frontend.extract(np.zeros(1, np.float32), 16000) for u in utts}
@@ -127,7 +145,12 @@ def extract_features(
             res.cached += 1
         else:
             todo.append(u)
-    bar = tqdm(total=len(todo), desc=f"extract {frontend.name}", disable=not progress or not todo, unit="utt")
+    bar = tqdm(
+        total=len(todo),
+        desc=f"extract {frontend.name}",
+        disable=not progress or not todo,
+        unit="utt",
+    )
     for k in range(0, len(todo), batch_size):
         batch = todo[k : k + batch_size]
         wavs, ok, rate = [], [], None
@@ -160,7 +183,9 @@ def _run(frontend, wavs, utts, sr, cache, res) -> None:
                 feats.append(frontend.extract(w, sr))
             except Exception as exc:  # noqa: BLE001 - reported per file, run continues
                 feats.append(None)
-                res.failed.append((u.id, f"{u.audio}: feature extraction failed ({type(exc).__name__}: {exc})"))
+                res.failed.append(
+                    (u.id, f"{u.audio}: feature extraction failed ({type(exc).__name__}: {exc})")
+                )
     for f, u in zip(feats, utts):
         if f is None:
             continue
@@ -169,5 +194,7 @@ def _run(frontend, wavs, utts, sr, cache, res) -> None:
             continue
         if cache:
             cache.put(frontend, u, f)
-        res.features[u.id] = f.astype(cache.dtype) if cache and np.abs(f).max(initial=0) < 6e4 else f
+        res.features[u.id] = (
+            f.astype(cache.dtype) if cache and np.abs(f).max(initial=0) < 6e4 else f
+        )
         res.extracted += 1

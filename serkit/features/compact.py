@@ -1,4 +1,5 @@
-"""``compact`` / ``compact:<path>``: the distilled compact frontend (about 100x cheaper than Whisper).
+"""``compact`` / ``compact:<path>``: the distilled compact frontend (about 100x cheaper than
+Whisper).
 
 A :class:`~serkit.features.compact_net.CompactNet` on Whisper's 80-bin log-mel, distilled from
 the Whisper tiny.en hidden states that the heads use (``serkit distill``; issue 18). Output
@@ -35,15 +36,23 @@ def read_student(path: str | Path) -> tuple[dict, dict, dict]:
 
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"compact frontend: weight file {str(path)!r} not found (distil one with `serkit distill`)")
+        raise ConfigError(
+            f"compact frontend: weight file {str(path)!r} not found (distil one with `serkit "
+            "distill`)"
+        )
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise ConfigError(f"compact frontend: {str(path)!r} is not a student weight file ({exc})") from None
+        raise ConfigError(
+            f"compact frontend: {str(path)!r} is not a student weight file ({exc})"
+        ) from None
     if "config" not in meta:
-        raise ConfigError(f"compact frontend: {str(path)!r} has no 'config' header (not written by serkit distill)")
+        raise ConfigError(
+            f"compact frontend: {str(path)!r} has no 'config' header (not written by serkit "
+            "distill)"
+        )
     return tensors, json.loads(meta["config"]), json.loads(meta.get("provenance", "{}"))
 
 
@@ -51,11 +60,15 @@ def load_student(path: str | Path) -> tuple[CompactNet, dict]:
     """The network (eval mode, frozen) and its provenance."""
     tensors, cfg, prov = read_student(path)
     net = CompactNet(CompactNetConfig(**cfg))
-    own = {k: v for k, v in tensors.items() if not k.startswith("proj.")}  # distillation projections stay behind
+    own = {
+        k: v for k, v in tensors.items() if not k.startswith("proj.")
+    }  # distillation projections stay behind
     missing, unexpected = net.load_state_dict(own, strict=False)
     if missing or unexpected:
-        raise ConfigError(f"compact frontend: {str(path)!r} does not match its config (missing {missing[:3]}, "
-                          f"unexpected {unexpected[:3]})")
+        raise ConfigError(
+            f"compact frontend: {str(path)!r} does not match its config (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]})"
+        )
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -65,7 +78,8 @@ def load_student(path: str | Path) -> tuple[CompactNet, dict]:
 @dataclass
 class CompactConfig:
     """``path``: a student weight file (empty = the bundled one); ``layers``: indices into the
-    student's taps to keep (empty = all); ``batch_size`` and ``threads`` do not change the features."""
+    student's taps to keep (empty = all); ``batch_size`` and ``threads`` do not change the
+    features."""
 
     path: str = ""
     layers: list[int] = field(default_factory=list)
@@ -107,7 +121,9 @@ class Compact(Frontend):
             n = len(self._arch.taps)
             bad = [i for i in self.config.layers if not 0 <= i < n]
             if bad:
-                raise ConfigError(f"compact: layers {bad} out of range 0..{n - 1} (the student has {n} taps)")
+                raise ConfigError(
+                    f"compact: layers {bad} out of range 0..{n - 1} (the student has {n} taps)"
+                )
         return self._net
 
     @property
@@ -143,8 +159,11 @@ class Compact(Frontend):
         import torch
 
         if sr != 16000:
-            raise AudioError("<signal>", f"the compact frontend takes 16 kHz audio, got {sr} Hz (resample first: "
-                             "serkit.audio.load_audio does)")
+            raise AudioError(
+                "<signal>",
+                f"the compact frontend takes 16 kHz audio, got {sr} Hz (resample first: "
+                "serkit.audio.load_audio does)",
+            )
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         mels = [log_mel(w) for w in wavs]
@@ -188,5 +207,7 @@ def strip_student(src: str | Path, dst: str | Path) -> Path:
     keep = {k: v.contiguous() for k, v in net.state_dict().items()}
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dst, save(keep, metadata={"config": json.dumps(cfg), "provenance": json.dumps(prov)}))
+    atomic_write_bytes(
+        dst, save(keep, metadata={"config": json.dumps(cfg), "provenance": json.dumps(prov)})
+    )
     return dst

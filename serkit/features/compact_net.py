@@ -76,7 +76,8 @@ class _Block(nn.Module):
 
 
 class _Context(nn.Module):
-    """Squeeze-excitation from the (running) mean over valid frames: ``x * sigmoid(W2 relu(W1 m))``."""
+    """Squeeze-excitation from the (running) mean over valid frames: ``x * sigmoid(W2 relu(W1
+    m))``."""
 
     def __init__(self, c: int, causal: bool, reduction: int = 4):
         super().__init__()
@@ -99,7 +100,8 @@ class _Context(nn.Module):
 
 
 class CompactNet(nn.Module):
-    """``forward(mel (N, 80, T), lengths (N,) | None)`` -> list of ``(N, ceil(T/2), C)`` states, one per tap."""
+    """``forward(mel (N, 80, T), lengths (N,) | None)`` -> list of ``(N, ceil(T/2), C)`` states,
+    one per tap."""
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # files written while the pointwise projection was a 1x1 Conv1d: weight (C, C, 1) -> (C, C)
@@ -117,9 +119,12 @@ class CompactNet(nn.Module):
         c = cfg.channels
         self.stem = nn.Conv1d(cfg.n_mels, c, 3, stride=2)
         self.stem_pad = (2, 0) if cfg.causal else (1, 1)
-        self.blocks = nn.ModuleList(_Block(c, cfg.kernel, cfg.dilation(i), cfg.causal)
-                                    for i in range(max(cfg.taps)))
-        self.context = _Context(c, cfg.causal) if 0 < cfg.context_after <= len(self.blocks) else None
+        self.blocks = nn.ModuleList(
+            _Block(c, cfg.kernel, cfg.dilation(i), cfg.causal) for i in range(max(cfg.taps))
+        )
+        self.context = (
+            _Context(c, cfg.causal) if 0 < cfg.context_after <= len(self.blocks) else None
+        )
 
     @property
     def dim(self) -> int:
@@ -137,7 +142,7 @@ class CompactNet(nn.Module):
         mel = mel * (frame < lengths[:, None]).unsqueeze(1).to(mel.dtype)
         x = F.gelu(self.stem(_pad(mel, *self.stem_pad)))
         t2 = x.shape[-1]
-        valid = (torch.arange(t2, device=mel.device)[None, :] < self.out_lengths(lengths)[:, None])
+        valid = torch.arange(t2, device=mel.device)[None, :] < self.out_lengths(lengths)[:, None]
         valid = valid.unsqueeze(1).to(x.dtype)
         x = x * valid
         out = []
@@ -206,7 +211,7 @@ class CompactStream:
             left = blk.pad[0]
             y = blk.ln(h.transpose(1, 2)).transpose(1, 2)
             ctx_in = torch.cat([self._ctx[i - 1], y], dim=-1)
-            self._ctx[i - 1] = ctx_in[..., ctx_in.shape[-1] - left:] if left else ctx_in[..., :0]
+            self._ctx[i - 1] = ctx_in[..., ctx_in.shape[-1] - left :] if left else ctx_in[..., :0]
             h = h + blk.pw(F.gelu(blk.dw(ctx_in)).transpose(1, 2)).transpose(1, 2)
             if net.context is not None and i == net.config.context_after:
                 csum = self._sum + h.cumsum(-1)

@@ -28,11 +28,16 @@ def clip_seed(uid: str, spec: str) -> int:
 
 
 def _key(cache, utt, spec: str, pools_id: str) -> str:
-    return text_digest(f"corrupt|{cache._digest(utt.audio)}|{utt.start}|{utt.end}|{spec}|{clip_seed(utt.id, spec)}|"
-                       f"{pools_id}|{VERSION}")
+    return text_digest(
+        f"corrupt|{cache._digest(utt.audio)}|{utt.start}|{utt.end}|{spec}|"
+        f"{clip_seed(utt.id, spec)}|"
+        f"{pools_id}|{VERSION}"
+    )
 
 
-def load_pool(paths: list[str | Path], sr: int, max_clips: int = 200, min_s: float = 0.5) -> list[np.ndarray]:
+def load_pool(
+    paths: list[str | Path], sr: int, max_clips: int = 200, min_s: float = 0.5
+) -> list[np.ndarray]:
     """Waveforms at ``sr`` from audio files (sorted, the first ``max_clips`` usable ones);
     unreadable or shorter than ``min_s`` files are skipped."""
     out = []
@@ -60,11 +65,18 @@ class Pools:
     """Babble speech and real noise recordings for the corruptions that need them; ``id``
     names their content (it enters the cache key)."""
 
-    def __init__(self, babble: list[np.ndarray] | None = None, noise: list[np.ndarray] | None = None, ident: str = ""):
+    def __init__(
+        self,
+        babble: list[np.ndarray] | None = None,
+        noise: list[np.ndarray] | None = None,
+        ident: str = "",
+    ):
         self.babble, self.noise, self.id = babble or [], noise or [], ident
 
     @classmethod
-    def from_sources(cls, babble_utts, noise_dir: str, sr: int, exclude_speakers: set[str]) -> Pools:
+    def from_sources(
+        cls, babble_utts, noise_dir: str, sr: int, exclude_speakers: set[str]
+    ) -> Pools:
         """Babble from utterances whose speaker is not in ``exclude_speakers`` (never the test
         speakers); noise from every audio file under ``noise_dir``, or the files a glob pattern
         matches (``corpora/emospeech/**/background-*.wav``)."""
@@ -72,20 +84,35 @@ class Pools:
 
         from serkit.data.corpora.base import AUDIO_EXTS
 
-        b_paths = sorted({u.audio for u in (babble_utts or []) if u.speaker not in exclude_speakers})
+        b_paths = sorted(
+            {u.audio for u in (babble_utts or []) if u.speaker not in exclude_speakers}
+        )
         if noise_dir and any(ch in noise_dir for ch in "*?["):
-            n_paths = sorted(Path(p) for p in glob.glob(str(Path(noise_dir).expanduser()), recursive=True))
+            n_paths = sorted(
+                Path(p) for p in glob.glob(str(Path(noise_dir).expanduser()), recursive=True)
+            )
         else:
-            n_paths = (sorted(p for p in Path(noise_dir).expanduser().rglob("*") if p.suffix.lower() in AUDIO_EXTS)
-                       if noise_dir else [])
+            n_paths = (
+                sorted(
+                    p
+                    for p in Path(noise_dir).expanduser().rglob("*")
+                    if p.suffix.lower() in AUDIO_EXTS
+                )
+                if noise_dir
+                else []
+            )
         if noise_dir and not n_paths:
             raise ConfigError(f"{noise_dir}: no audio files for the background-noise pool")
         babble, noise = load_pool(_spread(b_paths), sr), load_pool(_spread(n_paths), sr)
-        ident = text_digest("|".join(b_paths[:200]) + "#" + "|".join(str(p) for p in n_paths[:200]))[:16]
+        ident = text_digest(
+            "|".join(b_paths[:200]) + "#" + "|".join(str(p) for p in n_paths[:200])
+        )[:16]
         return cls(babble, noise, ident)
 
 
-def extract_corrupted(frontend, utts, specs: list[str], cache, pools: Pools, progress: bool = False) -> dict:
+def extract_corrupted(
+    frontend, utts, specs: list[str], cache, pools: Pools, progress: bool = False
+) -> dict:
     """Corrupt every clip of ``utts`` under every spec, encode with ``frontend`` and cache.
     Returns stats per spec (encoded, cached, failed, seconds). Unreadable clips are counted as
     failed (the clean dataset has already dropped them)."""
@@ -96,9 +123,13 @@ def extract_corrupted(frontend, utts, specs: list[str], cache, pools: Pools, pro
     for spec in specs:
         c = parse_corruption(spec)
         if c.kind == "babble" and not pools.babble:
-            raise ConfigError("babble corruption needs babble speech of other speakers: set babble to a manifest")
+            raise ConfigError(
+                "babble corruption needs babble speech of other speakers: set babble to a manifest"
+            )
         if c.kind == "background" and not pools.noise:
-            raise ConfigError("background corruption needs real noise recordings: set noise_dir to a folder")
+            raise ConfigError(
+                "background corruption needs real noise recordings: set noise_dir to a folder"
+            )
         t0 = time.time()
         st = {"encoded": 0, "cached": 0, "failed": 0}
         todo = []
@@ -107,10 +138,12 @@ def extract_corrupted(frontend, utts, specs: list[str], cache, pools: Pools, pro
                 st["cached"] += 1
             else:
                 todo.append(u)
-        bar = tqdm(total=len(todo), desc=f"corrupt {c.spec}", disable=not progress or not todo, unit="clip")
+        bar = tqdm(
+            total=len(todo), desc=f"corrupt {c.spec}", disable=not progress or not todo, unit="clip"
+        )
         for b in range(0, len(todo), 16):
             part, wavs = [], []
-            for u in todo[b: b + 16]:
+            for u in todo[b : b + 16]:
                 try:
                     w = load_audio(u.audio, AudioConfig(sample_rate=sr), u.start, u.end)
                 except AudioError:
@@ -121,7 +154,7 @@ def extract_corrupted(frontend, utts, specs: list[str], cache, pools: Pools, pro
             for u, f in zip(part, frontend.extract_batch(wavs, sr) if wavs else []):
                 cache.put_key(frontend, _key(cache, u, c.spec, pools.id), f)
                 st["encoded"] += 1
-            bar.update(len(todo[b: b + 16]))
+            bar.update(len(todo[b : b + 16]))
         bar.close()
         st["seconds"] = round(time.time() - t0, 2)
         stats[c.spec] = st
@@ -129,8 +162,11 @@ def extract_corrupted(frontend, utts, specs: list[str], cache, pools: Pools, pro
 
 
 def load_corrupted(frontend, cache, utt, spec: str, pools: Pools) -> np.ndarray:
-    """The cached features ``(L, T, D)`` of ``utt`` under ``spec`` (after :func:`extract_corrupted`)."""
+    """The cached features ``(L, T, D)`` of ``utt`` under ``spec`` (after
+    :func:`extract_corrupted`)."""
     f = cache.get_key(frontend, _key(cache, utt, parse_corruption(spec).spec, pools.id))
     if f is None:
-        raise ConfigError(f"{utt.id}: no corrupted features for {spec} in the cache (extract_corrupted first)")
+        raise ConfigError(
+            f"{utt.id}: no corrupted features for {spec} in the cache (extract_corrupted first)"
+        )
     return f

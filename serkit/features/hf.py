@@ -31,8 +31,10 @@ class HFFrontend(Frontend):
     def __init__(self, config=None):
         super().__init__(config)
         if not self.config.path or not Path(self.config.path).exists():
-            raise ConfigError(f"hf frontend: local checkpoint folder {self.config.path!r} not found "
-                              "(give hf:/path/to/model; nothing is downloaded)")
+            raise ConfigError(
+                f"hf frontend: local checkpoint folder {self.config.path!r} not found "
+                "(give hf:/path/to/model; nothing is downloaded)"
+            )
         try:
             import transformers  # noqa: F401
         except ImportError:

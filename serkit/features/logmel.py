@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serkit.features.base import Frontend, register
 from serkit.audio.mel import log_mel, log_mel_macs
+from serkit.features.base import Frontend, register
 
 
 @dataclass

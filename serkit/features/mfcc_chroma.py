@@ -46,7 +46,9 @@ class MfccChroma(Frontend):
             wav = np.pad(wav, (0, n_fft - wav.size))
         mfcc = librosa.feature.mfcc(y=wav, sr=sr, n_mfcc=c.n_mfcc, n_fft=n_fft, hop_length=c.hop)
         power = np.abs(librosa.stft(wav, n_fft=n_fft, hop_length=c.hop)) ** 2
-        chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_chroma=c.n_chroma, n_fft=n_fft, hop_length=c.hop)
+        chroma = librosa.feature.chroma_stft(
+            S=power, sr=sr, n_chroma=c.n_chroma, n_fft=n_fft, hop_length=c.hop
+        )
         return np.concatenate([mfcc, chroma], axis=0).T[None].astype(np.float32)
 
     def encoder_macs(self, duration_s: float, sample_rate: int = 16000) -> int:
@@ -57,5 +59,7 @@ class MfccChroma(Frontend):
         sr = c.sample_rate or sample_rate
         frames = 1 + int(duration_s * sr) // c.hop
         bins = c.n_fft // 2 + 1
-        per_frame = 2 * c.n_fft * int(np.log2(c.n_fft)) + 128 * bins + c.n_mfcc * 128 + c.n_chroma * bins
+        per_frame = (
+            2 * c.n_fft * int(np.log2(c.n_fft)) + 128 * bins + c.n_mfcc * 128 + c.n_chroma * bins
+        )
         return frames * per_frame

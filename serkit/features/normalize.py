@@ -78,17 +78,19 @@ class SpeakerNormalizer:
                 acc2 += (f64 * f64).sum(1, keepdims=True)
             mean = acc / max(n, 1)
             var = np.maximum(acc2 / max(n, 1) - mean * mean, 0.0)
-            self.stats[s] = SpeakerStats(mean.astype(np.float32), np.sqrt(var + self.eps).astype(np.float32),
-                                         n, len(fs))
+            self.stats[s] = SpeakerStats(
+                mean.astype(np.float32), np.sqrt(var + self.eps).astype(np.float32), n, len(fs)
+            )
         return self
 
     def transform(self, x: np.ndarray, speaker) -> np.ndarray:
         """``(L, T, D)`` -> ``(L, T, D)`` float32, standardised with ``speaker``'s statistics."""
         st = self.stats.get(str(speaker))
         if st is None:
-            raise ConfigError(f"no statistics for speaker {speaker!r}; fit() on their utterances first")
+            raise ConfigError(
+                f"no statistics for speaker {speaker!r}; fit() on their utterances first"
+            )
         return ((x.astype(np.float32) - st.mean) / st.std).astype(np.float32)
-
 
     def transform_bank(self, bank: dict, speaker_of: dict) -> None:
         """In place: every augmented variant (objects with a ``feats`` ``(L, T, D)`` array, as in
@@ -99,8 +101,9 @@ class SpeakerNormalizer:
                 v.feats = self.transform(v.feats, speaker_of[uid]).astype(np.float16)
 
 
-def normalize_features(feats: dict[str, np.ndarray], speaker_of: dict[str, object], mode: str,
-                       dtype=np.float16) -> tuple[dict[str, np.ndarray], SpeakerNormalizer | None]:
+def normalize_features(
+    feats: dict[str, np.ndarray], speaker_of: dict[str, object], mode: str, dtype=np.float16
+) -> tuple[dict[str, np.ndarray], SpeakerNormalizer | None]:
     """Apply ``mode`` (``none`` | ``speaker`` | ``corpus``: groups given by ``speaker_of``) to a
     feature table ``id -> (L, T, D)``.
 

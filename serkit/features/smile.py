@@ -13,8 +13,12 @@ import numpy as np
 
 from serkit.features.base import Frontend, register
 
-_DIMS = {("eGeMAPSv02", "functionals"): 88, ("eGeMAPSv02", "lld"): 25,
-         ("ComParE_2016", "functionals"): 6373, ("ComParE_2016", "lld"): 65}
+_DIMS = {
+    ("eGeMAPSv02", "functionals"): 88,
+    ("eGeMAPSv02", "lld"): 25,
+    ("ComParE_2016", "functionals"): 6373,
+    ("ComParE_2016", "lld"): 65,
+}
 
 
 @dataclass
@@ -44,10 +48,14 @@ class _Smile(Frontend):
         if self._smile is None:
             import opensmile
 
-            level = opensmile.FeatureLevel.Functionals if self.config.level == "functionals" \
+            level = (
+                opensmile.FeatureLevel.Functionals
+                if self.config.level == "functionals"
                 else opensmile.FeatureLevel.LowLevelDescriptors
-            self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
-                                          feature_level=level)
+            )
+            self._smile = opensmile.Smile(
+                feature_set=getattr(opensmile.FeatureSet, self.feature_set), feature_level=level
+            )
         return self._smile
 
     def extract(self, wav: np.ndarray, sr: int) -> np.ndarray:

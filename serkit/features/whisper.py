@@ -20,9 +20,9 @@ from typing import Literal
 
 import numpy as np
 
+from serkit.audio.mel import log_mel, log_mel_macs
 from serkit.core.errors import AudioError
 from serkit.features.base import Frontend, register
-from serkit.audio.mel import log_mel, log_mel_macs
 from serkit.features.whisper_torch import whisper_encoder_macs
 
 MAX_MEL = 3000  # Whisper's 30 s context
@@ -30,8 +30,11 @@ MAX_MEL = 3000  # Whisper's 30 s context
 
 def _check_rate(sr: int) -> None:
     if sr != 16000:
-        raise AudioError("<signal>", f"whisper frontends take 16 kHz audio, got {sr} Hz (resample first: "
-                         "serkit.audio.load_audio does)")
+        raise AudioError(
+            "<signal>",
+            f"whisper frontends take 16 kHz audio, got {sr} Hz (resample first: "
+            "serkit.audio.load_audio does)",
+        )
 
 
 def _chunks(mel: np.ndarray) -> list[np.ndarray]:
@@ -40,14 +43,18 @@ def _chunks(mel: np.ndarray) -> list[np.ndarray]:
 
 @dataclass
 class WhisperCT2Config:
-    """``compute_type``: CTranslate2 precision (``int8``, ``float32``...); ``threads``: intra-op threads (0 = all)."""
+    """``compute_type``: CTranslate2 precision (``int8``, ``float32``...); ``threads``: intra-op
+    threads (0 = all)."""
 
     compute_type: Literal["int8", "int8_float32", "int16", "float16", "float32"] = "int8"
     threads: int = 0
     batch_size: int = 16
 
 
-VARIANTS = {"tiny.en": {"dim": 384, "blocks": 4, "ff": 1536}, "base": {"dim": 512, "blocks": 6, "ff": 2048}}
+VARIANTS = {
+    "tiny.en": {"dim": 384, "blocks": 4, "ff": 1536},
+    "base": {"dim": 512, "blocks": 6, "ff": 2048},
+}
 """Encoder shapes per Whisper variant (for MAC counts before the weights are loaded; the
 encoder itself reads them from ``model.bin``)."""
 
@@ -74,7 +81,9 @@ class _Whisper(Frontend):
 
     def _macs(self, duration_s: float, n_layers: int) -> int:
         v = VARIANTS[self.variant]
-        return whisper_encoder_macs(int(duration_s * 100), n_layers=n_layers, d=v["dim"], ff=v["ff"])
+        return whisper_encoder_macs(
+            int(duration_s * 100), n_layers=n_layers, d=v["dim"], ff=v["ff"]
+        )
 
     @property
     def frame_rate(self) -> float:
@@ -102,14 +111,19 @@ class WhisperTinyCT2(_Whisper):
             import ctranslate2
 
             self._model = ctranslate2.models.Whisper(
-                str(model_dir(self.variant)), device="cpu", compute_type=self.config.compute_type,
-                intra_threads=self.config.threads)
+                str(model_dir(self.variant)),
+                device="cpu",
+                compute_type=self.config.compute_type,
+                intra_threads=self.config.threads,
+            )
         return self._model
 
     def _encode(self, mels: np.ndarray) -> np.ndarray:
         import ctranslate2
 
-        out = self.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mels)), to_cpu=True)
+        out = self.model.encode(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(mels)), to_cpu=True
+        )
         return np.asarray(out, dtype=np.float32)
 
     def extract(self, wav: np.ndarray, sr: int) -> np.ndarray:
@@ -132,7 +146,10 @@ class WhisperTinyCT2(_Whisper):
                 enc = self._encode(np.stack([c for _, _, c in sub]))
                 for (i, j, _), e in zip(sub, enc):
                     pieces[(i, j)] = e
-        return [np.concatenate([pieces[(i, j)] for j in range(n)], axis=0)[None] for i, n in enumerate(n_chunks)]
+        return [
+            np.concatenate([pieces[(i, j)] for j in range(n)], axis=0)[None]
+            for i, n in enumerate(n_chunks)
+        ]
 
     def encoder_macs(self, duration_s: float) -> int:
         return self._macs(duration_s, VARIANTS[self.variant]["blocks"])
@@ -182,7 +199,9 @@ class WhisperTinyLayers(_Whisper):
 
                 raise ConfigError(f"{self.name}: layers {bad} out of range 0..{self.N_STATES - 1}")
             w = read_encoder_weights(str(model_dir(self.variant) / "model.bin"))
-            self._model = WhisperEncoder(w, n_layers=max(self.layer_indices) if self.config.layers else None)
+            self._model = WhisperEncoder(
+                w, n_layers=max(self.layer_indices) if self.config.layers else None
+            )
         return self._model
 
     def extract(self, wav: np.ndarray, sr: int) -> np.ndarray:
@@ -219,7 +238,10 @@ class WhisperTinyLayers(_Whisper):
                 for b, (i, j, c) in enumerate(sub):
                     t2 = (c.shape[1] + 1) // 2
                     pieces[(i, j)] = np.stack([states[s][b, :t2].numpy() for s in keep])
-        return [np.concatenate([pieces[(i, j)] for j in range(n)], axis=1) for i, n in enumerate(n_chunks)]
+        return [
+            np.concatenate([pieces[(i, j)] for j in range(n)], axis=1)
+            for i, n in enumerate(n_chunks)
+        ]
 
     def encoder_macs(self, duration_s: float) -> int:
         return self._macs(duration_s, max(1, max(self.layer_indices)))

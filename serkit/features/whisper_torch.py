@@ -40,7 +40,8 @@ class _Block(nn.Module):
 
 
 class WhisperEncoder(nn.Module):
-    """Whisper encoder. ``forward(mel (N, 80, T), lengths (N,))`` -> list of ``(N, ceil(T/2), 384)``.
+    """Whisper encoder. ``forward(mel (N, 80, T), lengths (N,))`` -> list of ``(N, ceil(T/2),
+    384)``.
 
     Args:
         n_layers: keep only the first ``n_layers`` transformer blocks (truncated encoder);
@@ -58,7 +59,9 @@ class WhisperEncoder(nn.Module):
         ff = w["layer_0/ffn/linear_0/weight"].shape[0]
         self.conv1 = nn.Conv1d(w["conv1/weight"].shape[1], d, 3, padding=1)
         self.conv2 = nn.Conv1d(d, d, 3, stride=2, padding=1)
-        self.register_buffer("pos", torch.from_numpy(w["position_encodings/encodings"].copy()), persistent=False)
+        self.register_buffer(
+            "pos", torch.from_numpy(w["position_encodings/encodings"].copy()), persistent=False
+        )
         self.blocks = nn.ModuleList(_Block(d, heads, ff) for _ in range(self.n_layers))
         self.ln_post = nn.LayerNorm(d)
         self._load(w)
@@ -75,13 +78,20 @@ class WhisperEncoder(nn.Module):
         cp(self.conv2.weight, "conv2/weight")
         cp(self.conv2.bias, "conv2/bias")
         # block module -> CTranslate2 name of its weights ("gamma"/"beta" for LayerNorms)
-        names = {"ln1": "self_attention/layer_norm", "qkv": "self_attention/linear_0",
-                 "out": "self_attention/linear_1", "ln2": "ffn/layer_norm", "fc1": "ffn/linear_0",
-                 "fc2": "ffn/linear_1"}
+        names = {
+            "ln1": "self_attention/layer_norm",
+            "qkv": "self_attention/linear_0",
+            "out": "self_attention/linear_1",
+            "ln2": "ffn/layer_norm",
+            "fc1": "ffn/linear_0",
+            "fc2": "ffn/linear_1",
+        }
         for i, b in enumerate(self.blocks):
             for mod, name in names.items():
                 m = getattr(b, mod)
-                w_key, b_key = ("gamma", "beta") if isinstance(m, nn.LayerNorm) else ("weight", "bias")
+                w_key, b_key = (
+                    ("gamma", "beta") if isinstance(m, nn.LayerNorm) else ("weight", "bias")
+                )
                 cp(m.weight, f"layer_{i}/{name}/{w_key}")
                 cp(m.bias, f"layer_{i}/{name}/{b_key}")
         cp(self.ln_post.weight, "layer_norm/gamma")
@@ -113,8 +123,9 @@ class WhisperEncoder(nn.Module):
         return states
 
 
-def whisper_encoder_macs(n_mel_frames: int, n_layers: int = 4, d: int = 384, ff: int = 1536,
-                         n_mels: int = 80) -> int:
+def whisper_encoder_macs(
+    n_mel_frames: int, n_layers: int = 4, d: int = 384, ff: int = 1536, n_mels: int = 80
+) -> int:
     """Multiply-accumulates of the Whisper encoder on ``n_mel_frames`` (100 per second).
 
     Counts conv1, conv2, the QKV/output projections, attention scores and weighted sums, and

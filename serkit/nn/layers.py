@@ -70,7 +70,9 @@ class MaskedBatchNorm(nn.Module):
         self.running_var.fill_(1.0)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        if self.training and bool(m.sum() > 0):  # (a batch without any valid step keeps the running stats)
+        if self.training and bool(
+            m.sum() > 0
+        ):  # (a batch without any valid step keeps the running stats)
             n = m.sum().clamp_min(1.0)
             mean = (x * m).sum((0, 1)) / n
             var = (((x - mean) * m) ** 2).sum((0, 1)) / n

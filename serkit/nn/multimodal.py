@@ -60,6 +60,12 @@ def collate_bimodal(items: list[Bimodal]) -> tuple[BimodalBatch, torch.Tensor]:
             xt[i, : b.text.shape[0]] = b.text
             mt[i, : b.text.shape[0]] = True
     has_a = torch.tensor([b.has_audio for b in items])
-    batch = BimodalBatch(torch.from_numpy(xa), torch.from_numpy(ma), torch.from_numpy(xt), torch.from_numpy(mt),
-                         has_a, torch.from_numpy(mt.any(1)))
+    batch = BimodalBatch(
+        torch.from_numpy(xa),
+        torch.from_numpy(ma),
+        torch.from_numpy(xt),
+        torch.from_numpy(mt),
+        has_a,
+        torch.from_numpy(mt.any(1)),
+    )
     return batch, batch.audio_mask

@@ -61,7 +61,8 @@ class Surrogate:
 
 
 class ATan(Surrogate):
-    """``d/dx [atan(pi/2 a x) / pi + 1/2] = (a / 2) / (1 + (pi/2 a x)^2)`` (SpikingJelly's default)."""
+    """``d/dx [atan(pi/2 a x) / pi + 1/2] = (a / 2) / (1 + (pi/2 a x)^2)`` (SpikingJelly's
+    default)."""
 
     default_alpha = 2.0
 
@@ -92,8 +93,14 @@ SURROGATES = {"atan": ATan, "sigmoid": Sigmoid, "fast-sigmoid": FastSigmoid}
 
 
 @torch.jit.script
-def plif_multistep(x_seq: torch.Tensor, bias: torch.Tensor, decay: torch.Tensor, v_threshold: float,
-                   v_reset: float, soft_reset: bool) -> torch.Tensor:
+def plif_multistep(
+    x_seq: torch.Tensor,
+    bias: torch.Tensor,
+    decay: torch.Tensor,
+    v_threshold: float,
+    v_reset: float,
+    soft_reset: bool,
+) -> torch.Tensor:
     """Inference-only PLIF time loop (scripted: exports to ONNX as a Loop with dynamic T).
 
     ``x_seq: (T, N, D)``, ``bias``: broadcastable to ``(N, D)``, ``decay = 1 / tau``. Same
@@ -128,8 +135,15 @@ class PLIFNode(nn.Module):
     keeps state until :meth:`reset`.
     """
 
-    def __init__(self, size: int = 1, init_tau: float = 2.0, tau_per_channel: bool = False,
-                 v_threshold: float = 1.0, v_reset: float | None = 0.0, surrogate: Surrogate | None = None):
+    def __init__(
+        self,
+        size: int = 1,
+        init_tau: float = 2.0,
+        tau_per_channel: bool = False,
+        v_threshold: float = 1.0,
+        v_reset: float | None = 0.0,
+        surrogate: Surrogate | None = None,
+    ):
         super().__init__()
         if init_tau <= 1.0:
             raise ValueError("init_tau must be > 1")
@@ -155,7 +169,9 @@ class PLIFNode(nn.Module):
         if self.v is None:
             self.v = torch.full_like(x, v_reset)
         inp = x if bias is None else x + bias
-        h = self.v + (inp - (self.v - v_reset)) * torch.sigmoid(self.w)  # same order as plif_multistep
+        h = self.v + (inp - (self.v - v_reset)) * torch.sigmoid(
+            self.w
+        )  # same order as plif_multistep
         s = self.surrogate(h - self.v_threshold)
         if self.v_reset is None:
             self.v = h - self.v_threshold * s
@@ -164,10 +180,20 @@ class PLIFNode(nn.Module):
         return s
 
     def forward(self, x_seq: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        if not torch.is_grad_enabled() and not self.record and (bias is None or bias.dim() < x_seq.dim()):
+        if (
+            not torch.is_grad_enabled()
+            and not self.record
+            and (bias is None or bias.dim() < x_seq.dim())
+        ):
             b = torch.zeros_like(x_seq[0]) if bias is None else bias
-            return plif_multistep(x_seq, b, torch.sigmoid(self.w), float(self.v_threshold),
-                                  0.0 if self.v_reset is None else float(self.v_reset), self.v_reset is None)
+            return plif_multistep(
+                x_seq,
+                b,
+                torch.sigmoid(self.w),
+                float(self.v_threshold),
+                0.0 if self.v_reset is None else float(self.v_reset),
+                self.v_reset is None,
+            )
         self.reset()
         out, vs = [], []
         for t in range(x_seq.shape[0]):
@@ -191,6 +217,9 @@ def firing_health(per_clip_rates: dict) -> dict[str, dict[str, float]]:
     out = {}
     for k, rates in per_clip_rates.items():
         r = np.mean(rates, axis=0)
-        out[k] = {"rate": round(float(r.mean()), 4), "silent": round(float((r < 0.01).mean()), 4),
-                  "saturated": round(float((r > 0.99).mean()), 4)}
+        out[k] = {
+            "rate": round(float(r.mean()), 4),
+            "silent": round(float((r < 0.01).mean()), 4),
+            "saturated": round(float((r > 0.99).mean()), 4),
+        }
     return out

@@ -6,5 +6,12 @@ conformance batteries run over every registered model (:func:`check_model`) and 
 from serkit.testing.conformance import check_frontend, check_model
 from serkit.testing.dummies import toy_corpus, toy_manifest, toy_result, toy_split, write_tone
 
-__all__ = ["check_frontend", "check_model", "toy_corpus", "toy_manifest", "toy_result", "toy_split",
-           "write_tone"]
+__all__ = [
+    "check_frontend",
+    "check_model",
+    "toy_corpus",
+    "toy_manifest",
+    "toy_result",
+    "toy_split",
+    "write_tone",
+]

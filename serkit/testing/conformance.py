@@ -42,8 +42,12 @@ def check_model(name: str, n_layers: int = 3, dim: int = 16) -> None:
         from serkit.nn.multimodal import Bimodal
 
         for sp in (train, val, test):
-            sp.feats = [Bimodal(f, None if i % 5 == 4 else rng.normal(size=(2 + i % 6, 384)).astype(np.float32))
-                        for i, f in enumerate(sp.feats)]
+            sp.feats = [
+                Bimodal(
+                    f, None if i % 5 == 4 else rng.normal(size=(2 + i % 6, 384)).astype(np.float32)
+                )
+                for i, f in enumerate(sp.feats)
+            ]
     spec = _fast(name)
 
     def fitted(seed=0):
@@ -53,16 +57,26 @@ def check_model(name: str, n_layers: int = 3, dim: int = 16) -> None:
 
     m = fitted()
     p = m.predict_proba(test.feats)
-    assert p.shape == (len(test), 2) and np.all(np.isfinite(p)), f"{name}: probabilities of shape {p.shape}"
+    assert p.shape == (len(test), 2) and np.all(np.isfinite(p)), (
+        f"{name}: probabilities of shape {p.shape}"
+    )
     assert np.allclose(p.sum(1), 1.0, atol=1e-5), f"{name}: probabilities do not sum to 1"
     single = np.concatenate([m.predict_proba([f]) for f in test.feats])
-    assert np.allclose(p, single, atol=1e-5), f"{name}: batched prediction differs from one clip at a time"
-    assert np.allclose(p, fitted().predict_proba(test.feats), atol=1e-6), f"{name}: same seed, different model"
+    assert np.allclose(p, single, atol=1e-5), (
+        f"{name}: batched prediction differs from one clip at a time"
+    )
+    assert np.allclose(p, fitted().predict_proba(test.feats), atol=1e-6), (
+        f"{name}: same seed, different model"
+    )
     state = m.state()
-    assert all(isinstance(v, (np.ndarray, torch.Tensor)) for v in state.values()), f"{name}: state holds objects"
+    assert all(isinstance(v, (np.ndarray, torch.Tensor)) for v in state.values()), (
+        f"{name}: state holds objects"
+    )
     m2 = build_model(spec, 2, n_layers, dim)
     m2.load_state(state)
-    assert np.allclose(p, m2.predict_proba(test.feats), atol=1e-6), f"{name}: save/load changes predictions"
+    assert np.allclose(p, m2.predict_proba(test.feats), atol=1e-6), (
+        f"{name}: save/load changes predictions"
+    )
     try:
         model_component({**spec, "no_such_setting": 1})
     except ConfigError:
@@ -70,8 +84,11 @@ def check_model(name: str, n_layers: int = 3, dim: int = 16) -> None:
     else:
         raise AssertionError(f"{name}: an unknown config key was accepted")
     c = m.cost(test.feats, [1.0] * len(test))
-    assert isinstance(c, Cost) and c.params_trainable > 0 and c.macs_head + c.acs_head + c.sops_head > 0, \
-        f"{name}: incomplete cost {c}"
+    assert (
+        isinstance(c, Cost)
+        and c.params_trainable > 0
+        and c.macs_head + c.acs_head + c.sops_head > 0
+    ), f"{name}: incomplete cost {c}"
     assert c.clip_s == 3.0 and c.energy_head_mj > 0
 
 
@@ -87,15 +104,21 @@ def check_frontend(name: str, seconds: tuple[float, ...] = (0.7, 1.3)) -> None:
     wavs = [tone_clip(s, sr=sr, seed=i) for i, s in enumerate(seconds)]
     feats = fe.extract_batch(wavs, sr)
     for f, w in zip(feats, wavs):
-        assert f.ndim == 3 and f.dtype == np.float32 and np.all(np.isfinite(f)), f"{name}: bad features {f.shape}"
-        assert f.shape[0] == len(fe.layer_names) and f.shape[2] == fe.dim, f"{name}: shape {f.shape}"
+        assert f.ndim == 3 and f.dtype == np.float32 and np.all(np.isfinite(f)), (
+            f"{name}: bad features {f.shape}"
+        )
+        assert f.shape[0] == len(fe.layer_names) and f.shape[2] == fe.dim, (
+            f"{name}: shape {f.shape}"
+        )
         assert np.allclose(f, fe.extract(w, sr), atol=1e-3), f"{name}: batched extraction differs"
     if fe.frame_rate:
         assert feats[1].shape[1] > feats[0].shape[1], f"{name}: longer audio, not more frames"
     spec = fe.spec()
     json.dumps(spec)
     assert build_frontend(name).fingerprint() == fe.fingerprint(), f"{name}: fingerprint not stable"
-    assert not set(fe.execution_fields) & set(spec["config"]), f"{name}: execution settings in the spec"
+    assert not set(fe.execution_fields) & set(spec["config"]), (
+        f"{name}: execution settings in the spec"
+    )
     try:
         frontend_component({"name": name, "no_such_setting": 1})
     except ConfigError:

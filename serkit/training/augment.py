@@ -72,7 +72,9 @@ class Variant:
     feats: np.ndarray  # (L, T, D), same T as the clean target
 
 
-def eam_mix(x_i: np.ndarray, x_j: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig | None = None):
+def eam_mix(
+    x_i: np.ndarray, x_j: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig | None = None
+):
     """Mix a segment of ``x_j`` into ``x_i`` (1-D float arrays, same rate).
 
     Returns ``(mixed (N_i,) float32, lam, info)`` with ``info`` = position, length, snr_db,
@@ -106,7 +108,11 @@ def eam_mix(x_i: np.ndarray, x_j: np.ndarray, rng: np.random.Generator, cfg: Aug
     mixed[pos : pos + length] += scale * seg
     rho = length / n_i
     lam = float(rho * r)
-    return mixed.astype(np.float32), lam, {"pos": pos, "length": length, "snr_db": snr, "scale": scale, "rho": rho, "r": r}
+    return (
+        mixed.astype(np.float32),
+        lam,
+        {"pos": pos, "length": length, "snr_db": snr, "scale": scale, "rho": rho, "r": r},
+    )
 
 
 def soft_label(y_i: int, y_j: int, lam: float, n_classes: int) -> np.ndarray:
@@ -155,23 +161,31 @@ class _Sources:
 
     def key(self, uid: str, pid: str, s: int, cfg: AugmentConfig) -> str:
         """Content key of one mix: both files' bytes and bounds, the seed and the settings."""
+
         def part(v):
             u = self.by_id[v]
-            return f"{self.cache._digest(u.audio) if self.cache is not None else u.audio}|{u.start}|{u.end}"
+            key = self.cache._digest(u.audio) if self.cache is not None else u.audio
+            return f"{key}|{u.start}|{u.end}"
 
-        settings = f"{cfg.snr_low}|{cfg.snr_high}|{cfg.min_frac}|{cfg.max_frac}|{cfg.min_samples}|v1"
+        settings = (
+            f"{cfg.snr_low}|{cfg.snr_high}|{cfg.min_frac}|{cfg.max_frac}|{cfg.min_samples}|v1"
+        )
         return text_digest(f"eam|{part(uid)}|{part(pid)}|{s}|{settings}")
 
 
-def _encode(todo, src: _Sources, frontend, cfg, cache, bank, stats, progress: bool, batch: int = 16) -> None:
+def _encode(
+    todo, src: _Sources, frontend, cfg, cache, bank, stats, progress: bool, batch: int = 16
+) -> None:
     """Mix and encode the variants not in the cache, 16 at a time; store them in ``bank``."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="EAM bank", disable=not progress or not todo, unit="mix")
     for b in range(0, len(todo), batch):
-        part = todo[b: b + batch]
-        mixes = [eam_mix(src.audio(uid)[0], src.audio(pid)[0], np.random.default_rng(s), cfg)[:2]
-                 for uid, pid, s, _ in part]
+        part = todo[b : b + batch]
+        mixes = [
+            eam_mix(src.audio(uid)[0], src.audio(pid)[0], np.random.default_rng(s), cfg)[:2]
+            for uid, pid, s, _ in part
+        ]
         rates = {src.audio(uid)[1] for uid, *_ in part}
         if len(rates) == 1:
             feats = frontend.extract_batch([m for m, _ in mixes], rates.pop())
@@ -180,14 +194,17 @@ def _encode(todo, src: _Sources, frontend, cfg, cache, bank, stats, progress: bo
         for (uid, pid, _s, key), (_, lam), f in zip(part, mixes, feats):
             if cache is not None:
                 cache.put_key(frontend, key, f)
-            bank.setdefault(uid, []).append(Variant(pid, lam, f.astype(np.float16) if np.abs(f).max() < 6e4 else f))
+            bank.setdefault(uid, []).append(
+                Variant(pid, lam, f.astype(np.float16) if np.abs(f).max() < 6e4 else f)
+            )
             stats["encoded"] += 1
         bar.update(len(part))
     bar.close()
 
 
-def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
-                   progress: bool = False) -> tuple[dict[str, list[Variant]], dict]:
+def build_eam_bank(
+    utts, frontend, cfg: AugmentConfig, seed: int, cache=None, progress: bool = False
+) -> tuple[dict[str, list[Variant]], dict]:
     """``K = cfg.variants`` mixed variants per utterance (partners from other speakers),
     re-encoded by ``frontend`` and cached. Returns ``(bank: id -> [Variant], stats)``; stats:
     planned, encoded, cached, failed, seconds."""
@@ -213,27 +230,39 @@ def build_eam_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
     return bank, stats
 
 
-def usable_variants(bank: dict[str, list[Variant]], target_ids: list[str], partner_ids: list[str],
-                    labels_of: dict[str, int], n_classes: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+def usable_variants(
+    bank: dict[str, list[Variant]],
+    target_ids: list[str],
+    partner_ids: list[str],
+    labels_of: dict[str, int],
+    n_classes: int,
+) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per target utterance (in order): its variants whose partner is in ``partner_ids``, as
     ``(feats, soft label (C,))``. The bench passes a fold's fit utterances as partners, so
     test-fold (and validation) audio never enters training."""
     allowed = set(partner_ids)
     out = []
     for uid in target_ids:
-        out.append([(v.feats, soft_label(labels_of[uid], labels_of[v.partner], v.lam, n_classes))
-                    for v in bank.get(uid, []) if v.partner in allowed])
+        out.append(
+            [
+                (v.feats, soft_label(labels_of[uid], labels_of[v.partner], v.lam, n_classes))
+                for v in bank.get(uid, [])
+                if v.partner in allowed
+            ]
+        )
     return out
 
 
 TRANSFORM_VERSION = "v2"
 
 
-def transform_variant(wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed: int,
-                      speaker_f0: float | None = None) -> np.ndarray:
+def transform_variant(
+    wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed: int, speaker_f0: float | None = None
+) -> np.ndarray:
     """The ``k``-th label-preserving version of ``wav`` (N,) for ``cfg.name``:
 
-    - ``covada``: the voice moved across the median-F0 split (:func:`serkit.audio.voice.opposite_shift`)
+    - ``covada``: the voice moved across the median-F0 split
+    (:func:`serkit.audio.voice.opposite_shift`)
       with strength ``1 - 0.5 k / variants`` (the first variant the full shift). The direction
       comes from ``speaker_f0``, the speaker's median F0 over all their clips (a speaker id, not
       a demographic label): a clip's own F0 would follow its emotion (aroused male speech in
@@ -251,12 +280,19 @@ def transform_variant(wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed
         from serkit.audio.corrupt import add_noise
 
         rng = np.random.default_rng(seed)
-        return add_noise(x, sr, "white" if k % 2 == 0 else "pink", float(rng.uniform(cfg.snr_low, cfg.snr_high)), seed)
+        return add_noise(
+            x,
+            sr,
+            "white" if k % 2 == 0 else "pink",
+            float(rng.uniform(cfg.snr_low, cfg.snr_high)),
+            seed,
+        )
     raise ValueError(f"augment {cfg.name!r} has no waveform transform")
 
 
-def build_transform_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=None,
-                         progress: bool = False) -> tuple[dict[str, list[Variant]], dict]:
+def build_transform_bank(
+    utts, frontend, cfg: AugmentConfig, seed: int, cache=None, progress: bool = False
+) -> tuple[dict[str, list[Variant]], dict]:
     """``cfg.variants`` label-preserving versions per utterance (:func:`transform_variant`),
     re-encoded by ``frontend`` and cached (content key: file bytes, bounds, variant index, seed
     for ``noise``, settings). A variant's ``partner`` is its own utterance (``lam = 0``), so
@@ -267,8 +303,9 @@ def build_transform_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=No
     src = _Sources(utts, frontend, cache)
     bank: dict[str, list[Variant]] = {}
     stats = {"planned": len(utts) * cfg.variants, "encoded": 0, "cached": 0, "failed": 0}
-    settings = (f"{cfg.name}|{cfg.variants}|{TRANSFORM_VERSION}" +
-                (f"|{cfg.snr_low}|{cfg.snr_high}|{seed}" if cfg.name == "noise" else ""))
+    settings = f"{cfg.name}|{cfg.variants}|{TRANSFORM_VERSION}" + (
+        f"|{cfg.snr_low}|{cfg.snr_high}|{seed}" if cfg.name == "noise" else ""
+    )
     todo = []
     for u in sorted(utts, key=lambda u: u.id):
         if src.audio(u.id) is None:
@@ -284,21 +321,39 @@ def build_transform_bank(utts, frontend, cfg: AugmentConfig, seed: int, cache=No
             else:
                 todo.append((u.id, k, key))
     spk_f0 = _speaker_f0(utts, src) if cfg.name == "covada" and todo else {}
-    bar = tqdm(total=len(todo), desc=f"{cfg.name} bank", disable=not progress or not todo, unit="clip")
+    bar = tqdm(
+        total=len(todo), desc=f"{cfg.name} bank", disable=not progress or not todo, unit="clip"
+    )
     for b in range(0, len(todo), 16):
-        part = todo[b: b + 16]
+        part = todo[b : b + 16]
         wavs = []
         for uid, k, _key in part:
             wav, sr = src.audio(uid)
-            wavs.append((transform_variant(wav, sr, cfg, k, seed * 1000003 + k + 7919 * len(uid),
-                                           spk_f0.get(src.by_id[uid].speaker)), sr))
+            wavs.append(
+                (
+                    transform_variant(
+                        wav,
+                        sr,
+                        cfg,
+                        k,
+                        seed * 1000003 + k + 7919 * len(uid),
+                        spk_f0.get(src.by_id[uid].speaker),
+                    ),
+                    sr,
+                )
+            )
         rates = {sr for _, sr in wavs}
-        feats = (frontend.extract_batch([w for w, _ in wavs], rates.pop()) if len(rates) == 1
-                 else [frontend.extract(w, sr) for w, sr in wavs])
+        feats = (
+            frontend.extract_batch([w for w, _ in wavs], rates.pop())
+            if len(rates) == 1
+            else [frontend.extract(w, sr) for w, sr in wavs]
+        )
         for (uid, _k, key), f in zip(part, feats):
             if cache is not None:
                 cache.put_key(frontend, key, f)
-            bank.setdefault(uid, []).append(Variant(uid, 0.0, f.astype(np.float16) if np.abs(f).max() < 6e4 else f))
+            bank.setdefault(uid, []).append(
+                Variant(uid, 0.0, f.astype(np.float16) if np.abs(f).max() < 6e4 else f)
+            )
             stats["encoded"] += 1
         bar.update(len(part))
     bar.close()

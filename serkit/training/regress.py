@@ -16,7 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from serkit.training.trainer import TrainConfig, _length_bucketed_batches, collate, make_optimizer, predict_logits
+from serkit.training.trainer import (
+    TrainConfig,
+    _length_bucketed_batches,
+    collate,
+    make_optimizer,
+    predict_logits,
+)
 
 
 def ccc(x: np.ndarray, y: np.ndarray) -> float:
@@ -32,7 +38,8 @@ def ccc(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def ccc_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``1 - CCC`` averaged over columns with >= 2 finite targets; ``pred``/``target`` ``(N, K)``."""
+    """``1 - CCC`` averaged over columns with >= 2 finite targets; ``pred``/``target`` ``(N,
+    K)``."""
     losses = []
     for k in range(pred.shape[1]):
         m = torch.isfinite(target[:, k])
@@ -52,9 +59,17 @@ def mean_ccc(pred: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean([ccc(pred[:, k], target[:, k]) for k in cols])) if cols else 0.0
 
 
-def train_regressor(model: nn.Module, feats: list[np.ndarray], targets: np.ndarray, cfg: TrainConfig, seed: int,
-                    val: tuple[list[np.ndarray], np.ndarray] | None = None, n_dims: int = 3,
-                    regions: np.ndarray | None = None, aux_weight: float = 0.0) -> dict:
+def train_regressor(
+    model: nn.Module,
+    feats: list[np.ndarray],
+    targets: np.ndarray,
+    cfg: TrainConfig,
+    seed: int,
+    val: tuple[list[np.ndarray], np.ndarray] | None = None,
+    n_dims: int = 3,
+    regions: np.ndarray | None = None,
+    aux_weight: float = 0.0,
+) -> dict:
     """Train ``model(x (N, L, T, D), mask) -> (N, n_dims [+ 8])`` in place: the first ``n_dims``
     outputs pass a sigmoid (targets in [0, 1]); with ``aux_weight > 0`` the next 8 are octant
     logits trained by cross-entropy on ``regions`` (``-1`` = unknown). Early stopping on the
@@ -62,10 +77,15 @@ def train_regressor(model: nn.Module, feats: list[np.ndarray], targets: np.ndarr
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt, sched = make_optimizer([{"params": params, "lr": cfg.lr, "weight_decay": cfg.weight_decay}], cfg,
-                                max(1, int(np.ceil(len(feats) / cfg.batch_size))))
+    opt, sched = make_optimizer(
+        [{"params": params, "lr": cfg.lr, "weight_decay": cfg.weight_decay}],
+        cfg,
+        max(1, int(np.ceil(len(feats) / cfg.batch_size))),
+    )
     y = torch.from_numpy(np.asarray(targets, np.float32))
-    reg = torch.from_numpy(np.asarray(regions if regions is not None else -np.ones(len(feats)), np.int64))
+    reg = torch.from_numpy(
+        np.asarray(regions if regions is not None else -np.ones(len(feats)), np.int64)
+    )
     lengths = np.array([f.shape[1] for f in feats])
     best, best_epoch, best_state, bad, epoch = None, 0, None, 0, 0
     for epoch in range(1, cfg.epochs + 1):
@@ -78,7 +98,7 @@ def train_regressor(model: nn.Module, feats: list[np.ndarray], targets: np.ndarr
             loss = ccc_loss(torch.sigmoid(out[:, :n_dims]), y[idx])
             if aux_weight > 0 and (reg[idx] >= 0).any():
                 k = reg[idx] >= 0
-                loss = loss + aux_weight * F.cross_entropy(out[k, n_dims:n_dims + 8], reg[idx][k])
+                loss = loss + aux_weight * F.cross_entropy(out[k, n_dims : n_dims + 8], reg[idx][k])
             opt.zero_grad()
             loss.backward()
             if cfg.grad_clip:
@@ -89,7 +109,12 @@ def train_regressor(model: nn.Module, feats: list[np.ndarray], targets: np.ndarr
         if val is not None and len(val[0]):
             score = mean_ccc(predict_dims(model, val[0], n_dims), val[1])
             if best is None or score > best:
-                best, best_epoch, best_state, bad = score, epoch, copy.deepcopy(model.state_dict()), 0
+                best, best_epoch, best_state, bad = (
+                    score,
+                    epoch,
+                    copy.deepcopy(model.state_dict()),
+                    0,
+                )
             else:
                 bad += 1
                 if bad >= cfg.patience:
@@ -97,7 +122,11 @@ def train_regressor(model: nn.Module, feats: list[np.ndarray], targets: np.ndarr
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return {"epochs": epoch, "best_epoch": best_epoch or epoch, "best_val_ccc": None if best is None else round(best, 4)}
+    return {
+        "epochs": epoch,
+        "best_epoch": best_epoch or epoch,
+        "best_val_ccc": None if best is None else round(best, 4),
+    }
 
 
 def predict_dims(model: nn.Module, feats: list[np.ndarray], n_dims: int = 3) -> np.ndarray:

@@ -118,7 +118,8 @@ def collate(feats: list[np.ndarray], crop: int = 0, rng: np.random.Generator | N
 
 def _length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator):
     """Random batches of similar length: shuffle, sort within windows of 8 batches, shuffle
-    the batch order. Cuts padding (and the time steps a spiking head must run) on long-tailed data."""
+    the batch order. Cuts padding (and the time steps a spiking head must run) on long-tailed
+    data."""
     perm = rng.permutation(len(lengths))
     window = batch_size * 8
     batches = []
@@ -145,7 +146,9 @@ def _to(x, dev: str):
     if isinstance(x, torch.Tensor):
         return x.to(dev)
     if dataclasses.is_dataclass(x):
-        return dataclasses.replace(x, **{f.name: _to(getattr(x, f.name), dev) for f in dataclasses.fields(x)})
+        return dataclasses.replace(
+            x, **{f.name: _to(getattr(x, f.name), dev) for f in dataclasses.fields(x)}
+        )
     return x
 
 
@@ -187,12 +190,18 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
         else:
             # warm-up over 10 % of the steps, at least 2: torch's OneCycleLR divides by zero when
             # the warm-up ends on step 0 (exactly 10 steps with pct_start 0.1, e.g. a 1-epoch refit)
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups],
-                                                        total_steps=total, pct_start=max(0.1, 2.0 / total))
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt,
+                max_lr=[g["lr"] for g in groups],
+                total_steps=total,
+                pct_start=max(0.1, 2.0 / total),
+            )
     elif cfg.scheduler == "cosine-restarts":
         if cfg.t0 < 1 or cfg.t_mult < 1:
             raise ConfigError("train.t0 and train.t_mult must be >= 1")
-        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0 * steps_per_epoch, T_mult=cfg.t_mult)
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            opt, T_0=cfg.t0 * steps_per_epoch, T_mult=cfg.t_mult
+        )
     elif cfg.scheduler == "exponential":
         if not 0 < cfg.lr_decay <= 1:
             raise ConfigError(f"train.lr_decay must be in (0, 1], got {cfg.lr_decay}")
@@ -201,21 +210,32 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
     elif cfg.scheduler == "constant":
         sched = None
     else:
-        raise ConfigError(f"train.scheduler must be onecycle, cosine-restarts, exponential or constant, "
-                          f"got {cfg.scheduler!r}")
+        raise ConfigError(
+            f"train.scheduler must be onecycle, cosine-restarts, exponential or constant, "
+            f"got {cfg.scheduler!r}"
+        )
     return opt, sched
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """Layer-weight logits at ``cfg.layer_lr`` without weight decay; pretrained modules (under an
-    attribute named ``pretrained``) at ``cfg.lr * cfg.pretrained_lr_scale``; everything else at ``cfg.lr``."""
+    attribute named ``pretrained``) at ``cfg.lr * cfg.pretrained_lr_scale``; everything else at
+    ``cfg.lr``."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     layer_params = [p for n, p in named if n.endswith("featurizer.logits")]
     pre = [p for n, p in named if ".pretrained." in f".{n}" and not n.endswith("featurizer.logits")]
-    other = [p for n, p in named if not n.endswith("featurizer.logits") and ".pretrained." not in f".{n}"]
+    other = [
+        p for n, p in named if not n.endswith("featurizer.logits") and ".pretrained." not in f".{n}"
+    ]
     groups = [{"params": other, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
     if pre:
-        groups.append({"params": pre, "lr": cfg.lr * cfg.pretrained_lr_scale, "weight_decay": cfg.weight_decay})
+        groups.append(
+            {
+                "params": pre,
+                "lr": cfg.lr * cfg.pretrained_lr_scale,
+                "weight_decay": cfg.weight_decay,
+            }
+        )
     if layer_params:
         groups.append({"params": layer_params, "lr": cfg.layer_lr or cfg.lr, "weight_decay": 0.0})
     return groups
@@ -229,7 +249,9 @@ class _Objective:
         counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
         self.weight = None
         if cfg.class_weighted:
-            w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
+            w = np.where(
+                counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0
+            )
             self.weight = torch.tensor(w, dtype=torch.float32)
         self.loss_fn, self.cfg, self.multi, self.hook, self.captured = loss_fn, cfg, None, None, {}
         self.parts: dict[str, float] = {}
@@ -238,13 +260,24 @@ class _Objective:
             if cfg.losses.needs_embedding:
                 out = readout if readout is not None else getattr(model, "out", None)
                 if not isinstance(out, nn.Linear):
-                    raise ConfigError("centre / SupCon losses need a head whose final layer is a Linear named 'out'")
+                    raise ConfigError(
+                        "centre / SupCon losses need a head whose final layer is a Linear named "
+                        "'out'"
+                    )
                 rep_dim = out.in_features
-                self.hook = out.register_forward_pre_hook(lambda _m, inp: self.captured.__setitem__("h", inp[0]))
-            self.multi = MultiLoss(cfg.losses, n_classes, counts, rep_dim, self.weight, cfg.label_smoothing)
+                self.hook = out.register_forward_pre_hook(
+                    lambda _m, inp: self.captured.__setitem__("h", inp[0])
+                )
+            self.multi = MultiLoss(
+                cfg.losses, n_classes, counts, rep_dim, self.weight, cfg.label_smoothing
+            )
 
     def param_groups(self) -> list[dict]:
-        return self.multi.param_groups(self.cfg.lr, self.cfg.weight_decay) if self.multi is not None else []
+        return (
+            self.multi.param_groups(self.cfg.lr, self.cfg.weight_decay)
+            if self.multi is not None
+            else []
+        )
 
     def __call__(self, logits, y, t):
         if self.loss_fn is not None:
@@ -322,8 +355,15 @@ def train_classifier(
     model.to(dev)
     if not (variants is not None and any(len(v) for v in variants)):
         variants = None
-    objective = _Objective(model, cfg, labels, n_classes, loss_fn, variants is not None or soft_targets is not None,
-                           readout)
+    objective = _Objective(
+        model,
+        cfg,
+        labels,
+        n_classes,
+        loss_fn,
+        variants is not None or soft_targets is not None,
+        readout,
+    )
     if objective.multi is not None:
         objective.multi.to(dev)
         if objective.multi.ce_weight is not None:
@@ -331,8 +371,11 @@ def train_classifier(
     groups = _param_groups(model, cfg) + objective.param_groups()
     opt, sched = make_optimizer(groups, cfg, math.ceil(len(feats) / cfg.batch_size))
     y_all = torch.from_numpy(labels.astype(np.int64))
-    t_all = (torch.from_numpy(np.asarray(soft_targets, np.float32)) if soft_targets is not None
-             else F.one_hot(y_all, n_classes).float())
+    t_all = (
+        torch.from_numpy(np.asarray(soft_targets, np.float32))
+        if soft_targets is not None
+        else F.one_hot(y_all, n_classes).float()
+    )
     lengths = np.array([f.shape[1] for f in feats])
     best: tuple[float | None, int] = (None, 0)
     best_state, bad, epoch = None, 0, 0
@@ -346,7 +389,9 @@ def train_classifier(
                 opt.zero_grad()
                 loss.backward()
                 if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for g in groups for p in g["params"]], cfg.grad_clip
+                    )
                 opt.step()
                 if sched is not None:
                     sched.step()
@@ -366,4 +411,6 @@ def train_classifier(
         model.load_state_dict(best_state)
     model.to("cpu")
     model.eval()
-    return TrainReport(epoch, best[1], best[0], {k: round(v, 4) for k, v in objective.parts.items()} or None)
+    return TrainReport(
+        epoch, best[1], best[0], {k: round(v, 4) for k, v in objective.parts.items()} or None
+    )

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serkit.audio.io import audio_duration
-from serkit.data.manifest import Utterance
 from serkit.core.errors import AudioError, ManifestError
+from serkit.data.manifest import Utterance
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 
@@ -47,8 +47,12 @@ def audio_files(root: Path, exts: tuple[str, ...] = AUDIO_EXTS) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
 
 
-def scan(root: Path, parse: Callable[[Path], dict | str | None], exts: tuple[str, ...] = (".wav",),
-         dedupe: bool = False) -> PrepareResult:
+def scan(
+    root: Path,
+    parse: Callable[[Path], dict | str | None],
+    exts: tuple[str, ...] = (".wav",),
+    dedupe: bool = False,
+) -> PrepareResult:
     """Every audio file under ``root`` through ``parse(path)``: a dict of Utterance fields (used),
     a string (why the file is unusable: listed in ``skipped``) or ``None`` (not part of the set,
     e.g. RAVDESS song; left out silently). The usable files are then probed.
@@ -92,7 +96,9 @@ def probe(candidates: Iterable[tuple[Path, dict]]) -> PrepareResult:
     return res
 
 
-def prepare_manifest(corpus: str, root: str | Path, out: str | Path, speaker_regex: str | None = None) -> list[str]:
+def prepare_manifest(
+    corpus: str, root: str | Path, out: str | Path, speaker_regex: str | None = None
+) -> list[str]:
     """Run recipe ``corpus`` and write its manifest to ``out`` (skipped files to
     ``OUT.skipped.tsv``); returns the summary lines the CLI prints."""
     from collections import Counter
@@ -100,17 +106,31 @@ def prepare_manifest(corpus: str, root: str | Path, out: str | Path, speaker_reg
     from serkit.core.io import atomic_write_text
     from serkit.data.manifest import write_manifest
 
-    res = prepare(corpus, root, **({"speaker_regex": speaker_regex} if corpus == "folder" and speaker_regex else {}))
+    res = prepare(
+        corpus,
+        root,
+        **({"speaker_regex": speaker_regex} if corpus == "folder" and speaker_regex else {}),
+    )
     if not res.utterances:
-        raise ManifestError(f"{root}: no usable {corpus} utterances found ({len(res.skipped)} file(s) skipped)")
+        raise ManifestError(
+            f"{root}: no usable {corpus} utterances found ({len(res.skipped)} file(s) skipped)"
+        )
     n = write_manifest(res.utterances, out)
     counts = Counter(u.label for u in res.utterances)
-    lines = [f"wrote {out}: {n} utterances, {len({u.speaker for u in res.utterances})} speakers, "
-             f"{sum(u.duration for u in res.utterances) / 60:.1f} min",
-             "labels: " + ", ".join(f"{k or '(unlabelled)'} {v}" for k, v in sorted(counts.items(), key=lambda kv: kv[0] or ""))]
+    lines = [
+        f"wrote {out}: {n} utterances, {len({u.speaker for u in res.utterances})} speakers, "
+        f"{sum(u.duration for u in res.utterances) / 60:.1f} min",
+        "labels: "
+        + ", ".join(
+            f"{k or '(unlabelled)'} {v}"
+            for k, v in sorted(counts.items(), key=lambda kv: kv[0] or "")
+        ),
+    ]
     if res.skipped:
         skipped = Path(str(out) + ".skipped.tsv")
         atomic_write_text(skipped, "".join(f"{p}\t{r}\n" for p, r in res.skipped))
-        lines.append(f"skipped {len(res.skipped)} file(s), listed in {skipped}; first: {res.skipped[0][0]}: "
-                     f"{res.skipped[0][1]}")
+        lines.append(
+            f"skipped {len(res.skipped)} file(s), listed in {skipped}; first: {res.skipped[0][0]}: "
+            f"{res.skipped[0][1]}"
+        )
     return lines

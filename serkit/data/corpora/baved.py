@@ -4,7 +4,8 @@ male, 21 years, word 3, level 1, record 921.
 Labels are arousal levels, not categories: level 0 -> ``low-arousal`` (tired, down), 1 ->
 ``neutral`` (everyday speech), 2 -> ``high-arousal`` (strong positive or negative emotion); the
 numeric level is kept in ``arousal`` (0 / 1 / 2) for ordinal evaluation. The spoken word is
-``text`` (romanised gloss). Byte-identical duplicate files are skipped (27 in the public copy), and a file whose word
+``text`` (romanised gloss). Byte-identical duplicate files are skipped (27 in the public copy), and
+a file whose word
 field disagrees with its folder (one: ``0/49-m-23-6-1-201.wav``).
 """
 
@@ -16,8 +17,15 @@ from pathlib import Path
 from serkit.data.corpora.base import PrepareResult, register, scan
 
 LEVELS = {"0": "low-arousal", "1": "neutral", "2": "high-arousal"}
-WORDS = {"0": "I liked it", "1": "I did not like it", "2": "this", "3": "the film", "4": "awesome", "5": "bad",
-         "6": "said"}
+WORDS = {
+    "0": "I liked it",
+    "1": "I did not like it",
+    "2": "this",
+    "3": "the film",
+    "4": "awesome",
+    "5": "bad",
+    "6": "said",
+}
 """English glosses of the seven words (the dataset's README; the order there)."""
 _NAME = re.compile(r"^(\d+)-([mf])-(\d+)-([0-6])-([012])-(\d+)$")
 
@@ -29,8 +37,16 @@ def _parse(p: Path) -> dict | str:
     spk, g, _age, word, level, _rec = m.groups()
     if p.parent.name.isdigit() and p.parent.name != word:
         return f"word {word} in the name disagrees with folder {p.parent.name}"
-    return dict(id=f"baved_{p.parent.name}_{p.stem}", label=LEVELS[level], speaker=f"baved_{int(spk)}",
-                corpus="baved", language="ar", gender=g, arousal=float(level), text=WORDS[word])
+    return dict(
+        id=f"baved_{p.parent.name}_{p.stem}",
+        label=LEVELS[level],
+        speaker=f"baved_{int(spk)}",
+        corpus="baved",
+        language="ar",
+        gender=g,
+        arousal=float(level),
+        text=WORDS[word],
+    )
 
 
 @register("baved")

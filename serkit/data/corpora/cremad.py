@@ -17,18 +17,36 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, register, scan
 
-EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral", "SAD": "sadness"}
+EMOTIONS = {
+    "ANG": "anger",
+    "DIS": "disgust",
+    "FEA": "fear",
+    "HAP": "happiness",
+    "NEU": "neutral",
+    "SAD": "sadness",
+}
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{1,2}|X)$")
 
 
 def _genders(root: Path) -> dict[str, str]:
     for p in root.rglob("VideoDemographics.csv"):
         with open(p, newline="", encoding="utf-8", errors="replace") as fh:
-            return {r["ActorID"]: r.get("Sex", "")[:1].lower() or None for r in csv.DictReader(fh) if "ActorID" in r}
+            return {
+                r["ActorID"]: r.get("Sex", "")[:1].lower() or None
+                for r in csv.DictReader(fh)
+                if "ActorID" in r
+            }
     return {}
 
 
-VOTE_COLUMNS = {"A": "anger", "D": "disgust", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness"}
+VOTE_COLUMNS = {
+    "A": "anger",
+    "D": "disgust",
+    "F": "fear",
+    "H": "happiness",
+    "N": "neutral",
+    "S": "sadness",
+}
 
 
 def read_votes(path: Path, query_type: int = 1) -> dict[str, dict[str, float]]:
@@ -42,7 +60,9 @@ def read_votes(path: Path, query_type: int = 1) -> dict[str, dict[str, float]]:
             try:
                 if int(float(r[key])) // 100000 != query_type:
                     continue
-                votes = {lab: float(r[c]) for c, lab in VOTE_COLUMNS.items() if float(r.get(c) or 0) > 0}
+                votes = {
+                    lab: float(r[c]) for c, lab in VOTE_COLUMNS.items() if float(r.get(c) or 0) > 0
+                }
             except (KeyError, ValueError):
                 continue
             if votes and r.get("fileName"):
@@ -61,7 +81,14 @@ def prepare_cremad(root: Path) -> PrepareResult:
         if not m or m.group(3) not in EMOTIONS:
             return "file name does not follow CREMA-D's scheme (e.g. 1001_DFA_ANG_XX.wav)"
         actor, _sent, emo, _lvl = m.groups()
-        return dict(id=f"cremad_{p.stem}", label=EMOTIONS[emo], speaker=f"cremad_{actor}", corpus="crema-d",
-                    language="en", gender=genders.get(actor), label_dist=votes.get(p.stem))
+        return dict(
+            id=f"cremad_{p.stem}",
+            label=EMOTIONS[emo],
+            speaker=f"cremad_{actor}",
+            corpus="crema-d",
+            language="en",
+            gender=genders.get(actor),
+            label_dist=votes.get(p.stem),
+        )
 
     return scan(root, parse)

@@ -10,8 +10,27 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, register, scan
 
-EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"}
-GENDER = {"03": "m", "08": "f", "09": "f", "10": "m", "11": "m", "12": "m", "13": "f", "14": "f", "15": "m", "16": "f"}
+EMOTIONS = {
+    "W": "anger",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happiness",
+    "T": "sadness",
+    "N": "neutral",
+}
+GENDER = {
+    "03": "m",
+    "08": "f",
+    "09": "f",
+    "10": "m",
+    "11": "m",
+    "12": "m",
+    "13": "f",
+    "14": "f",
+    "15": "m",
+    "16": "f",
+}
 SENTENCES = {
     "a01": "Der Lappen liegt auf dem Eisschrank.",
     "a02": "Das will sie am Mittwoch abgeben.",
@@ -32,8 +51,15 @@ def _parse(p: Path) -> dict | str:
     if not m:
         return "file name does not follow EmoDB's scheme (e.g. 03a01Fa.wav)"
     spk, text, emo, _ver = m.groups()
-    return dict(id=f"emodb_{p.stem}", label=EMOTIONS[emo], speaker=f"emodb_{spk}", corpus="emodb", language="de",
-                gender=GENDER.get(spk), text=SENTENCES.get(text))
+    return dict(
+        id=f"emodb_{p.stem}",
+        label=EMOTIONS[emo],
+        speaker=f"emodb_{spk}",
+        corpus="emodb",
+        language="de",
+        gender=GENDER.get(spk),
+        text=SENTENCES.get(text),
+    )
 
 
 @register("emodb")

@@ -26,7 +26,10 @@ _NAME = re.compile(r"^([a-z]+)-([a-z ]+)-([A-Za-z]+)-([0-9.]+(?: copy)?)-([0-9a-
 def _parse(p: Path) -> dict | str:
     m = _NAME.match(p.stem)
     if not m or m.group(1) not in KEYWORDS:
-        return "file name does not follow EmoSpeech's scheme (e.g. help-safe-fearful-20190710134657-<hash>.wav)"
+        return (
+            "file name does not follow EmoSpeech's scheme (e.g. "
+            "help-safe-fearful-20190710134657-<hash>.wav)"
+        )
     kw, _event, emo, stamp, user = m.groups()
     if kw == "background":
         label = None
@@ -36,9 +39,15 @@ def _parse(p: Path) -> dict | str:
         return f"emotion {emo!r} is not one of {sorted(EMOTIONS)} on a keyword clip"
     spk = "emospeech_unknown-user" if user == UNKNOWN_USER else f"emospeech_{user[:12]}"
     stem = p.stem[: -len(user) - 1].replace(" ", "_")
-    return dict(id=f"emospeech_{p.parent.name.replace(' ', '_')}_{stem}_{user[:8]}", label=label,
-                speaker=spk, session=p.parent.name, corpus="emospeech", language="hi",
-                text=None if kw in ("unknown", "background") else kw)
+    return dict(
+        id=f"emospeech_{p.parent.name.replace(' ', '_')}_{stem}_{user[:8]}",
+        label=label,
+        speaker=spk,
+        session=p.parent.name,
+        corpus="emospeech",
+        language="hi",
+        text=None if kw in ("unknown", "background") else kw,
+    )
 
 
 @register("emospeech")

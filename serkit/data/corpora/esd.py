@@ -14,8 +14,20 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, register, scan
 
-EMOTIONS = {"neutral": "neutral", "angry": "anger", "happy": "happiness", "sad": "sadness", "surprise": "surprise"}
-RANGES = (("neutral", 1, 350), ("angry", 351, 700), ("happy", 701, 1050), ("sad", 1051, 1400), ("surprise", 1401, 1750))
+EMOTIONS = {
+    "neutral": "neutral",
+    "angry": "anger",
+    "happy": "happiness",
+    "sad": "sadness",
+    "surprise": "surprise",
+}
+RANGES = (
+    ("neutral", 1, 350),
+    ("angry", 351, 700),
+    ("happy", 701, 1050),
+    ("sad", 1051, 1400),
+    ("surprise", 1401, 1750),
+)
 GENDER = {"0020": "m"}
 """Known genders (the public snapshot's speaker; ESD's others are not recorded here)."""
 _NAME = re.compile(r"^(\d{4})_(\d{6})$")
@@ -47,11 +59,24 @@ def prepare_esd_from(root: Path) -> PrepareResult:
         spk, idx = m.group(1), int(m.group(2))
         folder, by_index = p.parent.name.lower(), _emotion_of(idx)
         if folder not in EMOTIONS:
-            return f"emotion folder {p.parent.name!r} is not one of ESD's ({', '.join(sorted(EMOTIONS))})"
+            return (
+                f"emotion folder {p.parent.name!r} is not one of ESD's "
+                f"({', '.join(sorted(EMOTIONS))})"
+            )
         if by_index != folder:
-            return f"index {idx} belongs to {by_index or 'no'} emotion, but the file is in {p.parent.name}"
-        return dict(id=f"esd_{p.stem}", label=EMOTIONS[folder], speaker=f"esd_{spk}", corpus="esd",
-                    language="zh" if int(spk) <= 10 else "en", gender=GENDER.get(spk), text=texts.get(p.stem))
+            return (
+                f"index {idx} belongs to {by_index or 'no'} emotion, but the file is in "
+                f"{p.parent.name}"
+            )
+        return dict(
+            id=f"esd_{p.stem}",
+            label=EMOTIONS[folder],
+            speaker=f"esd_{spk}",
+            corpus="esd",
+            language="zh" if int(spk) <= 10 else "en",
+            gender=GENDER.get(spk),
+            text=texts.get(p.stem),
+        )
 
     return scan(root, parse)
 

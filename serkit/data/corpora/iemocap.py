@@ -13,8 +13,16 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, probe, register
 
-FOUR_CLASS = {"neu": "neutral", "hap": "happiness", "exc": "happiness", "ang": "anger", "sad": "sadness"}
-_LINE = re.compile(r"^\[([\d.]+) - ([\d.]+)\]\s+(Ses\d\d[FM]_\S+)\s+(\w+)\s+\[([\d.]+), ([\d.]+), ([\d.]+)\]")
+FOUR_CLASS = {
+    "neu": "neutral",
+    "hap": "happiness",
+    "exc": "happiness",
+    "ang": "anger",
+    "sad": "sadness",
+}
+_LINE = re.compile(
+    r"^\[([\d.]+) - ([\d.]+)\]\s+(Ses\d\d[FM]_\S+)\s+(\w+)\s+\[([\d.]+), ([\d.]+), ([\d.]+)\]"
+)
 
 
 @register("iemocap")
@@ -37,9 +45,23 @@ def prepare_iemocap(root: Path, all_classes: bool = False) -> PrepareResult:
                     continue
                 gender = utt.rsplit("_", 1)[1][0]
                 sess = utt[:5]
-                cands.append((wav, dict(id=f"iemocap_{utt}", label=label, speaker=f"iemocap_{sess}{gender}",
-                                        session=sess, corpus="iemocap", language="en", gender=gender.lower(),
-                                        valence=float(v), arousal=float(a), dominance=float(d))))
+                cands.append(
+                    (
+                        wav,
+                        dict(
+                            id=f"iemocap_{utt}",
+                            label=label,
+                            speaker=f"iemocap_{sess}{gender}",
+                            session=sess,
+                            corpus="iemocap",
+                            language="en",
+                            gender=gender.lower(),
+                            valence=float(v),
+                            arousal=float(a),
+                            dominance=float(d),
+                        ),
+                    )
+                )
     res = probe(cands)
     res.skipped[:0] = bad
     return res

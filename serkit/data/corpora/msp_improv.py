@@ -34,13 +34,31 @@ def prepare_msp_improv(root: Path) -> PrepareResult:
                     continue
                 wav = wavs.get(f"MSP-IMPROV-{key}")
                 if wav is None:
-                    bad.append((f"MSP-IMPROV-{key}.wav", "labelled in Evalution.txt but audio file missing"))
+                    bad.append(
+                        (
+                            f"MSP-IMPROV-{key}.wav",
+                            "labelled in Evalution.txt but audio file missing",
+                        )
+                    )
                     continue
                 dims = {k: float(v) for k, v in _DIM.findall(rest)}
-                cands.append((wav, dict(id=f"mspimprov_{key}", label=EMOTIONS[code], speaker=f"mspimprov_{g}{num}",
-                                        session=f"session{int(num)}", corpus="msp-improv", language="en",
-                                        gender=g.lower(), valence=dims.get("V"), arousal=dims.get("A"),
-                                        dominance=dims.get("D"))))
+                cands.append(
+                    (
+                        wav,
+                        dict(
+                            id=f"mspimprov_{key}",
+                            label=EMOTIONS[code],
+                            speaker=f"mspimprov_{g}{num}",
+                            session=f"session{int(num)}",
+                            corpus="msp-improv",
+                            language="en",
+                            gender=g.lower(),
+                            valence=dims.get("V"),
+                            arousal=dims.get("A"),
+                            dominance=dims.get("D"),
+                        ),
+                    )
+                )
     res = probe(cands)
     res.skipped[:0] = bad
     return res

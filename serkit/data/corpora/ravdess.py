@@ -13,8 +13,16 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, register, scan
 
-EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
-            "06": "fear", "07": "disgust", "08": "surprise"}
+EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happiness",
+    "04": "sadness",
+    "05": "anger",
+    "06": "fear",
+    "07": "disgust",
+    "08": "surprise",
+}
 STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 
@@ -27,9 +35,16 @@ def _parse(p: Path) -> dict | str | None:
     if modality != "03" or channel != "01":
         return None  # video or song: not part of the speech set
     a = int(actor)
-    return dict(id=f"ravdess_{p.stem}", label=EMOTIONS[emo], speaker=f"ravdess_{a:02d}", corpus="ravdess",
-                language="en", gender="m" if a % 2 else "f", text=STATEMENTS.get(stmt),
-                intensity={"01": "normal", "02": "strong"}.get(inten))
+    return dict(
+        id=f"ravdess_{p.stem}",
+        label=EMOTIONS[emo],
+        speaker=f"ravdess_{a:02d}",
+        corpus="ravdess",
+        language="en",
+        gender="m" if a % 2 else "f",
+        text=STATEMENTS.get(stmt),
+        intensity={"01": "normal", "02": "strong"}.get(inten),
+    )
 
 
 @register("ravdess")

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, register, scan
 
-EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness", "su": "surprise"}
+EMOTIONS = {
+    "a": "anger",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happiness",
+    "n": "neutral",
+    "sa": "sadness",
+    "su": "surprise",
+}
 SPEAKERS = {"DC", "JE", "JK", "KL"}
 _FLAT = re.compile(r"^(DC|JE|JK|KL)_(a|d|f|h|n|sa|su)(\d\d)$")
 _NESTED = re.compile(r"^(a|d|f|h|n|sa|su)(\d\d)$")
@@ -25,8 +33,14 @@ def _parse(p: Path) -> dict | str:
         if not m2 or p.parent.name not in SPEAKERS:
             return "file name does not follow SAVEE's scheme (e.g. DC/a01.wav or DC_a01.wav)"
         spk, (emo, num) = p.parent.name, m2.groups()
-    return dict(id=f"savee_{spk}_{emo}{num}", label=EMOTIONS[emo], speaker=f"savee_{spk}", corpus="savee",
-                language="en", gender="m")
+    return dict(
+        id=f"savee_{spk}_{emo}{num}",
+        label=EMOTIONS[emo],
+        speaker=f"savee_{spk}",
+        corpus="savee",
+        language="en",
+        gender="m",
+    )
 
 
 @register("savee")

@@ -9,8 +9,15 @@ from pathlib import Path
 
 from serkit.data.corpora.base import PrepareResult, register, scan
 
-EMOTIONS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
-            "neutral": "neutral", "ps": "surprise", "sad": "sadness"}
+EMOTIONS = {
+    "angry": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happiness",
+    "neutral": "neutral",
+    "ps": "surprise",
+    "sad": "sadness",
+}
 
 
 def _parse(p: Path) -> dict | str:
@@ -20,8 +27,14 @@ def _parse(p: Path) -> dict | str:
         emo = "ps"
     if spk not in ("OAF", "YAF") or emo not in EMOTIONS or len(parts) < 3:
         return "file name does not follow TESS's scheme (e.g. OAF_back_angry.wav)"
-    return dict(id=f"tess_{p.stem}", label=EMOTIONS[emo], speaker=f"tess_{spk}", corpus="tess", language="en",
-                gender="f")
+    return dict(
+        id=f"tess_{p.stem}",
+        label=EMOTIONS[emo],
+        speaker=f"tess_{spk}",
+        corpus="tess",
+        language="en",
+        gender="f",
+    )
 
 
 @register("tess")

@@ -20,8 +20,14 @@ def _parse(p: Path) -> dict | str:
     folder = FOLDERS.get(p.parent.name.lower())
     if folder is not None and folder != emo:
         return f"emotion code {emo} disagrees with folder {p.parent.name}"
-    return dict(id=f"urdu_{p.stem}", label=EMOTIONS[emo], speaker=f"urdu_S{g}{int(num)}", corpus="urdu",
-                language="ur", gender=g.lower())
+    return dict(
+        id=f"urdu_{p.stem}",
+        label=EMOTIONS[emo],
+        speaker=f"urdu_S{g}{int(num)}",
+        corpus="urdu",
+        language="ur",
+        gender=g.lower(),
+    )
 
 
 @register("urdu")

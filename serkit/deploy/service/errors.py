@@ -1,4 +1,5 @@
-"""Every failure is a JSON error ``{"error": {"code", "message", "request_id"}}``; the service keeps serving."""
+"""Every failure is a JSON error ``{"error": {"code", "message", "request_id"}}``; the service
+keeps serving."""
 
 # no ``from __future__ import annotations``: FastAPI reads endpoint annotations at run time
 from fastapi.exceptions import RequestValidationError
@@ -13,10 +14,15 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(req, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+def error_response(
+    req, status: int, code: str, message: str, headers: dict | None = None
+) -> JSONResponse:
     rid = getattr(req.state, "request_id", None)
-    return JSONResponse(status_code=status, headers=headers,
-                        content={"error": {"code": code, "message": message, "request_id": rid}})
+    return JSONResponse(
+        status_code=status,
+        headers=headers,
+        content={"error": {"code": code, "message": message, "request_id": rid}},
+    )
 
 
 def install_error_handlers(app) -> None:
@@ -28,7 +34,9 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(req, exc: RequestValidationError):
-        msgs = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in exc.errors())
+        msgs = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in exc.errors()
+        )
         return error_response(req, 422, "invalid_request", msgs or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)

@@ -44,11 +44,26 @@ class BodyLimit:
 
     async def _refuse(self, scope, send) -> None:
         rid = (scope.get("state") or {}).get("request_id")
-        body = json.dumps({"error": {"code": "upload_too_large", "message": f"upload larger than {self.max_mb:g} MB",
-                                     "request_id": rid}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "upload_too_large",
+                    "message": f"upload larger than {self.max_mb:g} MB",
+                    "request_id": rid,
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send):
@@ -94,7 +109,9 @@ class Gate:
     def __init__(self, cfg: "ServeConfig", metrics: "Metrics"):
         self.cfg = cfg
         self.limiter = anyio.CapacityLimiter(max(1, cfg.workers))
-        self.pending = 0  # admitted and not yet finished (running + waiting + cancelled-but-running)
+        self.pending = (
+            0  # admitted and not yet finished (running + waiting + cancelled-but-running)
+        )
         self.running = 0
         self.streams = 0
         self.closing = False
@@ -107,16 +124,25 @@ class Gate:
         return {"pending": self.pending, "running": self.running, "streams": self.streams}
 
     def overloaded(self) -> ApiError:
-        return ApiError(503, "overloaded", f"{self.pending} inferences in flight or waiting (limit "
-                        f"{self.cfg.workers} + {self.cfg.max_queue} queued); retry later",
-                        {"Retry-After": str(self.cfg.retry_after_s)})
+        return ApiError(
+            503,
+            "overloaded",
+            f"{self.pending} inferences in flight or waiting (limit "
+            f"{self.cfg.workers} + {self.cfg.max_queue} queued); retry later",
+            {"Retry-After": str(self.cfg.retry_after_s)},
+        )
 
     def shutting_down(self) -> ApiError:
-        return ApiError(503, "shutting_down", "the service is shutting down; retry on another instance or later",
-                        {"Retry-After": str(self.cfg.retry_after_s)})
+        return ApiError(
+            503,
+            "shutting_down",
+            "the service is shutting down; retry on another instance or later",
+            {"Retry-After": str(self.cfg.retry_after_s)},
+        )
 
     async def run(self, work, timeout: float | None = None):
-        """``work()`` in a worker thread, under the bound (503), the deadline (504) and shutdown (503)."""
+        """``work()`` in a worker thread, under the bound (503), the deadline (504) and shutdown
+        (503)."""
         from serkit.core.errors import Cancelled
         from serkit.deploy.runner import cancel_on
 
@@ -150,13 +176,20 @@ class Gate:
         try:
             with scope:
                 try:
-                    with anyio.fail_after(timeout if timeout is not None else self.cfg.request_timeout_s):
-                        return await anyio.to_thread.run_sync(body, limiter=self.limiter, abandon_on_cancel=True)
+                    with anyio.fail_after(
+                        timeout if timeout is not None else self.cfg.request_timeout_s
+                    ):
+                        return await anyio.to_thread.run_sync(
+                            body, limiter=self.limiter, abandon_on_cancel=True
+                        )
                 except TimeoutError:
                     timed_out = True
         except Cancelled:
-            raise (self.shutting_down() if self.closing else ApiError(
-                504, "timeout", "inference was cancelled")) from None
+            raise (
+                self.shutting_down()
+                if self.closing
+                else ApiError(504, "timeout", "inference was cancelled")
+            ) from None
         finally:
             self.active.discard(entry)
             ev.set()  # a thread still running stops at its next window
@@ -165,7 +198,9 @@ class Gate:
                     token["dropped"] = True
                     self.pending -= 1
         if timed_out:
-            raise ApiError(504, "timeout", f"inference did not finish within {self.cfg.request_timeout_s:g} s")
+            raise ApiError(
+                504, "timeout", f"inference did not finish within {self.cfg.request_timeout_s:g} s"
+            )
         raise self.shutting_down()  # the scope was cancelled by drain()
 
     def drain(self) -> None:

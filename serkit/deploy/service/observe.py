@@ -1,4 +1,5 @@
-"""Request ids, one JSON log line per request, Prometheus metrics; 503 for new requests while closing."""
+"""Request ids, one JSON log line per request, Prometheus metrics; 503 for new requests while
+closing."""
 
 # no ``from __future__ import annotations``: FastAPI reads endpoint annotations at run time
 import json
@@ -23,6 +24,8 @@ def log_requests_to_stderr() -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -33,15 +36,33 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("serkit_requests", "HTTP requests by path and status", ["path", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("serkit_request_seconds", "request latency, s", ["path"], buckets=LATENCY_BUCKETS,
-                                 registry=self.registry)
-        self.inflight = Gauge("serkit_inferences_in_flight", "inferences running in worker threads",
-                              registry=self.registry)
-        self.waiting = Gauge("serkit_inferences_waiting", "inferences waiting for a worker", registry=self.registry)
-        self.streams = Gauge("serkit_streams_open", "WebSocket streams open", registry=self.registry)
-        self.stream_rows = Counter("serkit_stream_rows", "rows sent on WebSocket streams", registry=self.registry)
+        self.requests = Counter(
+            "serkit_requests",
+            "HTTP requests by path and status",
+            ["path", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "serkit_request_seconds",
+            "request latency, s",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.inflight = Gauge(
+            "serkit_inferences_in_flight",
+            "inferences running in worker threads",
+            registry=self.registry,
+        )
+        self.waiting = Gauge(
+            "serkit_inferences_waiting", "inferences waiting for a worker", registry=self.registry
+        )
+        self.streams = Gauge(
+            "serkit_streams_open", "WebSocket streams open", registry=self.registry
+        )
+        self.stream_rows = Counter(
+            "serkit_stream_rows", "rows sent on WebSocket streams", registry=self.registry
+        )
 
     def text(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -52,7 +73,17 @@ class Metrics:
 def install_observability(app, metrics: Metrics, gate=None) -> None:
     """Request ids (``X-Request-ID``), one JSON log line per request, request metrics; while the
     service shuts down, new requests other than health checks get 503 + ``Retry-After``."""
-    known = {"/", "/v1/stream", "/healthz", "/v1/models", "/v1/predict", "/v1/timeline", "/metrics", "/docs", "/openapi.json"}
+    known = {
+        "/",
+        "/v1/stream",
+        "/healthz",
+        "/v1/models",
+        "/v1/predict",
+        "/v1/timeline",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 
     @app.middleware("http")
     async def _observe(request: Request, call_next):
@@ -61,7 +92,11 @@ def install_observability(app, metrics: Metrics, gate=None) -> None:
         t0 = time.perf_counter()
         status = 500
         try:
-            if gate is not None and gate.closing and request.url.path not in ("/healthz", "/metrics"):
+            if (
+                gate is not None
+                and gate.closing
+                and request.url.path not in ("/healthz", "/metrics")
+            ):
                 err = gate.shutting_down()
                 response = error_response(request, err.status, err.code, err.message, err.headers)
             else:
@@ -72,8 +107,18 @@ def install_observability(app, metrics: Metrics, gate=None) -> None:
             path = request.url.path if request.url.path in known else "other"
             metrics.requests.labels(path, str(status)).inc()
             metrics.latency.labels(path).observe(dt)
-            log.info(json.dumps({"ts": round(time.time(), 3), "request_id": rid, "method": request.method,
-                                 "path": request.url.path, "status": status, "ms": round(dt * 1000, 2),
-                                 "model": request.query_params.get("model")}))
+            log.info(
+                json.dumps(
+                    {
+                        "ts": round(time.time(), 3),
+                        "request_id": rid,
+                        "method": request.method,
+                        "path": request.url.path,
+                        "status": status,
+                        "ms": round(dt * 1000, 2),
+                        "model": request.query_params.get("model"),
+                    }
+                )
+            )
         response.headers["X-Request-ID"] = rid
         return response

@@ -14,7 +14,8 @@ from serkit.deploy.service.observe import Metrics
 
 
 def number(hello: dict, key: str, default, lo: float, hi: float, integer: bool = False):
-    """A finite number in ``[lo, hi]`` from the stream's first message (a ``ValueError`` says why)."""
+    """A finite number in ``[lo, hi]`` from the stream's first message (a ``ValueError`` says
+    why)."""
     import math
 
     v = hello.get(key, default)
@@ -27,7 +28,9 @@ def number(hello: dict, key: str, default, lo: float, hi: float, integer: bool =
     return int(v) if integer else float(v)
 
 
-async def stream_session(ws, recs: dict, default: str, gate: Gate, metrics: "Metrics", cfg: ServeConfig) -> None:
+async def stream_session(
+    ws, recs: dict, default: str, gate: Gate, metrics: "Metrics", cfg: ServeConfig
+) -> None:
     """One WebSocket stream (see the module docstring for the protocol). Its first message is
     validated (finite numbers in range), it counts toward ``max_streams``, every feed runs
     through the inference gate, and a silent client is timed out."""
@@ -45,7 +48,11 @@ async def stream_session(ws, recs: dict, default: str, gate: Gate, metrics: "Met
     if gate.closing:
         return await fail("shutting_down", "the service is shutting down", 1001)
     if gate.streams >= cfg.max_streams:
-        return await fail("overloaded", f"{gate.streams} streams open (limit {cfg.max_streams}); retry later", 1013)
+        return await fail(
+            "overloaded",
+            f"{gate.streams} streams open (limit {cfg.max_streams}); retry later",
+            1013,
+        )
     gate.streams += 1
     metrics.streams.inc()
     try:
@@ -53,7 +60,9 @@ async def stream_session(ws, recs: dict, default: str, gate: Gate, metrics: "Met
             with anyio.fail_after(cfg.stream_first_message_s):
                 first = await ws.receive()
         except TimeoutError:
-            return await fail("timeout", f"no first message within {cfg.stream_first_message_s:g} s", 1008)
+            return await fail(
+                "timeout", f"no first message within {cfg.stream_first_message_s:g} s", 1008
+            )
         if first["type"] == "websocket.disconnect":
             return
         try:
@@ -61,12 +70,17 @@ async def stream_session(ws, recs: dict, default: str, gate: Gate, metrics: "Met
             if not isinstance(hello, dict):
                 raise ValueError("not an object")
         except ValueError:
-            return await fail("bad_start", 'the first message must be JSON text: {"sample_rate": 16000, '
-                              '"format": "pcm16"}', 1008)
+            return await fail(
+                "bad_start",
+                'the first message must be JSON text: {"sample_rate": 16000, "format": "pcm16"}',
+                1008,
+            )
         name = hello.get("model") or default
         fmt = hello.get("format", "pcm16")
         if not isinstance(name, str) or name not in recs:
-            return await fail("unknown_model", f"model {name!r} is not loaded; loaded: {sorted(recs)}", 1008)
+            return await fail(
+                "unknown_model", f"model {name!r} is not loaded; loaded: {sorted(recs)}", 1008
+            )
         if fmt not in ("pcm16", "float32"):
             return await fail("bad_format", f"format must be pcm16 or float32, got {fmt!r}", 1008)
         try:
@@ -105,8 +119,14 @@ async def stream_session(ws, recs: dict, default: str, gate: Gate, metrics: "Met
                 except (ValueError, AttributeError):
                     end = None
                 if not end:
-                    await ws.send_json({"error": {"code": "bad_message", "message": 'send binary samples, or '
-                                                  '{"end": true} to finish'}})
+                    await ws.send_json(
+                        {
+                            "error": {
+                                "code": "bad_message",
+                                "message": 'send binary samples, or {"end": true} to finish',
+                            }
+                        }
+                    )
                     continue
                 try:
                     rows = await gate.run(st.close)

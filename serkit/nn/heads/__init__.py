@@ -12,4 +12,13 @@ from serkit.nn.heads.mlp import MLPHead
 from serkit.nn.heads.pts_snn import PTSSNNHead
 from serkit.nn.heads.reslstm import ResLSTMSAHead
 
-__all__ = ["AttnPoolHead", "FLAMHead", "FineTunedBlockHead", "FineTunedCompactHead", "LinearHead", "MLPHead", "PTSSNNHead", "ResLSTMSAHead"]
+__all__ = [
+    "AttnPoolHead",
+    "FLAMHead",
+    "FineTunedBlockHead",
+    "FineTunedCompactHead",
+    "LinearHead",
+    "MLPHead",
+    "PTSSNNHead",
+    "ResLSTMSAHead",
+]

@@ -18,8 +18,16 @@ class AttnPoolHead(nn.Module):
     ``forward(z (N, T, D), mask (N, T))`` -> logits ``(N, C)``.
     """
 
-    def __init__(self, dim: int, n_classes: int, hidden: int = 128, att_dim: int = 64, dropout: float = 0.3,
-                 pooled_norm: bool = False, skip_stats: bool = False):
+    def __init__(
+        self,
+        dim: int,
+        n_classes: int,
+        hidden: int = 128,
+        att_dim: int = 64,
+        dropout: float = 0.3,
+        pooled_norm: bool = False,
+        skip_stats: bool = False,
+    ):
         super().__init__()
         self.proj = nn.Linear(dim, hidden)
         self.att = nn.Sequential(nn.Linear(hidden, att_dim), nn.Tanh(), nn.Linear(att_dim, 1))

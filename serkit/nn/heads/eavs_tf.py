@@ -51,24 +51,54 @@ from serkit.nn.neurons import ATan, PLIFNode
 class EAVSTFNet(nn.Module):
     """``forward(batch: BimodalBatch, mask) -> logits (N, C)``; see the module docstring."""
 
-    def __init__(self, n_layers: int, audio_dim: int, text_dim: int, n_classes: int, hidden: int = 128,
-                 fusion: str = "cross-attn", modalities: str = "both", neuron: str = "plif", norm: str = "bn",
-                 modality_dropout: float = 0.3, shift_frac: float = 0.125, dropout: float = 0.2,
-                 init_tau: float = 2.0, layer_mode: int | str = "learned"):
+    def __init__(
+        self,
+        n_layers: int,
+        audio_dim: int,
+        text_dim: int,
+        n_classes: int,
+        hidden: int = 128,
+        fusion: str = "cross-attn",
+        modalities: str = "both",
+        neuron: str = "plif",
+        norm: str = "bn",
+        modality_dropout: float = 0.3,
+        shift_frac: float = 0.125,
+        dropout: float = 0.2,
+        init_tau: float = 2.0,
+        layer_mode: int | str = "learned",
+    ):
         super().__init__()
-        if fusion not in ("cross-attn", "late") or modalities not in ("both", "audio", "text") \
-                or neuron not in ("plif", "relu") or norm not in ("bn", "none"):
-            raise ConfigError(f"eavs-tf: fusion cross-attn|late, modalities both|audio|text, neuron plif|relu, "
-                              f"norm bn|none; got {fusion!r}, {modalities!r}, {neuron!r}, {norm!r}")
-        self.fusion, self.modalities, self.spiking, self.use_bn = fusion, modalities, neuron == "plif", norm == "bn"
+        if (
+            fusion not in ("cross-attn", "late")
+            or modalities not in ("both", "audio", "text")
+            or neuron not in ("plif", "relu")
+            or norm not in ("bn", "none")
+        ):
+            raise ConfigError(
+                f"eavs-tf: fusion cross-attn|late, modalities both|audio|text, neuron plif|relu, "
+                f"norm bn|none; got {fusion!r}, {modalities!r}, {neuron!r}, {norm!r}"
+            )
+        self.fusion, self.modalities, self.spiking, self.use_bn = (
+            fusion,
+            modalities,
+            neuron == "plif",
+            norm == "bn",
+        )
         self.p_drop, self.shift_frac = modality_dropout, shift_frac
-        self.use_audio, self.use_text = modalities in ("both", "audio"), modalities in ("both", "text")
+        self.use_audio, self.use_text = (
+            modalities in ("both", "audio"),
+            modalities in ("both", "text"),
+        )
         self.cross = fusion == "cross-attn" and modalities == "both"
         H = hidden
 
-        def node(size, bias_init=0.5):  # BatchNorm shift +0.5: neurons start in their responsive range
-            return (PLIFNode(size, init_tau, False, 1.0, 0.0, ATan()) if self.spiking else _ReLUNode()), \
-                MaskedBatchNorm(size, bias_init=bias_init)
+        def node(
+            size, bias_init=0.5
+        ):  # BatchNorm shift +0.5: neurons start in their responsive range
+            return (
+                PLIFNode(size, init_tau, False, 1.0, 0.0, ATan()) if self.spiking else _ReLUNode()
+            ), MaskedBatchNorm(size, bias_init=bias_init)
 
         self.hidden, self.n_classes, self.text_dim = H, n_classes, text_dim
         # (a unimodal variant builds only its own branch: its parameter count is its own)
@@ -96,7 +126,11 @@ class EAVSTFNet(nn.Module):
         return self.out_a if self.use_audio else self.out_t
 
     def spiking_nodes(self) -> dict[str, nn.Module]:
-        names = (["lif_a"] + (["lif_q", "lif_kv", "lif_f"] if self.cross else ["lif_a2"])) if self.use_audio else []
+        names = (
+            (["lif_a"] + (["lif_q", "lif_kv", "lif_f"] if self.cross else ["lif_a2"]))
+            if self.use_audio
+            else []
+        )
         names += ["lif_t", "lif_t2"] if self.use_text else []
         return {n: getattr(self, n) for n in names}
 
@@ -140,15 +174,21 @@ class EAVSTFNet(nn.Module):
             spikes["lif_a"] = s_a
             if self.cross:
                 q = self.lif_q(self._bn(self.bn_q, self.q(s_a), ma) * ma) * ma  # binary queries
-                kv = self.lif_kv(self._bn(self.bn_kv, self.kv(s_t), mt) * mt) * mt  # binary keys, values
+                kv = (
+                    self.lif_kv(self._bn(self.bn_kv, self.kv(s_t), mt) * mt) * mt
+                )  # binary keys, values
                 k, v = kv.chunk(2, dim=-1)
                 n_tok = mt.sum(0).clamp_min(1.0)  # (N, 1)
-                kv_sum = torch.einsum("jnh,jng->nhg", k, v)  # sum_j k_j^T v_j: accumulates of spikes
+                kv_sum = torch.einsum(
+                    "jnh,jng->nhg", k, v
+                )  # sum_j k_j^T v_j: accumulates of spikes
                 ctx = torch.einsum("tnh,nhg->tng", q, kv_sum) / (n_tok[None] * k.shape[-1])
                 ctx = ctx * t_on[None, :, None]
                 if not self.spiking:  # ANN twin: the products are MACs
                     add_macs(self, macs=k.numel() * k.shape[-1] + q.numel() * k.shape[-1])
-                cur = self.fuse(torch.cat([s_a, ctx], dim=-1))  # ctx is real-valued: its half is MACs
+                cur = self.fuse(
+                    torch.cat([s_a, ctx], dim=-1)
+                )  # ctx is real-valued: its half is MACs
                 s_f = self.lif_f(self._bn(self.bn_f, cur, ma) * ma) * ma
                 spikes.update(lif_q=q, lif_kv=kv, lif_f=s_f)
                 top = s_f

@@ -1,11 +1,11 @@
 """FLAM: the frame-level attention head of MLL::
 
-    Linear(D, d) + GELU -> h (N, T, d)
-    h = LayerNorm(h + MHSA_16(h))              16-head self-attention over real frames
-    a_t = softmax_t(q . K h_t / sqrt(d))        attention pooling with a learnable query q
-    c = sum_t a_t h_t -> [BatchNorm] -> Dropout -> Linear(d, C)   ('out': its input is the
-                                                                  representation the centre
-                                                                  and SupCon losses use)
+Linear(D, d) + GELU -> h (N, T, d)
+h = LayerNorm(h + MHSA_16(h))              16-head self-attention over real frames
+a_t = softmax_t(q . K h_t / sqrt(d))        attention pooling with a learnable query q
+c = sum_t a_t h_t -> [BatchNorm] -> Dropout -> Linear(d, C)   ('out': its input is the
+                                                              representation the centre
+                                                              and SupCon losses use)
 """
 
 from __future__ import annotations
@@ -35,8 +35,13 @@ class SelfAttention(nn.Module):
         n, t, d = h.shape
         q, k, v = self.qkv(h).split(d, dim=-1)
         q, k, v = (z.reshape(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :],
-                                             dropout_p=self.dropout if self.training else 0.0)
+        att = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask[:, None, None, :],
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         add_macs(self, macs=2 * n * t * t * d)  # scores + weighted sum
         return self.proj(att.transpose(1, 2).reshape(n, t, d))
 
@@ -45,8 +50,16 @@ class FLAMHead(nn.Module):
     """Frame-level attention head (see the module docstring):
     ``forward(z (N, T, D), mask (N, T))`` -> logits ``(N, C)``."""
 
-    def __init__(self, dim: int, n_classes: int, d_model: int = 128, heads: int = 16,
-                 dropout: float = 0.3, att_dropout: float = 0.1, pooled_norm: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        n_classes: int,
+        d_model: int = 128,
+        heads: int = 16,
+        dropout: float = 0.3,
+        att_dropout: float = 0.1,
+        pooled_norm: bool = True,
+    ):
         super().__init__()
         self.inp = nn.Linear(dim, d_model)
         self.att = SelfAttention(d_model, heads, att_dropout)

@@ -29,6 +29,8 @@ class FineTunedBlockHead(nn.Module):
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         n, t, d = z.shape
-        add_macs(self, macs=2 * n * t * t * d)  # attention scores and weighted sums (Linear layers count themselves)
+        add_macs(
+            self, macs=2 * n * t * t * d
+        )  # attention scores and weighted sums (Linear layers count themselves)
         x = self.pretrained(z, mask[:, None, None, :] if not bool(mask.all()) else None)
         return self.head(x, mask)

@@ -41,9 +41,20 @@ def masked_pool(h: torch.Tensor, mask: torch.Tensor, p: int) -> tuple[torch.Tens
 
 
 class FineTunedCompactHead(nn.Module):
-    def __init__(self, student: nn.Module, n_taps: int, dim: int, featurizer: Featurizer, head: nn.Module,
-                 pool: int = 4, freeze: bool = False, freq_masks: int = 2, freq_width: int = 8,
-                 time_masks: int = 2, time_width: int = 20):
+    def __init__(
+        self,
+        student: nn.Module,
+        n_taps: int,
+        dim: int,
+        featurizer: Featurizer,
+        head: nn.Module,
+        pool: int = 4,
+        freeze: bool = False,
+        freq_masks: int = 2,
+        freq_width: int = 8,
+        time_masks: int = 2,
+        time_width: int = 20,
+    ):
         super().__init__()
         self.pretrained = student
         self.featurizer = featurizer
@@ -64,7 +75,10 @@ class FineTunedCompactHead(nn.Module):
         """Raw (unstandardised) tap states ``(N, L, T2, D)`` and their mask ``(N, T2)``."""
         x = torch.stack(self.pretrained(mel, lengths), 1)
         t2 = x.shape[2]
-        m2 = torch.arange(t2, device=x.device)[None, :] < torch.div(lengths + 1, 2, rounding_mode="floor")[:, None]
+        m2 = (
+            torch.arange(t2, device=x.device)[None, :]
+            < torch.div(lengths + 1, 2, rounding_mode="floor")[:, None]
+        )
         return x, m2
 
     @torch.no_grad()
@@ -94,7 +108,8 @@ class FineTunedCompactHead(nn.Module):
         n, f, t = mel.shape
         valid = (torch.arange(t)[None, :] < lengths[:, None]).to(mel.dtype)  # (N, T)
         fill = (mel * valid[:, None]).sum(-1, keepdim=True).sum(1, keepdim=True) / (
-            valid.sum(-1)[:, None, None] * f).clamp_min(1.0)
+            valid.sum(-1)[:, None, None] * f
+        ).clamp_min(1.0)
         keep = torch.ones_like(mel, dtype=torch.bool)
         for b in range(n):
             for _ in range(self.freq_masks):
@@ -120,8 +135,12 @@ class FineTunedCompactHead(nn.Module):
         x = (x - self.mean[None, :, None]) / self.std[None, :, None]
         h = self.featurizer(x) * m2[..., None].to(x.dtype)
         add_macs(self, acs=h.numel() if self.pool > 1 else 0)  # the frame pooling's sums
-        if torch.jit.is_tracing():  # export (one clip, every frame real): the same average, length-dynamic
-            h = torch.nn.functional.avg_pool1d(h.transpose(1, 2), self.pool, self.pool, ceil_mode=True).transpose(1, 2)
+        if (
+            torch.jit.is_tracing()
+        ):  # export (one clip, every frame real): the same average, length-dynamic
+            h = torch.nn.functional.avg_pool1d(
+                h.transpose(1, 2), self.pool, self.pool, ceil_mode=True
+            ).transpose(1, 2)
             m = torch.ones_like(h[..., 0], dtype=torch.bool)
         else:
             h, m = masked_pool(h, m2, self.pool)

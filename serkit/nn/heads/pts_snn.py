@@ -82,15 +82,35 @@ class PTSSNNHead(nn.Module):
     or ``dense``.
     """
 
-    def __init__(self, dim: int, n_classes: int, hidden: int = 256, n_prompts: int = 4,
-                 shift_frac: float = 0.125, use_tsse: bool = True, use_campc: bool = True, neuron: str = "plif",
-                 init_tau: float = 2.0, tau_per_channel: bool = False, v_threshold: float = 1.0,
-                 soft_reset: bool = False, surrogate: Surrogate | None = None, dropout: float = 0.2,
-                 norm: str = "bn", bias_map: str = "diag"):
+    def __init__(
+        self,
+        dim: int,
+        n_classes: int,
+        hidden: int = 256,
+        n_prompts: int = 4,
+        shift_frac: float = 0.125,
+        use_tsse: bool = True,
+        use_campc: bool = True,
+        neuron: str = "plif",
+        init_tau: float = 2.0,
+        tau_per_channel: bool = False,
+        v_threshold: float = 1.0,
+        soft_reset: bool = False,
+        surrogate: Surrogate | None = None,
+        dropout: float = 0.2,
+        norm: str = "bn",
+        bias_map: str = "diag",
+    ):
         super().__init__()
-        if neuron not in ("plif", "relu") or norm not in ("bn", "none") or bias_map not in ("diag", "dense"):
-            raise ConfigError(f"neuron must be plif|relu, norm bn|none, bias_map diag|dense; got "
-                              f"{neuron!r}, {norm!r}, {bias_map!r}")
+        if (
+            neuron not in ("plif", "relu")
+            or norm not in ("bn", "none")
+            or bias_map not in ("diag", "dense")
+        ):
+            raise ConfigError(
+                f"neuron must be plif|relu, norm bn|none, bias_map diag|dense; got "
+                f"{neuron!r}, {norm!r}, {bias_map!r}"
+            )
         self.use_bn = norm == "bn"
         self.use_tsse, self.use_campc, self.shift_frac = use_tsse, use_campc, shift_frac
         self.spiking = neuron == "plif"
@@ -98,8 +118,14 @@ class PTSSNNHead(nn.Module):
         def node(size):
             if not self.spiking:
                 return _ReLUNode()
-            return PLIFNode(size, init_tau, tau_per_channel, v_threshold, None if soft_reset else 0.0,
-                            surrogate or ATan())
+            return PLIFNode(
+                size,
+                init_tau,
+                tau_per_channel,
+                v_threshold,
+                None if soft_reset else 0.0,
+                surrogate or ATan(),
+            )
 
         self.proj = nn.Linear(dim, hidden)
         self.bn1 = MaskedBatchNorm(hidden)
@@ -165,12 +191,16 @@ class PTSSNNHead(nn.Module):
         n_valid = m.sum(0).clamp_min(1.0)  # (N, 1)
         b1 = b2 = None
         if self.use_campc:
-            ctx_s = self.lif_ctx(self.bn_ctx(cur, m) if self.use_bn else cur) * m  # uncalibrated context spikes
+            ctx_s = (
+                self.lif_ctx(self.bn_ctx(cur, m) if self.use_bn else cur) * m
+            )  # uncalibrated context spikes
             kv = self.kv(ctx_s)  # spike-driven
             kv = self.lif_kv(self.bn_kv(kv, m) if self.use_bn else kv) * m  # spiking keys / values
             k, v = kv.chunk(2, dim=-1)
             q = self.queries  # (M, H): input-independent
-            if not self.spiking:  # ANN twin: dense products are MACs (spiking: ACs, counted from spikes)
+            if (
+                not self.spiking
+            ):  # ANN twin: dense products are MACs (spiking: ACs, counted from spikes)
                 add_macs(self, macs=2 * k.numel() * q.shape[0])
             scores = torch.einsum("mh,tnh->tnm", q, k)  # q . k_t
             ctx = torch.einsum("tnm,tnh->nmh", scores, v) / (n_valid[:, :, None] * k.shape[-1])

@@ -56,8 +56,15 @@ class ResLSTMSAHead(nn.Module):
         single: one LSTM only (the LSTM-SA baseline); ``residual`` is then ignored.
     """
 
-    def __init__(self, dim: int, n_classes: int, hidden: int = 64, dropout: float = 0.1,
-                 residual: bool = True, single: bool = False):
+    def __init__(
+        self,
+        dim: int,
+        n_classes: int,
+        hidden: int = 64,
+        dropout: float = 0.1,
+        residual: bool = True,
+        single: bool = False,
+    ):
         super().__init__()
         self.residual, self.single = residual and not single, single
         if not single:
@@ -71,7 +78,7 @@ class ResLSTMSAHead(nn.Module):
         self.init_published()
 
     def init_published(self) -> None:
-        for lstm in ([self.lstm2] if self.single else [self.lstm1, self.lstm2]):
+        for lstm in [self.lstm2] if self.single else [self.lstm1, self.lstm2]:
             init_lstm_(lstm)
         with torch.no_grad():  # xavier-normal of u seen as an (H, 1) matrix
             self.u.normal_(0.0, (2.0 / (self.u.numel() + 1)) ** 0.5)

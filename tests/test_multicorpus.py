@@ -148,6 +148,33 @@ def test_combined_manifests_refuse_shared_ids(tmp_path):
         read_manifests([a, a])
 
 
+def test_corpus_normalisation_with_test_statistics_from_k_clips(tmp_path):
+    """Issue 31 groundwork: with normalize=corpus, adapt_clips evaluates the test corpus
+    standardised with K of its clips' statistics, and with none (the training corpora's mean);
+    all clips reproduce the (transductive) headline."""
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc"))
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    cfg = load_experiment(
+        None,
+        ["frontend=logmel", "normalize=corpus", "adapt_clips=[2,0]"],
+        manifest=str(m),
+        model="logreg",
+        protocol="loco",
+        seeds=1,
+    )
+    r = run_bench(cfg, tmp_path / "o", run, log=lambda *a: None)
+    assert set(r.adaptation) == {"adapt_none", "adapt2", "adaptall"}
+    for c in ("ca", "cb", "cc"):
+        assert r.adaptation["adaptall"].per_corpus[c].mean == pytest.approx(
+            r.per_corpus[c].ua.mean, abs=0.02
+        )
+    assert "mean of the training corpora" in r.metric_definitions["adaptation"]
+
+
 def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
     from serkit.experiment.bench import run_bench
     from serkit.experiment.config import RunConfig, load_experiment

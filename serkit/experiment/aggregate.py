@@ -182,11 +182,18 @@ def section_definitions(
         )
     if res.adaptation:
         out["adaptation"] = (
-            "adaptK: the fold's model with its input standardisation re-estimated from K "
-            "unlabelled clips of each test "
-            "corpus (drawn per seed; all = every clip), then scored on all of that corpus's test "
-            "clips (transductive, "
-            "no labels)"
+            (
+                "normalize=corpus: adaptK = each test corpus z-scored with the frame statistics "
+                "of K of its unlabelled clips (drawn per seed; all = every clip, the headline), "
+                "adapt_none = with the mean of the training corpora's statistics (no test audio "
+                "used); the model unchanged"
+            )
+            if cfg.normalize == "corpus"
+            else (
+                "adaptK: the fold's model with its input standardisation re-estimated from K "
+                "unlabelled clips of each test corpus (drawn per seed; all = every clip), then "
+                "scored on all of that corpus's test clips (transductive, no labels)"
+            )
         )
     if res.spike_stats:
         out["spike_stats"] = (

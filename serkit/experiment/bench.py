@@ -204,10 +204,14 @@ def _modality_probes(model, test, seed: int) -> dict[str, list[list[float]]]:
 
 def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], seed: int) -> dict:
     """Test probabilities after unsupervised adaptation (:meth:`Model.adapt`) to each test
-    corpus, with ``k`` of its clips (drawn with ``seed``; 0 = all), per ``cfg.adapt_clips``."""
+    corpus, with ``k`` of its clips (drawn with ``seed``; 0 = all), per ``cfg.adapt_clips``.
+    With ``normalize: corpus`` the adaptation is the corpus standardisation itself: see
+    :func:`_corpus_norm_adapted`."""
     import copy
 
     d = ctx.data
+    if ctx.cfg.normalize == "corpus":
+        return _corpus_norm_adapted(ctx, model, test_idx, seed)
     by_corpus: dict[str, list[int]] = {}
     for j, i in enumerate(test_idx):
         by_corpus.setdefault(d.utts[i].corpus, []).append(j)
@@ -225,6 +229,47 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
             m.adapt([d.feats[d.utts[test_idx[j]].id] for j in pick])
             proba[js] = m.predict_proba([d.feats[d.utts[test_idx[j]].id] for j in js])
         out[f"adapt{k or 'all'}"] = proba.round(6).tolist()
+    return out
+
+
+def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int) -> dict:
+    """``normalize: corpus`` (each corpus z-scored with its own frame statistics): the test
+    corpus standardised NOT with all of its clips (the transductive headline) but with the
+    statistics of ``k`` of its unlabelled clips (drawn with ``seed``; 0 = all), and with none
+    of them (``adapt_none``: the mean of the training corpora's statistics), the model
+    unchanged. Raw features come from the feature cache."""
+    from serkit.features import SpeakerNormalizer, extract_features
+    from serkit.features.normalize import SpeakerStats
+
+    d, cfg = ctx.data, ctx.cfg
+    by_corpus: dict[str, list[int]] = {}
+    for j, i in enumerate(test_idx):
+        by_corpus.setdefault(d.utts[i].corpus, []).append(j)
+    raw = extract_features(d.frontend, [d.utts[i] for i in test_idx], d.cache).features
+    test_corpora = set(by_corpus)
+    train_stats = [st for c, st in d.normalizer.stats.items() if c not in test_corpora]
+    mean_stats = SpeakerStats(
+        np.mean([st.mean for st in train_stats], axis=0).astype(np.float32),
+        np.mean([st.std for st in train_stats], axis=0).astype(np.float32),
+        0,
+        0,
+    )
+    rng = np.random.default_rng(seed)
+    out: dict[str, list] = {}
+    for k in [None, *cfg.adapt_clips]:
+        proba = np.zeros((len(test_idx), len(d.labels)))
+        for _c, js in sorted(by_corpus.items()):
+            ids = [d.utts[test_idx[j]].id for j in js]
+            norm = SpeakerNormalizer()
+            if k is None:
+                norm.stats["c"] = mean_stats
+            else:
+                pick = ids if k == 0 or k >= len(ids) else rng.choice(ids, size=k, replace=False)
+                norm.fit([raw[i] for i in pick], ["c"] * len(pick))
+            # float16, as the cache stores the headline's normalised features
+            feats = [norm.transform(raw[i], "c").astype(np.float16) for i in ids]
+            proba[js] = model.predict_proba(feats)
+        out["adapt_none" if k is None else f"adapt{k or 'all'}"] = proba.round(6).tolist()
     return out
 
 

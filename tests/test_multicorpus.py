@@ -247,3 +247,54 @@ def test_loso_within_one_corpus_of_a_combined_manifest():
     assert all({utts[i].corpus for i in f.test} == {"a"} and len(f.train) == 10 for f in folds)
     with pytest.raises(ProtocolError, match="no corpus"):
         make_folds(utts, "loso:zz")
+
+
+def test_logreg_chooses_c_and_layer_leaving_one_training_corpus_out(tmp_path, monkeypatch):
+    """Issue 31 item 1: `C: auto` picks C (and the layer) by inner folds that leave one
+    TRAINING corpus out (`inner_groups: corpus`); the outer test corpus is never involved."""
+    import serkit.estimators.logreg as lr_mod
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.testing.dummies import toy_multicorpus
+
+    seen = []
+    real = lr_mod.select_layer
+
+    def spy(p, y, groups, folds, make_pipe, *a, **k):
+        seen.append((sorted(set(groups)), folds))
+        return real(p, y, groups, folds, make_pipe, *a, **k)
+
+    monkeypatch.setattr(lr_mod, "select_layer", spy)
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc"))
+    cfg = load_experiment(
+        None,
+        ["frontend=logmel", "model.C=auto", "model.inner_groups=corpus", "model.C_grid=[0.01,1.0]"],
+        manifest=str(m),
+        model="logreg",
+        protocol="loco",
+        seeds=1,
+    )
+    r = run_bench(
+        cfg,
+        tmp_path / "o",
+        RunConfig(progress=False, cache_dir=str(tmp_path / "c")),
+        log=lambda *a: None,
+    )
+    records = [
+        __import__("json").loads(p.read_text())
+        for p in sorted((tmp_path / "o" / "folds").glob("*.json"))
+    ]
+    for rec in records:
+        held_out = rec["fold"]
+        assert rec["fit"]["chosen_C"] in (0.01, 1.0)
+        assert any(k.startswith("C=0.01/layer=") for k in rec["fit"]["inner_val_ua"])
+    # every inner split grouped by the two TRAINING corpora of its fold, never the held-out one
+    # (the latency measurement's toy fit has no corpora: it groups by its toy speakers)
+    folds_seen = [(g, f) for g, f in seen if set(g) <= {"ca", "cb", "cc"}]
+    assert len(folds_seen) == 2 * 3 and all(len(g) == 2 and f == 2 for g, f in folds_seen)
+    assert {tuple(g) for g, _ in folds_seen} == {
+        ("cb", "cc"),
+        ("ca", "cc"),
+        ("ca", "cb"),
+    } and held_out
+    assert r.ua_corpus_mean is not None

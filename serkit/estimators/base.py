@@ -29,6 +29,7 @@ class Split:
     (C,)), ...]`` (e.g. the EAM bank); models that do not train on them ignore them.
     ``soft``: optional target distributions ``(N, C)`` (rows sum to 1; label-distribution
     learning); torch heads then train on them (``train.losses.kl`` for a KL objective).
+    ``corpora``: the corpus of each utterance (inner model selection across training corpora).
     """
 
     feats: list[np.ndarray]
@@ -37,6 +38,7 @@ class Split:
     ids: list[str]
     variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
     soft: np.ndarray | None = None
+    corpora: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.feats)
@@ -54,6 +56,7 @@ class FitReport:
         layer_weights: learned layer weights after training (``None``: not learned).
         layer_weights_init: their start for ``layer: cv``.
         debias: what a debiasing fit did (``augment.name: covada``: clips selected, of how many).
+        chosen_C: the regularisation chosen by inner cross-validation (``logreg`` with ``C: auto``).
     """
 
     train: TrainReport | None = None
@@ -63,6 +66,7 @@ class FitReport:
     layer_weights: list[float] | None = None
     layer_weights_init: list[float] | None = None
     debias: dict | None = None
+    chosen_C: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,7 @@ statistics, coefficients), so a model file holds no pickle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -26,14 +26,20 @@ CONCAT = -1  # the stored layer code of ``layer: concat``
 
 @dataclass
 class LogRegConfig:
-    """``C``: inverse L2 strength; ``class_weight``: ``balanced`` (UA is the metric) or ``none``;
-    ``layer``: ``auto`` | ``concat`` | an index; ``inner_folds``: speaker folds for ``auto``."""
+    """``C``: inverse L2 strength, or ``auto``: chosen from ``C_grid`` together with the layer
+    by the inner cross-validation; ``class_weight``: ``balanced`` (UA is the metric) or ``none``;
+    ``layer``: ``auto`` | ``concat`` | an index; ``inner_folds``: speaker folds for ``auto``;
+    ``inner_groups``: ``speaker`` (speaker-grouped inner folds) or ``corpus`` (leave one
+    TRAINING corpus out when the training data has several: choices made for corpora not seen;
+    the held-out corpus of an outer ``loco`` fold is never involved)."""
 
-    C: float = 1.0
+    C: float | Literal["auto"] = 1.0
     class_weight: Literal["balanced", "none"] = "balanced"
     layer: int | Literal["auto", "concat"] = "auto"
     inner_folds: int = 3
     max_iter: int = 3000
+    C_grid: list[float] = field(default_factory=lambda: [0.001, 0.01, 0.1, 1.0])
+    inner_groups: Literal["speaker", "corpus"] = "speaker"
 
 
 @register
@@ -46,11 +52,19 @@ class LogReg(Model):
         self.pipe = None
         self.layer: int | str | None = None
 
-    def _pipe(self):
+    def _pipe(self, C: float | None = None):
         cw = None if self.config.class_weight == "none" else self.config.class_weight
+        C = (
+            C
+            if C is not None
+            else (self.C if getattr(self, "C", None) is not None else self.config.C)
+        )
+        C = (
+            C if isinstance(C, (int, float)) else 1.0
+        )  # (a loaded model: C only mattered for fitting)
         return make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=self.config.C, class_weight=cw, max_iter=self.config.max_iter),
+            LogisticRegression(C=C, class_weight=cw, max_iter=self.config.max_iter),
         )
 
     def _x(self, pooled: np.ndarray, layer) -> np.ndarray:
@@ -63,9 +77,34 @@ class LogReg(Model):
         if val is not None and len(val):
             p, y = np.concatenate([p, pooled_stats(val.feats)]), np.concatenate([y, val.labels])
             spk += list(val.speakers)
-        choice, scores = self.config.layer, {}
+        cfg = self.config
+        groups, folds = spk, cfg.inner_folds
+        if cfg.inner_groups == "corpus" and train.corpora is not None:
+            corp = list(train.corpora) + (list(val.corpora) if val is not None and len(val) else [])
+            if len(set(corp)) >= 2:  # leave one training corpus out
+                groups, folds = corp, len(set(corp))
+        choice, scores = cfg.layer, {}
+        self.C = None
+        if cfg.C == "auto":  # C (and the layer, when auto) by the inner folds, training data only
+            if not cfg.C_grid:
+                raise ConfigError("logreg C: auto needs a non-empty C_grid")
+            if choice == "concat":
+                raise ConfigError("logreg C: auto is for layer auto or an index, not concat")
+            cand = list(range(p.shape[1])) if choice == "auto" else [choice]
+            best = None
+            for c in cfg.C_grid:
+                _, sc0 = select_layer(p[:, cand], y, groups, folds, lambda c=c: self._pipe(c))
+                sc = {cand[k]: v for k, v in sc0.items()}
+                layer = max(sc, key=sc.get)
+                scores.update({f"C={c:g}/layer={k}": v for k, v in sc.items()})
+                top = max(sc.values())
+                if best is None or top > best[0] + 1e-9:  # ties keep the stronger regularisation
+                    best = (top, c, layer)
+            _, self.C, chosen_layer = best
+            if choice == "auto":
+                choice = chosen_layer
         if choice == "auto" and p.shape[1] > 1:  # inner folds over the training speakers only
-            self.layer, scores = select_layer(p, y, spk, self.config.inner_folds, self._pipe)
+            self.layer, scores = select_layer(p, y, groups, folds, self._pipe)
         elif choice == "auto":
             self.layer = 0
         elif choice == "concat":
@@ -84,7 +123,9 @@ class LogReg(Model):
             self.val_proba = np.zeros((len(p) - n_fit, self.n_classes))
             self.val_proba[:, held.classes_] = held.predict_proba(self._x(p[n_fit:], self.layer))
         self.pipe = self._pipe().fit(self._x(p, self.layer), y)
-        return FitReport(layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()})
+        return FitReport(
+            layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()}, chosen_C=self.C
+        )
 
     def adapt(self, feats: list[np.ndarray]) -> dict:
         """The scaler's mean/variance from ``feats``' pooled statistics (coefficients kept)."""

@@ -103,6 +103,7 @@ class Dataset:
             ids,
             variants,
             None if self.soft is None else self.soft[idx],
+            [self.utts[i].corpus for i in idx],
         )
 
     def text_encoder_macs(self, idx: list[int], clip_s: float) -> int | None:

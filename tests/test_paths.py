@@ -477,3 +477,32 @@ def test_new_cards_carry_per_class_recall_and_per_corpus_ece():
     assert rec["per_class_recall"] == {"anger": 0.8, "sadness": 0.4}
     h = card_headline({"benchmark": rec})
     assert h["metric"] == "UA" and h["per_class_recall"] == {"anger": 0.8, "sadness": 0.4}
+
+
+def test_cli_http_and_python_give_one_answer_for_a_long_recording(rec, tmp_path):
+    """Item 2/3: the whole-file answer of a 15 s file is the same from Python (path, array),
+    `serkit predict --json` (PyTorch and the cached ONNX engine) and `POST /v1/predict`."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from serkit.deploy.serve import ServeConfig, create_app
+
+    x = np.concatenate([tone_clip(3.0, seed=i, f0=110 + 30 * i) for i in range(5)])
+    f = tmp_path / "long.wav"
+    sf.write(f, x, SR, subtype="FLOAT")
+    want = rec.predict(f)
+    assert want.windows > 1
+    answers = [rec.predict(x, sr=SR).probabilities]
+    for engine in ("torch", "onnx"):
+        r = CliRunner().invoke(app, ["predict", str(f), "--json", "--engine", engine])
+        assert r.exit_code == 0, r.output
+        line = json.loads(next(ln for ln in r.output.splitlines() if ln.startswith("{")))
+        assert line["windows"] == want.windows
+        answers.append(line["probabilities"])
+    client = TestClient(create_app(ServeConfig(), recognizers={"default": rec}))
+    body = client.post("/v1/predict", files={"file": ("long.wav", f.read_bytes())}).json()
+    assert body["windows"] == want.windows
+    answers.append(body["probabilities"])
+    for got in answers:
+        assert max(abs(got[k] - want.probabilities[k]) for k in rec.labels) < 1e-3

@@ -253,12 +253,13 @@ def load_audio(
     """
     cfg = cfg or AudioConfig()
     path = Path(path)
-    _check_regular(path)
+    if start is None and end is None:
+        _, sr = audio_info(path, cfg)  # truncation, rate and length refusals from the header
+    else:
+        _check_regular(path)
     try:
-        info = sf.info(str(path))
-        sr = int(info.samplerate)
-        if start is None and end is None:
-            audio_info(path, cfg)  # truncation, rate and length refusals from the header
+        if start is not None or end is not None:
+            sr = int(sf.info(str(path)).samplerate)
         a = int(round(start * sr)) if start is not None else 0
         b = int(round(end * sr)) if end is not None else -1
         data, sr = sf.read(

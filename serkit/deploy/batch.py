@@ -154,14 +154,7 @@ def csv_header(labels: list[str], timeline: bool) -> list[str]:
 
 def _csv_values(row, labels: list[str]) -> list[str]:
     probs = [f"{row.probabilities[lab]:.6f}" if lab in row.probabilities else "" for lab in labels]
-    dims = getattr(row, "dimensions", None)
-    if dims is None and hasattr(row, "probabilities") and row.probabilities:
-        import numpy as np
-
-        from serkit.data.vad import DIMS, expected_vad
-
-        d = expected_vad(np.array([[row.probabilities[lab] for lab in labels]]), labels)[0]
-        dims = {k: float(v) for k, v in zip(DIMS, d)} if np.isfinite(d).all() else None
+    dims = row.dimensions
     sp = "" if row.speech_s is None else f"{row.speech_s:.3f}"
     return (
         [row.label, row.state, row.top, f"{row.confidence:.6f}"]

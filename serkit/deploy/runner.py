@@ -155,7 +155,7 @@ class TimelineRow:
     """One window of a timeline: ``start``/``end`` in seconds; ``label`` (an emotion, or
     ``uncertain`` / ``no_speech``: ``state``); ``top`` (the top class whatever the state) and its
     ``confidence``; ``probabilities``; ``speech_s`` (seconds of speech in the window, ``None``:
-    not checked)."""
+    not checked); ``dimensions``: as :attr:`Prediction.dimensions`."""
 
     start: float
     end: float
@@ -165,6 +165,7 @@ class TimelineRow:
     top: str = ""
     confidence: float = 0.0
     speech_s: float | None = None
+    dimensions: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -175,6 +176,7 @@ class TimelineRow:
             "top": self.top,
             "confidence": round(self.confidence, 6),
             "speech_s": None if self.speech_s is None else round(self.speech_s, 3),
+            "dimensions": self.dimensions,
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
         }
 
@@ -511,7 +513,15 @@ class Runner(ABC):
             ]
             rows += [
                 TimelineRow(
-                    a, b, p.label, p.probabilities, p.state, p.top, p.confidence, p.speech_s
+                    a,
+                    b,
+                    p.label,
+                    p.probabilities,
+                    p.state,
+                    p.top,
+                    p.confidence,
+                    p.speech_s,
+                    p.dimensions,
                 )
                 for (a, b), p in zip(part, self.classify(segs))
             ]

@@ -248,15 +248,17 @@ def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int
     raw = extract_features(d.frontend, [d.utts[i] for i in test_idx], d.cache).features
     test_corpora = set(by_corpus)
     train_stats = [st for c, st in d.normalizer.stats.items() if c not in test_corpora]
-    mean_stats = SpeakerStats(
-        np.mean([st.mean for st in train_stats], axis=0).astype(np.float32),
-        np.mean([st.std for st in train_stats], axis=0).astype(np.float32),
-        0,
-        0,
-    )
+    mean_stats = None  # (no other corpus, e.g. a within-corpus protocol: no adapt_none)
+    if train_stats:
+        mean_stats = SpeakerStats(
+            np.mean([st.mean for st in train_stats], axis=0).astype(np.float32),
+            np.mean([st.std for st in train_stats], axis=0).astype(np.float32),
+            0,
+            0,
+        )
     rng = np.random.default_rng(seed)
     out: dict[str, list] = {}
-    for k in [None, *cfg.adapt_clips]:
+    for k in ([None] if mean_stats is not None else []) + list(cfg.adapt_clips):
         proba = np.zeros((len(test_idx), len(d.labels)))
         for _c, js in sorted(by_corpus.items()):
             ids = [d.utts[test_idx[j]].id for j in js]

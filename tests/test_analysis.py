@@ -290,13 +290,12 @@ def test_dim_regressor_learns_and_scores_levels():
         for i in range(15)
     ]
     s = score(p, utts, zero_shot=False)
-    assert s["arousal_levels"]["spearman_rho"] > 0.6
+    assert s.spearman_rho > 0.6
     perfect = score(
         np.stack([np.zeros(15), level[75:] / 2, np.zeros(15)], 1), utts, zero_shot=False
     )
     assert (
-        perfect["arousal_levels"]["spearman_rho"] == pytest.approx(1.0)
-        and perfect["arousal_levels"]["ua_3"] == 1.0
+        perfect.spearman_rho == pytest.approx(1.0) and perfect.ua_3 == 1.0
     )
     with pytest.raises(ConfigError):
         DimRegressor(DimConfig(head="logreg"), 2, 8)
@@ -325,7 +324,7 @@ def test_intensity_auc_and_table_targets():
     ]
     p = np.array([[0.5, a, 0.5] for a in (0.4, 0.9, 0.1, 0.3, 0.0)])
     s = score(p, utts, zero_shot=True)
-    assert s["intensity_auc"] == 0.75  # strong > normal in 3 of 4 pairs (neutral left out)
+    assert s.intensity_auc == 0.75  # strong > normal in 3 of 4 pairs (neutral left out)
     t = targets_of(utts, "table")
     assert np.allclose(t[0], t[1]) and np.isfinite(t).all()
     b = [
@@ -541,3 +540,45 @@ def test_explain_reports_predicts_calibrated_probability_and_a_single_clip_refer
         }
     )
     assert "(12.0, n=1: not counted)" in report and f"at least {MIN_PROFILE_CLIPS} clips" in report
+
+
+def test_dimensional_runs_folds_as_tasks_and_resumes(tmp_path, cache_dir):
+    """Within-corpus dimensional: (seed, fold) tasks through run_tasks, parts written as they
+    end; a second run reuses every part and gives the same typed result; more seeds extend."""
+    import dataclasses
+
+    from serkit.analysis.dimensional import DimExperiment, DimResult, run_dimensional
+    from serkit.data.manifest import read_manifest, write_manifest
+    from serkit.estimators.dimensional import DimConfig
+    from serkit.experiment.config import RunConfig
+    from serkit.testing import toy_manifest
+
+    m = toy_manifest(tmp_path)
+    utts = read_manifest(m)
+    for u in utts:  # 'high' = loud, fast, high f0 -> arousal level 2; 'low' -> 0
+        u.arousal = 2.0 if u.label == "high" else 0.0
+    write_manifest(utts, m)
+    exp = DimExperiment(
+        train=str(m),
+        protocol="kfold-speaker:2",
+        target="arousal",
+        seeds=1,
+        frontend="logmel",
+        model=DimConfig(train=dataclass_replace_epochs(3)),
+    )
+    run = RunConfig(cache_dir=str(cache_dir), progress=False)
+    out = tmp_path / "dim"
+    first = run_dimensional(exp, out, run, lambda *a: None)
+    assert isinstance(first, DimResult) and first.parts_reused == 0
+    assert first.metrics.spearman_rho is not None and len(first.metrics.spearman_rho.per_seed) == 1
+    parts = list((out / "parts").rglob("*.npy"))
+    assert len(parts) == 2  # 1 seed x 2 folds
+    again = run_dimensional(exp, out, run, lambda *a: None)
+    assert again.parts_reused == 2 and again.metrics == first.metrics
+    more = run_dimensional(dataclasses.replace(exp, seeds=2), out, run, lambda *a: None)
+    assert more.parts_reused == 2 and len(more.metrics.spearman_rho.per_seed) == 2
+    assert more.metrics.spearman_rho.per_seed[0] == first.metrics.spearman_rho.per_seed[0]
+    changed = run_dimensional(dataclasses.replace(exp, val_fraction=0.3), out, run, lambda *a: None)
+    assert changed.parts_reused == 0  # another setting: its own parts
+    saved = json.loads((out / "dimensional.json").read_text())
+    assert saved["schema_version"] == 1 and "spearman_rho" in saved["metrics"]

@@ -24,10 +24,11 @@ What is scored on the test clips, where the manifest has it:
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -36,7 +37,11 @@ from serkit.core.errors import ConfigError
 from serkit.core.io import atomic_write_json, atomic_write_text
 from serkit.data.vad import DEFAULT_TABLE, DIMS, SOURCES, TABLES, category_vad
 from serkit.estimators.dimensional import DimConfig, DimRegressor
+from serkit.experiment.results import MetricSummary
 from serkit.training.regress import ccc
+
+DIM_SCHEMA_VERSION = 1
+"""``dimensional.json``: typed (:class:`DimResult`), one flat record of scores per run."""
 
 
 @dataclass
@@ -83,13 +88,11 @@ def targets_of(utts, target: str, table: str = DEFAULT_TABLE) -> np.ndarray:
 
 
 def _load(manifest: str, frontend: str, run, log):
-    from serkit.experiment.config import load_experiment
+    from serkit.experiment.config import DataConfig
     from serkit.experiment.dataset import load_dataset
+    from serkit.features import frontend_component
 
-    cfg = load_experiment(
-        None, [], manifest=manifest, protocol="kfold-speaker:2", frontend=frontend, model="logreg"
-    )
-    return load_dataset(cfg, run, log)
+    return load_dataset(DataConfig(manifest, frontend_component(frontend)), run, log)
 
 
 class _ViaClasses:
@@ -128,12 +131,69 @@ def _fit(ds, idx, targets, exp: DimExperiment, seed: int):
     return reg
 
 
-def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -> dict:
+@dataclass
+class DimScores:
+    """What one seed's predictions score (``None`` where the test clips lack the annotation).
+
+    ``spearman_rho`` / ``ccc_scaled_level`` / ``ua_3``: predicted arousal against the annotated
+    levels (``decision`` says how the 3-level decision was made, ``level_counts`` how many clips
+    each level has); ``intensity_auc``: strong vs normal clips of the same emotions;
+    ``ccc_vs_table``: CCC per dimension with the table's values of the clip's label."""
+
+    spearman_rho: float | None = None
+    ccc_scaled_level: float | None = None
+    ua_3: float | None = None
+    decision: str | None = None
+    level_counts: str | None = None
+    intensity_auc: float | None = None
+    ccc_vs_table: dict[str, float] | None = None
+
+
+@dataclass
+class DimSummary:
+    """:class:`DimScores` over seeds: every number as a :class:`MetricSummary`."""
+
+    spearman_rho: MetricSummary | None = None
+    ccc_scaled_level: MetricSummary | None = None
+    ua_3: MetricSummary | None = None
+    decision: str | None = None
+    level_counts: str | None = None
+    intensity_auc: MetricSummary | None = None
+    ccc_vs_table: dict[str, MetricSummary] | None = None
+
+
+DEFINITIONS = {
+    "spearman_rho": "rank correlation of predicted arousal with the annotated level",
+    "ua_3": "mean recall of the 3-level decision (see decision)",
+    "intensity_auc": "P(predicted arousal of a strong clip > a normal clip), same emotions",
+    "ccc_vs_table": "CCC with the table's values of the clip's category label (2+ labels)",
+    "std": "over seeds (ddof=1)",
+}
+
+
+@dataclass
+class DimResult:
+    """``dimensional.json``: the set-up, the seeds and :class:`DimSummary`; ``parts_reused``:
+    (seed, fold) tasks read back from an earlier, interrupted or shorter run."""
+
+    setup: str
+    method: str
+    target: str
+    table: str | None
+    seeds: list[int]
+    metrics: DimSummary
+    wall_s: float
+    parts_reused: int = 0
+    definitions: dict[str, str] = field(default_factory=lambda: dict(DEFINITIONS))
+    schema_version: int = DIM_SCHEMA_VERSION
+
+
+def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -> DimScores:
     """Metrics of predictions ``(N, 3)`` on ``utts`` (see the module docstring)."""
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 
-    out: dict = {}
+    out = DimScores()
     lv = np.array([np.nan if u.arousal is None else u.arousal for u in utts], np.float64)
     if np.isfinite(lv).sum() > 2:
         m = np.isfinite(lv)
@@ -148,15 +208,13 @@ def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -
             if len(levels) == 3
             else None
         )
-        out["arousal_levels"] = {
-            "spearman_rho": round(float(spearmanr(a, y).statistic), 4),
-            "ccc_scaled_level": round(ccc(a, scaled), 4),
-            "ua_3": None if ua is None else round(ua, 4),
-            "decision": "tertiles of the predictions (label-free)"
-            if zero_shot
-            else "thresholds 1/4, 3/4",
-            "level_counts": ", ".join(f"{int(k)}: {int((y == k).sum())}" for k in levels),
-        }
+        out.spearman_rho = round(float(spearmanr(a, y).statistic), 4)
+        out.ccc_scaled_level = round(ccc(a, scaled), 4)
+        out.ua_3 = None if ua is None else round(ua, 4)
+        out.decision = (
+            "tertiles of the predictions (label-free)" if zero_shot else "thresholds 1/4, 3/4"
+        )
+        out.level_counts = ", ".join(f"{int(k)}: {int((y == k).sum())}" for k in levels)
     inten = np.array([u.intensity for u in utts], dtype=object)
     m = np.array([x in ("normal", "strong") for x in inten])
     if m.any():
@@ -164,40 +222,70 @@ def score(pred: np.ndarray, utts, zero_shot: bool, table: str = DEFAULT_TABLE) -
         m &= np.array([u.label in emos for u in utts])
         y = (inten[m] == "strong").astype(int)
         if 0 < y.sum() < y.size:
-            out["intensity_auc"] = round(float(roc_auc_score(y, pred[m, 1])), 4)
+            out.intensity_auc = round(float(roc_auc_score(y, pred[m, 1])), 4)
     t = targets_of(utts, "table", table)
     if len({u.label for u, row in zip(utts, t) if np.isfinite(row).all()}) >= 2:
-        out["ccc_vs_table"] = {d: round(ccc(pred[:, k], t[:, k]), 4) for k, d in enumerate(DIMS)}
+        out.ccc_vs_table = {d: round(ccc(pred[:, k], t[:, k]), 4) for k, d in enumerate(DIMS)}
     return out
 
 
-def _summ(per_seed: list[dict]) -> dict:
-    """Mean +- std over seeds of every numeric leaf."""
-
-    def walk(vals):
-        if isinstance(vals[0], dict):
-            return {k: walk([v[k] for v in vals]) for k in vals[0]}
-        if (
-            isinstance(vals[0], (int, float))
-            and not isinstance(vals[0], bool)
-            and vals[0] is not None
-        ):
-            a = np.asarray(vals, float)
-            return {
-                "mean": round(float(a.mean()), 4),
-                "std": round(float(a.std(ddof=1)) if a.size > 1 else 0.0, 4),
-                "per_seed": [round(float(v), 4) for v in a],
-            }
-        return vals[0]
-
-    return walk(per_seed)
+def _stat(vals: list[float]) -> MetricSummary:
+    a = np.asarray(vals, float)
+    return MetricSummary(
+        round(float(a.mean()), 4),
+        round(float(a.std(ddof=1)) if a.size > 1 else 0.0, 4),
+        [round(float(v), 4) for v in a],
+    )
 
 
-def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) -> dict:
-    """Run ``exp`` into ``out``: ``dimensional.json`` (+ ``.md``, ``.png``, ``config.yaml``) and
-    ``predictions.csv`` (seed 0's out-of-fold / zero-shot predictions)."""
+def summarise(per_seed: list[DimScores]) -> DimSummary:
+    """Mean +- std over seeds of every number (a metric missing in any seed is left out)."""
+    out = DimSummary(decision=per_seed[0].decision, level_counts=per_seed[0].level_counts)
+    for name in ("spearman_rho", "ccc_scaled_level", "ua_3", "intensity_auc"):
+        vals = [getattr(p, name) for p in per_seed]
+        if all(v is not None for v in vals):
+            setattr(out, name, _stat(vals))
+    if all(p.ccc_vs_table for p in per_seed):
+        out.ccc_vs_table = {d: _stat([p.ccc_vs_table[d] for p in per_seed]) for d in DIMS}
+    return out
+
+
+@dataclass
+class _Context:
+    """What every task of one run shares (forked to workers, never pickled)."""
+
+    exp: DimExperiment
+    train: Any
+    test: Any
+    targets: np.ndarray
+    folds: list
+
+
+def _task(ctx: _Context, task: tuple[int, int]) -> np.ndarray:
+    """One (seed, fold) -> predictions ``(n_test, 3)`` of that fold's test clips (zero-shot:
+    fold -1, every clip of the test set)."""
+    seed, k = task
+    if k < 0:
+        reg = _fit(ctx.train, list(range(len(ctx.train.utts))), ctx.targets, ctx.exp, seed)
+        return reg.predict([ctx.test.feats[u.id] for u in ctx.test.utts])
+    f = ctx.folds[k]
+    reg = _fit(ctx.train, f.train, ctx.targets, ctx.exp, seed)
+    return reg.predict([ctx.train.feats[ctx.train.utts[i].id] for i in f.test])
+
+
+def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) -> DimResult:
+    """Run ``exp`` into ``out``: ``dimensional.json`` (:class:`DimResult`; + ``.md``, ``.png``,
+    ``config.yaml``) and ``predictions.csv`` (seed 0's out-of-fold / zero-shot predictions).
+
+    Every (seed, fold) is one task of :func:`~serkit.experiment.executor.run_tasks` (``run.jobs``
+    workers); its predictions are written atomically to ``parts/<fingerprint>/`` as it ends, so
+    an interrupted run resumes where it stopped and more seeds extend a finished one. The
+    fingerprint covers the experiment (but the number of seeds), the frontend's spec and the
+    clips, so a changed setting never reuses a part."""
+    from serkit.core.io import atomic_save_npy, text_digest
     from serkit.data.protocols import make_folds
     from serkit.experiment.config import RunConfig
+    from serkit.experiment.executor import run_tasks
 
     run = run or RunConfig()
     out = Path(out)
@@ -219,7 +307,7 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
         )
     log(f"training clips with a target: {usable} of {len(train.utts)} ({exp.target})")
     seeds = list(range(exp.seeds))
-    per_seed, preds = [], {}
+    test = folds = None
     if exp.test:
         test = _load(exp.test, exp.frontend, run, log)
         shared = {u.corpus for u in train.utts} & {u.corpus for u in test.utts}
@@ -228,46 +316,63 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
         clash = {u.speaker for u in train.utts} & {u.speaker for u in test.utts} - {None}
         if clash:
             raise ConfigError(f"zero-shot: {len(clash)} speaker(s) in both --train and --test")
-        for s in seeds:
-            reg = _fit(train, list(range(len(train.utts))), tgt, exp, s)
-            p = reg.predict([test.feats[u.id] for u in test.utts])
-            per_seed.append(score(p, test.utts, True, exp.table))
-            preds[s] = (test.utts, p)
-            log(f"seed {s}: {per_seed[-1]}")
+        tasks = [(s, -1) for s in seeds]
+        scored = test.utts
         setup = (
             f"zero-shot: trained on {sorted({u.corpus for u in train.utts})}, tested on "
             f"{sorted({u.corpus for u in test.utts})}"
         )
     else:
         folds = make_folds(train.utts, exp.protocol)
-        for s in seeds:
-            p = np.full((len(train.utts), 3), np.nan)
-            for f in folds:
-                reg = _fit(train, f.train, tgt, exp, s)
-                p[f.test] = reg.predict([train.feats[train.utts[i].id] for i in f.test])
-            per_seed.append(score(p, train.utts, False, exp.table))
-            preds[s] = (train.utts, p)
-            log(f"seed {s}: {per_seed[-1]}")
+        tasks = [(s, k) for s in seeds for k in range(len(folds))]
+        scored = train.utts
         setup = f"within corpus: {exp.protocol} over {sorted({u.corpus for u in train.utts})}"
-    res = {
-        "setup": setup,
-        "method": exp.method if exp.method == "regress" else f"classify ({exp.classifier}) + table",
-        "target": exp.target,
-        "table": SOURCES[exp.table] if exp.target == "table" else None,
-        "seeds": seeds,
-        "metrics": _summ(per_seed),
-        "wall_s": round(time.time() - t0, 1),
-        "definitions": {
-            "spearman_rho": "rank correlation of predicted arousal with the annotated level",
-            "ua_3": "mean recall of the 3-level decision (see decision)",
-            "intensity_auc": "P(predicted arousal of a strong clip > a normal clip), same emotions",
-            "ccc_vs_table": "CCC with the table's values of the clip's category label (2+ labels)",
-            "std": "over seeds (ddof=1)",
-        },
-    }
+    fp = text_digest(
+        json.dumps(
+            [
+                {k: v for k, v in to_dict(exp).items() if k != "seeds"},
+                train.frontend.spec(),
+                [u.id for u in train.utts],
+                [u.id for u in scored],
+            ],
+            sort_keys=True,
+            default=str,
+        )
+    )[:16]
+    parts = out / "parts" / fp
+    done = {t: parts / f"s{t[0]}_f{t[1]}.npy" for t in tasks}
+    todo = [t for t in tasks if not done[t].exists()]
+    reused = len(tasks) - len(todo)
+    if reused:
+        log(f"resuming: {reused} of {len(tasks)} (seed, fold) tasks already in {parts}")
+    ctx = _Context(exp, train, test, tgt, folds or [])
+    for t, pred in zip(todo, run_tasks(_task, ctx, todo, run.jobs)):
+        atomic_save_npy(done[t], np.asarray(pred, np.float32))
+        log(f"seed {t[0]}" + (f", fold {t[1]}" if t[1] >= 0 else "") + " done")
+    per_seed, preds = [], {}
+    for s in seeds:
+        if folds is None:
+            p = np.load(done[(s, -1)])
+        else:
+            p = np.full((len(train.utts), 3), np.nan, np.float32)
+            for k, f in enumerate(folds):
+                p[f.test] = np.load(done[(s, k)])
+        per_seed.append(score(p, scored, folds is None, exp.table))
+        preds[s] = p
+        log(f"seed {s}: {per_seed[-1]}")
+    res = DimResult(
+        setup,
+        exp.method if exp.method == "regress" else f"classify ({exp.classifier}) + table",
+        exp.target,
+        SOURCES[exp.table] if exp.target == "table" else None,
+        seeds,
+        summarise(per_seed),
+        round(time.time() - t0, 1),
+        reused,
+    )
     dump_yaml(to_dict(exp), out / "config.yaml")
-    atomic_write_json(out / "dimensional.json", res)
-    utts, p = preds[seeds[0]]
+    atomic_write_json(out / "dimensional.json", to_dict(res))
+    p = preds[seeds[0]]
     atomic_write_text(
         out / "predictions.csv",
         "id,corpus,label,arousal_level,intensity,valence,arousal,dominance\n"
@@ -275,34 +380,29 @@ def run_dimensional(exp: DimExperiment, out: str | Path, run=None, log=print) ->
             f"{u.id},{u.corpus},{u.label},"
             f"{'' if u.arousal is None else u.arousal},{u.intensity or ''},"
             f"{q[0]:.4f},{q[1]:.4f},{q[2]:.4f}\n"
-            for u, q in zip(utts, p)
+            for u, q in zip(scored, p)
         ),
     )
     atomic_write_text(out / "dimensional.md", report_md(res))
-    _plot(utts, p, out / "dimensional.png", setup)
+    _plot(scored, p, out / "dimensional.png", setup)
     return res
 
 
-def report_md(res: dict) -> str:
+def report_md(res: DimResult) -> str:
     lines = [
-        f"# Dimensional: {res['setup']}",
+        f"# Dimensional: {res.setup}",
         "",
-        f"method: {res.get('method', 'regress')}; target: {res['target']}"
-        + (f" ({res['table']})" if res["table"] else ""),
-        f"seeds: {len(res['seeds'])}, wall {res['wall_s']} s",
+        f"method: {res.method}; target: {res.target}" + (f" ({res.table})" if res.table else ""),
+        f"seeds: {len(res.seeds)}, wall {res.wall_s} s",
         "",
     ]
-
-    def walk(d, prefix=""):
-        for k, v in d.items():
-            if isinstance(v, dict) and "mean" in v:
-                lines.append(f"- {prefix}{k}: {v['mean']:.3f} +- {v['std']:.3f}")
-            elif isinstance(v, dict):
-                walk(v, f"{prefix}{k}.")
-            else:
-                lines.append(f"- {prefix}{k}: {v}")
-
-    walk(res["metrics"])
+    for name, v in vars(res.metrics).items():
+        if isinstance(v, MetricSummary):
+            lines.append(f"- {name}: {v.mean:.3f} +- {v.std:.3f}")
+        elif isinstance(v, dict):
+            lines += [f"- {name}.{d}: {m.mean:.3f} +- {m.std:.3f}" for d, m in v.items()]
+        elif v is not None:
+            lines.append(f"- {name}: {v}")
     return "\n".join(lines) + "\n"
 
 

@@ -100,9 +100,9 @@ def prepare(
     ),
 ):
     """Write a JSONL manifest for a corpus; unreadable files are listed, not fatal."""
-    from serkit.data.corpora import prepare_manifest
+    from serkit.experiment.jobs import prepare as prepare_job
 
-    for line in prepare_manifest(corpus, root, out, speaker_regex):
+    for line in prepare_job(corpus, root, out, speaker_regex):
         typer.echo(line)
 
 

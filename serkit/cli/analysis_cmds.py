@@ -163,7 +163,7 @@ def dimensional(
     )
     res = run_dimensional(exp, out, _run(1, quiet, cache_dir), typer.echo)
     typer.echo((out / "dimensional.md").read_text())
-    typer.echo(f"-> {out} ({res['wall_s']} s)")
+    typer.echo(f"-> {out} ({res.wall_s} s)")
 
 
 @app.command()
@@ -191,10 +191,10 @@ def explain(
 
     rec = load(model)
     if target.suffix == ".jsonl":
-        from serkit.data.manifest import read_manifest
+        from serkit.experiment.jobs import read_clips
 
         out.mkdir(parents=True, exist_ok=True)
-        explain_manifest(rec, read_manifest(target), out, max_clips, seed, figures, typer.echo)
+        explain_manifest(rec, read_clips(target), out, max_clips, seed, figures, typer.echo)
         typer.echo((out / "explain.md").read_text())
         return
     e = explain_file(rec, target, out, top_frac, seed)

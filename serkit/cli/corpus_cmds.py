@@ -30,16 +30,10 @@ def combine(
     out: Path = typer.Option(..., "--out", help="combined manifest (JSONL)"),
 ):
     """One manifest from several (the corpus field keeps them apart; ids must be unique)."""
-    from collections import Counter
+    from serkit.experiment.jobs import combine as combine_job
 
-    from serkit.data.manifest import read_manifests, write_manifest
-
-    utts = read_manifests(list(manifests))
-    n = write_manifest(utts, out)
-    by = Counter(u.corpus for u in utts)
-    typer.echo(
-        f"wrote {out}: {n} utterances ({', '.join(f'{c} {k}' for c, k in sorted(by.items()))})"
-    )
+    n, by = combine_job(list(manifests), out)
+    typer.echo(f"wrote {out}: {n} utterances ({', '.join(f'{c} {k}' for c, k in by.items())})")
 
 
 @app.command()
@@ -103,12 +97,12 @@ def adapt(
 ):
     """Adapt a model to your domain WITHOUT labels: re-estimate its input standardisation from
     your clips. Unreadable files are reported and skipped; the ONNX export carries the result."""
-    from serkit.data.manifest import read_manifests
     from serkit.deploy.batch import expand_paths
     from serkit.deploy.loading import load
+    from serkit.experiment.jobs import read_clips
 
     files = (
-        [Path(u.audio) for u in read_manifests(str(audio))]
+        [Path(u.audio) for u in read_clips(str(audio))]
         if audio.suffix == ".jsonl"
         else expand_paths([audio])
     )
@@ -148,16 +142,20 @@ def transcribe(
 ):
     """Transcribe a manifest's audio with the bundled Whisper (CTranslate2; cached) into its text
     field."""
-    from serkit.features.asr import TranscribeConfig, transcribe_manifest
+    from serkit.experiment.jobs import transcribe as transcribe_job
 
-    cfg = TranscribeConfig(
+    r = transcribe_job(
+        manifest,
+        out,
+        cache_dir,
+        keep_existing,
+        not quiet,
         model=model,
         language=language,
         beam_size=beam_size,
         batch_size=batch_size,
         word_timestamps=word_timestamps,
     )
-    r = transcribe_manifest(manifest, out, cfg, cache_dir, keep_existing, progress=not quiet)
     typer.echo(
         f"wrote {out}: {r['transcribed']} transcribed with {r['model']} ({r['empty']} empty), "
         f"{r['kept']} kept, "

@@ -127,20 +127,12 @@ def extract(
     set_: list[str] = typer.Option([], "--set", help="frontend setting, e.g. --set layers=[0,2]"),
 ):
     """Extract (or verify cached) features for a manifest; reports counts, failures and time."""
-    from serkit.core.config import parse_overrides
-    from serkit.data.manifest import read_manifest
-    from serkit.features import FeatureCache, build_frontend, extract_features
+    from serkit.experiment.jobs import extract as extract_job
 
-    utts, fe, t0 = (
-        read_manifest(manifest),
-        build_frontend(frontend, parse_overrides(set_)),
-        time.time(),
-    )
-    r = extract_features(fe, utts, FeatureCache(cache_dir))
+    r = extract_job(manifest, frontend, set_, cache_dir)
     typer.echo(
-        f"{fe.name}: {len(r.features)} of {len(utts)} utterances "
-        f"({sum(u.duration for u in utts) / 60:.1f} min "
-        f"audio) in {time.time() - t0:.1f} s: {r.extracted} extracted, {r.cached} from cache, "
+        f"{r.frontend}: {r.features} of {r.utterances} utterances ({r.audio_min:.1f} min "
+        f"audio) in {r.wall_s:.1f} s: {r.extracted} extracted, {r.cached} from cache, "
         f"{len(r.failed)} failed"
     )
     for i, reason in r.failed[:20]:

@@ -32,20 +32,11 @@ def distill(
     with --frontend compact:OUT. Resumes from its checkpoint; teacher states are cached."""
     import torch
 
-    from serkit.core.config import deep_merge, from_dict, load_yaml, parse_overrides
-    from serkit.data.manifest import read_manifests
-    from serkit.features import FeatureCache
-    from serkit.training.distill import DistillConfig
-    from serkit.training.distill import distill as run_distill
+    from serkit.experiment.jobs import distill as distill_job
 
     if threads:
         torch.set_num_threads(threads)
-    data = deep_merge(load_yaml(config) if config else {}, parse_overrides(set_))
-    cfg = from_dict(DistillConfig, data, "distill")
-    utts = read_manifests(manifest)
     drop = {c.strip() for c in (exclude_corpus or "").split(",") if c.strip()}
-    utts = [u for u in utts if u.corpus not in drop]
-    note = f"excluded: {', '.join(sorted(drop))}" if drop else ""
-    r = run_distill(utts, out, cfg, FeatureCache(cache_dir), log=typer.echo, corpora_note=note)
+    r = distill_job(manifest, out, config, set_, cache_dir, drop, log=typer.echo)
     typer.echo(json.dumps(r))
     typer.echo(f"use it: serkit bench --frontend compact:{out} ...")

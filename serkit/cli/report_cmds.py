@@ -75,18 +75,15 @@ def table(
 @app.command()
 def info():
     """List corpus recipes, frontends, models and protocols (the registries)."""
-    from serkit.data.corpora import RECIPES
-    from serkit.data.protocols import PROTOCOLS, bundled_splits
-    from serkit.estimators import MODELS
-    from serkit.experiment.reproduce import available
-    from serkit.features import FRONTENDS
+    from serkit.experiment.jobs import registries
 
+    r = registries()
     typer.echo(
-        f"corpora:   {', '.join(sorted(RECIPES))}\nfrontends: {', '.join(sorted(FRONTENDS))}, "
+        f"corpora:   {', '.join(r['corpora'])}\nfrontends: {', '.join(r['frontends'])}, "
         "hf:<local path>\n"
-        f"models:    {', '.join(sorted(MODELS))}\nprotocols: {', '.join(PROTOCOLS)}\n"
-        f"splits:    {', '.join(bundled_splits())} (folds:NAME, or folds:FILE.json)\n"
-        f"reproductions: {', '.join(available())} (serkit reproduce NAME)"
+        f"models:    {', '.join(r['models'])}\nprotocols: {', '.join(r['protocols'])}\n"
+        f"splits:    {', '.join(r['splits'])} (folds:NAME, or folds:FILE.json)\n"
+        f"reproductions: {', '.join(r['reproductions'])} (serkit reproduce NAME)"
     )
     from serkit.deploy.bundles import BUNDLES, headline_text
 

@@ -71,12 +71,6 @@ class AttnPoolConfig(FrameHeadConfig):
     skip_stats: bool = True
 
 
-def _soft_kw(soft) -> dict:
-    """``{"soft": soft}`` only when there are target distributions (subclasses whose ``_train``
-    predates them keep working)."""
-    return {} if soft is None else {"soft": soft}
-
-
 def _soft_or_onehot(split: Split, n_classes: int) -> np.ndarray:
     if split.soft is not None:
         return np.asarray(split.soft, np.float32)
@@ -218,7 +212,7 @@ class TorchHeadModel(TorchNetModel):
             seed,
             val if has_val else None,
             train.variants,
-            **_soft_kw(train.soft),
+            train.soft,
         )
         self.val_proba = (
             self.predict_proba(val.feats) if has_val else None
@@ -243,7 +237,7 @@ class TorchHeadModel(TorchNetModel):
                 seed,
                 None,
                 variants,
-                **_soft_kw(soft),
+                soft,
             )
             report.refit_epochs = cfg.epochs
         if self.layer_featurizer.logits is not None:

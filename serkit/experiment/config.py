@@ -101,6 +101,20 @@ class ExperimentConfig:
         return "text" in MODELS[self.model.name].modalities
 
     @property
+    def data(self) -> DataConfig:
+        """The data this experiment reads (see :class:`DataConfig`)."""
+        return DataConfig(
+            self.manifest,
+            self.frontend,
+            self.labels,
+            self.corpora,
+            self.protocol,
+            self.normalize,
+            self.text if self.reads_text else None,
+            self.model.name,
+        )
+
+    @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed_base, self.seed_base + self.seeds))
 
@@ -132,6 +146,25 @@ class ExperimentConfig:
                 {"experiment": d, "frontend_spec": frontend_spec}, sort_keys=True, default=str
             )
         )
+
+
+@dataclass
+class DataConfig:
+    """What :func:`~serkit.experiment.dataset.load_dataset` needs: the narrow part of an
+    :class:`ExperimentConfig` (or of any other experiment, e.g. the dimensional one).
+
+    ``protocol``: checked for leaks before the (long) extraction (empty = no check);
+    ``text``: the text encoder when the model reads transcripts (``None`` = it does not);
+    ``reader``: who reads the transcripts (for the error message)."""
+
+    manifest: str
+    frontend: Component
+    labels: list[str] = field(default_factory=list)
+    corpora: list[str] = field(default_factory=list)
+    protocol: str = ""
+    normalize: Literal["none", "speaker", "corpus"] = "none"
+    text: TextEncoderConfig | None = None
+    reader: str = ""
 
 
 @dataclass

@@ -18,7 +18,7 @@ from serkit.data.labels import harmonise
 from serkit.data.manifest import Utterance, read_manifests
 from serkit.data.protocols import cap_per_corpus, make_folds, validation_split
 from serkit.estimators import Split
-from serkit.experiment.config import ExperimentConfig, RunConfig
+from serkit.experiment.config import DataConfig, ExperimentConfig, RunConfig
 from serkit.features import (
     FeatureCache,
     Frontend,
@@ -162,7 +162,7 @@ def fit_val_split(
     )
 
 
-def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:
+def read_labelled(cfg: DataConfig) -> list[Utterance]:
     """The labelled utterances of the manifest(s) (comma-separated paths combine), of
     ``cfg.corpora`` when given, restricted and merged by the label spec ``cfg.labels``
     (:mod:`serkit.data.labels`; empty = every label as written)."""
@@ -186,11 +186,17 @@ def read_labelled(cfg: ExperimentConfig) -> list[Utterance]:
     return utts
 
 
-def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=None) -> Dataset:
-    """Everything an experiment trains and tests on. The protocol is checked before the (long)
-    feature extraction; ``skipped_file``: where to list unusable files (with their reasons)."""
+def load_dataset(
+    cfg: DataConfig | ExperimentConfig, run: RunConfig, log=print, skipped_file=None
+) -> Dataset:
+    """Everything an experiment trains and tests on (an :class:`ExperimentConfig` gives its
+    ``.data``). The protocol is checked before the (long) feature extraction; ``skipped_file``:
+    where to list unusable files (with their reasons)."""
+    if isinstance(cfg, ExperimentConfig):
+        cfg = cfg.data
     utts = read_labelled(cfg)
-    make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol
+    if cfg.protocol:
+        make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol
     if cfg.normalize == "speaker" and any(u.speaker is None for u in utts):
         raise ConfigError(
             "normalize=speaker needs a speaker id for every utterance in the manifest"
@@ -219,12 +225,12 @@ def load_dataset(cfg: ExperimentConfig, run: RunConfig, log=print, skipped_file=
     group = {u.id: (u.corpus if cfg.normalize == "corpus" else u.speaker) for u in utts}
     feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
     text = encoder = None
-    if cfg.reads_text:
+    if cfg.text is not None:
         encoder = TextEncoder(cfg.text)
         text = encode_texts(encoder, {u.id: u.text for u in utts}, cache.root, run.progress)
         if text.missing == len(utts):
             raise ConfigError(
-                f"model {cfg.model.name!r} reads transcripts, but no utterance of {cfg.manifest} "
+                f"model {cfg.reader!r} reads transcripts, but no utterance of {cfg.manifest} "
                 "has a "
                 "text field (serkit transcribe --manifest M --out M2 writes one)"
             )

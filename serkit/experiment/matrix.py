@@ -44,7 +44,7 @@ def run_matrix(
     """Run (or resume) every cell; writes ``matrix.json``, ``matrix.md`` and ``matrix.png``."""
     run = run or RunConfig()
     out = Path(out)
-    names = corpora or sorted({u.corpus for u in read_labelled(cfg)})
+    names = corpora or sorted({u.corpus for u in read_labelled(cfg.data)})
     cells: dict[str, dict[str, dict]] = {a: {} for a in names}
     wall: dict[str, float] = {}
     for a in names:

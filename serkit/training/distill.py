@@ -42,6 +42,7 @@ from serkit.features.base import build_frontend
 from serkit.features.cache import FeatureCache, extract_features
 from serkit.features.compact_net import CompactNet, CompactNetConfig
 from serkit.nn.layers import masked_mean_std
+from serkit.training.trainer import TrainConfig, make_optimizer, run_epochs
 
 
 @dataclass
@@ -331,10 +332,11 @@ def distill(
         model.net.load_state_dict(start.state_dict())
         for p_ in model.net.parameters():
             p_.requires_grad_(True)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(tr_idx) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch), pct_start=0.1
+    params = list(model.parameters())
+    opt, sched = make_optimizer(
+        [{"params": params, "lr": cfg.lr, "weight_decay": cfg.weight_decay}],
+        TrainConfig(epochs=cfg.epochs, optimizer="adamw", scheduler="onecycle"),
+        math.ceil(len(tr_idx) / cfg.batch_size),
     )
     cfg_j = _jsonable(cfg)
     fingerprint = text_digest(
@@ -352,40 +354,43 @@ def distill(
         log(f"resumed from {ckpt} after epoch {start_epoch}")
     max_mel = int(cfg.max_seconds * 100)
     t_train = time.time()
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        run, nb = 0.0, 0
-        for mel, y, lens in _batches(items, tr_idx, cfg.batch_size, max_mel, rng):
-            loss, _ = _loss(
-                model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight, cfg.pooled_weight, pool_sd
-            )
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            run += float(loss.detach())
-            nb += 1
+
+    def loss_of(batch):
+        mel, y, lens = batch
+        loss, _ = _loss(
+            model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight, cfg.pooled_weight, pool_sd
+        )
+        return loss
+
+    def after_epoch(epoch: int, train_loss: float) -> bool:
         ev = _evaluate(model, items, val_idx, max_mel, mu_t, sd_t, cfg.cosine_weight)
         history.append(
             {
-                "epoch": epoch + 1,
-                "train_loss": round(run / max(nb, 1), 4),
+                "epoch": epoch,
+                "train_loss": round(train_loss, 4),
                 **ev,
                 "elapsed_s": round(time.time() - t_train, 1),
             }
         )
         log(json.dumps(history[-1]))
-        buf = _torch_bytes(
-            {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "epoch": epoch + 1,
-                "history": json.dumps(history),
-            }
+        state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict()}
+        atomic_write_bytes(
+            ckpt, _torch_bytes({**state, "epoch": epoch, "history": json.dumps(history)})
         )
-        atomic_write_bytes(ckpt, buf)
+        return False
+
+    run_epochs(
+        model,
+        params,
+        opt,
+        sched,
+        cfg.epochs,
+        lambda e: _batches(items, tr_idx, cfg.batch_size, max_mel, rng),
+        loss_of,
+        5.0,
+        after_epoch,
+        start_epoch,
+    )
     provenance = {
         "teacher": {
             "frontend": "whisper-tiny-layers",

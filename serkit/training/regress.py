@@ -9,19 +9,19 @@ cross-entropy on the octant of (V, A, D) (:func:`serkit.data.vad.sphere_region`)
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from serkit.training.trainer import (
+    BestWeights,
     TrainConfig,
     _length_bucketed_batches,
     collate,
     make_optimizer,
     predict_logits,
+    run_epochs,
 )
 
 
@@ -87,45 +87,41 @@ def train_regressor(
         np.asarray(regions if regions is not None else -np.ones(len(feats)), np.int64)
     )
     lengths = np.array([f.shape[1] for f in feats])
-    best, best_epoch, best_state, bad, epoch = None, 0, None, 0, 0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
-            if len(idx) < 2:
-                continue
-            x, m = collate([feats[i] for i in idx], cfg.crop_frames, rng)
-            out = model(x, m)
-            loss = ccc_loss(torch.sigmoid(out[:, :n_dims]), y[idx])
-            if aux_weight > 0 and (reg[idx] >= 0).any():
-                k = reg[idx] >= 0
-                loss = loss + aux_weight * F.cross_entropy(out[k, n_dims : n_dims + 8], reg[idx][k])
-            opt.zero_grad()
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            if sched is not None:
-                sched.step()
-        if val is not None and len(val[0]):
-            score = mean_ccc(predict_dims(model, val[0], n_dims), val[1])
-            if best is None or score > best:
-                best, best_epoch, best_state, bad = (
-                    score,
-                    epoch,
-                    copy.deepcopy(model.state_dict()),
-                    0,
-                )
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    keeper = BestWeights(model, cfg.patience)
+
+    def loss_of(idx):
+        if len(idx) < 2:
+            return None
+        x, m = collate([feats[i] for i in idx], cfg.crop_frames, rng)
+        out = model(x, m)
+        loss = ccc_loss(torch.sigmoid(out[:, :n_dims]), y[idx])
+        if aux_weight > 0 and (reg[idx] >= 0).any():
+            k = reg[idx] >= 0
+            loss = loss + aux_weight * F.cross_entropy(out[k, n_dims : n_dims + 8], reg[idx][k])
+        return loss
+
+    def after_epoch(epoch: int, _loss: float) -> bool:
+        if val is None or not len(val[0]):
+            return False
+        return keeper.update(mean_ccc(predict_dims(model, val[0], n_dims), val[1]), epoch)
+
+    epoch = run_epochs(
+        model,
+        params,
+        opt,
+        sched,
+        cfg.epochs,
+        lambda e: _length_bucketed_batches(lengths, cfg.batch_size, rng),
+        loss_of,
+        cfg.grad_clip or 0.0,
+        after_epoch,
+    )
+    keeper.restore()
     model.eval()
     return {
         "epochs": epoch,
-        "best_epoch": best_epoch or epoch,
-        "best_val_ccc": None if best is None else round(best, 4),
+        "best_epoch": keeper.epoch or epoch,
+        "best_val_ccc": None if keeper.score is None else round(keeper.score, 4),
     }
 
 

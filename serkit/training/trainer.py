@@ -217,6 +217,71 @@ def make_optimizer(groups: list[dict], cfg: TrainConfig, steps_per_epoch: int):
     return opt, sched
 
 
+class BestWeights:
+    """Early stopping: keeps the weights of the best-scoring epoch; ``update`` says when
+    ``patience`` epochs in a row did not improve on it."""
+
+    def __init__(self, model: nn.Module, patience: int):
+        self.model, self.patience = model, patience
+        self.score: float | None = None
+        self.epoch, self.state, self.bad = 0, None, 0
+
+    def update(self, score: float, epoch: int) -> bool:
+        """Record ``epoch``'s validation ``score`` (higher is better); ``True`` = stop now."""
+        if self.score is None or score > self.score:
+            self.score, self.epoch, self.bad = score, epoch, 0
+            self.state = copy.deepcopy(self.model.state_dict())
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self) -> None:
+        """Load the best weights (no-op when no epoch was scored: the last one stays)."""
+        if self.state is not None:
+            self.model.load_state_dict(self.state)
+
+
+def run_epochs(
+    model: nn.Module,
+    params: list,
+    opt: torch.optim.Optimizer,
+    sched,
+    epochs: int,
+    batches: Callable[[int], object],
+    loss_of: Callable[[object], torch.Tensor | None],
+    grad_clip: float = 0.0,
+    after_epoch: Callable[[int, float], bool] | None = None,
+    start_epoch: int = 0,
+) -> int:
+    """The one optimisation loop of serkit (classifiers, regressors, distillation).
+
+    For each epoch ``start_epoch + 1 .. epochs``: ``model.train()``, then for every item of
+    ``batches(epoch)``: ``loss_of(item)`` (``None`` = skip the item), zero grad, backward,
+    clip the norm of ``params`` at ``grad_clip`` (0 = no clipping), optimiser step, scheduler
+    step (per batch; ``sched`` may be ``None``). Then ``after_epoch(epoch, mean batch loss)``;
+    ``True`` stops early. Returns the last epoch run."""
+    epoch = start_epoch
+    for epoch in range(start_epoch + 1, epochs + 1):
+        model.train()
+        total, n = 0.0, 0
+        for item in batches(epoch):
+            loss = loss_of(item)
+            if loss is None:
+                continue
+            opt.zero_grad()
+            loss.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total += float(loss.detach())
+            n += 1
+        if after_epoch is not None and after_epoch(epoch, total / max(n, 1)):
+            break
+    return epoch
+
+
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """Layer-weight logits at ``cfg.layer_lr`` without weight decay; pretrained modules (under an
     attribute named ``pretrained``) at ``cfg.lr * cfg.pretrained_lr_scale``; everything else at
@@ -377,40 +442,34 @@ def train_classifier(
         else F.one_hot(y_all, n_classes).float()
     )
     lengths = np.array([f.shape[1] for f in feats])
-    best: tuple[float | None, int] = (None, 0)
-    best_state, bad, epoch = None, 0, 0
+    params = [p for g in groups for p in g["params"]]
+    keeper = BestWeights(model, cfg.patience)
+
+    def batches(epoch: int):
+        objective.parts = {}
+        return _length_bucketed_batches(lengths, cfg.batch_size, rng)
+
+    def loss_of(idx):
+        x, m, t = _batch(feats, t_all, idx, variants, cfg, rng)
+        return objective(model(_to(x, dev), _to(m, dev)), _to(y_all[idx], dev), _to(t, dev))
+
+    def after_epoch(epoch: int, _loss: float) -> bool:
+        if val is None or len(val[0]) == 0:
+            return False
+        return keeper.update(_val_ua(model, val), epoch)
+
     try:
-        for epoch in range(1, cfg.epochs + 1):
-            model.train()
-            objective.parts = {}
-            for idx in _length_bucketed_batches(lengths, cfg.batch_size, rng):
-                x, m, t = _batch(feats, t_all, idx, variants, cfg, rng)
-                loss = objective(model(_to(x, dev), _to(m, dev)), _to(y_all[idx], dev), _to(t, dev))
-                opt.zero_grad()
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(
-                        [p for g in groups for p in g["params"]], cfg.grad_clip
-                    )
-                opt.step()
-                if sched is not None:
-                    sched.step()
-            if val is None or len(val[0]) == 0:
-                best = (None, epoch)
-                continue
-            ua = _val_ua(model, val)
-            if best[0] is None or ua > best[0]:
-                best, best_state, bad = (ua, epoch), copy.deepcopy(model.state_dict()), 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    break
+        epoch = run_epochs(
+            model, params, opt, sched, cfg.epochs, batches, loss_of, cfg.grad_clip, after_epoch
+        )
     finally:
         objective.close()
-    if best_state is not None:  # (without validation data the last epoch is kept as it is)
-        model.load_state_dict(best_state)
+    keeper.restore()  # (without validation data the last epoch is kept as it is)
     model.to("cpu")
     model.eval()
     return TrainReport(
-        epoch, best[1], best[0], {k: round(v, 4) for k, v in objective.parts.items()} or None
+        epoch,
+        keeper.epoch if keeper.score is not None else epoch,
+        keeper.score,
+        {k: round(v, 4) for k, v in objective.parts.items()} or None,
     )

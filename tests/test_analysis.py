@@ -294,9 +294,7 @@ def test_dim_regressor_learns_and_scores_levels():
     perfect = score(
         np.stack([np.zeros(15), level[75:] / 2, np.zeros(15)], 1), utts, zero_shot=False
     )
-    assert (
-        perfect.spearman_rho == pytest.approx(1.0) and perfect.ua_3 == 1.0
-    )
+    assert perfect.spearman_rho == pytest.approx(1.0) and perfect.ua_3 == 1.0
     with pytest.raises(ConfigError):
         DimRegressor(DimConfig(head="logreg"), 2, 8)
 

@@ -3,6 +3,8 @@ unsupervised adaptation, and the Whisper base rung."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -415,3 +417,81 @@ def test_adapt_refuses_too_little_speech_and_shrinks_toward_training(toy_model, 
         return info["weight"]
 
     assert moved(60.0) < moved(1.0) < 1.0
+
+
+def test_online_adaptation_follows_what_it_answered_and_persists(toy_model, tmp_path):
+    """Issue 31 item 3: ``adapt="online"`` answers each clip with the statistics of the clips
+    before it, then moves toward them by w = s / (s + half); after all clips it equals offline
+    ``adapt`` on the same clips; ``save`` keeps the running statistics and a reloaded file
+    continues; the CLI's --adapt online / batch give these answers."""
+    from typer.testing import CliRunner
+
+    from serkit.cli import app
+    from serkit.deploy.loading import load
+    from serkit.deploy.recognizer import Recognizer
+
+    model, root = toy_model
+    files = sorted(f for f in root.rglob("*.wav") if f.name != "broken.wav")
+    plain = load(model).configure(speech_check=False)
+    on = load(model, adapt="online").configure(speech_check=False)
+    on.adapt_min_speech_s, on.adapt_half_s = 0.5, 5.0
+    first = on.predict(files[0])
+    assert first.probabilities == pytest.approx(plain.predict(files[0]).probabilities)
+    for f in files[1:]:
+        on.predict(f)
+    state = on.online
+    assert state.clips == len(files) and 0 < state.weight < 1
+    off = load(model).configure(speech_check=False)
+    off.adapt_min_speech_s, off.adapt_half_s = 0.5, 5.0
+    info = off.adapt(files)
+    assert info["weight"] == pytest.approx(state.weight, abs=1e-3)
+    probe = files[3]
+    assert on.predict(probe).probabilities == pytest.approx(
+        off.predict(probe).probabilities, abs=1e-4
+    )  # (on has also heard the probe once more now)
+    # the answer to the clip after n clips == offline adapt on those n clips
+    seq = load(model, adapt="online").configure(speech_check=False)
+    seq.adapt_min_speech_s, seq.adapt_half_s = 0.5, 5.0
+    for f in files[:5]:
+        seq.predict(f)
+    ref = load(model).configure(speech_check=False)
+    ref.adapt_min_speech_s, ref.adapt_half_s = 0.5, 5.0
+    ref.adapt(files[:5])
+    assert seq.predict(files[5]).probabilities == pytest.approx(
+        ref.predict(files[5]).probabilities, abs=1e-5
+    )
+    # persisted: a reloaded file continues from the same statistics
+    seq.save(tmp_path / "online.pt")
+    back = Recognizer(tmp_path / "online.pt").configure(speech_check=False)
+    assert back.card["online_adaptation"]["clips"] == 6
+    back.adapt_online()
+    back.adapt_min_speech_s, back.adapt_half_s = 0.5, 5.0
+    assert back.online.clips == 6
+    for r in (seq, back):
+        r.predict(files[6])
+    assert back.predict(files[7]).probabilities == pytest.approx(
+        seq.predict(files[7]).probabilities, abs=1e-5
+    )
+    with pytest.raises(ConfigError, match="'none' or 'online'"):
+        load(model, adapt="sometimes")
+    # CLI: --adapt online answers file by file as the Python loop does (10 s minimum: none move)
+    r = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            *map(str, files[:4]),
+            "--model",
+            str(model),
+            "--adapt",
+            "online",
+            "--json",
+            "--no-speech-check",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.output.splitlines() if x.startswith("{")]
+    assert [x["label"] for x in rows] == [plain.predict(f).label for f in files[:4]]
+    r = CliRunner().invoke(
+        app, ["predict", str(root / "low"), "--model", str(model), "--adapt", "batch", "--json"]
+    )
+    assert r.exit_code != 0 and "at least 10 s of speech" in r.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from serkit.core.errors import ManifestError, ProtocolError
@@ -191,6 +192,11 @@ def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
         (r.per_corpus["ca"].ua.mean + r.per_corpus["cb"].ua.mean) / 2, abs=1e-4
     )
     assert "UA per test corpus" in r.summary()
+    for sc in r.per_corpus.values():  # per-class recall per held-out corpus; UA is its mean
+        assert sc.recall and sc.ua.mean == pytest.approx(
+            np.mean([m.mean for m in sc.recall.values()]), abs=1e-4
+        )
+    assert "Recall per class and test corpus" in (tmp_path / "o" / "report.md").read_text()
     doc = run_matrix(
         load_experiment(None, ["frontend=logmel"], manifest=str(m), model="logreg", seeds=1),
         tmp_path / "mx",

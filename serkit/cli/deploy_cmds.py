@@ -66,6 +66,12 @@ def predict(
         "(the vector the head pools) to this .npy; ids in <embed>.ids.txt",
     ),
     device: str = DEVICE,
+    adapt: str = typer.Option(
+        "none",
+        "--adapt",
+        help="none; batch: standardise with the given files' own statistics first (unlabelled, "
+        "at least 10 s of speech); online: adapt to each answered file in turn (PyTorch engine)",
+    ),
 ):
     """Recognise the emotion of each file ('uncertain' / 'no_speech' when it cannot tell).
     Bad files: one error line each (stderr), exit code 1."""
@@ -96,6 +102,12 @@ def predict(
         if r["errors"]:
             raise typer.Exit(1)
         return
+    if adapt not in ("none", "batch", "online"):
+        raise SerkitError(f"--adapt must be none, batch or online, got {adapt!r}")
+    if adapt != "none":
+        if onnx is not None or ray is not None:
+            raise SerkitError("--adapt runs the PyTorch model (no --onnx)")
+        engine = "torch"
     if embed is not None and (onnx is not None or timeline):
         raise SerkitError("--embed runs a model on PyTorch (no --onnx, no --timeline)")
     if _device(device) == "cuda":
@@ -111,6 +123,21 @@ def predict(
         if not getattr(rec, "reads_text", False):
             raise SerkitError(f"--asr: model {model!r} does not read transcripts")
         rec.use_asr(asr)
+    if adapt == "batch":
+        from serkit.deploy.batch import expand_paths
+
+        info = rec.adapt_files(
+            expand_paths(files),
+            "the given files",
+            on_error=lambda f, why: typer.echo(f"error: {f}: {why}", err=True),
+        )
+        typer.echo(
+            f"adapted on {info['clips_used']} files ({info['speech_s']} s of speech), "
+            f"weight {info['weight']:.0%}",
+            err=True,
+        )
+    elif adapt == "online":
+        rec.adapt_online()
     failed = predict_paths(
         rec,
         files,

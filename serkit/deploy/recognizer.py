@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,69 @@ import numpy as np
 from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError
 from serkit.deploy.runner import Runner, Signal
+from serkit.estimators.base import Moments
 from serkit.estimators.io import load_model
+
+
+def _snapshot(state: dict) -> dict:
+    """A deep copy of a model state (tensors cloned, arrays copied)."""
+    import torch
+
+    return {
+        k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
+        for k, v in state.items()
+    }
+
+
+def _blend(new, old, w: float):
+    """``w * new + (1 - w) * old`` for floating tensors / arrays that differ; else ``new``."""
+    import torch
+
+    if isinstance(new, torch.Tensor) and isinstance(old, torch.Tensor):
+        if new.is_floating_point() and old.shape == new.shape and not torch.equal(new, old):
+            return w * new + (1 - w) * old
+    elif isinstance(new, np.ndarray) and isinstance(old, np.ndarray):
+        if new.dtype.kind == "f" and old.shape == new.shape and not np.array_equal(new, old):
+            return w * new + (1 - w) * old
+    return new
+
+
+def _like(template, values):
+    """``values`` (nested lists from JSON) in the type, dtype and shape of ``template``."""
+    import torch
+
+    if isinstance(template, torch.Tensor):
+        return torch.tensor(values, dtype=template.dtype).reshape(template.shape)
+    return np.asarray(values, dtype=np.asarray(template).dtype).reshape(np.shape(template))
+
+
+@dataclass
+class OnlineAdaptation:
+    """State of :meth:`Recognizer.adapt_online`: the model state it blends from (``base``), the
+    running :class:`~serkit.estimators.base.Moments` of the speech answered, its seconds, the
+    clips counted and the current blend weight."""
+
+    base: dict
+    moments: Moments | None = None
+    speech_s: float = 0.0
+    clips: int = 0
+    weight: float = 0.0
+
+    def record(self, current: dict) -> dict:
+        """What ``save`` keeps (JSON): the running statistics and the base values of every entry
+        the adaptation changed."""
+        changed = {
+            k: (v.tolist() if hasattr(v, "tolist") else v)
+            for k, v in self.base.items()
+            if k in current and _blend(current[k], v, 0.5) is not current[k]
+        }
+        return {
+            "speech_s": round(self.speech_s, 3),
+            "clips": self.clips,
+            "weight": self.weight,
+            "moments": None if self.moments is None else self.moments.to_dict(),
+            "base": changed,
+        }
 
 
 class Recognizer(Runner):
@@ -68,6 +131,8 @@ class Recognizer(Runner):
         A multimodal model also encodes each transcript (``texts``; missing ones come from
         :meth:`use_asr` when set, else the audio alone decides)."""
         feats = self.features(signals)
+        if self.online is not None:
+            self._pending = feats
         if not self.reads_text:
             return self.model.predict_proba(feats)
         from serkit.nn.multimodal import Bimodal
@@ -180,8 +245,6 @@ class Recognizer(Runner):
         ``w * new + (1 - w) * trained``."""
         import time
 
-        import torch
-
         speech = [self._speech(x, rate) for x, rate, _ in signals]
         kept = [
             (sig, sp) for sig, sp in zip(signals, speech) if sp is None or sp >= self.min_speech_s
@@ -194,35 +257,10 @@ class Recognizer(Runner):
                 f"statistics; got {secs:.1f} s in {len(kept)} clip(s) with speech "
                 f"({len(signals) - len(kept)} without speech): give more recordings"
             )
-        before = {
-            k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
-            for k, v in self.model.state().items()
-        }
-        info = self.model.adapt(self.features([sig for sig, _ in kept]))
+        before = _snapshot(self.model.state())
+        moments = self.model.adapt_moments(self.features([sig for sig, _ in kept]))
         w = secs / (secs + self.adapt_half_s)
-        after = self.model.state()
-        blended = {}
-        for k, v in after.items():
-            old = before.get(k)
-            if (
-                isinstance(v, torch.Tensor)
-                and v.is_floating_point()
-                and isinstance(old, torch.Tensor)
-                and old.shape == v.shape
-                and not torch.equal(v, old)
-            ):
-                blended[k] = w * v + (1 - w) * old
-            elif (
-                isinstance(v, np.ndarray)
-                and v.dtype.kind == "f"
-                and isinstance(old, np.ndarray)
-                and old.shape == v.shape
-                and not np.array_equal(v, old)
-            ):
-                blended[k] = w * v + (1 - w) * old
-            else:
-                blended[k] = v
-        self.model.load_state(blended)
+        info = self._blend_toward(before, moments, w)
         info = {
             **info,
             "source": source or f"{len(signals)} clips",
@@ -235,6 +273,72 @@ class Recognizer(Runner):
         }
         self.header.setdefault("card", {})["adapted"] = info
         return info
+
+    def _blend_toward(self, base: dict, moments, w: float) -> dict:
+        """Standardisation = ``w`` x the one ``moments`` give + ``(1 - w)`` x ``base``'s (a state
+        of this model): every floating tensor that ``adapt_from`` changes is blended."""
+        self.model.load_state(_snapshot(base))
+        info = self.model.adapt_from(moments)
+        after = self.model.state()
+        self.model.load_state({k: _blend(v, base.get(k), w) for k, v in after.items()})
+        return info
+
+    # --- online adaptation ----------------------------------------------------------------
+    online: OnlineAdaptation | None = None
+
+    def adapt_online(self, enable: bool = True) -> Recognizer:
+        """Adapt as it listens: after each answer, the speech it has answered (clips, or a long
+        recording's windows, with at least ``min_speech_s`` of speech) is added to running
+        statistics, and the standardisation moves toward them by ``w = s / (s + adapt_half_s)``
+        (``s``: seconds of speech heard) once ``adapt_min_speech_s`` are heard; the statistics
+        before it began (trained, or from :meth:`adapt`) are the other side of the blend. The
+        answer to a clip never uses that clip's own statistics. :meth:`save` keeps the running
+        statistics, and a saved file continues where it stopped. ``enable=False`` stops
+        updating (the current standardisation stays). Not thread-safe: one listener per
+        ``Recognizer``. Returns self."""
+        if not enable:
+            self.online = None
+            return self
+        if self.online is not None:
+            return self
+        if self.reads_text:
+            raise ConfigError("online adaptation reads audio statistics; this model reads text too")
+        probe = np.random.default_rng(0).normal(0, 0.05, self.sample_rate).astype(np.float32)
+        self.model.adapt_moments(self.features([(probe, self.sample_rate, "")]))  # refuses early
+        saved = (self.card or {}).get("online_adaptation")
+        base = _snapshot(self.model.state())
+        if saved:
+            for k, v in saved["base"].items():
+                base[k] = _like(base[k], v)
+            self.online = OnlineAdaptation(
+                base,
+                Moments.from_dict(saved["moments"]) if saved.get("moments") else None,
+                float(saved["speech_s"]),
+                int(saved["clips"]),
+            )
+        else:
+            self.online = OnlineAdaptation(base)
+        return self
+
+    def _observe(self, durations: list[float], speech: list[float | None]) -> None:
+        """Online adaptation: add the clips just answered (features kept by
+        :meth:`probabilities`) to the running statistics and update the standardisation."""
+        feats, self._pending = getattr(self, "_pending", None), None
+        if self.online is None or feats is None or len(feats) != len(speech):
+            return
+        on = self.online
+        for f, dur, sp in zip(feats, durations, speech):
+            if sp is not None and sp < self.min_speech_s:
+                continue
+            m = self.model.adapt_moments([f])
+            on.moments = m if on.moments is None else on.moments + m
+            on.speech_s += dur if sp is None else sp
+            on.clips += 1
+        if on.moments is not None and on.speech_s >= self.adapt_min_speech_s:
+            w = on.speech_s / (on.speech_s + self.adapt_half_s)
+            self._blend_toward(on.base, on.moments, w)
+            on.weight = round(w, 4)
+            self.header.setdefault("card", {})["online_adaptation"] = on.record(self.model.state())
 
     def save(self, path: str | Path) -> None:
         """Write this (possibly adapted) model as a model file."""

@@ -245,6 +245,7 @@ class Runner(ABC):
                 sig, None if texts is None else [texts[i] for i in short]
             )
             speech = [self._speech(x, rate) for x, rate, _ in sig]
+            self._observe([x.size / rate for x, rate, _ in sig], speech)
             for i, p, sp in zip(short, probs, speech):
                 x, rate, src = signals[i]
                 out[i] = self._answer(p, src, x.size / rate, sp)
@@ -277,6 +278,12 @@ class Runner(ABC):
             probs = probs @ merge.T
             probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-12)
         return probs
+
+    def _observe(self, durations: list[float], speech: list[float | None]) -> None:
+        """Called after each answer with the answered signals' durations and seconds of speech
+        (in the order of the last :meth:`probabilities` call): where online adaptation hooks in
+        (:meth:`~serkit.deploy.recognizer.Recognizer.adapt_online`); nothing here."""
+        return None
 
     def _state(self, conf: float, speech_s: float | None) -> str:
         return (
@@ -327,8 +334,9 @@ class Runner(ABC):
             probs = self.calibrated_probabilities(
                 [(w, rate, src) for w in batch], None if text is None else [text] * len(batch)
             )
-            for w, p in zip(batch, probs):
-                sp = self._speech(w, rate)
+            speech = [self._speech(w, rate) for w in batch]
+            self._observe([w.size / rate for w in batch], speech)
+            for w, p, sp in zip(batch, probs, speech):
                 plain[:] += p * w.size
                 if sp is None:
                     total[:] += p * w.size / rate

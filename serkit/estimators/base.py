@@ -79,6 +79,37 @@ class FitReport:
         return cls(**d)
 
 
+@dataclass
+class Moments:
+    """Sums over the vectors a standardisation is estimated from: ``n`` (count), ``s1`` (sum) and
+    ``s2`` (sum of squares), float64, shape of one vector (e.g. ``(L, D)`` frames or ``(F,)``
+    pooled statistics). ``a + b`` pools two sets; :meth:`mean_std` gives the estimate."""
+
+    n: float
+    s1: np.ndarray
+    s2: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, axis: int = 0) -> Moments:
+        """Moments of the vectors of ``x`` along ``axis`` (float64 sums)."""
+        x = np.asarray(x, np.float64)
+        return cls(float(x.shape[axis]), x.sum(axis), (x**2).sum(axis))
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2)
+
+    def mean_std(self, var_floor: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+        mean = self.s1 / max(self.n, 1)
+        return mean, np.sqrt(np.maximum(self.s2 / max(self.n, 1) - mean**2, var_floor))
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "s1": self.s1.tolist(), "s2": self.s2.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Moments:
+        return cls(float(d["n"]), np.asarray(d["s1"], np.float64), np.asarray(d["s2"], np.float64))
+
+
 class Model(ABC):
     """Base class. Subclasses set ``name`` and ``config_cls`` (a dataclass) and implement the
     abstract methods. ``preset``: config fields a registered variant fixes (applied before the
@@ -141,6 +172,15 @@ class Model(ABC):
     def adapt(self, feats: list[np.ndarray]) -> dict:
         """Re-estimate the input standardisation from unlabelled clips of a new domain
         (``feats[i]``: ``(L, T, D)``); weights stay as trained. Returns what was re-estimated."""
+        return self.adapt_from(self.adapt_moments(feats))
+
+    def adapt_moments(self, feats: list[np.ndarray]) -> Moments:
+        """The sufficient statistics that :meth:`adapt` estimates the standardisation from
+        (summable: the moments of two sets of clips are the sum of each set's)."""
+        raise ConfigError(f"model {self.name!r} has no input standardisation to adapt")
+
+    def adapt_from(self, moments: Moments) -> dict:
+        """Set the input standardisation from accumulated :class:`Moments`."""
         raise ConfigError(f"model {self.name!r} has no input standardisation to adapt")
 
     def spike_stats(self, feats: list[np.ndarray]) -> dict | None:

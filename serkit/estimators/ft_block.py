@@ -94,7 +94,7 @@ class FTBlock(TorchHeadModel):
             soft_targets=soft,
         )
 
-    def adapt(self, feats):
+    def adapt_moments(self, feats):
         raise ConfigError(
             "ft-block has no input standardisation to adapt (its block expects raw activations)"
         )

@@ -161,3 +161,9 @@ class FTCompact(TorchHeadModel):
             "standardize": "student tap-state mean/std per tap and dimension",
             "clips": len(feats),
         }
+
+    def adapt_moments(self, feats):
+        raise ConfigError(
+            "ft-compact adapts from whole clips (serkit adapt), not online: its tap statistics "
+            "come from the student's states"
+        )

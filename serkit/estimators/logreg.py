@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError
-from serkit.estimators.base import FitReport, Model, Split, register
+from serkit.estimators.base import FitReport, Model, Moments, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
 
 CONCAT = -1  # the stored layer code of ``layer: concat``
@@ -127,15 +127,20 @@ class LogReg(Model):
             layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()}, chosen_C=self.C
         )
 
-    def adapt(self, feats: list[np.ndarray]) -> dict:
-        """The scaler's mean/variance from ``feats``' pooled statistics (coefficients kept)."""
+    def adapt_moments(self, feats: list[np.ndarray]) -> Moments:
+        """Moments of ``feats``' pooled statistics (one vector per clip: what the scaler is
+        fitted on)."""
         if not feats:
             raise ConfigError("adapt needs at least one clip")
-        x = self._x(pooled_stats(feats), self.layer).astype(np.float64)
+        return Moments.of(self._x(pooled_stats(feats), self.layer))
+
+    def adapt_from(self, moments: Moments) -> dict:
+        """The scaler's mean/variance from ``moments`` (coefficients kept)."""
         scaler = self.pipe[0]
-        scaler.mean_, scaler.var_ = x.mean(0), x.var(0)
+        mean, std = moments.mean_std(var_floor=0.0)
+        scaler.mean_, scaler.var_ = mean, std**2
         scaler.scale_ = np.where(scaler.var_ > 1e-12, np.sqrt(scaler.var_), 1.0)
-        return {"standardize": "scaler mean/variance of the pooled statistics", "clips": len(feats)}
+        return {"standardize": "scaler mean/variance of the pooled statistics", "clips": moments.n}
 
     def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
         proba = self.pipe.predict_proba(self._x(pooled_stats(feats), self.layer))

@@ -13,7 +13,7 @@ from torch import nn
 
 from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError
-from serkit.estimators.base import FitReport, Split, register
+from serkit.estimators.base import FitReport, Moments, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
 from serkit.estimators.torch_net import COST_CLIPS, TorchNetModel
 from serkit.nn.counting import count_params, measure_macs
@@ -109,13 +109,21 @@ class TorchHeadModel(TorchNetModel):
     def _prep(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         return [pool_frames(f, self.config.pool) for f in feats]
 
-    def adapt(self, feats: list[np.ndarray]) -> dict:
-        """The frame standardisation (``Standardize`` mean/std, ``(L, D)``) from ``feats``' pooled
-        frames."""
+    def adapt_moments(self, feats: list[np.ndarray]) -> Moments:
+        """Moments of ``feats``' pooled frames, ``(L, D)`` per frame (what ``Standardize`` is
+        fitted on)."""
         if not feats:
             raise ConfigError("adapt needs at least one clip")
-        self.net.norm.fit(self._prep(feats))
-        return {"standardize": "frame mean/std per layer and dimension", "clips": len(feats)}
+        total = None
+        for f in self._prep(feats):
+            m = Moments.of(f, axis=1)
+            total = m if total is None else total + m
+        return total
+
+    def adapt_from(self, moments: Moments) -> dict:
+        """The frame standardisation (``Standardize`` mean/std, ``(L, D)``) from ``moments``."""
+        self.net.norm.set_stats(*moments.mean_std())
+        return {"standardize": "frame mean/std per layer and dimension", "frames": moments.n}
 
     def _prep_variants(self, variants):
         """Pool and standardise augmented variants like clean clips (after ``norm.fit``)."""

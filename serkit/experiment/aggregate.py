@@ -255,7 +255,14 @@ def per_corpus_seeds(
             )
             for k in ("ua", "wa", "f1"):
                 per[c][k].append(m[k])
+            for k in sorted({a for a, _ in sub}):
+                per[c].setdefault(f"recall:{d.labels[k]}", []).append(m["per_class_recall"][k])
     return per
+
+
+def _recall(m: dict[str, list[float]]) -> dict[str, MetricSummary]:
+    """The ``recall:<label>`` entries of :func:`per_corpus_seeds` as summaries."""
+    return {k.split(":", 1)[1]: summary(v) for k, v in m.items() if k.startswith("recall:")}
 
 
 def corpus_mean(per: dict[str, dict[str, list[float]]], n_seeds: int) -> MetricSummary:
@@ -272,7 +279,10 @@ def per_corpus(
     if len(per) < 2:
         return None, None
     return (
-        {c: Scores(*(summary(m[k]) for k in ("ua", "wa", "f1"))) for c, m in per.items()},
+        {
+            c: Scores(*(summary(m[k]) for k in ("ua", "wa", "f1")), _recall(m))
+            for c, m in per.items()
+        },
         corpus_mean(per, len(seeds)),
     )
 
@@ -329,7 +339,9 @@ def adaptation(
     for key in records[0].adapted:
         per = per_corpus_seeds(records, d, cfg.seed_list, lambda r, key=key: r.adapted[key])
         out[key] = Adaptation(
-            {c: summary(m["ua"]) for c, m in per.items()}, corpus_mean(per, len(cfg.seed_list))
+            {c: summary(m["ua"]) for c, m in per.items()},
+            corpus_mean(per, len(cfg.seed_list)),
+            {c: _recall(m) for c, m in per.items()},
         )
     return out
 

@@ -88,6 +88,21 @@ def _rows(dirs) -> list[tuple[str, BenchResult]]:
     return [("/".join(Path(d).parts[-2:]), BenchResult.load(d)) for d in dirs]
 
 
+def _recall_table(title: str, per: dict) -> list[str]:
+    """Markdown rows: one per test corpus, one column per class (``per``: corpus -> Scores with
+    ``recall``, or corpus -> ``{label: MetricSummary}``)."""
+    rec = {c: (getattr(v, "recall", v) or {}) for c, v in per.items()}
+    labels = sorted({lab for r in rec.values() for lab in r})
+    if not labels:
+        return []
+    out = ["", f"{title} (mean over seeds):", "", "| test corpus | " + " | ".join(labels) + " |"]
+    out.append("|---" * (len(labels) + 1) + "|")
+    for c, r in rec.items():
+        cells = [f"{r[lab].mean:.3f}" if lab in r else "" for lab in labels]
+        out.append(f"| {c} | " + " | ".join(cells) + " |")
+    return out
+
+
 def _pm(m) -> str:
     return f"{m.mean:.3f} +- {m.std:.3f}"
 
@@ -194,12 +209,16 @@ def write_report(res: BenchResult, out: Path) -> None:
             f"| {k} | {_pm(m.ua)} | {_pm(m.wa)} | {_pm(m.f1)} |" for k, m in res.per_corpus.items()
         ]
         lines.append(f"| mean over corpora | {_pm(res.ua_corpus_mean)} | | |")
+        lines += _recall_table("Recall per class and test corpus", res.per_corpus)
     if res.adaptation:
         lines += [
             "",
             "Unlabelled adaptation (UA mean over test corpora): "
             + ", ".join(f"{k} {v.ua_corpus_mean.mean:.3f}" for k, v in res.adaptation.items()),
         ]
+        for k, v in res.adaptation.items():
+            if v.recall:
+                lines += _recall_table(f"Recall per class and test corpus, {k}", v.recall)
     if res.calibration:
         cal = res.calibration
         calibration_png(cal, out / "calibration.png")

@@ -33,11 +33,13 @@ class MetricSummary:
 
 @dataclass
 class Scores:
-    """UA, WA and macro-F1 over seeds (a probe, a corrupted condition, a test corpus)."""
+    """UA, WA and macro-F1 over seeds (a probe, a corrupted condition, a test corpus); for a
+    test corpus also the recall of each class it has (``recall``)."""
 
     ua: MetricSummary
     wa: MetricSummary
     f1: MetricSummary
+    recall: dict[str, MetricSummary] | None = None
 
 
 @dataclass
@@ -82,10 +84,12 @@ class Calibration:
 
 @dataclass
 class Adaptation:
-    """One ``adaptK`` variant: UA per test corpus and their unweighted mean."""
+    """One ``adaptK`` variant: UA per test corpus and their unweighted mean; ``recall``: per
+    test corpus, the recall of each class it has."""
 
     per_corpus: dict[str, MetricSummary]
     ua_corpus_mean: MetricSummary
+    recall: dict[str, dict[str, MetricSummary]] | None = None
 
 
 @dataclass

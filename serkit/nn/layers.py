@@ -106,9 +106,12 @@ class Standardize(nn.Module):
             s2 += (f**2).sum(1)
             n += f.shape[1]
         mean = s / max(n, 1)
-        std = np.sqrt(np.maximum(s2 / max(n, 1) - mean**2, 1e-8))
-        self.mean.copy_(torch.from_numpy(mean).float())
-        self.std.copy_(torch.from_numpy(np.maximum(std, 1e-4)).float())
+        self.set_stats(mean, np.sqrt(np.maximum(s2 / max(n, 1) - mean**2, 1e-8)))
+
+    def set_stats(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Use ``mean`` / ``std`` ``(L, D)`` (std floored at 1e-4)."""
+        self.mean.copy_(torch.from_numpy(np.asarray(mean)).float())
+        self.std.copy_(torch.from_numpy(np.maximum(np.asarray(std), 1e-4)).float())
 
     def apply_np(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         """The same map in numpy on a list of ``(L, T, D)`` arrays (float32)."""

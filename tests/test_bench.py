@@ -189,6 +189,28 @@ def test_executor_clears_its_context_even_when_a_task_fails():
     assert executor._SLOT == {}
 
 
+def test_a_dead_worker_fails_the_run_instead_of_hanging_it():
+    """A worker killed mid-task (e.g. by the OOM killer) used to hang multiprocessing.Pool for
+    ever; now the run stops with an error that says what to do, and results so far came back."""
+    import os
+    import signal
+
+    from serkit.core.errors import SerkitError
+    from serkit.experiment import executor
+
+    def task(ctx, t):
+        if t == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return t * ctx
+
+    got = []
+    with pytest.raises(SerkitError, match="worker process died"):
+        for r in executor.run_tasks(task, 2, [0, 1, 2, 3, 4], jobs=2):
+            got.append(r)
+    assert executor._SLOT == {} and got == [0, 2, 4][: len(got)]
+    assert list(executor.run_tasks(task, 2, [0, 1, 2], jobs=2)) == [0, 2, 4]
+
+
 def test_per_class_table_names_the_most_and_least_helped_class(tmp_path):
     from serkit.experiment.report import per_class_table
 

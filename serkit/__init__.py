@@ -7,10 +7,12 @@ Public API: :func:`load` returns a :class:`Recognizer` (``labels``, ``sample_rat
 from serkit.core.version import __version__
 
 
-def load(name_or_path="default"):
+def load(name_or_path="default", adapt="none"):
+    """:func:`serkit.deploy.loading.load`: a bundled model by name or a model file;
+    ``adapt="online"`` adapts to the speech it answers."""
     from serkit.deploy.loading import load as _load
 
-    return _load(name_or_path)
+    return _load(name_or_path, adapt)
 
 
 __all__ = ["__version__", "load"]

@@ -495,3 +495,93 @@ def test_online_adaptation_follows_what_it_answered_and_persists(toy_model, tmp_
         app, ["predict", str(root / "low"), "--model", str(model), "--adapt", "batch", "--json"]
     )
     assert r.exit_code != 0 and "at least 10 s of speech" in r.output
+    # online learns from whole-file answers only: with --timeline it would silently not learn
+    r = CliRunner().invoke(
+        app,
+        ["predict", str(files[0]), "--model", str(model), "--adapt", "online", "--timeline"],
+    )
+    assert r.exit_code != 0 and "--adapt batch with --timeline" in r.output
+
+
+def test_per_corpus_model_is_trained_adapted_and_exported_with_its_domain(tmp_path):
+    """Issue 31: ``serkit train --set normalize=corpus`` saves a logreg that standardises raw
+    frames with the mean of its training corpora's statistics; ``adapt`` moves them toward the
+    user's clips; the single-file ONNX export carries the result (same probabilities); a model
+    that cannot carry the standardisation refuses at training time."""
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.deploy.recognizer import Recognizer
+    from serkit.deploy.runtime import OnnxRecognizer
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.train import train_model
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb"), speakers=2)
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    sets = ["frontend=whisper-tiny-layers", "normalize=corpus", "model.layer=1", "model.C=0.1"]
+    cfg = load_experiment(None, sets, manifest=str(m), model="logreg")
+    train_model(cfg, tmp_path / "pc.pt", run=run, log=lambda *a: None)
+    rec = Recognizer(tmp_path / "pc.pt").configure(speech_check=False)
+    assert rec.provenance["standardisation"]["normalize"] == "corpus"
+    trained = rec.model.domain[0].copy()
+    clips = sorted((tmp_path / "cb").rglob("*.wav"))
+    rec.adapt_min_speech_s, rec.adapt_half_s = 0.5, 1e-9  # all the way to the clips' statistics
+    rec.adapt(clips)
+    frames = np.concatenate([rec.features([rec.signal(c)])[0] for c in clips], axis=1)
+    assert np.abs(rec.model.domain[0] - frames.mean(1)).max() < 1e-4
+    assert trained.shape == rec.model.domain[0].shape
+    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, tmp_path / "pc.onnx")
+    ort = OnnxRecognizer(tmp_path / "pc.onnx")
+    sig = [rec.signal(c) for c in clips[:4]]
+    assert np.abs(ort.probabilities(sig) - rec.probabilities(sig)).max() < 1e-4
+    bad = load_experiment(None, sets[:2], manifest=str(m), model="attnpool")
+    with pytest.raises(ConfigError, match="cannot carry a per-corpus standardisation"):
+        train_model(bad, tmp_path / "no.pt", run=run, log=lambda *a: None)
+
+
+def test_service_adapts_online_per_client(toy_model):
+    """Issue 31 item 3: ``serkit serve --adapt online``: each X-Client-ID gets a
+    standardisation that follows the clips it sent (the answer after n clips equals offline
+    ``adapt`` on those n), other clients and requests without the header are not moved, bad ids
+    get 400, and at most ``max_clients`` are kept."""
+    from fastapi.testclient import TestClient
+
+    from serkit.deploy.loading import load
+    from serkit.deploy.serve import ServeConfig, create_app
+
+    model, root = toy_model
+    files = sorted(f for f in root.rglob("*.wav") if f.name != "broken.wav")
+
+    def rec():
+        r = load(model).configure(speech_check=False)
+        r.adapt_min_speech_s, r.adapt_half_s = 0.5, 5.0
+        return r
+
+    app = create_app(ServeConfig(adapt="online", max_clients=2), recognizers={"default": rec()})
+    c = TestClient(app)
+
+    def post(f, client=None):
+        headers = {"X-Client-ID": client} if client else {}
+        r = c.post("/v1/predict", files={"file": (f.name, f.read_bytes())}, headers=headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    for f in files[:5]:
+        post(f, "alice")
+    got = post(files[5], "alice")
+    ref = rec()
+    ref.adapt(files[:5])
+    assert got["adaptation"]["clips"] == 6
+    assert list(got["probabilities"].values()) == pytest.approx(
+        list(ref.predict(files[5]).probabilities.values()), abs=1e-5
+    )
+    plain = rec().predict(files[5]).probabilities
+    assert post(files[5])["probabilities"] == pytest.approx(plain, abs=1e-6)
+    assert post(files[5], "bob")["probabilities"] == pytest.approx(plain, abs=1e-6)
+    r = c.post(
+        "/v1/predict",
+        files={"file": ("a.wav", files[0].read_bytes())},
+        headers={"X-Client-ID": "no spaces/please"},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_client_id"
+    post(files[0], "carol")  # third client: alice (least recently used) is forgotten
+    assert post(files[1], "alice")["adaptation"]["clips"] == 1

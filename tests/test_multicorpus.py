@@ -159,21 +159,32 @@ def test_corpus_normalisation_with_test_statistics_from_k_clips(tmp_path):
 
     m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc"))
     run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
-    cfg = load_experiment(
-        None,
-        ["frontend=logmel", "normalize=corpus", "adapt_clips=[2,0]"],
-        manifest=str(m),
-        model="logreg",
-        protocol="loco",
-        seeds=1,
-    )
-    r = run_bench(cfg, tmp_path / "o", run, log=lambda *a: None)
+
+    def bench(half, out):
+        cfg = load_experiment(
+            None,
+            ["frontend=logmel", "normalize=corpus", "adapt_clips=[2,0]", f"adapt_half_s={half}"],
+            manifest=str(m),
+            model="logreg",
+            protocol="loco",
+            seeds=1,
+        )
+        return run_bench(cfg, tmp_path / out, run, log=lambda *a: None)
+
+    r = bench(0, "o")  # the clips' statistics in full
     assert set(r.adaptation) == {"adapt_none", "adapt2", "adaptall"}
     for c in ("ca", "cb", "cc"):
         assert r.adaptation["adaptall"].per_corpus[c].mean == pytest.approx(
             r.per_corpus[c].ua.mean, abs=0.02
         )
     assert "mean of the training corpora" in r.metric_definitions["adaptation"]
+    # shrinkage as `serkit adapt` does it: with a huge half-weight the clips barely move the
+    # training corpora's statistics, so every K scores as no adaptation
+    stiff = bench(1e9, "stiff")
+    for k in ("adapt2", "adaptall"):
+        assert stiff.adaptation[k].per_corpus == pytest.approx(
+            stiff.adaptation["adapt_none"].per_corpus
+        )
 
 
 def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
@@ -304,3 +315,54 @@ def test_logreg_chooses_c_and_layer_leaving_one_training_corpus_out(tmp_path, mo
         ("ca", "cb"),
     } and held_out
     assert r.ua_corpus_mean is not None
+
+
+def test_logreg_carries_a_per_corpus_standardisation_exactly(tmp_path):
+    """Issue 31: a logreg fitted on per-corpus standardised frames takes raw frames once
+    ``set_domain`` gives it a domain's statistics (folded into its scaler exactly), ``adapt``
+    re-estimates them from frames (shrunk by ``weight``), and the state round-trips."""
+    from serkit.estimators import build_model
+    from serkit.estimators.base import Split
+    from serkit.features.normalize import SpeakerNormalizer
+
+    rng = np.random.default_rng(0)
+
+    def corpus(offset, scale, n=40):
+        y = np.arange(n) % 3
+        return [(rng.normal(0, 1, (2, 30, 6)) + 0.8 * lab) * scale + offset for lab in y], y
+
+    (xa, ya), (xb, yb) = corpus(0.0, 1.0), corpus(3.0, 2.0)
+    norm = SpeakerNormalizer().fit(xa + xb, ["a"] * 40 + ["b"] * 40)
+    za = [norm.transform(x, "a") for x in xa]
+    zb = [norm.transform(x, "b") for x in xb]
+    m = build_model({"name": "logreg", "C": 0.1, "layer": 1}, 3, 2, 6)
+    m.fit(
+        Split(za + zb, np.concatenate([ya, yb]), ["s"] * 80, [str(i) for i in range(80)]), None, 0
+    )
+    want_b = m.predict_proba(zb)
+    st = norm.stats["a"]
+    m.set_domain(st.mean, st.std)
+    assert np.abs(m.predict_proba(xa) - _plain(m, za)).max() < 1e-5
+    m.adapt(xb)  # weight 1: corpus b's own statistics
+    assert np.abs(m.predict_proba(xb) - want_b).max() < 1e-5
+    back = build_model({"name": "logreg", "C": 0.1, "layer": 1}, 3, 2, 6)
+    back.load_state(m.state())
+    assert back.domain is not None and np.abs(back.predict_proba(xb) - want_b).max() < 1e-5
+    half = build_model({"name": "logreg", "C": 0.1, "layer": 1}, 3, 2, 6)
+    half.load_state(m.state())
+    half.set_domain(st.mean, st.std)
+    half.adapt(xb, weight=0.5)  # halfway from corpus a's statistics to corpus b's
+    mid = 0.5 * (st.mean + norm.stats["b"].mean).reshape(2, 6)
+    assert half.domain[0] == pytest.approx(mid, abs=1e-5)
+
+
+def _plain(m, z):
+    """``m``'s predictions of already-standardised frames (its inner scaler, no domain)."""
+    from serkit.estimators.layer_choice import pooled_stats
+
+    mean, scale = m.inner
+    x = (pooled_stats(z)[:, m.layer] - mean) / scale
+    lr = m.pipe[-1]
+    logits = x @ lr.coef_.T + lr.intercept_
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)

@@ -107,6 +107,11 @@ def predict(
     if adapt != "none":
         if onnx is not None or ray is not None:
             raise SerkitError("--adapt runs the PyTorch model (no --onnx)")
+        if adapt == "online" and timeline:
+            raise SerkitError(
+                "--adapt online learns from whole-file answers; --timeline answers overlapping "
+                "windows and would not update it: use --adapt batch with --timeline"
+            )
         engine = "torch"
     if embed is not None and (onnx is not None or timeline):
         raise SerkitError("--embed runs a model on PyTorch (no --onnx, no --timeline)")

@@ -74,6 +74,12 @@ def serve(
         help="on SIGTERM/SIGINT, seconds in-flight requests may finish (then 503 + Retry-After)",
     ),
     max_streams: int = typer.Option(8, help="WebSocket streams open at once"),
+    adapt: str = typer.Option(
+        "none",
+        "--adapt",
+        help="none, or online: each X-Client-ID gets a standardisation that follows its speech",
+    ),
+    max_clients: int = typer.Option(1000, help="clients kept with --adapt online (LRU)"),
     log_requests: bool = typer.Option(True, help="one JSON line per request on stderr"),
 ):
     """HTTP service: POST /v1/predict, POST /v1/timeline, GET /v1/models, GET /healthz, GET
@@ -93,5 +99,7 @@ def serve(
         request_timeout_s=request_timeout,
         shutdown_grace_s=shutdown_grace,
         max_streams=max_streams,
+        adapt=adapt,
+        max_clients=max_clients,
     )
     run_server(cfg, host, port, echo=lambda m: typer.echo(m, err=True))

@@ -62,6 +62,60 @@ class FullPipeline(nn.Module):
         return torch.softmax(self.net(x, mask), dim=-1)
 
 
+class PooledLogReg(nn.Module):
+    """A fitted ``logreg`` as a torch head: ``(1, L, T, D)`` states (the layers it reads) ->
+    mean and population std over frames -> its scaler -> its linear map -> logits ``(1, C)``
+    (classes it never saw get -inf: probability 0, as :meth:`LogReg.predict_proba`)."""
+
+    def __init__(self, state: dict, n_classes: int):
+        super().__init__()
+        f64 = {k: np.asarray(state[k], np.float64) for k in ("scaler_mean", "scaler_scale")}
+        coef, b = np.asarray(state["coef"]), np.asarray(state["intercept"])
+        if coef.shape[0] == 1:  # binary: sigmoid(l) = softmax([0, l])
+            coef, b = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.0], b])
+        full_w = np.zeros((n_classes, coef.shape[1]))
+        full_b = np.full(n_classes, -np.inf)
+        cls = np.asarray(state["classes"]).astype(int)
+        full_w[cls], full_b[cls] = coef, b
+        # fold the scaler into the linear map: ((v - m) / s) W^T + b = v (W / s)^T + (b - W m / s)
+        w = full_w / f64["scaler_scale"]
+        self.register_buffer("weight", torch.tensor(w, dtype=torch.float32))
+        bias = np.where(np.isfinite(full_b), full_b - w @ f64["scaler_mean"], -1e9)
+        self.register_buffer("bias", torch.tensor(bias, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        v = torch.cat([x.mean(2), x.std(2, unbiased=False)], dim=-1)  # (1, L, 2D)
+        return v.reshape(v.shape[0], -1) @ self.weight.T + self.bias
+
+
+def _logreg_pipeline(model, frontend_spec: dict) -> tuple[FullPipeline, dict]:
+    """A Whisper frontend's encoder cut after the state(s) ``logreg`` reads, + its head."""
+    from serkit.features.whisper import VARIANTS, model_dir
+    from serkit.features.whisper_weights import read_encoder_weights
+
+    name = frontend_spec["name"]
+    variant = "base" if name.startswith("whisper-base") else "tiny.en"
+    total = VARIANTS[variant]["blocks"]
+    if name in ("whisper-tiny", "whisper-base"):
+        raise SerkitError(
+            "full ONNX export of logreg needs a *-layers frontend (the final state carries "
+            "CTranslate2's final LayerNorm)"
+        )
+    states = list(frontend_spec["config"].get("layers") or range(total + 1))
+    if model.layer != "concat":
+        states = [states[int(model.layer)]]
+    enc = WhisperEncoder(
+        read_encoder_weights(str(model_dir(variant) / "model.bin")), n_layers=max(states)
+    )
+    pipe = FullPipeline(enc, states, 1, PooledLogReg(model.state(), model.n_classes)).eval()
+    return pipe, {
+        "states": states,
+        "encoder_blocks": max(states),
+        "encoder_blocks_total": total,
+        "dropped_layer_weights": [],
+    }
+
+
 def _drop_light_layers(
     net: HeadPipeline, states: list[int], min_w: float
 ) -> tuple[nn.Module, list[int], list[float]]:
@@ -95,10 +149,12 @@ def build_pipeline(
             f"full ONNX export needs a log-mel frontend ({', '.join(MEL_FRONTENDS)}); "
             f"this model uses {name!r}"
         )
+    if model.name == "logreg" and name in WHISPER_FRONTENDS:
+        return _logreg_pipeline(model, frontend_spec)
     if not isinstance(model, TorchHeadModel):
         raise SerkitError(
             "full ONNX export supports torch heads (linear, mlp, attnpool, reslstm-sa, pts-snn, "
-            "...); "
+            "...) and logreg on a Whisper frontend; "
             f"{model.name!r} is not one"
         )
     from serkit.estimators.pts_snn import PTSSNN
@@ -211,15 +267,24 @@ def export_full_onnx(
             dynamo=False,
         )
     if int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         # the compact student: MatMul only (its convolutions are depthwise or tiny, and
         # onnxruntime's dynamic ConvInteger is slower than the float convolution)
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        # the head's own matrix stays float: tiny, and a pooled-statistics head (logreg) reads
+        # inputs of very different scales that per-tensor activation quantisation would blur
+        head = [
+            n.name
+            for n in onnx.load(str(fp32), load_external_data=False).graph.node
+            if n.name.startswith("/net/") and n.op_type in ("MatMul", "Gemm")
+        ]
         quantize_dynamic(
             str(fp32),
             str(out),
             weight_type=QuantType.QInt8,
             op_types_to_quantize=facts.get("quantize_ops"),
+            nodes_to_exclude=head if model.name == "logreg" else None,
         )
         fp32.unlink()
     write_metadata(
@@ -233,7 +298,7 @@ def export_full_onnx(
             "clamp 8, (x+4)/4), T <= 3000",
             encoder_blocks=facts["encoder_blocks"],
             states=facts["states"],
-            pool=int(model.config.pool),
+            pool=int(getattr(model.config, "pool", 1)),
             quantization="int8-dynamic" if int8 else "fp32",
             provenance=provenance or {},
             calibration=calibration or {},

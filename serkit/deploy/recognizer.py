@@ -17,31 +17,8 @@ import numpy as np
 from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError
 from serkit.deploy.runner import Runner, Signal
-from serkit.estimators.base import Moments
+from serkit.estimators.base import Moments, blend_value, snapshot_state
 from serkit.estimators.io import load_model
-
-
-def _snapshot(state: dict) -> dict:
-    """A deep copy of a model state (tensors cloned, arrays copied)."""
-    import torch
-
-    return {
-        k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
-        for k, v in state.items()
-    }
-
-
-def _blend(new, old, w: float):
-    """``w * new + (1 - w) * old`` for floating tensors / arrays that differ; else ``new``."""
-    import torch
-
-    if isinstance(new, torch.Tensor) and isinstance(old, torch.Tensor):
-        if new.is_floating_point() and old.shape == new.shape and not torch.equal(new, old):
-            return w * new + (1 - w) * old
-    elif isinstance(new, np.ndarray) and isinstance(old, np.ndarray):
-        if new.dtype.kind == "f" and old.shape == new.shape and not np.array_equal(new, old):
-            return w * new + (1 - w) * old
-    return new
 
 
 def _like(template, values):
@@ -71,7 +48,7 @@ class OnlineAdaptation:
         changed = {
             k: (v.tolist() if hasattr(v, "tolist") else v)
             for k, v in self.base.items()
-            if k in current and _blend(current[k], v, 0.5) is not current[k]
+            if k in current and blend_value(current[k], v, 0.5) is not current[k]
         }
         return {
             "speech_s": round(self.speech_s, 3),
@@ -257,7 +234,7 @@ class Recognizer(Runner):
                 f"statistics; got {secs:.1f} s in {len(kept)} clip(s) with speech "
                 f"({len(signals) - len(kept)} without speech): give more recordings"
             )
-        before = _snapshot(self.model.state())
+        before = snapshot_state(self.model.state())
         moments = self.model.adapt_moments(self.features([sig for sig, _ in kept]))
         w = secs / (secs + self.adapt_half_s)
         info = self._blend_toward(before, moments, w)
@@ -277,11 +254,7 @@ class Recognizer(Runner):
     def _blend_toward(self, base: dict, moments, w: float) -> dict:
         """Standardisation = ``w`` x the one ``moments`` give + ``(1 - w)`` x ``base``'s (a state
         of this model): every floating tensor that ``adapt_from`` changes is blended."""
-        self.model.load_state(_snapshot(base))
-        info = self.model.adapt_from(moments)
-        after = self.model.state()
-        self.model.load_state({k: _blend(v, base.get(k), w) for k, v in after.items()})
-        return info
+        return self.model.adapt_toward(moments, w, base)
 
     # --- online adaptation ----------------------------------------------------------------
     online: OnlineAdaptation | None = None
@@ -306,7 +279,7 @@ class Recognizer(Runner):
         probe = np.random.default_rng(0).normal(0, 0.05, self.sample_rate).astype(np.float32)
         self.model.adapt_moments(self.features([(probe, self.sample_rate, "")]))  # refuses early
         saved = (self.card or {}).get("online_adaptation")
-        base = _snapshot(self.model.state())
+        base = snapshot_state(self.model.state())
         if saved:
             for k, v in saved["base"].items():
                 base[k] = _like(base[k], v)

@@ -110,6 +110,29 @@ class Moments:
         return cls(float(d["n"]), np.asarray(d["s1"], np.float64), np.asarray(d["s2"], np.float64))
 
 
+def snapshot_state(state: dict) -> dict:
+    """A deep copy of a model state (tensors cloned, arrays copied)."""
+    import torch
+
+    return {
+        k: (v.detach().clone() if isinstance(v, torch.Tensor) else np.array(v, copy=True))
+        for k, v in state.items()
+    }
+
+
+def blend_value(new, old, w: float):
+    """``w * new + (1 - w) * old`` for floating tensors / arrays that differ; else ``new``."""
+    import torch
+
+    if isinstance(new, torch.Tensor) and isinstance(old, torch.Tensor):
+        if new.is_floating_point() and old.shape == new.shape and not torch.equal(new, old):
+            return w * new + (1 - w) * old
+    elif isinstance(new, np.ndarray) and isinstance(old, np.ndarray):
+        if new.dtype.kind == "f" and old.shape == new.shape and not np.array_equal(new, old):
+            return w * new + (1 - w) * old
+    return new
+
+
 class Model(ABC):
     """Base class. Subclasses set ``name`` and ``config_cls`` (a dataclass) and implement the
     abstract methods. ``preset``: config fields a registered variant fixes (applied before the
@@ -169,10 +192,24 @@ class Model(ABC):
         :attr:`val_proba` when ``fit`` kept them, else this model's predictions."""
         return self.val_proba if self.val_proba is not None else self.predict_proba(val.feats)
 
-    def adapt(self, feats: list[np.ndarray]) -> dict:
+    def adapt(self, feats: list[np.ndarray], weight: float = 1.0) -> dict:
         """Re-estimate the input standardisation from unlabelled clips of a new domain
-        (``feats[i]``: ``(L, T, D)``); weights stay as trained. Returns what was re-estimated."""
-        return self.adapt_from(self.adapt_moments(feats))
+        (``feats[i]``: ``(L, T, D)``); weights stay as trained. ``weight`` < 1 shrinks toward
+        the current standardisation (:meth:`adapt_toward`). Returns what was re-estimated."""
+        return self.adapt_toward(self.adapt_moments(feats), weight)
+
+    def adapt_toward(self, moments: Moments, weight: float = 1.0, base: dict | None = None) -> dict:
+        """Standardisation = ``weight`` x the one ``moments`` give + ``(1 - weight)`` x the one
+        of ``base`` (a :meth:`state` of this model; default: the current one): every floating
+        entry that :meth:`adapt_from` changes is blended."""
+        base = snapshot_state(self.state() if base is None else base)
+        self.load_state(snapshot_state(base))
+        info = self.adapt_from(moments)
+        if weight < 1:
+            self.load_state(
+                {k: blend_value(v, base.get(k), weight) for k, v in self.state().items()}
+            )
+        return info
 
     def adapt_moments(self, feats: list[np.ndarray]) -> Moments:
         """The sufficient statistics that :meth:`adapt` estimates the standardisation from
@@ -182,6 +219,16 @@ class Model(ABC):
     def adapt_from(self, moments: Moments) -> dict:
         """Set the input standardisation from accumulated :class:`Moments`."""
         raise ConfigError(f"model {self.name!r} has no input standardisation to adapt")
+
+    def set_domain(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """A model fitted on frames standardised per corpus (``normalize: corpus``) takes raw
+        ``(L, T, D)`` features from now on, standardised with the domain's frame ``mean`` /
+        ``std`` (``(L, D)``); :meth:`adapt` re-estimates them. Models that cannot carry this
+        refuse."""
+        raise ConfigError(
+            f"model {self.name!r} cannot carry a per-corpus standardisation into a saved model; "
+            "train it with normalize=none (logreg can)"
+        )
 
     def spike_stats(self, feats: list[np.ndarray]) -> dict | None:
         """Firing-rate health per spiking layer (spiking models only)."""

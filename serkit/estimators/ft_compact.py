@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from serkit.core.errors import ConfigError
-from serkit.estimators.base import Model, register
+from serkit.estimators.base import Model, blend_value, register, snapshot_state
 from serkit.estimators.torch_head import AttnPoolConfig, TorchHeadModel
 from serkit.nn.featurizer import Featurizer
 from serkit.nn.heads import AttnPoolHead, FineTunedCompactHead
@@ -151,12 +151,17 @@ class FTCompact(TorchHeadModel):
             soft_targets=soft,
         )
 
-    def adapt(self, feats: list[np.ndarray]) -> dict:
+    def adapt(self, feats: list[np.ndarray], weight: float = 1.0) -> dict:
         """The tap standardisation (``(L, D)`` mean / std of the fine-tuned student's states)
-        from unlabelled clips of a new domain."""
+        from unlabelled clips of a new domain, shrunk toward the current one by ``weight``."""
         if not feats:
             raise ConfigError("adapt needs at least one clip")
+        base = snapshot_state(self.state())
         self.body.set_stats(self._mels(feats))
+        if weight < 1:
+            self.load_state(
+                {k: blend_value(v, base.get(k), weight) for k, v in self.state().items()}
+            )
         return {
             "standardize": "student tap-state mean/std per tap and dimension",
             "clips": len(feats),

@@ -123,19 +123,64 @@ class LogReg(Model):
             self.val_proba = np.zeros((len(p) - n_fit, self.n_classes))
             self.val_proba[:, held.classes_] = held.predict_proba(self._x(p[n_fit:], self.layer))
         self.pipe = self._pipe().fit(self._x(p, self.layer), y)
+        self.domain = self.inner = None
         return FitReport(
             layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()}, chosen_C=self.C
         )
 
+    # --- the domain standardisation ------------------------------------------------------
+    # A model trained on features standardised per corpus (``normalize: corpus``) takes raw
+    # features once :meth:`set_domain` gives it the frame statistics of the domain it answers
+    # for. Frame standardisation then mean+std pooling is an affine map of the raw pooled
+    # statistics ([(m - mu) / sd, s / sd]), so the domain folds exactly into the scaler:
+    # mean_ = [mu + sd * a_m, sd * a_s], scale_ = [sd * b_m, sd * b_s] with (a, b) the scaler
+    # fitted on the standardised training clips (kept as ``inner_*``).
+    domain: tuple[np.ndarray, np.ndarray] | None = None  # (mean, std), each (L, D)
+    inner: tuple[np.ndarray, np.ndarray] | None = None  # (mean, scale) of the fitted scaler
+
+    def _layers(self) -> list[int]:
+        return list(range(self.n_layers)) if self.layer == "concat" else [int(self.layer)]
+
+    def set_domain(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """The model was fitted on frames standardised per domain; from now on it takes raw
+        ``(L, T, D)`` features and standardises them with ``mean`` / ``std`` (each ``(L, D)`` or
+        ``(L, 1, D)``, all frontend layers). :meth:`adapt` then re-estimates these."""
+        mean = np.asarray(mean, np.float64).reshape(self.n_layers, -1)
+        std = np.asarray(std, np.float64).reshape(self.n_layers, -1)
+        if self.inner is None:
+            scaler = self.pipe[0]
+            self.inner = (np.array(scaler.mean_), np.array(scaler.scale_))
+        self.domain = (mean, std)
+        a, b = (x.reshape(len(self._layers()), 2, -1) for x in self.inner)
+        mu, sd = mean[self._layers()], std[self._layers()]
+        m = np.stack([mu + sd * a[:, 0], sd * a[:, 1]], 1).reshape(-1)
+        sc = np.stack([sd * b[:, 0], sd * b[:, 1]], 1).reshape(-1)
+        scaler = self.pipe[0]
+        scaler.mean_, scaler.scale_, scaler.var_ = m, sc, sc**2
+
     def adapt_moments(self, feats: list[np.ndarray]) -> Moments:
-        """Moments of ``feats``' pooled statistics (one vector per clip: what the scaler is
-        fitted on)."""
+        """Moments of what the standardisation is estimated from: with a domain
+        (:meth:`set_domain`), the frames of every layer (``(L, D)`` sums); otherwise ``feats``'
+        pooled statistics (one vector per clip: what the scaler is fitted on)."""
         if not feats:
             raise ConfigError("adapt needs at least one clip")
+        if self.domain is not None:
+            return sum(
+                (Moments.of(np.asarray(f, np.float64), axis=1) for f in feats[1:]),
+                Moments.of(np.asarray(feats[0], np.float64), axis=1),
+            )
         return Moments.of(self._x(pooled_stats(feats), self.layer))
 
     def adapt_from(self, moments: Moments) -> dict:
-        """The scaler's mean/variance from ``moments`` (coefficients kept)."""
+        """With a domain: the domain's frame mean/std from ``moments``, folded into the scaler;
+        otherwise the scaler's mean/variance from ``moments`` (coefficients kept either way)."""
+        if self.domain is not None:
+            mean, std = moments.mean_std(var_floor=1e-10)
+            self.set_domain(mean, std)
+            return {
+                "standardize": "the domain's frame mean/std (per-corpus model)",
+                "frames": moments.n,
+            }
         scaler = self.pipe[0]
         mean, std = moments.mean_std(var_floor=0.0)
         scaler.mean_, scaler.var_ = mean, std**2
@@ -169,6 +214,16 @@ class LogReg(Model):
             "coef": lr.coef_,
             "intercept": lr.intercept_,
             "classes": lr.classes_,
+            **(
+                {}
+                if self.domain is None
+                else {
+                    "domain_mean": self.domain[0],
+                    "domain_std": self.domain[1],
+                    "inner_mean": self.inner[0],
+                    "inner_scale": self.inner[1],
+                }
+            ),
         }
 
     def load_state(self, state: dict) -> None:
@@ -187,3 +242,11 @@ class LogReg(Model):
         )
         lr.classes_ = np.asarray(state["classes"]).astype(np.int64)
         lr.n_features_in_ = lr.coef_.shape[1]
+        self.domain = self.inner = None
+        if "domain_mean" in state:  # the composed scaler above is already consistent with it
+            self.domain = tuple(
+                np.asarray(state[k], np.float64) for k in ("domain_mean", "domain_std")
+            )
+            self.inner = tuple(
+                np.asarray(state[k], np.float64) for k in ("inner_mean", "inner_scale")
+            )

@@ -226,10 +226,22 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
                 else sorted(rng.choice(js, size=k, replace=False).tolist())
             )
             m = copy.deepcopy(model)
-            m.adapt([d.feats[d.utts[test_idx[j]].id] for j in pick])
+            m.adapt(
+                [d.feats[d.utts[test_idx[j]].id] for j in pick],
+                weight=_shrink(ctx.cfg, [d.utts[test_idx[j]] for j in pick]),
+            )
             proba[js] = m.predict_proba([d.feats[d.utts[test_idx[j]].id] for j in js])
         out[f"adapt{k or 'all'}"] = proba.round(6).tolist()
     return out
+
+
+def _shrink(cfg, utts) -> float:
+    """The weight of ``utts``' statistics in an adaptation: ``s / (s + cfg.adapt_half_s)``
+    with ``s`` their seconds of audio (1 when ``adapt_half_s`` is 0)."""
+    if cfg.adapt_half_s <= 0:
+        return 1.0
+    s = float(sum(u.duration or 0.0 for u in utts))
+    return s / (s + cfg.adapt_half_s)
 
 
 def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int) -> dict:
@@ -239,23 +251,14 @@ def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int
     of them (``adapt_none``: the mean of the training corpora's statistics), the model
     unchanged. Raw features come from the feature cache."""
     from serkit.features import SpeakerNormalizer, extract_features
-    from serkit.features.normalize import SpeakerStats
 
     d, cfg = ctx.data, ctx.cfg
     by_corpus: dict[str, list[int]] = {}
     for j, i in enumerate(test_idx):
         by_corpus.setdefault(d.utts[i].corpus, []).append(j)
     raw = extract_features(d.frontend, [d.utts[i] for i in test_idx], d.cache).features
-    test_corpora = set(by_corpus)
-    train_stats = [st for c, st in d.normalizer.stats.items() if c not in test_corpora]
-    mean_stats = None  # (no other corpus, e.g. a within-corpus protocol: no adapt_none)
-    if train_stats:
-        mean_stats = SpeakerStats(
-            np.mean([st.mean for st in train_stats], axis=0).astype(np.float32),
-            np.mean([st.std for st in train_stats], axis=0).astype(np.float32),
-            0,
-            0,
-        )
+    # (no other corpus, e.g. a within-corpus protocol: None, no adapt_none)
+    mean_stats = d.normalizer.mean_stats(exclude=set(by_corpus))
     rng = np.random.default_rng(seed)
     out: dict[str, list] = {}
     for k in ([None] if mean_stats is not None else []) + list(cfg.adapt_clips):
@@ -268,6 +271,12 @@ def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int
             else:
                 pick = ids if k == 0 or k >= len(ids) else rng.choice(ids, size=k, replace=False)
                 norm.fit([raw[i] for i in pick], ["c"] * len(pick))
+                chosen = set(pick)
+                w = _shrink(cfg, [d.utts[test_idx[j]] for j, i in zip(js, ids) if i in chosen])
+                if mean_stats is not None and w < 1:  # toward the training corpora's, as adapt does
+                    st = norm.stats["c"]
+                    st.mean = w * st.mean + (1 - w) * mean_stats.mean
+                    st.std = w * st.std + (1 - w) * mean_stats.std
             # float16, as the cache stores the headline's normalised features
             feats = [norm.transform(raw[i], "c").astype(np.float16) for i in ids]
             proba[js] = model.predict_proba(feats)

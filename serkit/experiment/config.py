@@ -61,6 +61,10 @@ class ExperimentConfig:
         adapt_clips: also score each fold's model adapted without labels to each test corpus
             (:meth:`~serkit.estimators.Model.adapt`) with this many of its clips (0 = all), e.g.
             ``[10, 50, 0]``; the unadapted scores are the headline.
+        adapt_half_s: shrinkage of that adaptation, as ``serkit adapt`` does it: the statistics
+            of the ``k`` clips count ``w = s / (s + adapt_half_s)`` (``s``: their seconds of
+            audio; the deployed model counts speech seconds), the training ones ``1 - w``;
+            0 = the ``k`` clips' statistics in full (the protocol before 2026-12-05).
         max_per_corpus: train on at most this many clips of each training corpus (label-
             stratified draw per seed; 0 = all), so that a large corpus cannot dominate.
         augment: training augmentation; absent in YAML = the model's default (``eam`` for ``mll``).
@@ -85,6 +89,7 @@ class ExperimentConfig:
     val_fraction: float = 0.2
     normalize: Literal["none", "speaker", "corpus"] = "none"
     adapt_clips: list[int] = field(default_factory=list)
+    adapt_half_s: float = 60.0
     max_per_corpus: int = 0
     model: Component = field(default_factory=lambda: model_component(DEFAULT_MODEL))
     frontend: Component = field(default_factory=lambda: frontend_component(DEFAULT_FRONTEND))
@@ -131,8 +136,10 @@ class ExperimentConfig:
         d = {k: v for k, v in self.to_dict().items() if k != "seeds"}
         # settings that cannot change this result are left out (a model that reads no transcript
         # is not a new experiment because the text encoder's settings differ)
-        unused = ([] if self.reads_text else ["text", "text_shuffle_test"]) + (
-            [] if self.test_corruptions else ["babble", "noise_dir"]
+        unused = (
+            ([] if self.reads_text else ["text", "text_shuffle_test"])
+            + ([] if self.test_corruptions else ["babble", "noise_dir"])
+            + ([] if self.adapt_clips else ["adapt_half_s"])
         )
         for k in unused:
             d.pop(k)

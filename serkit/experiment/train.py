@@ -58,11 +58,10 @@ def train_model(
 ) -> TrainResult:
     """Fit ``cfg.model`` on every utterance of the manifest (``cfg.val_fraction`` of the
     speakers held out for early stopping and then refitted, as in bench) and save it to ``out``."""
-    if cfg.normalize != "none":
+    if cfg.normalize == "speaker":
         raise ConfigError(
-            f"normalize={cfg.normalize!r} is an evaluation protocol (serkit bench / tune): a "
-            "saved model "
-            "cannot carry a new speaker's statistics; train with normalize=none"
+            "normalize='speaker' is an evaluation protocol (serkit bench / tune): a saved model "
+            "cannot carry a new speaker's statistics; train with normalize=none or corpus"
         )
     data = load_dataset(cfg, run or RunConfig(), log)
     seed_everything(seed)
@@ -72,6 +71,16 @@ def train_model(
     t0 = time.time()
     report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
     calibration = calibrate(model, data.split(val_idx), min_confidence) if val_idx else {}
+    domain = None
+    if cfg.normalize == "corpus":  # from now on raw features, standardised for a domain
+        st = data.normalizer.mean_stats()
+        model.set_domain(st.mean, st.std)
+        domain = {
+            "normalize": "corpus",
+            "unadapted_statistics": "the mean of the training corpora's frame statistics "
+            f"({', '.join(sorted(data.normalizer.stats))})",
+            "adapt": "serkit adapt / adapt='online' move them toward the user's speech",
+        }
     sample = data.split(idx[:32])
     cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(
         data.encoder_macs(CLIP_S), data.dsp_macs(CLIP_S)
@@ -87,6 +96,7 @@ def train_model(
         fit_s=round(time.time() - t0, 2),
         val_speakers=data.speakers(val_idx),
         experiment=to_dict(cfg.to_dict()),
+        **({"standardisation": domain} if domain else {}),
     )
     parts = model.cost_parts(sample.feats, [u.duration for u in data.utts[:32]])
     if parts is not None:  # multimodal: energy per part and the text encoder's, per 3 s clip

@@ -83,6 +83,19 @@ class SpeakerNormalizer:
             )
         return self
 
+    def mean_stats(self, exclude=()) -> SpeakerStats | None:
+        """The average of the groups' statistics (mean of means, mean of stds), groups in
+        ``exclude`` left out: the guess for a group never seen (``None``: no group left)."""
+        sts = [st for g, st in self.stats.items() if g not in set(exclude)]
+        if not sts:
+            return None
+        return SpeakerStats(
+            np.mean([st.mean for st in sts], axis=0).astype(np.float32),
+            np.mean([st.std for st in sts], axis=0).astype(np.float32),
+            sum(st.frames for st in sts),
+            sum(st.utterances for st in sts),
+        )
+
     def transform(self, x: np.ndarray, speaker) -> np.ndarray:
         """``(L, T, D)`` -> ``(L, T, D)`` float32, standardised with ``speaker``'s statistics."""
         st = self.stats.get(str(speaker))

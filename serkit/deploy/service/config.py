@@ -19,7 +19,9 @@ class ServeConfig:
     timeline that would need more windows (duration / hop) is refused (413) before any work.
     ``max_streams``: WebSocket streams open at once (more are refused, close code 1013).
     ``stream_first_message_s`` / ``stream_idle_s``: a stream whose first message, or any later
-    message, does not come within these seconds is closed (1008 / 1001)."""
+    message, does not come within these seconds is closed (1008 / 1001). ``adapt``: ``none``
+    or ``online`` (each ``X-Client-ID`` gets its own standardisation that follows the speech it
+    sent; :mod:`serkit.deploy.service.clients`), for at most ``max_clients`` clients."""
 
     models: dict[str, str] = field(default_factory=lambda: {"default": "default"})
     max_upload_mb: float = 25.0
@@ -35,3 +37,5 @@ class ServeConfig:
     max_streams: int = 8
     stream_first_message_s: float = 10.0
     stream_idle_s: float = 30.0
+    adapt: str = "none"
+    max_clients: int = 1000

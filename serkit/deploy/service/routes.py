@@ -7,7 +7,7 @@ import time
 from fastapi import File, Form, Query, Request, UploadFile
 
 from serkit.core.cost import ENERGY_CONVENTION
-from serkit.core.errors import AudioError
+from serkit.core.errors import AudioError, ConfigError
 from serkit.deploy.bundles import card_headline
 from serkit.deploy.service.config import STATUS_OF_KIND, ServeConfig
 from serkit.deploy.service.errors import ApiError
@@ -131,6 +131,16 @@ def docs_page(schema: dict) -> str:
 
 def add_audio_routes(app, recs: dict, cfg: ServeConfig, gate: Gate) -> None:
     from serkit.audio.io import AudioConfig, load_audio_bytes
+    from serkit.deploy.service.clients import ClientAdaptations
+
+    if cfg.adapt not in ("none", "online"):
+        raise ConfigError(f"adapt must be 'none' or 'online', got {cfg.adapt!r}")
+    clients = ClientAdaptations(cfg.max_clients) if cfg.adapt == "online" else None
+    if clients is not None:  # a model that cannot adapt refuses now, not on a user's request
+        for n, r in recs.items():
+            if not getattr(r, "reads_text", False):
+                clients.check(n, r)
+    app.state.clients = clients
 
     default = next(iter(recs))
     max_bytes = int(cfg.max_upload_mb * 1024 * 1024)
@@ -165,6 +175,10 @@ def add_audio_routes(app, recs: dict, cfg: ServeConfig, gate: Gate) -> None:
     ):
         t0 = time.perf_counter()
         name, rec = pick(model)
+        client = request.headers.get("x-client-id") if clients is not None else None
+        lock = None
+        if client is not None and not getattr(rec, "reads_text", False):
+            rec, lock = clients.get(name, rec, client)
         if text is not None and not getattr(rec, "reads_text", False):
             raise ApiError(
                 422,
@@ -178,9 +192,12 @@ def add_audio_routes(app, recs: dict, cfg: ServeConfig, gate: Gate) -> None:
             t1 = time.perf_counter()
             x, rate = decode(data, file.filename or "<upload>", rec, cfg.max_audio_s)
             t2 = time.perf_counter()
-            p = rec.classify(
-                [(x, rate, file.filename or "<upload>")], t2, None if text is None else [text]
-            )[0]
+            sig = [(x, rate, file.filename or "<upload>")]
+            if lock is None:
+                p = rec.classify(sig, t2, None if text is None else [text])[0]
+            else:
+                with lock:  # one client's answers and updates in order
+                    p = rec.classify(sig, t2)[0]
             return p, (t2 - t1), time.perf_counter() - t2
 
         try:
@@ -198,6 +215,18 @@ def add_audio_routes(app, recs: dict, cfg: ServeConfig, gate: Gate) -> None:
             "probabilities": p.probabilities,
             "dimensions": p.dimensions,
             "duration": round(p.duration, 3),
+            **(
+                {}
+                if lock is None
+                else {
+                    "adaptation": {
+                        "client": client,
+                        "clips": rec.online.clips,
+                        "speech_s": round(rec.online.speech_s, 2),
+                        "weight": rec.online.weight,
+                    }
+                }
+            ),
             "timing_ms": {
                 "decode": round(dec_s * 1000, 2),
                 "inference": round(inf_s * 1000, 2),

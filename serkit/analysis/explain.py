@@ -100,7 +100,7 @@ class Explainer:
         self.rec, self.top_frac = rec, top_frac
         self.win, self.hop = occlusion_win_s, occlusion_hop_s
         self.has_gradient = (
-            isinstance(rec.model, TorchHeadModel)
+            (isinstance(rec.model, TorchHeadModel) or hasattr(rec.model, "torch_head"))
             and hasattr(rec.frontend, "encoder")
             and hasattr(rec.frontend, "layer_indices")
         )
@@ -128,9 +128,14 @@ class Explainer:
         with torch.enable_grad():
             states = fe.encoder(mel[None], torch.tensor([mel.shape[1]]))
             t2 = (mel.shape[1] + 1) // 2
-            x = torch.stack([states[s][0, :t2] for s in fe.layer_indices])[None]  # (1, L, T2, D)
-            x = pool_frames_torch(x, model.config.pool)
-            net = model.net.eval()
+            layers = list(fe.layer_indices)
+            if hasattr(model, "torch_head"):  # logreg: the states it reads, unpooled
+                layers = [layers[i] for i in model.states_read()]
+                net = model.torch_head()
+            else:
+                net = model.net.eval()
+            x = torch.stack([states[s][0, :t2] for s in layers])[None]  # (1, L, T2, D)
+            x = pool_frames_torch(x, getattr(model.config, "pool", 1))
             logits = net(x, torch.ones(1, x.shape[2], dtype=torch.bool))
             torch.log_softmax(logits, 1)[0, target].backward()
         g = mel.grad.detach().numpy()

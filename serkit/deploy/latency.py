@@ -91,8 +91,13 @@ def _export_head_int8(model, out: Path) -> int:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    net = model.net.eval()
-    x = torch.randn(1, model.n_layers, 40, model.dim)
+    layers = model.n_layers
+    if hasattr(model, "net"):
+        net = model.net.eval()
+    else:  # logreg: its pooled-statistics head (the states it reads)
+        net = model.torch_head()
+        layers = len(model.states_read())
+    x = torch.randn(1, layers, 40, model.dim)
     m = torch.ones(1, 40, dtype=torch.bool)
     fp = out.with_suffix(".fp32.onnx")
     with warnings.catch_warnings():

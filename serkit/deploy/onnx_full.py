@@ -62,32 +62,6 @@ class FullPipeline(nn.Module):
         return torch.softmax(self.net(x, mask), dim=-1)
 
 
-class PooledLogReg(nn.Module):
-    """A fitted ``logreg`` as a torch head: ``(1, L, T, D)`` states (the layers it reads) ->
-    mean and population std over frames -> its scaler -> its linear map -> logits ``(1, C)``
-    (classes it never saw get -inf: probability 0, as :meth:`LogReg.predict_proba`)."""
-
-    def __init__(self, state: dict, n_classes: int):
-        super().__init__()
-        f64 = {k: np.asarray(state[k], np.float64) for k in ("scaler_mean", "scaler_scale")}
-        coef, b = np.asarray(state["coef"]), np.asarray(state["intercept"])
-        if coef.shape[0] == 1:  # binary: sigmoid(l) = softmax([0, l])
-            coef, b = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.0], b])
-        full_w = np.zeros((n_classes, coef.shape[1]))
-        full_b = np.full(n_classes, -np.inf)
-        cls = np.asarray(state["classes"]).astype(int)
-        full_w[cls], full_b[cls] = coef, b
-        # fold the scaler into the linear map: ((v - m) / s) W^T + b = v (W / s)^T + (b - W m / s)
-        w = full_w / f64["scaler_scale"]
-        self.register_buffer("weight", torch.tensor(w, dtype=torch.float32))
-        bias = np.where(np.isfinite(full_b), full_b - w @ f64["scaler_mean"], -1e9)
-        self.register_buffer("bias", torch.tensor(bias, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        v = torch.cat([x.mean(2), x.std(2, unbiased=False)], dim=-1)  # (1, L, 2D)
-        return v.reshape(v.shape[0], -1) @ self.weight.T + self.bias
-
-
 def _logreg_pipeline(model, frontend_spec: dict) -> tuple[FullPipeline, dict]:
     """A Whisper frontend's encoder cut after the state(s) ``logreg`` reads, + its head."""
     from serkit.features.whisper import VARIANTS, model_dir
@@ -102,12 +76,11 @@ def _logreg_pipeline(model, frontend_spec: dict) -> tuple[FullPipeline, dict]:
             "CTranslate2's final LayerNorm)"
         )
     states = list(frontend_spec["config"].get("layers") or range(total + 1))
-    if model.layer != "concat":
-        states = [states[int(model.layer)]]
+    states = [states[i] for i in model.states_read()]
     enc = WhisperEncoder(
         read_encoder_weights(str(model_dir(variant) / "model.bin")), n_layers=max(states)
     )
-    pipe = FullPipeline(enc, states, 1, PooledLogReg(model.state(), model.n_classes)).eval()
+    pipe = FullPipeline(enc, states, 1, model.torch_head()).eval()
     return pipe, {
         "states": states,
         "encoder_blocks": max(states),

@@ -161,6 +161,16 @@ class Recognizer(Runner):
         layer (e.g. a multimodal one)."""
         import torch
 
+        x, rate, _ = self.signal(audio, sr)
+        spans = (
+            [(0, x.size)]
+            if x.size / rate <= self.whole_file.single_s
+            else self.whole_file.spans(x.size, rate)
+        )
+        w = np.array([b - a for a, b in spans], dtype=np.float64)
+        if hasattr(self.model, "embedding"):  # a model that names its own (logreg)
+            vecs = self.model.embedding(self.features([(x[a:b], rate, "") for a, b in spans]))
+            return (vecs * (w / w.sum())[:, None]).sum(0).astype(np.float32)
         net = getattr(self.model, "net", None)
         outs = [
             m
@@ -169,12 +179,6 @@ class Recognizer(Runner):
         ]
         if len(outs) != 1 or not isinstance(outs[0], torch.nn.Linear) or self.reads_text:
             raise ConfigError(f"model {self.model.name!r} has no single pooled embedding to return")
-        x, rate, _ = self.signal(audio, sr)
-        spans = (
-            [(0, x.size)]
-            if x.size / rate <= self.whole_file.single_s
-            else self.whole_file.spans(x.size, rate)
-        )
         got: list[torch.Tensor] = []
         hook = outs[0].register_forward_pre_hook(lambda mod, args: got.append(args[0].detach()))
         try:
@@ -182,7 +186,6 @@ class Recognizer(Runner):
         finally:
             hook.remove()
         vecs = torch.cat(got).numpy()
-        w = np.array([b - a for a, b in spans], dtype=np.float64)
         return (vecs * (w / w.sum())[:, None]).sum(0).astype(np.float32)
 
     #: seconds of speech below which :meth:`adapt` refuses (statistics of less are noise)

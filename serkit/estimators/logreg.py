@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -22,6 +23,32 @@ from serkit.estimators.base import FitReport, Model, Moments, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
 
 CONCAT = -1  # the stored layer code of ``layer: concat``
+
+
+class PooledLogReg(torch.nn.Module):
+    """A fitted ``logreg`` as a torch head: ``(1, L, T, D)`` states (the layers it reads) ->
+    mean and population std over frames -> its scaler -> its linear map -> logits ``(1, C)``
+    (classes it never saw get -inf: probability 0, as :meth:`LogReg.predict_proba`)."""
+
+    def __init__(self, state: dict, n_classes: int):
+        super().__init__()
+        f64 = {k: np.asarray(state[k], np.float64) for k in ("scaler_mean", "scaler_scale")}
+        coef, b = np.asarray(state["coef"]), np.asarray(state["intercept"])
+        if coef.shape[0] == 1:  # binary: sigmoid(l) = softmax([0, l])
+            coef, b = np.concatenate([np.zeros_like(coef), coef]), np.concatenate([[0.0], b])
+        full_w = np.zeros((n_classes, coef.shape[1]))
+        full_b = np.full(n_classes, -np.inf)
+        cls = np.asarray(state["classes"]).astype(int)
+        full_w[cls], full_b[cls] = coef, b
+        # fold the scaler into the linear map: ((v - m) / s) W^T + b = v (W / s)^T + (b - W m / s)
+        w = full_w / f64["scaler_scale"]
+        self.register_buffer("weight", torch.tensor(w, dtype=torch.float32))
+        bias = np.where(np.isfinite(full_b), full_b - w @ f64["scaler_mean"], -1e9)
+        self.register_buffer("bias", torch.tensor(bias, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        v = torch.cat([x.mean(2), x.std(2, unbiased=False)], dim=-1)  # (1, L, 2D)
+        return v.reshape(v.shape[0], -1) @ self.weight.T + self.bias
 
 
 @dataclass
@@ -187,6 +214,18 @@ class LogReg(Model):
         scaler.scale_ = np.where(scaler.var_ > 1e-12, np.sqrt(scaler.var_), 1.0)
         return {"standardize": "scaler mean/variance of the pooled statistics", "clips": moments.n}
 
+    def states_read(self) -> list[int]:
+        """The frontend layers this model reads (``(L, T, D)`` indices)."""
+        return self._layers()
+
+    def torch_head(self) -> PooledLogReg:
+        """This fitted model as a torch module on the states it reads (ONNX export, gradients)."""
+        return PooledLogReg(self.state(), self.n_classes).eval()
+
+    def embedding(self, feats: list[np.ndarray]) -> np.ndarray:
+        """``(N, F)``: the standardised pooled statistics, the vector the linear map reads."""
+        return self.pipe[0].transform(self._x(pooled_stats(feats), self.layer)).astype(np.float32)
+
     def predict_proba(self, feats: list[np.ndarray]) -> np.ndarray:
         proba = self.pipe.predict_proba(self._x(pooled_stats(feats), self.layer))
         out = np.zeros((len(feats), self.n_classes))
@@ -226,7 +265,32 @@ class LogReg(Model):
             ),
         }
 
+    _KEYS = ("layer", "scaler_mean", "scaler_scale", "scaler_var", "coef", "intercept", "classes")
+    _DOMAIN_KEYS = ("domain_mean", "domain_std", "inner_mean", "inner_scale")
+
     def load_state(self, state: dict) -> None:
+        keys = set(state)
+        want = set(self._KEYS) | (set(self._DOMAIN_KEYS) if "domain_mean" in keys else set())
+        if keys != want:
+            raise ValueError(
+                f"logreg state: missing {sorted(want - keys)}, unexpected {sorted(keys - want)}"
+            )
+        f = int(np.asarray(state["coef"]).shape[-1])
+        shapes = {k: tuple(np.shape(state[k])) for k in keys if k != "layer"}
+        ok = (
+            all(shapes[k] == (f,) for k in ("scaler_mean", "scaler_scale", "scaler_var"))
+            and shapes["intercept"] == (np.shape(state["coef"])[0],)
+            and shapes["classes"][0]
+            in ((2,) if shapes["intercept"] == (1,) else shapes["intercept"])
+            and all(
+                shapes[k] == (self.n_layers, self.dim)
+                for k in ("domain_mean", "domain_std")
+                if k in keys
+            )
+            and all(shapes[k] == (f,) for k in ("inner_mean", "inner_scale") if k in keys)
+        )
+        if not ok:
+            raise ValueError(f"logreg state: inconsistent shapes {shapes}")
         code = int(np.asarray(state["layer"]).ravel()[0])
         self.layer = "concat" if code == CONCAT else code
         self.pipe = self._pipe()

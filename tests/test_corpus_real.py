@@ -66,8 +66,8 @@ def test_int8_onnx_agrees_with_pytorch_on_emodb(tmp_path):
     """Issue 6: int8 top-1 agreement >= 98% for the 7-class `emodb` bundle (every 5th EmoDB
     clip: 107) and the `tiny` bundle (every 3rd EmoDB clip of its 4 classes: 113). The default
     since 2026-12-05 (logreg on Whisper base, strongly regularised: flatter probabilities, more
-    near-ties) agrees on 97.3 % of those 113 clips (measured; quantising the MatMuls only: 96.5 %),
-    so its bar is 97 %; its `--engine auto` path runs the fp32 export, which agrees exactly
+    near-ties) agrees on 97.3 % of those 113 clips (this test's own measurement), so its bar is
+    97 %; its `--engine auto` path runs the fp32 export, which agrees exactly
     (`serkit export default --onnx m.onnx --int8 --check manifests/emodb.jsonl`)."""
     import serkit
     from serkit.deploy.onnx_check import check_full_onnx

@@ -247,17 +247,21 @@ def export_full_onnx(
 
         # the head's own matrix stays float: tiny, and a pooled-statistics head (logreg) reads
         # inputs of very different scales that per-tensor activation quantisation would blur
-        head = [
-            n.name
-            for n in onnx.load(str(fp32), load_external_data=False).graph.node
-            if n.name.startswith("/net/") and n.op_type in ("MatMul", "Gemm")
-        ]
+        head = (
+            [
+                n.name
+                for n in onnx.load(str(fp32), load_external_data=False).graph.node
+                if n.name.startswith("/net/") and n.op_type in ("MatMul", "Gemm")
+            ]
+            if model.name == "logreg"
+            else None
+        )
         quantize_dynamic(
             str(fp32),
             str(out),
             weight_type=QuantType.QInt8,
             op_types_to_quantize=facts.get("quantize_ops"),
-            nodes_to_exclude=head if model.name == "logreg" else None,
+            nodes_to_exclude=head,
         )
         fp32.unlink()
     write_metadata(

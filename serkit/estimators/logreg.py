@@ -165,7 +165,8 @@ class LogReg(Model):
     domain: tuple[np.ndarray, np.ndarray] | None = None  # (mean, std), each (L, D)
     inner: tuple[np.ndarray, np.ndarray] | None = None  # (mean, scale) of the fitted scaler
 
-    def _layers(self) -> list[int]:
+    def states_read(self) -> list[int]:
+        """The frontend layers this model reads (``(L, T, D)`` indices)."""
         return list(range(self.n_layers)) if self.layer == "concat" else [int(self.layer)]
 
     def set_domain(self, mean: np.ndarray, std: np.ndarray) -> None:
@@ -178,8 +179,8 @@ class LogReg(Model):
             scaler = self.pipe[0]
             self.inner = (np.array(scaler.mean_), np.array(scaler.scale_))
         self.domain = (mean, std)
-        a, b = (x.reshape(len(self._layers()), 2, -1) for x in self.inner)
-        mu, sd = mean[self._layers()], std[self._layers()]
+        a, b = (x.reshape(len(self.states_read()), 2, -1) for x in self.inner)
+        mu, sd = mean[self.states_read()], std[self.states_read()]
         m = np.stack([mu + sd * a[:, 0], sd * a[:, 1]], 1).reshape(-1)
         sc = np.stack([sd * b[:, 0], sd * b[:, 1]], 1).reshape(-1)
         scaler = self.pipe[0]
@@ -191,11 +192,11 @@ class LogReg(Model):
         pooled statistics (one vector per clip: what the scaler is fitted on)."""
         if not feats:
             raise ConfigError("adapt needs at least one clip")
-        if self.domain is not None:
-            return sum(
-                (Moments.of(np.asarray(f, np.float64), axis=1) for f in feats[1:]),
-                Moments.of(np.asarray(feats[0], np.float64), axis=1),
-            )
+        if self.domain is not None:  # frames of every layer, (L, D) sums
+            total = Moments.of(feats[0], axis=1)
+            for f in feats[1:]:
+                total = total + Moments.of(f, axis=1)
+            return total
         return Moments.of(self._x(pooled_stats(feats), self.layer))
 
     def adapt_from(self, moments: Moments) -> dict:
@@ -213,10 +214,6 @@ class LogReg(Model):
         scaler.mean_, scaler.var_ = mean, std**2
         scaler.scale_ = np.where(scaler.var_ > 1e-12, np.sqrt(scaler.var_), 1.0)
         return {"standardize": "scaler mean/variance of the pooled statistics", "clips": moments.n}
-
-    def states_read(self) -> list[int]:
-        """The frontend layers this model reads (``(L, T, D)`` indices)."""
-        return self._layers()
 
     def torch_head(self) -> PooledLogReg:
         """This fitted model as a torch module on the states it reads (ONNX export, gradients)."""

@@ -228,8 +228,11 @@ def test_distill_on_tiny_synthetic_audio(tmp_path, monkeypatch):
     h = fe.provenance["history"]
     assert h[-1]["train_loss"] < h[0]["train_loss"]
     assert fe.extract(tone_clip(0.8), 16000).shape[0] == 2
+    assert fe.provenance["teacher"]["frontend"] == "whisper-tiny-layers"
     with pytest.raises(ConfigError, match="one state per tap"):
         D.distill(utts, out, D.DistillConfig(student=SMALL, teacher_layers=[0]), cache)
+    with pytest.raises(ConfigError, match="teacher must be one of"):
+        D.distill(utts, out, D.DistillConfig(student=SMALL, teacher="hf:x", teacher_layers=[0, 1]))
     # same config again: resumes after the last epoch, no training step, same result
     r2 = D.distill(utts, tmp_path / "st.safetensors", cfg, cache, log=lambda *_: None)
     assert r2["final"] == r["final"]
@@ -511,3 +514,11 @@ def test_ft_compact_exports_one_onnx_file_from_log_mel(tmp_path):
     other = build_model({"name": "attnpool", "pool": 1}, 3, 1, 80)
     with pytest.raises(Exception, match="for ft-compact"):
         export_full_onnx(other, fe.spec(), ["a", "b", "c"], tmp_path / "g.onnx")
+
+
+def test_distill_teacher_can_be_whisper_base():
+    """Issue 32 groundwork: the teacher is a setting; Whisper base gives 512-d states."""
+    from serkit.training.distill import DistillConfig, teacher_frontend
+
+    fe = teacher_frontend(DistillConfig(teacher="whisper-base-layers", teacher_layers=[1, 2, 3]))
+    assert fe.name == "whisper-base-layers" and fe.dim == 512

@@ -227,3 +227,43 @@ def test_native_rate_frontend_cost_is_counted_at_the_files_rate(tmp_path, tone_w
     )
     assert d.encoder_macs(3.0) == fe.encoder_macs(3.0, 48000)
     assert fe.encoder_macs(3.0, 48000) > 2.9 * fe.encoder_macs(3.0, 16000)
+
+
+def test_mfcc_chroma_matches_the_public_reslstm_recipe(tmp_path):
+    """Issue 33, feature parity: serkit's ``mfcc-chroma`` on a RAVDESS-named 48 kHz 16-bit file,
+    through the real extraction path (manifest utterance -> loader -> frontend), equals the
+    public ResLSTM-SER notebook's ``extract_features`` (Mak-Sim/ResLSTM-SER, train.ipynb:
+    ``librosa.load(sr=None)``, ``librosa.feature.mfcc(n_mfcc=34, n_fft=4096, hop_length=2048)``,
+    ``librosa.feature.chroma_stft(y=..., n_chroma=12, n_fft=4096, hop_length=2048)``, no
+    padding or truncation; its global normalisation is a protocol matter, not the feature's)."""
+    import librosa
+    import soundfile as sf
+
+    from serkit.data.manifest import Utterance
+    from serkit.features import FeatureCache, build_frontend, extract_features
+
+    sr, n = 48000, 72000  # 1.5 s, RAVDESS's rate
+    t = np.arange(n) / sr
+    f0 = 180 + 30 * np.sin(2 * np.pi * 3 * t)  # a voiced, gliding tone with harmonics and noise
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 8)) * 0.2
+    x += 0.01 * np.random.default_rng(0).normal(size=n)
+    path = tmp_path / "Actor_07" / "03-01-05-01-01-01-07.wav"
+    path.parent.mkdir()
+    sf.write(path, x, sr, subtype="PCM_16")
+
+    fe = build_frontend("mfcc-chroma")
+    utt = Utterance(id="r", audio=str(path), duration=1.5, label="anger", speaker="07")
+    got = extract_features(fe, [utt], FeatureCache(tmp_path / "c"), progress=False).features["r"]
+
+    audio, rate = librosa.load(path, sr=None)  # the public recipe, line for line
+    mfcc = librosa.feature.mfcc(y=audio, sr=rate, n_mfcc=34, n_fft=4096, hop_length=2048).T
+    chroma = librosa.feature.chroma_stft(
+        y=audio, sr=rate, n_fft=4096, n_chroma=12, hop_length=2048
+    ).T
+    want = np.concatenate([mfcc, chroma], axis=1)
+    assert rate == 48000 and want.shape == (1 + n // 2048, 46)
+    assert got.shape == (1,) + want.shape
+    # the cache stores float16: its rounding (0.06 at a magnitude of 150) is all that differs
+    assert np.abs(got[0].astype(np.float32) - want).max() < 1e-3 * np.abs(want).max()
+    assert np.abs(got[0, :, 34:].astype(np.float32) - want[:, 34:]).max() < 1e-3  # chroma in [0, 1]

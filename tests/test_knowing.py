@@ -538,6 +538,30 @@ def test_per_corpus_model_is_trained_adapted_and_exported_with_its_domain(tmp_pa
         train_model(bad, tmp_path / "no.pt", run=run, log=lambda *a: None)
 
 
+def test_train_with_training_clips_standardised_per_speaker(tmp_path):
+    """Issue 31: ``serkit train --set normalize=corpus --set train_norm=speaker`` fits on
+    per-speaker standardised clips and still saves a per-corpus domain (the mean of the training
+    corpora's statistics); the provenance says how the training clips were standardised."""
+    from serkit.deploy.recognizer import Recognizer
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.train import train_model
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb"), speakers=2)
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    sets = ["frontend=whisper-tiny-layers", "normalize=corpus", "model.layer=1", "model.C=0.1"]
+    for tn in ("same", "speaker"):
+        cfg = load_experiment(None, sets + [f"train_norm={tn}"], manifest=str(m), model="logreg")
+        train_model(cfg, tmp_path / f"{tn}.pt", run=run, log=lambda *a: None)
+    same, spk = Recognizer(tmp_path / "same.pt"), Recognizer(tmp_path / "speaker.pt")
+    st = spk.provenance["standardisation"]
+    assert "speaker's statistics" in st["training_clips"]
+    assert "corpus's statistics" in same.provenance["standardisation"]["training_clips"]
+    assert np.allclose(spk.model.domain[0], same.model.domain[0])  # the same corpus domain
+    sig = [spk.signal(c) for c in sorted((tmp_path / "cb").rglob("*.wav"))[:4]]
+    assert not np.allclose(spk.probabilities(sig), same.probabilities(sig))
+
+
 def test_service_adapts_online_per_client(toy_model):
     """Issue 31 item 3: ``serkit serve --adapt online``: each X-Client-ID gets a
     standardisation that follows the clips it sent (the answer after n clips equals offline

@@ -366,3 +366,54 @@ def _plain(m, z):
     logits = x @ lr.coef_.T + lr.intercept_
     e = np.exp(logits - logits.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
+
+
+def test_training_clips_standardised_per_speaker_exactly():
+    """Issue 31: ``train_norm=speaker`` gives the training split each clip standardised with
+    its own speaker's raw frame statistics (derived exactly from the corpus-standardised
+    table), ``corpus+speaker`` both copies; the test side is untouched; the option needs
+    ``normalize=corpus`` and a speaker on every training clip, and changes the fingerprint."""
+    from serkit.core.errors import ConfigError
+    from serkit.experiment.config import load_experiment
+    from serkit.experiment.dataset import Dataset
+    from serkit.features.normalize import SpeakerNormalizer, normalize_features
+
+    rng = np.random.default_rng(1)
+    utts, raw = [], {}
+    for c, off in (("ca", 0.0), ("cb", 4.0)):
+        for s in range(2):
+            for i in range(6):
+                u = _u(len(utts), "anger" if i % 2 else "sadness", c, s)
+                utts.append(u)
+                raw[u.id] = (rng.normal(0, 1 + s, (2, 20 + i, 3)) + off + 2 * s).astype(np.float32)
+    feats, norm = normalize_features(raw, {u.id: u.corpus for u in utts}, "corpus")
+    d = Dataset(utts, feats, ["anger", "sadness"], None, None, normalizer=norm)
+    idx = [0, 3, 7, 13, 20]
+    direct = SpeakerNormalizer().fit(
+        [raw[u.id] for u in utts], [f"{u.corpus}/{u.speaker}" for u in utts]
+    )
+    spk = d.fit_split(idx, "speaker")
+    for j, i in enumerate(idx):
+        want = direct.transform(raw[utts[i].id], f"{utts[i].corpus}/{utts[i].speaker}")
+        assert np.abs(spk.feats[j].astype(np.float32) - want).max() < 0.02  # float16 table
+        assert abs(float(want.mean())) < 3  # the speaker's offset is gone
+    same = d.fit_split(idx)
+    assert all(a is b for a, b in zip(same.feats, d.split(idx).feats))
+    both = d.fit_split(idx, "corpus+speaker")
+    assert len(both) == 2 * len(idx) and list(both.labels) == list(same.labels) * 2
+    assert both.ids[len(idx) :] == [f"{i}#speaker" for i in same.ids]
+    assert both.corpora == same.corpora * 2
+    assert np.array_equal(both.feats[len(idx) + 1], spk.feats[1])
+    with pytest.raises(ConfigError, match="not with augmentation"):
+        d.fit_split(idx, "speaker", variants=[[] for _ in idx])
+    utts[0].speaker = None
+    d2 = Dataset(utts, feats, ["anger", "sadness"], None, None, normalizer=norm)
+    with pytest.raises(ConfigError, match="speaker id"):
+        d2.fit_split(idx, "speaker")
+    with pytest.raises(ConfigError, match="needs normalize=corpus"):
+        load_experiment(None, ["train_norm=speaker"], manifest="m.jsonl", model="logreg")
+    a = load_experiment(None, ["normalize=corpus"], manifest="m.jsonl", model="logreg")
+    b = load_experiment(
+        None, ["normalize=corpus", "train_norm=speaker"], manifest="m.jsonl", model="logreg"
+    )
+    assert a.fingerprint({}) != b.fingerprint({})

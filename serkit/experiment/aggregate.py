@@ -151,6 +151,16 @@ def definitions(cfg: ExperimentConfig) -> dict[str, str]:
             "all of "
             "its utterances (no labels; transductive for the test corpus)"
         )
+    if cfg.train_norm != "same":
+        defs["train_norm"] = (
+            f"{cfg.train_norm}: the training clips z-scored "
+            + (
+                "with their own speaker's frame statistics"
+                if cfg.train_norm == "speaker"
+                else "twice, with their corpus's and with their speaker's frame statistics"
+            )
+            + " (validation speakers too); test clips as normalize says"
+        )
     if cfg.normalize == "speaker":
         defs["normalize"] = (
             "speaker: every speaker's frame features z-scored with that speaker's own mean/std "

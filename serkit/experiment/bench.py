@@ -78,9 +78,13 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     else:
         # augmented variants: partners from the fit speakers only (validation variants, used only
         # by a refit on train + validation, may also take validation partners); never the test fold
+        # (validation speakers are training speakers: standardised as the fit clips are)
+        tn = ctx.cfg.train_norm
         report = model.fit(
-            d.split(fit_idx, _variants(ctx, fit_idx, fit_idx)),
-            d.split(val_idx, _variants(ctx, val_idx, fit_idx + val_idx)) if val_idx else None,
+            d.fit_split(fit_idx, tn, _variants(ctx, fit_idx, fit_idx)),
+            d.fit_split(val_idx, tn, _variants(ctx, val_idx, fit_idx + val_idx))
+            if val_idx
+            else None,
             seed,
         )
     fit_s = time.time() - t0
@@ -88,7 +92,8 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
         from serkit.core.calibration import fit_temperature
 
-        temperature = fit_temperature(model.validation_proba(d.split(val_idx)), d.y[val_idx])
+        vs = d.fit_split(val_idx, ctx.cfg.train_norm)
+        temperature = fit_temperature(model.validation_proba(vs), vs.labels)
     test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)
     adapted = _adapted(ctx, model, fold.test, test.ids, seed) if ctx.cfg.adapt_clips else None

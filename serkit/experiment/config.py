@@ -57,6 +57,13 @@ class ExperimentConfig:
             speaker, unlabelled; only meaningful when every speaker shows several emotions);
             ``corpus``: the same per corpus (each test corpus with its own unlabelled statistics:
             what ``serkit adapt`` does for a deployed model).
+        train_norm: how the TRAINING clips are standardised: ``same`` (as ``normalize``
+            says); with ``normalize: corpus`` also ``speaker`` (each training clip with its own
+            speaker's frame statistics, which removes the speaker's habitual level from what the
+            classifier learns; test clips, adaptation and a saved model's domain stay per corpus)
+            or ``corpus+speaker`` (both copies of every training clip); validation clips
+            (training speakers held out) are standardised the same way. Needs a speaker id on
+            every training clip; not with augmentation banks or transcripts.
         model, frontend: registered components with their typed configs.
         adapt_clips: also score each fold's model adapted without labels to each test corpus
             (:meth:`~serkit.estimators.Model.adapt`) with this many of its clips (0 = all), e.g.
@@ -88,6 +95,7 @@ class ExperimentConfig:
     seed_base: int = 0
     val_fraction: float = 0.2
     normalize: Literal["none", "speaker", "corpus"] = "none"
+    train_norm: Literal["same", "speaker", "corpus+speaker"] = "same"
     adapt_clips: list[int] = field(default_factory=list)
     adapt_half_s: float = 60.0
     max_per_corpus: int = 0
@@ -99,6 +107,20 @@ class ExperimentConfig:
     test_corruptions: list[str] = field(default_factory=list)
     babble: str = ""
     noise_dir: str = ""
+
+    def __post_init__(self):
+        if self.train_norm != "same":
+            if self.normalize != "corpus":
+                raise ConfigError(
+                    f"train_norm={self.train_norm} standardises training clips per speaker while "
+                    "test corpora are standardised per corpus: it needs normalize=corpus (got "
+                    f"{self.normalize})"
+                )
+            if self.augment.name != "none" or self.reads_text:
+                raise ConfigError(
+                    f"train_norm={self.train_norm} is not built for augmentation banks or models "
+                    "that read transcripts; use train_norm=same"
+                )
 
     @property
     def reads_text(self) -> bool:
@@ -140,6 +162,7 @@ class ExperimentConfig:
             ([] if self.reads_text else ["text", "text_shuffle_test"])
             + ([] if self.test_corruptions else ["babble", "noise_dir"])
             + ([] if self.adapt_clips else ["adapt_half_s"])
+            + ([] if self.train_norm != "same" else ["train_norm"])
         )
         for k in unused:
             d.pop(k)

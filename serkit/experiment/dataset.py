@@ -6,6 +6,7 @@ unusable files dropped -> label index -> speaker normalisation -> :class:`Datase
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class Dataset:
     text_encoder: TextEncoder | None = None
 
     def __post_init__(self):
+        self._spk_norm: SpeakerNormalizer | None = None
         self.y = np.array([self.labels.index(u.label) for u in self.utts])
         self.soft = label_distributions(self.utts, self.labels)
 
@@ -105,6 +107,61 @@ class Dataset:
             None if self.soft is None else self.soft[idx],
             [self.utts[i].corpus for i in idx],
         )
+
+    def fit_split(self, idx: list[int], train_norm: str = "same", variants=None) -> Split:
+        """The training (fit or validation) :class:`~serkit.estimators.Split` of ``idx`` under
+        ``train_norm``
+        (:class:`~serkit.experiment.config.ExperimentConfig`): ``same`` = :meth:`split`;
+        ``speaker`` = each clip standardised with its own speaker's frame statistics;
+        ``corpus+speaker`` = both copies (``2 * len(idx)`` items, the second ids suffixed
+        ``#speaker``).
+
+        ``feats`` here are corpus-standardised, ``z = (x - m_c) / s_c``; standardising ``z``
+        with a speaker's statistics of ``z`` is exactly standardising ``x`` with the
+        speaker's statistics of ``x``, so no raw feature is re-read. The statistics use every
+        clip of the speaker in this dataset (no labels); a speaker never spans two corpora
+        (the key is ``corpus/speaker``)."""
+        base = self.split(idx, variants)
+        if train_norm == "same":
+            return base
+        if train_norm not in ("speaker", "corpus+speaker"):
+            raise ConfigError(
+                f"train_norm must be same, speaker or corpus+speaker, got {train_norm!r}"
+            )
+        if variants is not None or self.text is not None:
+            raise ConfigError(f"train_norm={train_norm}: not with augmentation or transcripts")
+        norm = self._speaker_view()
+        keys = [self._speaker_key(self.utts[i]) for i in idx]
+        spk = [norm.transform(f, k).astype(np.float16) for f, k in zip(base.feats, keys)]
+        if train_norm == "speaker":
+            return dataclasses.replace(base, feats=spk)
+        return Split(
+            base.feats + spk,
+            np.concatenate([base.labels, base.labels]),
+            base.speakers * 2,
+            base.ids + [f"{i}#speaker" for i in base.ids],
+            None,
+            None if base.soft is None else np.concatenate([base.soft, base.soft]),
+            None if base.corpora is None else base.corpora * 2,
+        )
+
+    @staticmethod
+    def _speaker_key(u: Utterance) -> str:
+        if u.speaker is None:
+            raise ConfigError(
+                f"train_norm by speaker needs a speaker id on every training clip ({u.id} has none)"
+            )
+        return f"{u.corpus}/{u.speaker}"
+
+    def _speaker_view(self) -> SpeakerNormalizer:
+        """Per-speaker statistics of ``feats`` (fitted once, statistics only: no second copy
+        of the features is kept)."""
+        if self._spk_norm is None:
+            ids = [u.id for u in self.utts]
+            self._spk_norm = SpeakerNormalizer().fit(
+                [self.feats[i] for i in ids], [self._speaker_key(u) for u in self.utts]
+            )
+        return self._spk_norm
 
     def text_encoder_macs(self, idx: list[int], clip_s: float) -> int | None:
         """Mean MACs of the text encoder per ``clip_s`` of audio over utterances ``idx`` (their

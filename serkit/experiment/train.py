@@ -69,8 +69,9 @@ def train_model(
     fit_idx, val_idx = fit_val_split(data.utts, idx, seed, cfg)
     model = build_model(cfg.model, len(data.labels), data.n_layers, data.dim)
     t0 = time.time()
-    report = model.fit(data.split(fit_idx), data.split(val_idx) if val_idx else None, seed)
-    calibration = calibrate(model, data.split(val_idx), min_confidence) if val_idx else {}
+    val = data.fit_split(val_idx, cfg.train_norm) if val_idx else None
+    report = model.fit(data.fit_split(fit_idx, cfg.train_norm), val, seed)
+    calibration = calibrate(model, val, min_confidence) if val_idx else {}
     domain = None
     if cfg.normalize == "corpus":  # from now on raw features, standardised for a domain
         st = data.normalizer.mean_stats()
@@ -79,6 +80,11 @@ def train_model(
             "normalize": "corpus",
             "unadapted_statistics": "the mean of the training corpora's frame statistics "
             f"({', '.join(sorted(data.normalizer.stats))})",
+            "training_clips": {
+                "same": "each standardised with its corpus's statistics",
+                "speaker": "each standardised with its speaker's statistics",
+                "corpus+speaker": "twice: with its corpus's and with its speaker's statistics",
+            }[cfg.train_norm],
             "adapt": "serkit adapt / adapt='online' move them toward the user's speech",
         }
     sample = data.split(idx[:32])

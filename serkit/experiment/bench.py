@@ -73,6 +73,7 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     fit_idx, val_idx = fit_val_split(d.utts, fold.train, seed, ctx.cfg)
     model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
     t0 = time.time()
+    val = None
     if ctx.cfg.augment.name == "covada":
         model, report = _fit_covada(ctx, model, fit_idx, val_idx, seed)
     else:
@@ -80,19 +81,18 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
         # by a refit on train + validation, may also take validation partners); never the test fold
         # (validation speakers are training speakers: standardised as the fit clips are)
         tn = ctx.cfg.train_norm
-        report = model.fit(
-            d.fit_split(fit_idx, tn, _variants(ctx, fit_idx, fit_idx)),
+        val = (
             d.fit_split(val_idx, tn, _variants(ctx, val_idx, fit_idx + val_idx))
             if val_idx
-            else None,
-            seed,
+            else None
         )
+        report = model.fit(d.fit_split(fit_idx, tn, _variants(ctx, fit_idx, fit_idx)), val, seed)
     fit_s = time.time() - t0
     temperature = None
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
         from serkit.core.calibration import fit_temperature
 
-        vs = d.fit_split(val_idx, ctx.cfg.train_norm)
+        vs = val if val is not None else d.fit_split(val_idx, ctx.cfg.train_norm)  # (covada)
         temperature = fit_temperature(model.validation_proba(vs), vs.labels)
     test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)
@@ -374,6 +374,8 @@ def run_bench(
         {**cfg.to_dict(), "frontend_spec": data.frontend.spec(), "fingerprint": fingerprint},
         out / "config.yaml",
     )
+    if cfg.train_norm != "same":  # per-speaker statistics once, before fold workers fork
+        data.speaker_view()
     ctx = FoldContext(cfg, data, make_folds(data.utts, cfg.protocol), out / "folds", fingerprint)
     ctx.fold_dir.mkdir(exist_ok=True)
     records, todo = _finished(ctx.fold_dir, cfg.seed_list, ctx.folds, fingerprint)

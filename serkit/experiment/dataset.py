@@ -130,7 +130,7 @@ class Dataset:
             )
         if variants is not None or self.text is not None:
             raise ConfigError(f"train_norm={train_norm}: not with augmentation or transcripts")
-        norm = self._speaker_view()
+        norm = self.speaker_view()
         keys = [self._speaker_key(self.utts[i]) for i in idx]
         spk = [norm.transform(f, k).astype(np.float16) for f, k in zip(base.feats, keys)]
         if train_norm == "speaker":
@@ -153,7 +153,7 @@ class Dataset:
             )
         return f"{u.corpus}/{u.speaker}"
 
-    def _speaker_view(self) -> SpeakerNormalizer:
+    def speaker_view(self) -> SpeakerNormalizer:
         """Per-speaker statistics of ``feats`` (fitted once, statistics only: no second copy
         of the features is kept)."""
         if self._spk_norm is None:

@@ -16,7 +16,8 @@ mean by w = s / (s + 60 s) (s: their seconds); ``all`` = its own statistics.
 
 Training views (each training clip once per view): ``corpus`` (its corpus's statistics),
 ``speaker`` (its speaker's), ``loco`` (the mean of the OTHER training corpora's: the unadapted
-condition, simulated). Weights: ``class`` (balanced classes, as serkit's logreg) or
+condition, simulated), ``crossK`` (training corpus i with the statistics of training corpus
+i+K, in sorted order: one other corpus's statistics per copy). Weights: ``class`` (balanced classes, as serkit's logreg) or
 ``corpus-class`` (every corpus x class cell weighted equally).
 
 Frame statistics come from per-clip frame means/stds and frame counts, so group statistics are
@@ -107,7 +108,13 @@ class Probe:
                 ii = np.where(groups == g)[0]
                 x[ii] = self.pooled(tr[ii], *self.stats(tr[ii]))
             return x
-        cs = {c: self.stats(np.where(self.corp == c)[0]) for c in set(self.corp[tr])}
+        cs = {c: self.stats(np.where(self.corp == c)[0]) for c in sorted(set(self.corp[tr]))}
+        if name.startswith("cross"):  # crossK: corpus i with the statistics of corpus i+K
+            order, k = list(cs), int(name[5:])
+            for i, c in enumerate(order):
+                ii = np.where(self.corp[tr] == c)[0]
+                x[ii] = self.pooled(tr[ii], *cs[order[(i + k) % len(order)]])
+            return x
         for c in cs:  # "loco": each training corpus with the mean of the others' statistics
             ii = np.where(self.corp[tr] == c)[0]
             others = [cs[o] for o in cs if o != c]
@@ -165,15 +172,27 @@ class Probe:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--views", action="append", help="corpus | speaker | loco, '+'-joined")
+    ap.add_argument("--views", action="append", help="corpus | speaker | loco | crossK, '+'-joined")
     ap.add_argument("--weights", choices=["class", "corpus-class"], default="class")
     ap.add_argument("--C", type=float, default=0.001)
-    ap.add_argument("--state", type=int, default=3)
+    ap.add_argument("--state", default="3", help="a state, or several comma-joined (concatenated)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
-    probe = Probe(pooled_table(a.state, Path(f"runs/r31/probe_pooled_state{a.state}.npz")))
-    report = {"protocol": __doc__.split("\n\n")[2].strip(), "C": a.C, "weights": a.weights}
+    tables = [
+        pooled_table(int(s), Path(f"runs/r31/probe_pooled_state{int(s)}.npz"))
+        for s in a.state.split(",")
+    ]
+    t = dict(tables[0])
+    t["mu"] = np.hstack([x["mu"] for x in tables])  # per-dimension statistics: states side by side
+    t["sd"] = np.hstack([x["sd"] for x in tables])
+    probe = Probe(t)
+    report = {
+        "protocol": __doc__.split("\n\n")[2].strip(),
+        "C": a.C,
+        "weights": a.weights,
+        "state": a.state,
+    }
     for v in a.views or ["corpus"]:
         r = probe.run(v.split("+"), a.C, a.weights, a.seeds)
         report[v] = r

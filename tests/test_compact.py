@@ -241,6 +241,17 @@ def test_distill_on_tiny_synthetic_audio(tmp_path, monkeypatch):
     warm = D.DistillConfig(**{**cfg.__dict__, "epochs": 1, "init": str(out), "pooled_weight": 1.0})
     r3 = D.distill(utts, tmp_path / "warm.safetensors", warm, cache, log=lambda *_: None)
     assert r3["final"]["val_loss"] < h[0]["val_loss"]
+    # task-aware: posteriors of a fixed head on teacher state 1 join the loss
+    head = D.TeacherHead(
+        np.random.default_rng(1).normal(size=(2, 48)), np.zeros(2), 1, ["x", "y"], "toy head"
+    )
+    kd = D.DistillConfig(**{**cfg.__dict__, "epochs": 1, "posterior_weight": 1.0, "head": "toy"})
+    r4 = D.distill(
+        utts, tmp_path / "kd.safetensors", kd, cache, log=lambda *_: None, teacher_head=head
+    )
+    assert 0.0 <= r4["final"]["val_head_agreement"] <= 1.0
+    prov = build_frontend(f"compact:{tmp_path / 'kd.safetensors'}").provenance
+    assert prov["head"]["source"] == "toy head" and prov["head"]["state"] == 1
     other = CompactNetConfig(**{**SMALL.to_dict(), "channels": 8})
     with pytest.raises(ConfigError, match="architecture"):
         D.distill(
@@ -522,3 +533,59 @@ def test_distill_teacher_can_be_whisper_base():
 
     fe = teacher_frontend(DistillConfig(teacher="whisper-base-layers", teacher_layers=[1, 2, 3]))
     assert fe.name == "whisper-base-layers" and fe.dim == 512
+
+
+def test_posterior_distillation_term_matches_the_teacher_head():
+    """Issue 32: the task-aware term is 0 when the student's reconstruction gives the teacher
+    head's posteriors, grows when it moves the answer, and the head must read a distilled
+    state; the KL is the textbook T^2-scaled one."""
+    from serkit.training.distill import DistillConfig, TeacherHead, _check_head, _loss, posterior_kl
+
+    torch.manual_seed(0)
+    y = torch.randn(3, 2, 10, 4) * 2 + 1  # (N, L, T2, D) raw teacher states
+    lens = torch.tensor([20, 14, 9])
+    mu, sd = torch.ones(2, 1, 4), torch.full((2, 1, 4), 2.0)
+    rng = np.random.default_rng(0)
+    head = TeacherHead(rng.normal(size=(3, 8)), np.zeros(3), 5, ["a", "b", "c"], "toy")
+    exact = [(y[:, k] - mu[k]) / sd[k] for k in range(2)]  # the standardised targets
+    frames = float(_loss(exact, y, lens, mu, sd, 0.5)[0])
+    kd = float(_loss(exact, y, lens, mu, sd, 0.5, 0.0, None, head, 1, 1.0, 2.0)[0])
+    assert frames < 1e-5 and kd < 1e-5
+    moved = [exact[0], exact[1] + torch.linspace(-1, 1, 4)]
+    base = float(_loss(moved, y, lens, mu, sd, 0.5)[0])
+    assert float(_loss(moved, y, lens, mu, sd, 0.5, 0.0, None, head, 1, 1.0, 2.0)[0]) > base
+    s, t = torch.randn(5, 3), torch.randn(5, 3)
+    p, q = torch.softmax(t / 3, -1), torch.softmax(s / 3, -1)
+    assert float(posterior_kl(s, t, 3.0)) == pytest.approx(
+        float(9 * (p * (p.log() - q.log())).sum(-1).mean()), rel=1e-5
+    )
+    cfg = DistillConfig(teacher_layers=[3, 5], student=SMALL, posterior_weight=1.0)
+    assert _check_head(cfg, head) == 1
+    with pytest.raises(ConfigError, match="needs a teacher head"):
+        _check_head(cfg, None)
+    with pytest.raises(ConfigError, match="not among"):
+        _check_head(DistillConfig(teacher_layers=[1, 2], posterior_weight=1.0), head)
+
+
+def test_teacher_head_from_a_model_file_is_the_model(tmp_path):
+    """``head=MODEL`` resolves a saved logreg on the teacher's states into the fixed linear map
+    it is: its logits on pooled raw states equal the model's own probabilities."""
+    from serkit.estimators.io import load_model
+    from serkit.experiment.jobs import teacher_head
+
+    path = "serkit/deploy/pretrained/default.pt"
+    h = teacher_head(path, "whisper-base-layers")
+    model, fe, labels, _ = load_model(path)
+    assert h.state == 3 and h.classes == labels and h.weight.shape == (len(labels), 1024)
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(0, 1, (4, 40 + 7 * i, 512)).astype(np.float32) for i in range(3)]
+    want = model.predict_proba(feats)
+    x = torch.zeros(3, 54, 512)
+    valid = torch.zeros(3, 54)
+    for i, f in enumerate(feats):
+        x[i, : f.shape[1]] = torch.from_numpy(f[3])
+        valid[i, : f.shape[1]] = 1
+    got = torch.softmax(h.logits(x, valid), -1).numpy()
+    assert np.abs(got - want).max() < 1e-3
+    with pytest.raises(ConfigError, match="teacher"):
+        teacher_head(path, "whisper-tiny-layers")

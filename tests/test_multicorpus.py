@@ -417,3 +417,47 @@ def test_training_clips_standardised_per_speaker_exactly():
         None, ["normalize=corpus", "train_norm=speaker"], manifest="m.jsonl", model="logreg"
     )
     assert a.fingerprint({}) != b.fingerprint({})
+
+
+def test_loco_view_is_each_corpus_with_the_other_corpora_statistics():
+    """Issue 31: ``train_norm=corpus+speaker+loco`` adds a third copy of every training clip,
+    standardised with the mean statistics of the OTHER training corpora (exactly what an unseen
+    corpus gets unadapted: ``mean_stats``); corpora outside the training pool (a held-out test
+    corpus) never enter; bad view strings and a single training corpus are refused."""
+    from serkit.core.errors import ConfigError
+    from serkit.experiment.config import describe_train_norm, load_experiment
+    from serkit.experiment.dataset import Dataset
+    from serkit.features.normalize import SpeakerNormalizer, normalize_features
+
+    rng = np.random.default_rng(2)
+    utts, raw = [], {}
+    for c, off, sc in (("ca", 0.0, 1.0), ("cb", 4.0, 2.0), ("cc", -3.0, 0.5)):
+        for s in range(2):
+            for i in range(4):
+                u = _u(len(utts), "anger" if i % 2 else "sadness", c, s)
+                utts.append(u)
+                raw[u.id] = (rng.normal(off, sc, (2, 15 + i, 3)) + s).astype(np.float32)
+    feats, norm = normalize_features(raw, {u.id: u.corpus for u in utts}, "corpus")
+    d = Dataset(utts, feats, ["anger", "sadness"], None, None, normalizer=norm)
+    train = [i for i, u in enumerate(utts) if u.corpus != "cc"]  # cc: the held-out corpus
+    idx = train[::3]
+    direct = SpeakerNormalizer().fit([raw[u.id] for u in utts], [u.corpus for u in utts])
+    got = d.fit_split(idx, "corpus+speaker+loco", pool=train)
+    n = len(idx)
+    assert len(got) == 3 * n and got.ids[2 * n :] == [f"{utts[i].id}#loco" for i in idx]
+    assert np.array_equal(got.feats[0], d.split(idx).feats[0])
+    for j, i in enumerate(idx):
+        other = "cb" if utts[i].corpus == "ca" else "ca"  # never cc, the held-out corpus
+        st = direct.stats[other]
+        want = (raw[utts[i].id] - st.mean) / st.std
+        assert np.abs(got.feats[2 * n + j].astype(np.float32) - want).max() < 0.02
+    only = d.fit_split(idx, "loco", pool=train)
+    assert only.ids == d.split(idx).ids and np.array_equal(only.feats[1], got.feats[2 * n + 1])
+    with pytest.raises(ConfigError, match="two training corpora"):
+        d.fit_split([i for i in idx if utts[i].corpus == "ca"], "loco")
+    for bad in ("loco+corpus", "corpus", "corpus+corpus", "accent"):
+        with pytest.raises(ConfigError, match="train_norm must be"):
+            load_experiment(
+                None, ["normalize=corpus", f"train_norm={bad}"], manifest="m.jsonl", model="logreg"
+            )
+    assert "other training corpora" in describe_train_norm("corpus+loco")

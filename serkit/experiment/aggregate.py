@@ -17,7 +17,7 @@ import numpy as np
 from serkit.core.cost import CLIP_S, Cost
 from serkit.data.protocols import Fold
 from serkit.estimators import FitReport
-from serkit.experiment.config import ExperimentConfig
+from serkit.experiment.config import ExperimentConfig, describe_train_norm
 from serkit.experiment.dataset import Dataset
 from serkit.experiment.metrics import classification_metrics, mean_std
 from serkit.experiment.results import (
@@ -153,13 +153,8 @@ def definitions(cfg: ExperimentConfig) -> dict[str, str]:
         )
     if cfg.train_norm != "same":
         defs["train_norm"] = (
-            f"{cfg.train_norm}: the training clips z-scored "
-            + (
-                "with their own speaker's frame statistics"
-                if cfg.train_norm == "speaker"
-                else "twice, with their corpus's and with their speaker's frame statistics"
-            )
-            + " (validation speakers too); test clips as normalize says"
+            f"{cfg.train_norm}: the training clips {describe_train_norm(cfg.train_norm)} "
+            "(validation speakers too); test clips as normalize says"
         )
     if cfg.normalize == "speaker":
         defs["normalize"] = (

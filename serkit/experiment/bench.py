@@ -82,17 +82,23 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
         # (validation speakers are training speakers: standardised as the fit clips are)
         tn = ctx.cfg.train_norm
         val = (
-            d.fit_split(val_idx, tn, _variants(ctx, val_idx, fit_idx + val_idx))
+            d.fit_split(val_idx, tn, _variants(ctx, val_idx, fit_idx + val_idx), fit_idx + val_idx)
             if val_idx
             else None
         )
-        report = model.fit(d.fit_split(fit_idx, tn, _variants(ctx, fit_idx, fit_idx)), val, seed)
+        report = model.fit(
+            d.fit_split(fit_idx, tn, _variants(ctx, fit_idx, fit_idx), fit_idx + val_idx), val, seed
+        )
     fit_s = time.time() - t0
     temperature = None
     if val_idx:  # calibration: temperature fitted on the validation speakers' predictions only
         from serkit.core.calibration import fit_temperature
 
-        vs = val if val is not None else d.fit_split(val_idx, ctx.cfg.train_norm)  # (covada)
+        vs = (  # (covada)
+            val
+            if val is not None
+            else d.fit_split(val_idx, ctx.cfg.train_norm, pool=fit_idx + val_idx)
+        )
         temperature = fit_temperature(model.validation_proba(vs), vs.labels)
     test = d.split(fold.test, shuffle_text_seed=seed if ctx.cfg.text_shuffle_test else None)
     proba = model.predict_proba(test.feats)

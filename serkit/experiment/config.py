@@ -34,6 +34,43 @@ from serkit.training.augment import AugmentConfig
 
 DEFAULT_MODEL = "attnpool"
 DEFAULT_FRONTEND = "whisper-tiny-layers"
+TRAIN_VIEWS = ("corpus", "speaker", "loco")
+
+
+def train_views(train_norm: str) -> list[str]:
+    """The views of the training clips that ``train_norm`` asks for (``same`` -> ``[]``: the
+    table as ``normalize`` made it); ``corpus+speaker+loco`` -> ``["corpus", "speaker",
+    "loco"]``. Views are written in the order of :data:`TRAIN_VIEWS`, each at most once."""
+    if train_norm == "same":
+        return []
+    views = train_norm.split("+")
+    if (
+        any(v not in TRAIN_VIEWS for v in views)
+        or len(set(views)) != len(views)
+        or views != sorted(views, key=TRAIN_VIEWS.index)
+        or views == ["corpus"]
+    ):
+        raise ConfigError(
+            f"train_norm must be same, or views of {'|'.join(TRAIN_VIEWS)} joined by '+' in that "
+            f"order (e.g. speaker, corpus+speaker, corpus+speaker+loco), got {train_norm!r}"
+        )
+    return views
+
+
+_VIEW_WORDS = {
+    "corpus": "its corpus's statistics",
+    "speaker": "its speaker's statistics",
+    "loco": "the mean of the other training corpora's statistics",
+}
+
+
+def describe_train_norm(train_norm: str) -> str:
+    """How ``train_norm`` standardises a training clip, in words (provenance, reports)."""
+    views = train_views(train_norm) or ["corpus"]
+    words = [_VIEW_WORDS[v] for v in views]
+    if len(words) == 1:
+        return f"each standardised with {words[0]}"
+    return f"{len(words)} copies of each: with " + ", with ".join(words)
 
 
 @dataclass
@@ -61,9 +98,12 @@ class ExperimentConfig:
             says); with ``normalize: corpus`` also ``speaker`` (each training clip with its own
             speaker's frame statistics, which removes the speaker's habitual level from what the
             classifier learns; test clips, adaptation and a saved model's domain stay per corpus)
-            or ``corpus+speaker`` (both copies of every training clip); validation clips
-            (training speakers held out) are standardised the same way. Needs a speaker id on
-            every training clip; not with augmentation banks or transcripts.
+            or ``loco`` (each training corpus with the mean of the OTHER training corpora's
+            statistics: the view an unseen corpus gets before any adaptation), or several of
+            ``corpus``, ``speaker``, ``loco`` joined by ``+`` (one copy of every training clip
+            per view, e.g. ``corpus+speaker+loco``); validation clips (training speakers held
+            out) are standardised the same way. ``speaker`` needs a speaker id on every training
+            clip, ``loco`` two training corpora; not with augmentation banks or transcripts.
         model, frontend: registered components with their typed configs.
         adapt_clips: also score each fold's model adapted without labels to each test corpus
             (:meth:`~serkit.estimators.Model.adapt`) with this many of its clips (0 = all), e.g.
@@ -95,7 +135,7 @@ class ExperimentConfig:
     seed_base: int = 0
     val_fraction: float = 0.2
     normalize: Literal["none", "speaker", "corpus"] = "none"
-    train_norm: Literal["same", "speaker", "corpus+speaker"] = "same"
+    train_norm: str = "same"
     adapt_clips: list[int] = field(default_factory=list)
     adapt_half_s: float = 60.0
     max_per_corpus: int = 0
@@ -109,11 +149,12 @@ class ExperimentConfig:
     noise_dir: str = ""
 
     def __post_init__(self):
+        train_views(self.train_norm)  # a clear error for an unknown view
         if self.train_norm != "same":
             if self.normalize != "corpus":
                 raise ConfigError(
-                    f"train_norm={self.train_norm} standardises training clips per speaker while "
-                    "test corpora are standardised per corpus: it needs normalize=corpus (got "
+                    f"train_norm={self.train_norm} standardises training clips in views of the "
+                    "per-corpus standardisation: it needs normalize=corpus (got "
                     f"{self.normalize})"
                 )
             if self.augment.name != "none" or self.reads_text:

@@ -19,7 +19,7 @@ from serkit.data.labels import harmonise
 from serkit.data.manifest import Utterance, read_manifests
 from serkit.data.protocols import cap_per_corpus, make_folds, validation_split
 from serkit.estimators import Split
-from serkit.experiment.config import DataConfig, ExperimentConfig, RunConfig
+from serkit.experiment.config import DataConfig, ExperimentConfig, RunConfig, train_views
 from serkit.features import (
     FeatureCache,
     Frontend,
@@ -108,42 +108,79 @@ class Dataset:
             [self.utts[i].corpus for i in idx],
         )
 
-    def fit_split(self, idx: list[int], train_norm: str = "same", variants=None) -> Split:
+    def fit_split(
+        self, idx: list[int], train_norm: str = "same", variants=None, pool: list[int] | None = None
+    ) -> Split:
         """The training (fit or validation) :class:`~serkit.estimators.Split` of ``idx`` under
-        ``train_norm``
-        (:class:`~serkit.experiment.config.ExperimentConfig`): ``same`` = :meth:`split`;
-        ``speaker`` = each clip standardised with its own speaker's frame statistics;
-        ``corpus+speaker`` = both copies (``2 * len(idx)`` items, the second ids suffixed
-        ``#speaker``).
+        ``train_norm`` (:class:`~serkit.experiment.config.ExperimentConfig`): ``same`` =
+        :meth:`split`; otherwise one copy of every clip per view (the first copy keeps the
+        ids, the others are suffixed ``#speaker`` / ``#loco``):
 
-        ``feats`` here are corpus-standardised, ``z = (x - m_c) / s_c``; standardising ``z``
-        with a speaker's statistics of ``z`` is exactly standardising ``x`` with the
-        speaker's statistics of ``x``, so no raw feature is re-read. The statistics use every
-        clip of the speaker in this dataset (no labels); a speaker never spans two corpora
-        (the key is ``corpus/speaker``)."""
+        * ``corpus``: as the table is (each corpus with its own frame statistics);
+        * ``speaker``: each clip with its own speaker's frame statistics;
+        * ``loco``: each clip with the mean of the OTHER training corpora's statistics (those
+          of ``pool``, default ``idx``; pass the whole training fold so that a validation
+          split sees the same corpora): what a corpus never seen gets before adaptation
+          (:meth:`~serkit.features.SpeakerNormalizer.mean_stats`).
+
+        ``feats`` here are corpus-standardised, ``z = (x - m_c) / s_c``; every view is an
+        affine map of ``z`` (speaker: exactly standardising ``x`` with the speaker's statistics
+        of ``x``; loco: ``(z * s_c + m_c - M) / S``), so no raw feature is re-read. Statistics
+        use every clip of the group in this dataset (no labels); a speaker never spans two
+        corpora (the key is ``corpus/speaker``)."""
         base = self.split(idx, variants)
-        if train_norm == "same":
+        views = train_views(train_norm)
+        if not views:
             return base
-        if train_norm not in ("speaker", "corpus+speaker"):
-            raise ConfigError(
-                f"train_norm must be same, speaker or corpus+speaker, got {train_norm!r}"
-            )
         if variants is not None or self.text is not None:
             raise ConfigError(f"train_norm={train_norm}: not with augmentation or transcripts")
-        norm = self.speaker_view()
-        keys = [self._speaker_key(self.utts[i]) for i in idx]
-        spk = [norm.transform(f, k).astype(np.float16) for f, k in zip(base.feats, keys)]
-        if train_norm == "speaker":
-            return dataclasses.replace(base, feats=spk)
+        copies = []
+        for v in views:
+            if v == "corpus":
+                copies.append(base.feats)
+            elif v == "speaker":
+                norm = self.speaker_view()
+                keys = [self._speaker_key(self.utts[i]) for i in idx]
+                copies.append(
+                    [norm.transform(f, k).astype(np.float16) for f, k in zip(base.feats, keys)]
+                )
+            else:
+                maps = self._loco_maps(idx if pool is None else pool, train_norm)
+                copies.append(
+                    [
+                        (f.astype(np.float32) * a + b).astype(np.float16)
+                        for f, (a, b) in zip(base.feats, (maps[c] for c in base.corpora))
+                    ]
+                )
+        if len(copies) == 1:
+            return dataclasses.replace(base, feats=copies[0])
+        n = len(copies)
         return Split(
-            base.feats + spk,
-            np.concatenate([base.labels, base.labels]),
-            base.speakers * 2,
-            base.ids + [f"{i}#speaker" for i in base.ids],
+            [f for c in copies for f in c],
+            np.concatenate([base.labels] * n),
+            base.speakers * n,
+            base.ids + [f"{i}#{v}" for v in views[1:] for i in base.ids],
             None,
-            None if base.soft is None else np.concatenate([base.soft, base.soft]),
-            None if base.corpora is None else base.corpora * 2,
+            None if base.soft is None else np.concatenate([base.soft] * n),
+            None if base.corpora is None else base.corpora * n,
         )
+
+    def _loco_maps(self, pool: list[int], train_norm: str) -> dict:
+        """``corpus -> (a, b)``, each ``(L, 1, D)`` float32, with ``a * z + b`` the clip of that
+        corpus standardised with the mean statistics of the other corpora of ``pool``."""
+        st = self.normalizer.stats if self.normalizer is not None else {}
+        corpora = sorted({self.utts[i].corpus for i in pool})
+        if len(corpora) < 2 or any(c not in st for c in corpora):
+            raise ConfigError(
+                f"train_norm={train_norm}: the loco view needs normalize=corpus and at least two "
+                f"training corpora (got {corpora})"
+            )
+        maps = {}
+        for c in corpora:
+            other = self.normalizer.mean_stats(exclude=set(st) - (set(corpora) - {c}))
+            a = st[c].std / other.std
+            maps[c] = (a, (st[c].mean - other.mean) / other.std)
+        return maps
 
     @staticmethod
     def _speaker_key(u: Utterance) -> str:

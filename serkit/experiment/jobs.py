@@ -14,7 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from serkit.core.config import deep_merge, from_dict, load_yaml, parse_overrides
+from serkit.core.errors import ConfigError
 from serkit.data.manifest import Utterance, read_manifests, write_manifest
 
 
@@ -109,7 +112,39 @@ def distill(
     cfg = from_dict(DistillConfig, data, "distill")
     utts = [u for u in read_clips(manifest) if u.corpus not in exclude_corpora]
     note = f"excluded: {', '.join(sorted(exclude_corpora))}" if exclude_corpora else ""
-    return run_distill(utts, out, cfg, FeatureCache(cache_dir), log=log, corpora_note=note)
+    head = teacher_head(cfg.head, cfg.teacher) if cfg.head else None
+    return run_distill(
+        utts, out, cfg, FeatureCache(cache_dir), log=log, corpora_note=note, teacher_head=head
+    )
+
+
+def teacher_head(path: str | Path, teacher: str):
+    """A saved ``logreg`` model on ``teacher``'s states as the fixed
+    :class:`~serkit.training.distill.TeacherHead` of a task-aware distillation (its domain
+    standardisation folded in: it reads RAW states)."""
+    from serkit.core.io import file_digest
+    from serkit.estimators.io import load_model
+    from serkit.training.distill import TeacherHead
+
+    model, fe, labels, _ = load_model(path)
+    spec = fe.spec()
+    if spec["name"] != teacher:
+        raise ConfigError(
+            f"distill head {path}: its frontend is {spec['name']}, not the teacher {teacher}"
+        )
+    if model.name != "logreg" or len(model.states_read()) != 1:
+        raise ConfigError(
+            f"distill head {path}: needs a logreg model reading one state (got {model.name})"
+        )
+    h = model.torch_head()
+    state = list(spec["config"]["layers"])[model.states_read()[0]]
+    return TeacherHead(
+        h.weight.numpy().astype(np.float64),
+        h.bias.numpy().astype(np.float64),
+        int(state),
+        list(labels),
+        f"{path} (sha1 {file_digest(path)[:12]})",
+    )
 
 
 def registries() -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from serkit.core.errors import ConfigError
 from serkit.core.io import seed_everything
 from serkit.estimators import FitReport, build_model
 from serkit.estimators.io import save_model
-from serkit.experiment.config import ExperimentConfig, RunConfig
+from serkit.experiment.config import ExperimentConfig, RunConfig, describe_train_norm
 from serkit.experiment.dataset import fit_val_split, load_dataset
 
 
@@ -69,8 +69,8 @@ def train_model(
     fit_idx, val_idx = fit_val_split(data.utts, idx, seed, cfg)
     model = build_model(cfg.model, len(data.labels), data.n_layers, data.dim)
     t0 = time.time()
-    val = data.fit_split(val_idx, cfg.train_norm) if val_idx else None
-    report = model.fit(data.fit_split(fit_idx, cfg.train_norm), val, seed)
+    val = data.fit_split(val_idx, cfg.train_norm, pool=idx) if val_idx else None
+    report = model.fit(data.fit_split(fit_idx, cfg.train_norm, pool=idx), val, seed)
     calibration = calibrate(model, val, min_confidence) if val_idx else {}
     domain = None
     if cfg.normalize == "corpus":  # from now on raw features, standardised for a domain
@@ -80,11 +80,7 @@ def train_model(
             "normalize": "corpus",
             "unadapted_statistics": "the mean of the training corpora's frame statistics "
             f"({', '.join(sorted(data.normalizer.stats))})",
-            "training_clips": {
-                "same": "each standardised with its corpus's statistics",
-                "speaker": "each standardised with its speaker's statistics",
-                "corpus+speaker": "twice: with its corpus's and with its speaker's statistics",
-            }[cfg.train_norm],
+            "training_clips": describe_train_norm(cfg.train_norm),
             "adapt": "serkit adapt / adapt='online' move them toward the user's speech",
         }
     sample = data.split(idx[:32])

@@ -124,8 +124,9 @@ def score_task(ctx: TrialContext, task: dict) -> float:
     d = ctx.data
     seed_everything(ctx.seed)
     model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
-    val = d.fit_split(task["val"], ctx.cfg.train_norm)  # training speakers held out
-    model.fit(d.fit_split(task["fit"], ctx.cfg.train_norm), val, ctx.seed)
+    pool = task["fit"] + task["val"]  # the training fold: its corpora define the loco view
+    val = d.fit_split(task["val"], ctx.cfg.train_norm, pool=pool)  # training speakers held out
+    model.fit(d.fit_split(task["fit"], ctx.cfg.train_norm, pool=pool), val, ctx.seed)
     return float(balanced_accuracy_score(val.labels, model.predict_proba(val.feats).argmax(1)))
 
 

@@ -72,7 +72,15 @@ class DistillConfig:
     ``pooled_weight``: weight of an utterance-level term (the heads read utterance statistics,
     the frame loss is dominated by phonetic variation): squared error of the clip's frame mean
     and std of every state, each dimension scaled by that statistic's spread across training
-    clips. ``init``: a student weight file to start from (its architecture must match)."""
+    clips. ``init``: a student weight file to start from (its architecture must match).
+
+    Task-aware targets (issue 32): ``head``, a serkit model file whose frontend is the teacher
+    and whose model is a pooled linear head (``logreg``, e.g. the bundled default), gives the
+    teacher's class posteriors on every clip (clean and augmented, from the teacher's own
+    states); the student's reconstruction of that state goes through the same fixed head and
+    ``posterior_weight`` x ``T^2`` x KL(teacher || student), both softened by
+    ``posterior_temperature`` T, is added to the loss. The head is read, never trained; it is
+    resolved above this layer (:class:`TeacherHead`)."""
 
     student: CompactNetConfig = field(default_factory=CompactNetConfig)
     teacher: str = "whisper-tiny-layers"
@@ -88,6 +96,29 @@ class DistillConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     pooled_weight: float = 0.0
     init: str = ""
+    head: str = ""
+    posterior_weight: float = 0.0
+    posterior_temperature: float = 2.0
+
+
+@dataclass
+class TeacherHead:
+    """A fixed linear head on one teacher state's pooled statistics.
+
+    ``logits (N, C) = [mean_t x, std_t x] @ weight.T + bias`` with ``x (N, T, D)`` the RAW
+    teacher state ``state`` (a value of ``teacher_layers``), frames masked; ``weight (C, 2D)``,
+    ``bias (C,)`` (a class the head never saw: bias -1e9). ``source``: where it came from."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    state: int
+    classes: list[str]
+    source: str
+
+    def logits(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        m, s = masked_mean_std(x, valid)
+        w = torch.as_tensor(self.weight, dtype=x.dtype)
+        return torch.cat([m, s], -1) @ w.T + torch.as_tensor(self.bias, dtype=x.dtype)
 
 
 def augment_clip(wav: np.ndarray, cfg: AugmentConfig, seed: int) -> np.ndarray:
@@ -245,9 +276,14 @@ def _loss(
     cos_w: float,
     pooled_w: float = 0.0,
     pool_sd: torch.Tensor | None = None,
+    head: TeacherHead | None = None,
+    head_tap: int = 0,
+    post_w: float = 0.0,
+    temp: float = 2.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked frame loss (+ ``pooled_w`` x the utterance-statistics term, ``pool_sd (L, 2, D)``:
-    the spread of the teacher's clip means and stds) and the per-state squared error sum."""
+    the spread of the teacher's clip means and stds; + ``post_w`` x the softened posterior KL
+    through ``head`` on tap ``head_tap``) and the per-state squared error sum."""
     t2 = preds[0].shape[1]
     valid = (
         torch.arange(t2)[None, :] < CompactNet.out_lengths(lengths)[:, None]
@@ -268,7 +304,25 @@ def _loss(
                 / 2
             )
         sq.append(float((se.detach() * valid).sum()))
-    return total / len(preds), torch.tensor(sq)
+    total = total / len(preds)
+    if head is not None and post_w > 0:
+        k = head_tap
+        student = head.logits(preds[k] * sd[k] + mu[k], valid)  # back to the raw state
+        with torch.no_grad():
+            teacher = head.logits(y[:, k, :t2], valid)
+        total = total + post_w * posterior_kl(student, teacher, temp)
+    return total, torch.tensor(sq)
+
+
+def posterior_kl(student: torch.Tensor, teacher: torch.Tensor, temp: float) -> torch.Tensor:
+    """``T^2 x KL(softmax(teacher / T) || softmax(student / T))``, mean over the batch
+    (Hinton et al. 2015); logits ``(N, C)``."""
+    return (
+        F.kl_div(
+            F.log_softmax(student / temp, -1), F.softmax(teacher / temp, -1), reduction="batchmean"
+        )
+        * temp**2
+    )
 
 
 def _pooled_spread(
@@ -291,8 +345,10 @@ def distill(
     cache: FeatureCache | None = None,
     log=print,
     corpora_note: str = "",
+    teacher_head: TeacherHead | None = None,
 ) -> dict:
-    """Distil a student from ``utts``' audio and write ``out`` (.safetensors); returns a summary."""
+    """Distil a student from ``utts``' audio and write ``out`` (.safetensors); returns a summary.
+    ``teacher_head``: the resolved ``cfg.head`` (needed when ``cfg.posterior_weight > 0``)."""
     from safetensors.torch import save
 
     cfg = cfg or DistillConfig()
@@ -303,6 +359,7 @@ def distill(
         )
     if not utts:
         raise ConfigError("distill: no clips")
+    head_tap = _check_head(cfg, teacher_head)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cache = cache or FeatureCache()
@@ -377,12 +434,25 @@ def distill(
     def loss_of(batch):
         mel, y, lens = batch
         loss, _ = _loss(
-            model(mel, lens), y, lens, mu_t, sd_t, cfg.cosine_weight, cfg.pooled_weight, pool_sd
+            model(mel, lens),
+            y,
+            lens,
+            mu_t,
+            sd_t,
+            cfg.cosine_weight,
+            cfg.pooled_weight,
+            pool_sd,
+            teacher_head,
+            head_tap,
+            cfg.posterior_weight,
+            cfg.posterior_temperature,
         )
         return loss
 
     def after_epoch(epoch: int, train_loss: float) -> bool:
-        ev = _evaluate(model, items, val_idx, max_mel, mu_t, sd_t, cfg.cosine_weight)
+        ev = _evaluate(
+            model, items, val_idx, max_mel, mu_t, sd_t, cfg.cosine_weight, teacher_head, head_tap
+        )
         history.append(
             {
                 "epoch": epoch,
@@ -416,6 +486,15 @@ def distill(
             "states": list(cfg.teacher_layers),
             "weights": TEACHERS[cfg.teacher],
         },
+        "head": None
+        if teacher_head is None or cfg.posterior_weight <= 0
+        else {
+            "source": teacher_head.source,
+            "state": teacher_head.state,
+            "classes": teacher_head.classes,
+            "posterior_weight": cfg.posterior_weight,
+            "temperature": cfg.posterior_temperature,
+        },
         "corpora": sorted({u.corpus for u in utts}),
         "corpora_note": corpora_note,
         "clips": n_clean,
@@ -448,13 +527,33 @@ def distill(
     }
 
 
+def _check_head(cfg: DistillConfig, head: TeacherHead | None) -> int:
+    """The student tap whose reconstruction feeds ``head`` (0 when there is none)."""
+    if cfg.posterior_weight <= 0:
+        return 0
+    if head is None:
+        raise ConfigError(
+            "distill: posterior_weight > 0 needs a teacher head (set head=MODEL_FILE: a logreg "
+            "model on the teacher's states, e.g. serkit/deploy/pretrained/default.pt)"
+        )
+    if head.state not in cfg.teacher_layers:
+        raise ConfigError(
+            f"distill: the head reads teacher state {head.state}, which is not among "
+            f"teacher_layers {cfg.teacher_layers}"
+        )
+    return cfg.teacher_layers.index(head.state)
+
+
 @torch.no_grad()
-def _evaluate(model, items, idx, max_mel, mu, sd, cos_w) -> dict:
-    """Held-out loss and explained variance per teacher state (1 - SE / total variance)."""
+def _evaluate(
+    model, items, idx, max_mel, mu, sd, cos_w, head: TeacherHead | None = None, head_tap: int = 0
+) -> dict:
+    """Held-out loss and explained variance per teacher state (1 - SE / total variance); with
+    a head, how often the student's answer through it equals the teacher's (top-1)."""
     model.eval()
     if len(idx) == 0:
         return {}
-    tot, nb, se, frames = 0.0, 0, None, 0
+    tot, nb, se, frames, agree, n = 0.0, 0, None, 0, 0, 0
     for mel, y, lens in _batches(items, idx, 32, max_mel, np.random.default_rng(0)):
         preds = model(mel, lens)
         loss, sq = _loss(preds, y, lens, mu, sd, cos_w)
@@ -462,10 +561,18 @@ def _evaluate(model, items, idx, max_mel, mu, sd, cos_w) -> dict:
         nb += 1
         se = sq if se is None else se + sq
         frames += int(CompactNet.out_lengths(lens).sum())
+        if head is not None:
+            t2 = preds[0].shape[1]
+            valid = (torch.arange(t2)[None, :] < CompactNet.out_lengths(lens)[:, None]).float()
+            s = head.logits(preds[head_tap] * sd[head_tap] + mu[head_tap], valid).argmax(-1)
+            t = head.logits(y[:, head_tap, :t2], valid).argmax(-1)
+            agree += int((s == t).sum())
+            n += len(s)
     ev = 1.0 - se / frames  # targets are standardised: total variance per dim = 1
     return {
         "val_loss": round(tot / nb, 4),
         "val_explained_variance": [round(float(v), 3) for v in ev],
+        **({"val_head_agreement": round(agree / n, 4)} if head is not None and n else {}),
     }
 
 

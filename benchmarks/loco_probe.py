@@ -17,8 +17,8 @@ mean by w = s / (s + 60 s) (s: their seconds); ``all`` = its own statistics.
 Training views (each training clip once per view): ``corpus`` (its corpus's statistics),
 ``speaker`` (its speaker's), ``loco`` (the mean of the OTHER training corpora's: the unadapted
 condition, simulated), ``crossK`` (training corpus i with the statistics of training corpus
-i+K, in sorted order: one other corpus's statistics per copy). Weights: ``class`` (balanced classes, as serkit's logreg) or
-``corpus-class`` (every corpus x class cell weighted equally).
+i+K, in sorted order: one other corpus's statistics per copy). Weights: ``class`` (balanced
+classes, as serkit's logreg) or ``corpus-class`` (every corpus x class cell weighted equally).
 
 Frame statistics come from per-clip frame means/stds and frame counts, so group statistics are
 exact (float64) without holding frames.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from serkit.cli import CACHE, SET, app, friendly
+from serkit.cli import CACHE, DEVICE, SET, _device, app, friendly
 
 
 @app.command()
@@ -27,8 +27,10 @@ def distill(
         "e.g. the one you will evaluate on",
     ),
     threads: int = typer.Option(0, help="torch threads (0 = library default)"),
+    device: str = DEVICE,
 ):
-    """Distil a compact frontend from Whisper tiny.en's hidden states on unlabelled audio; use it
+    """Distil a compact frontend from Whisper's hidden states on unlabelled audio (teacher: --set
+    teacher=whisper-base-layers; task-aware: --set head=MODEL.pt --set posterior_weight=1); use it
     with --frontend compact:OUT. Resumes from its checkpoint; teacher states are cached."""
     import torch
 
@@ -36,6 +38,7 @@ def distill(
 
     if threads:
         torch.set_num_threads(threads)
+    _device(device)
     drop = {c.strip() for c in (exclude_corpus or "").split(",") if c.strip()}
     r = distill_job(manifest, out, config, set_, cache_dir, drop, log=typer.echo)
     typer.echo(json.dumps(r))

@@ -36,6 +36,7 @@ from torch import nn
 
 from serkit.audio.io import AudioConfig, load_audio
 from serkit.audio.mel import log_mel
+from serkit.core.device import get_device
 from serkit.core.errors import AudioError, ConfigError
 from serkit.core.io import atomic_write_bytes, file_digest, text_digest
 from serkit.data.manifest import Utterance
@@ -117,8 +118,9 @@ class TeacherHead:
 
     def logits(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         m, s = masked_mean_std(x, valid)
-        w = torch.as_tensor(self.weight, dtype=x.dtype)
-        return torch.cat([m, s], -1) @ w.T + torch.as_tensor(self.bias, dtype=x.dtype)
+        w = torch.as_tensor(self.weight, dtype=x.dtype, device=x.device)
+        b = torch.as_tensor(self.bias, dtype=x.dtype, device=x.device)
+        return torch.cat([m, s], -1) @ w.T + b
 
 
 def augment_clip(wav: np.ndarray, cfg: AugmentConfig, seed: int) -> np.ndarray:
@@ -286,7 +288,8 @@ def _loss(
     through ``head`` on tap ``head_tap``) and the per-state squared error sum."""
     t2 = preds[0].shape[1]
     valid = (
-        torch.arange(t2)[None, :] < CompactNet.out_lengths(lengths)[:, None]
+        torch.arange(t2, device=preds[0].device)[None, :]
+        < CompactNet.out_lengths(lengths).to(preds[0].device)[:, None]
     ).float()  # (N, T2)
     n = valid.sum().clamp(min=1)
     total, sq = 0.0, []
@@ -304,7 +307,7 @@ def _loss(
                 / 2
             )
         sq.append(float((se.detach() * valid).sum()))
-    total = total / len(preds)
+    total = total / len(preds)  # (sq: python floats, on the CPU whatever the device)
     if head is not None and post_w > 0:
         k = head_tap
         student = head.logits(preds[k] * sd[k] + mu[k], valid)  # back to the raw state
@@ -391,9 +394,10 @@ def distill(
         torch.tensor(mu, dtype=torch.float32)[:, None, None],
         torch.tensor(sd, dtype=torch.float32)[:, None, None],
     )
-    mu_t, sd_t = mu_t.squeeze(1), sd_t.squeeze(1)  # (L, 1, D): broadcast over (N, T, D)
+    dev = get_device()  # --device: the student, its batches and the targets' statistics
+    mu_t, sd_t = mu_t.squeeze(1).to(dev), sd_t.squeeze(1).to(dev)  # (L, 1, D)
 
-    pool_sd = _pooled_spread(items, tr_idx, mu, sd) if cfg.pooled_weight > 0 else None
+    pool_sd = _pooled_spread(items, tr_idx, mu, sd).to(dev) if cfg.pooled_weight > 0 else None
 
     model = _Student(cfg.student, D)
     if cfg.init:
@@ -408,6 +412,7 @@ def distill(
         model.net.load_state_dict(start.state_dict())
         for p_ in model.net.parameters():
             p_.requires_grad_(True)
+    model.to(dev)
     params = list(model.parameters())
     opt, sched = make_optimizer(
         [{"params": params, "lr": cfg.lr, "weight_decay": cfg.weight_decay}],
@@ -421,7 +426,7 @@ def distill(
     ckpt = out.with_suffix(f".{fingerprint}.ckpt")
     start_epoch, history = 0, []
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
+        state = torch.load(ckpt, weights_only=True, map_location=dev)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -432,7 +437,7 @@ def distill(
     t_train = time.time()
 
     def loss_of(batch):
-        mel, y, lens = batch
+        mel, y, lens = (t.to(dev) for t in batch)
         loss, _ = _loss(
             model(mel, lens),
             y,
@@ -506,9 +511,12 @@ def distill(
         "history": history,
         "wall_s": {"prepare": round(t_prep, 1), "train": round(time.time() - t_train, 1)},
         "threads": torch.get_num_threads(),
+        "device": dev,
     }
-    tensors = {k: v.contiguous() for k, v in model.net.state_dict().items()}
-    tensors.update({f"proj.{k}": v.contiguous() for k, v in model.proj.state_dict().items()})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    tensors.update(
+        {f"proj.{k}": v.detach().cpu().contiguous() for k, v in model.proj.state_dict().items()}
+    )
     tensors["proj.teacher_mean"] = torch.tensor(mu, dtype=torch.float32)
     tensors["proj.teacher_std"] = torch.tensor(sd, dtype=torch.float32)
     data = save(
@@ -554,7 +562,9 @@ def _evaluate(
     if len(idx) == 0:
         return {}
     tot, nb, se, frames, agree, n = 0.0, 0, None, 0, 0, 0
-    for mel, y, lens in _batches(items, idx, 32, max_mel, np.random.default_rng(0)):
+    dev = mu.device
+    for batch in _batches(items, idx, 32, max_mel, np.random.default_rng(0)):
+        mel, y, lens = (t.to(dev) for t in batch)
         preds = model(mel, lens)
         loss, sq = _loss(preds, y, lens, mu, sd, cos_w)
         tot += float(loss)
@@ -563,7 +573,9 @@ def _evaluate(
         frames += int(CompactNet.out_lengths(lens).sum())
         if head is not None:
             t2 = preds[0].shape[1]
-            valid = (torch.arange(t2)[None, :] < CompactNet.out_lengths(lens)[:, None]).float()
+            valid = (
+                torch.arange(t2, device=dev)[None, :] < CompactNet.out_lengths(lens)[:, None]
+            ).float()
             s = head.logits(preds[head_tap] * sd[head_tap] + mu[head_tap], valid).argmax(-1)
             t = head.logits(y[:, head_tap, :t2], valid).argmax(-1)
             agree += int((s == t).sum())

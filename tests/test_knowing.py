@@ -609,3 +609,93 @@ def test_service_adapts_online_per_client(toy_model):
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_client_id"
     post(files[0], "carol")  # third client: alice (least recently used) is forgotten
     assert post(files[1], "alice")["adaptation"]["clips"] == 1
+
+
+def test_speech_check_macs_follow_the_silero_model_and_enter_the_pipeline_energy(toy_model):
+    """Issue 32 item 2: the speech check runs on every clip, so the deployed pipeline's energy
+    counts it; the count's per-layer frames are those of the wheel's own TorchScript model."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from serkit.audio.speech import (
+        _SILERO_FRAMES,
+        FRAME,
+        silero_available,
+        silero_chunk_macs,
+        silero_macs,
+    )
+    from serkit.core.cost import Cost, energy_mj
+    from serkit.deploy.loading import load
+
+    if not silero_available():
+        pytest.skip("silero-vad not installed")
+    root = Path(list(importlib.util.find_spec("silero_vad").submodule_search_locations)[0])
+    net = torch.jit.load(str(root / "data" / "silero_vad.jit"))._model
+    x = net.stft(torch.zeros(1, FRAME + 64))
+    assert x.shape[-1] == _SILERO_FRAMES["stft_conv"] == _SILERO_FRAMES["conv1"]
+    outs = []
+    for _, block in net.encoder.named_children():
+        x = block(x)
+        outs.append(x.shape[-1])
+    assert outs == [_SILERO_FRAMES[f"conv{i}"] for i in (1, 2, 3, 4)] == [4, 2, 1, 1]
+    # 258x256 STFT on 4 frames + convolutions + |X|^2 + one LSTM cell step (128 in, 128 out)
+    assert silero_chunk_macs() == (
+        4 * 258 * 256
+        + 4 * 128 * 129 * 3
+        + 2 * 64 * 128 * 3
+        + 64 * 64 * 3
+        + 128 * 64 * 3
+        + 128
+        + 4 * 258
+        + 512 * 256
+    )
+    assert silero_macs(3.0) == round(93.75 * silero_chunk_macs())
+    model, _ = toy_model
+    on, off = load(model).configure(speech_check=True), load(model).configure(speech_check=False)
+    c_on, c_off = on.cost(3.0), off.cost(3.0)
+    assert c_off.macs_gate is None and c_on.macs_gate == silero_macs(3.0)
+    assert c_on.energy_total_mj == pytest.approx(c_off.energy_total_mj + energy_mj(silero_macs(3)))
+    assert on.cost(6.0).macs_gate == pytest.approx(2 * c_on.macs_gate, abs=1)
+    d = c_on.to_dict()
+    assert Cost.from_dict(d) == c_on and d["energy_gate_mj"] == pytest.approx(0.2935, abs=1e-4)
+    assert "macs_gate" not in c_off.to_dict()  # records without a check keep their old form
+
+
+def test_mel_gate_in_numpy_is_its_torch_twin_and_flags_non_speech(toy_model):
+    """Issue 32's cheap speech check: the numpy gate computes what the trained torch net does;
+    the shipped weights flag silence and noise, keep synthetic speech, and cost ~1.1 M MACs
+    per 3 s; a Recognizer with speech_gate=mel counts that instead of Silero's."""
+    import torch
+
+    from serkit.audio.gate import MelGate, default_gate, gate_input, mel_speech_presence
+    from serkit.audio.speech import silero_macs
+    from serkit.audio.synth import espeak_available, espeak_clip, non_speech_clips
+    from serkit.deploy.loading import load
+    from serkit.training.gate import GateNet
+
+    torch.manual_seed(0)
+    net = GateNet()
+    x = np.random.default_rng(0).normal(-0.5, 0.5, (80, 137)).astype(np.float32)
+    gate = MelGate({k: v.detach().numpy() for k, v in net.state_dict().items()}, 0.5)
+    with torch.no_grad():
+        want = torch.sigmoid(net(torch.from_numpy(x)[None]))[0].numpy()
+    assert np.allclose(gate.probs(x), want, atol=1e-5)
+    assert gate.macs(3.0) == 300 * (80 * 16 + 16 * 16 * 9 + 16) == 1_080_000
+    shipped = default_gate()
+    fam = non_speech_clips(4, seed=7)
+    for name in ("silence", "noise-white", "noise-pink", "tone"):
+        for clip in fam[name]:
+            assert not mel_speech_presence(clip, 16000).speech, name
+    if espeak_available():
+        y, rate = espeak_clip("The weather was lovely this morning, so we walked to the harbour.")
+        sp = mel_speech_presence(y, rate)
+        assert sp.speech and sp.speech_s > 1.0
+    assert gate_input(np.zeros(16000, np.float32)).min() == pytest.approx(-1.5)
+    model, _ = toy_model
+    rec = load(model).configure(speech_check=True, speech_gate="mel")
+    assert rec.cost(3.0).macs_gate == shipped.macs(3.0) < silero_macs(3.0) / 50
+    assert rec.predict(np.zeros(16000 * 2, np.float32), sr=16000).state == "no_speech"
+    with pytest.raises(ConfigError, match="speech_gate"):
+        rec.configure(speech_gate="webrtc")

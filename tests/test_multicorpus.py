@@ -461,3 +461,105 @@ def test_loco_view_is_each_corpus_with_the_other_corpora_statistics():
                 None, ["normalize=corpus", f"train_norm={bad}"], manifest="m.jsonl", model="logreg"
             )
     assert "other training corpora" in describe_train_norm("corpus+loco")
+
+
+def test_domain_perturbation_is_deterministic_bounded_and_varied():
+    """Issue 31's augmentation between corpora: one copy per seed, the same copy for the same
+    seed, finite and within [-1, 1]; the channels and speed changes all occur."""
+    from serkit.audio.corrupt import DOMAIN_CHANNELS, perturb_domain
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    x = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
+    seen, lengths = set(), set()
+    for s in range(40):
+        y, what = perturb_domain(x, sr, s)
+        y2, what2 = perturb_domain(x, sr, s)
+        assert np.array_equal(y, y2) and what == what2
+        assert y.dtype == np.float32 and np.isfinite(y).all() and np.abs(y).max() <= 1.0
+        assert 0.89 * x.size <= y.size <= 1.12 * x.size
+        assert ("speed" in what) == (y.size != x.size)
+        seen.add(what["channel"])
+        lengths.add(y.size)
+    assert seen == set(DOMAIN_CHANNELS) and len(lengths) > 5
+
+
+def test_logreg_trains_on_label_preserving_variants_only(rng):
+    from serkit.core.errors import ConfigError
+    from serkit.estimators import build_model
+    from serkit.estimators.base import Split
+    from serkit.experiment.config import experiment_from_dict, model_component
+
+    n, y = 24, np.arange(24) % 2
+    feats = [rng.standard_normal((2, 5, 3)).astype(np.float32) + yi for yi in y]
+    spk = [f"s{i % 4}" for i in range(n)]
+    eye = np.eye(2, dtype=np.float32)
+    variants = [[(f * 1.5 + 0.3, eye[yi])] for f, yi in zip(feats, y)]
+    cfg = model_component({"name": "logreg", "layer": 0})
+
+    def fit(v):
+        m = build_model(cfg, 2, 2, 3)
+        m.fit(Split(feats, y, spk, [str(i) for i in range(n)], v), None, 0)
+        return m
+
+    plain, aug = fit(None), fit(variants)
+    assert plain.pipe[0].n_samples_seen_ == n and aug.pipe[0].n_samples_seen_ == 2 * n
+    assert not np.allclose(plain.pipe[-1].coef_, aug.pipe[-1].coef_)
+    mixed = [[(f, np.array([0.7, 0.3], np.float32))] for f in feats]
+    with pytest.raises(ConfigError, match="label-preserving"):
+        fit(mixed)
+    assert experiment_from_dict({"model": "logreg", "augment": {"name": "domain"}})
+    with pytest.raises(ConfigError, match="only noise, domain"):
+        experiment_from_dict({"model": "logreg", "augment": {"name": "eam"}})
+
+
+def test_inner_selection_trains_on_extra_rows_of_its_training_groups_only(rng):
+    """Augmented rows join an inner training part only when their clip's group is in it, and
+    are never scored: label-flipped copies under a group no fold has change nothing; under
+    the clips' own groups they train and spoil the choice."""
+    from serkit.estimators.layer_choice import select_layer
+
+    n = 60
+    y = np.arange(n) % 2
+    pooled = rng.standard_normal((n, 2, 4)) + y[:, None, None] * np.array([1.5, 0.0])[:, None]
+    groups = [f"g{i % 3}" for i in range(n)]
+    base = select_layer(pooled, y, groups, 3)
+    # flipped-label copies of group "nowhere": never in any inner training part
+    stray = (pooled.copy(), 1 - y, ["nowhere"] * n)
+    assert select_layer(pooled, y, groups, 3, extra=stray) == base
+    # the same flipped copies under the clips' own groups do train (and hurt layer 0)
+    poison = (pooled.copy(), 1 - y, groups)
+    _, sc = select_layer(pooled, y, groups, 3, extra=poison)
+    assert sc[0] < base[1][0] - 0.2
+
+
+def test_loco_bench_with_domain_variants_of_the_fit_clips(tmp_path):
+    """bench with augment.name=domain on per-corpus standardised features: variants only of
+    the clips the folds train on, standardised with their corpus's clean statistics."""
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc"))
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    over = ["frontend=logmel", "normalize=corpus", "augment.name=domain", "augment.variants=1"]
+    cfg = load_experiment(
+        None, over + ["val_fraction=0"], manifest=str(m), model="logreg", protocol="loco", seeds=1
+    )
+    r = run_bench(cfg, tmp_path / "o", run, log=lambda *a: None)
+    n = sum(1 for _ in open(m))
+    assert r.augment.config.name == "domain" and "corpora" in r.augment.note
+    assert r.augment.banks[0].planned == n and r.augment.banks[0].encoded == n
+    capped = load_experiment(
+        None,
+        over + ["max_per_corpus=4"],
+        manifest=str(m),
+        model="logreg",
+        protocol="loco",
+        seeds=1,
+    )
+    r2 = run_bench(capped, tmp_path / "o2", run, log=lambda *a: None)
+    assert r2.augment.banks[0].planned < n  # only the clips some fold trains on
+    assert r2.augment.banks[0].encoded == 0  # the same copies as the first run: cached

@@ -236,3 +236,59 @@ def _mp3(x, sr, kbps, seed):
     )
     y = np.asarray(aug(x, sr), np.float32)
     return np.resize(np.nan_to_num(y), x.shape).astype(np.float32)
+
+
+DOMAIN_CHANNELS = ("none", "telephone", "reverb", "shelf", "noise")
+"""The channel effects :func:`perturb_domain` draws one of (uniformly)."""
+
+
+def perturb_domain(x: np.ndarray, sr: int, seed: int) -> tuple[np.ndarray, dict]:
+    """One label-preserving copy of ``x`` (N,) float at ``sr`` Hz that changes what differs
+    between corpora rather than what the speaker expresses; returns ``(y, what)`` with ``y``
+    float32 in [-1, 1] and ``what`` the drawn settings. Each of speed, pitch and gain is applied
+    with probability 0.5, then ONE channel of :data:`DOMAIN_CHANNELS`:
+
+    - speed: factor U[0.9, 1.1] by resampling (tempo and pitch together; soxr), length changes;
+    - pitch: U[-2, 2] semitones at constant tempo (audiomentations ``PitchShift``);
+    - gain: U[-6, 6] dB;
+    - channel ``telephone`` (300-3400 Hz, 8 kHz round trip), ``reverb`` (RT60 U[0.2, 0.7] s, one
+      of the :data:`ROOMS` simulated rooms), ``shelf`` (a low- or high-shelf filter of
+      U[-6, 6] dB: microphone colour), ``noise`` (white or pink, SNR U[10, 30] dB) or ``none``.
+
+    The ranges are fixed (not tuned on any corpus). Deterministic in ``seed``."""
+    import soxr
+    from audiomentations import Gain, HighShelfFilter, LowShelfFilter, PitchShift
+
+    rng = np.random.default_rng(seed)
+    y = np.asarray(x, np.float32)
+    what: dict = {}
+    if rng.random() < 0.5:
+        f = float(rng.uniform(0.9, 1.1))
+        y, what["speed"] = soxr.resample(y, sr * f, sr).astype(np.float32), round(f, 3)
+    _seed_global(int(rng.integers(2**31)))
+    if rng.random() < 0.5 and y.size >= 2048:
+        st = float(rng.uniform(-2.0, 2.0))
+        y = PitchShift(min_semitones=st, max_semitones=st, p=1.0)(y, sr)
+        what["pitch"] = round(st, 2)
+    if rng.random() < 0.5:
+        g = float(rng.uniform(-6.0, 6.0))
+        y, what["gain_db"] = Gain(min_gain_db=g, max_gain_db=g, p=1.0)(y, sr), round(g, 2)
+    ch = DOMAIN_CHANNELS[int(rng.integers(len(DOMAIN_CHANNELS)))]
+    what["channel"] = ch
+    sub = int(rng.integers(2**31))
+    if ch == "telephone":
+        y = _telephone(y, sr, sub)
+    elif ch == "reverb":
+        rt = round(float(rng.uniform(0.2, 0.7)), 1)
+        y, what["rt60"] = _reverb(y, sr, rt, sub), rt
+    elif ch == "shelf":
+        g = float(rng.uniform(-6.0, 6.0))
+        _seed_global(sub)
+        low = bool(rng.random() < 0.5)
+        f = (LowShelfFilter if low else HighShelfFilter)(min_gain_db=g, max_gain_db=g, p=1.0)
+        y, what["shelf"] = f(y, sr), f"{'low' if low else 'high'}{g:+.1f}dB"
+    elif ch == "noise":
+        snr = float(rng.uniform(10.0, 30.0))
+        color = "white" if rng.random() < 0.5 else "pink"
+        y, what["noise"] = add_noise(y, sr, color, snr, sub), f"{color}@{snr:.1f}"
+    return np.clip(np.nan_to_num(np.asarray(y, np.float32)), -1.0, 1.0), what

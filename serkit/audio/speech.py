@@ -42,6 +42,40 @@ def silero_model_path() -> Path:
     return p
 
 
+#: output frames of each layer for one 32 ms chunk (576 samples with context, padded by 64):
+#: the STFT (256-sample window, hop 128) gives 4, the encoder's convolutions (kernel 3) run on
+#: 4, 4, 2 (stride 2) and 1 (stride 2) frames and end on 1, then one LSTM cell step
+_SILERO_FRAMES = {"stft_conv": 4, "conv1": 4, "conv2": 2, "conv3": 1, "conv4": 1, "final_conv": 1}
+
+
+@lru_cache(maxsize=1)
+def silero_chunk_macs() -> int:
+    """Multiply-accumulates of the Silero VAD (16 kHz model) for one 32 ms chunk, counted from
+    the weight shapes in the installed wheel (``silero_vad_16k.safetensors``): every
+    convolution ``out x in x kernel`` per output frame (:data:`_SILERO_FRAMES`, checked against
+    the wheel's TorchScript model in the tests), the STFT magnitude (2 per bin and frame) and
+    the LSTM cell (``4H x (I + H)``)."""
+    from safetensors.numpy import load_file
+
+    p = silero_model_path().with_name("silero_vad_16k.safetensors")
+    if not p.is_file():
+        raise SerkitError(f"{p}: not found in the installed silero-vad package")
+    w = load_file(str(p))
+    macs = 0
+    for name, frames in _SILERO_FRAMES.items():
+        o, i, k = w[f"{name}.weight"].shape
+        macs += frames * o * i * k
+    macs += _SILERO_FRAMES["stft_conv"] * w["stft_conv.weight"].shape[0]  # |X|^2: re^2 + im^2
+    gates, n_in = w["lstm_cell.weight_ih"].shape
+    macs += gates * (n_in + w["lstm_cell.weight_hh"].shape[1])
+    return int(macs)
+
+
+def silero_macs(seconds: float) -> int:
+    """MACs of the speech check over ``seconds`` of audio (one chunk per 32 ms, 16 kHz)."""
+    return int(round(seconds * 16000 / FRAME * silero_chunk_macs()))
+
+
 @lru_cache(maxsize=1)
 def silero_available() -> bool:
     """Whether the Silero ONNX file and onnxruntime are installed (looked up once per process:

@@ -62,3 +62,41 @@ def espeak_clip(
         )
         x, sr = sf.read(str(out), dtype="float32")
     return x, int(sr)
+
+
+def non_speech_clips(n: int = 50, seed: int = 0, sr: int = 16000) -> dict[str, list[np.ndarray]]:
+    """Families of 3 s non-speech clips (``n`` each, seeded): digital silence, white / pink /
+    brown noise at three levels, pure tones, chords and a square-wave "music-like" signal."""
+    SR = sr
+    rng = np.random.default_rng(seed)
+    t = np.arange(3 * SR) / SR
+    fam: dict[str, list[np.ndarray]] = {"silence": [np.zeros(3 * SR, np.float32) for _ in range(n)]}
+
+    def colored(alpha):
+        f = np.fft.rfftfreq(3 * SR)
+        spec = (rng.normal(size=f.size) + 1j * rng.normal(size=f.size)) / np.maximum(f, 1 / SR) ** (
+            alpha / 2
+        )
+        x = np.fft.irfft(spec, 3 * SR)
+        return x / np.abs(x).max()
+
+    for name, alpha in (("white", 0.0), ("pink", 1.0), ("brown", 2.0)):
+        fam[f"noise-{name}"] = [
+            (colored(alpha) * rng.choice([0.01, 0.1, 0.5])).astype(np.float32) for _ in range(n)
+        ]
+    fam["tone"] = [
+        (0.3 * np.sin(2 * np.pi * rng.uniform(80, 2000) * t)).astype(np.float32) for _ in range(n)
+    ]
+    fam["chord"] = [
+        (0.1 * sum(np.sin(2 * np.pi * f0 * r * t) for r in (1, 1.25, 1.5))).astype(np.float32)
+        for f0 in rng.uniform(110, 440, n)
+    ]
+    fam["music-like"] = [
+        (
+            0.2
+            * np.sign(np.sin(2 * np.pi * rng.uniform(1, 4) * t))
+            * np.sin(2 * np.pi * rng.uniform(200, 800) * t)
+        ).astype(np.float32)
+        for _ in range(n)
+    ]
+    return fam

@@ -45,6 +45,11 @@ def predict(
         None, help="below this calibrated top probability: 'uncertain' (default: the model card's)"
     ),
     speech_check: bool = typer.Option(True, help="no_speech for clips without speech (Silero VAD)"),
+    speech_gate: str = typer.Option(
+        "silero",
+        help="which speech check: silero (Silero VAD, 0.29 mJ per 3 s) or mel (the log-mel gate, "
+        "0.005 mJ; docs/BENCHMARKS.md, issue 32)",
+    ),
     asr: str | None = typer.Option(
         None,
         help="multimodal models: transcribe each file with this bundled "
@@ -82,8 +87,10 @@ def predict(
     if ray is not None:
         if out is None:
             raise SerkitError("--ray needs --out predictions.parquet (or .csv)")
-        if onnx is not None or asr or timeline:
-            raise SerkitError("--ray runs a model by name (no --onnx, --asr or --timeline)")
+        if onnx is not None or asr or timeline or speech_gate != "silero":
+            raise SerkitError(
+                "--ray runs a model by name (no --onnx, --asr, --timeline or --speech-gate)"
+            )
         from serkit.batch import predict_dataset
 
         r = predict_dataset(
@@ -123,7 +130,7 @@ def predict(
         engine = "torch"
     rec = open_runner(
         model, onnx, threads, "torch" if asr or embed is not None else engine
-    ).configure(min_confidence, speech_check, labels)
+    ).configure(min_confidence, speech_check, labels, speech_gate)
     if asr:
         if not getattr(rec, "reads_text", False):
             raise SerkitError(f"--asr: model {model!r} does not read transcripts")

@@ -36,9 +36,11 @@ class Cost:
         clip_s: the clip length in seconds these counts are for.
         macs_dsp: MACs of the signal processing in front of the encoder (the log-mel: window,
             FFT, power, mel projection; ``None``: not counted).
+        macs_gate: MACs of the speech check a deployed model runs on every clip before it
+            answers (Silero VAD; ``None``: no check, or an evaluation that does not run it).
 
-    ``energy_total_mj`` is the whole pipeline: DSP + encoder + head (``None`` when the encoder
-    is not counted).
+    ``energy_total_mj`` is the whole pipeline: speech check + DSP + encoder + head (``None``
+    when the encoder is not counted).
     """
 
     params_trainable: int
@@ -48,6 +50,7 @@ class Cost:
     macs_encoder: int | None = None
     clip_s: float = CLIP_S
     macs_dsp: int | None = None
+    macs_gate: int | None = None
 
     @property
     def energy_head_mj(self) -> float:
@@ -62,9 +65,17 @@ class Cost:
         return None if self.macs_dsp is None else energy_mj(self.macs_dsp)
 
     @property
+    def energy_gate_mj(self) -> float | None:
+        return None if self.macs_gate is None else energy_mj(self.macs_gate)
+
+    @property
     def energy_total_mj(self) -> float | None:
         enc = self.energy_encoder_mj
-        return None if enc is None else enc + self.energy_head_mj + (self.energy_dsp_mj or 0.0)
+        if enc is None:
+            return None
+        return (
+            enc + self.energy_head_mj + (self.energy_dsp_mj or 0.0) + (self.energy_gate_mj or 0.0)
+        )
 
     def scaled(self, clip_s: float) -> Cost:
         """The same cost for a clip of ``clip_s`` seconds (operation counts scale linearly)."""
@@ -76,6 +87,7 @@ class Cost:
             sops_head=int(self.sops_head * k),
             macs_encoder=None if self.macs_encoder is None else int(self.macs_encoder * k),
             macs_dsp=None if self.macs_dsp is None else int(self.macs_dsp * k),
+            macs_gate=None if self.macs_gate is None else int(self.macs_gate * k),
             clip_s=float(clip_s),
         )
 
@@ -89,8 +101,13 @@ class Cost:
     def to_dict(self) -> dict:
         """Counts plus the derived energies (mJ), JSON-ready."""
         enc, dsp, tot = self.energy_encoder_mj, self.energy_dsp_mj, self.energy_total_mj
+        gate = self.energy_gate_mj
+        d = asdict(self)
+        if self.macs_gate is None:  # (records written before the field existed stay as they were)
+            d.pop("macs_gate")
         return {
-            **asdict(self),
+            **d,
+            **({} if gate is None else {"energy_gate_mj": round(gate, 5)}),
             "energy_head_mj": round(self.energy_head_mj, 6),
             "energy_encoder_mj": None if enc is None else round(enc, 4),
             "energy_dsp_mj": None if dsp is None else round(dsp, 5),
@@ -111,6 +128,7 @@ class Cost:
                     "macs_encoder",
                     "clip_s",
                     "macs_dsp",
+                    "macs_gate",
                 )
                 if k in d
             }

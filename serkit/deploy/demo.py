@@ -49,7 +49,18 @@ def run_demo(rec, audio: Path | None = None) -> Iterator[str]:
             yield (
                 f"    cost: {cost.params_trainable:,} trainable params; head {cost.macs_head:,} "
                 "MACs = "
-                f"{cost.energy_head_mj:.5f} mJ; encoder {cost.energy_encoder_mj:.3f} mJ (45 nm)"
+                f"{cost.energy_head_mj:.5f} mJ; encoder {cost.energy_encoder_mj:.3f} mJ"
+                + (
+                    ""
+                    if cost.energy_gate_mj is None
+                    else f"; speech check {cost.energy_gate_mj:.3f} mJ"
+                )
+                + (
+                    ""
+                    if cost.energy_total_mj is None
+                    else f"; whole pipeline {cost.energy_total_mj:.3f} mJ"
+                )
+                + " (45 nm)"
             )
 
 

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,8 +325,7 @@ class Recognizer(Runner):
 
     def cost(self, duration_s: float = 3.0) -> Cost:
         """Params and operations per clip of ``duration_s`` (head as measured at training, encoder
-        analytic for this frontend)."""
+        analytic for this frontend, and the speech check when it is on: :meth:`gate_macs`)."""
         c = Cost.from_dict(self.provenance["cost"]) if "cost" in self.provenance else Cost(0, 0)
-        return c.with_encoder(
-            self.frontend.encoder_macs(c.clip_s), self.frontend.dsp_macs(c.clip_s)
-        ).scaled(duration_s)
+        c = c.with_encoder(self.frontend.encoder_macs(c.clip_s), self.frontend.dsp_macs(c.clip_s))
+        return dataclasses.replace(c, macs_gate=self.gate_macs(c.clip_s)).scaled(duration_s)

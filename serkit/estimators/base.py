@@ -141,8 +141,9 @@ class Model(ABC):
     name: ClassVar[str]
     config_cls: ClassVar[type]
     preset: ClassVar[dict] = {}
-    #: trains on ``Split.variants`` (augmentation banks) when given
-    supports_augment: ClassVar[bool] = False
+    #: trains on ``Split.variants`` (augmentation banks) when given: ``True`` (every kind) or
+    #: the ``augment.name`` kinds it accepts
+    supports_augment: ClassVar[bool | tuple[str, ...]] = False
     #: augmentation a bench uses for this model unless the config says otherwise
     default_augment: ClassVar[str] = "none"
     #: the inputs it reads: ``("audio",)``, or ``("audio", "text")`` (the dataset then gives

@@ -60,6 +60,7 @@ def select_layer(
     folds: int = 3,
     make_pipe=None,
     mean: bool = False,
+    extra: tuple[np.ndarray, np.ndarray, list] | None = None,
 ) -> tuple[int | str, dict]:
     """Pick the encoder layer whose pooled statistics classify best across speakers.
 
@@ -69,7 +70,9 @@ def select_layer(
     logistic regression per layer and returns ``(best, {layer: inner UA})``. With ``mean``
     the candidate ``"mean"`` (the average of the per-layer standardised statistics, standing
     for a head on the plain mean of the standardised layers) competes too; a single layer wins
-    ties. Only training speakers are involved.
+    ties. Only training speakers are involved. ``extra``: augmented rows ``(pooled (M, L, 2D),
+    y (M,), group of each)`` that join an inner TRAINING part when their group is in it and are
+    never scored.
 
     Stratification matters on natural corpora where most speakers show a single emotion
     (URDU): plain speaker-grouped folds can leave a class out of an inner training set, and
@@ -84,14 +87,23 @@ def select_layer(
             "set model.layer=learned, mean or an index"
         )
     splits = inner_speaker_folds(y, groups, k)
+    n, y_all, p_all = len(y), y, pooled
+    if extra is not None and len(extra[1]):
+        p_all = np.concatenate([pooled, extra[0]])
+        y_all = np.concatenate([y, np.asarray(extra[1], y.dtype)])
+        extra_groups = np.array([str(g) for g in extra[2]])
+        splits = [
+            (np.concatenate([tr, n + np.flatnonzero(np.isin(extra_groups, groups[tr]))]), va)
+            for tr, va in splits
+        ]
     scores = {}
     for cand in list(range(pooled.shape[1])) + (["mean"] if mean and pooled.shape[1] > 1 else []):
         pred = np.empty_like(y)
         for tr, va in splits:
-            if len(np.unique(y[tr])) < 2:  # a one-class inner training set: predict that class
-                pred[va] = y[tr][0]
+            if len(np.unique(y_all[tr])) < 2:  # a one-class inner training set: that class
+                pred[va] = y_all[tr][0]
                 continue
-            x_tr, x_va = _candidate_features(pooled, cand, tr, va)
-            pred[va] = make_pipe().fit(x_tr, y[tr]).predict(x_va)
+            x_tr, x_va = _candidate_features(p_all, cand, tr, va)
+            pred[va] = make_pipe().fit(x_tr, y_all[tr]).predict(x_va)
         scores[cand] = float(balanced_accuracy_score(y, pred))
     return max(scores, key=scores.get), scores

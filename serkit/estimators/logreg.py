@@ -69,10 +69,29 @@ class LogRegConfig:
     inner_groups: Literal["speaker", "corpus"] = "speaker"
 
 
+def _variant_rows(split: Split, offset: int) -> list[tuple[int, np.ndarray, int]]:
+    """``(clip row, variant feats (L, T, D), label)`` of every augmented variant of ``split``
+    (rows counted from ``offset``). A logistic regression takes hard labels, so only
+    label-preserving variants are accepted (soft label one-hot: ``noise``, ``domain``)."""
+    rows = []
+    for i, vs in enumerate(split.variants or []):
+        for f, soft in vs:
+            soft = np.asarray(soft)
+            if soft.max() < 0.999:
+                raise ConfigError(
+                    "logreg trains on label-preserving variants only (augment.name noise or "
+                    "domain), not on mixed ones with soft labels (eam)"
+                )
+            rows.append((offset + i, f, int(soft.argmax())))
+    return rows
+
+
 @register
 class LogReg(Model):
     name = "logreg"
     config_cls = LogRegConfig
+    # label-preserving variants become extra training rows (hard labels: no mixup)
+    supports_augment = ("noise", "domain")
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
@@ -110,6 +129,19 @@ class LogReg(Model):
             corp = list(train.corpora) + (list(val.corpora) if val is not None and len(val) else [])
             if len(set(corp)) >= 2:  # leave one training corpus out
                 groups, folds = corp, len(set(corp))
+        # augmented variants (label-preserving: noise, domain): extra training rows that follow
+        # their clip (same group in the inner folds, never scored there)
+        aug_rows = _variant_rows(train, 0) + (
+            _variant_rows(val, n_fit) if val is not None and len(val) else []
+        )
+        extra = None
+        if aug_rows:
+            src = np.array([i for i, _, _ in aug_rows])
+            extra = (
+                pooled_stats([f for _, f, _ in aug_rows]),
+                np.array([c for _, _, c in aug_rows], y.dtype),
+                [groups[i] or f"u{i}" for i in src],
+            )
         choice, scores = cfg.layer, {}
         self.C = None
         if cfg.C == "auto":  # C (and the layer, when auto) by the inner folds, training data only
@@ -120,7 +152,14 @@ class LogReg(Model):
             cand = list(range(p.shape[1])) if choice == "auto" else [choice]
             best = None
             for c in cfg.C_grid:
-                _, sc0 = select_layer(p[:, cand], y, groups, folds, lambda c=c: self._pipe(c))
+                _, sc0 = select_layer(
+                    p[:, cand],
+                    y,
+                    groups,
+                    folds,
+                    lambda c=c: self._pipe(c),
+                    extra=None if extra is None else (extra[0][:, cand], extra[1], extra[2]),
+                )
                 sc = {cand[k]: v for k, v in sc0.items()}
                 layer = max(sc, key=sc.get)
                 scores.update({f"C={c:g}/layer={k}": v for k, v in sc.items()})
@@ -131,7 +170,7 @@ class LogReg(Model):
             if choice == "auto":
                 choice = chosen_layer
         if choice == "auto" and p.shape[1] > 1:  # inner folds over the training speakers only
-            self.layer, scores = select_layer(p, y, groups, folds, self._pipe)
+            self.layer, scores = select_layer(p, y, groups, folds, self._pipe, extra=extra)
         elif choice == "auto":
             self.layer = 0
         elif choice == "concat":
@@ -146,10 +185,19 @@ class LogReg(Model):
         if (
             len(p) > n_fit and len(set(y[:n_fit].tolist())) > 1
         ):  # held-out validation predictions, for calibration
-            held = self._pipe().fit(self._x(p[:n_fit], self.layer), y[:n_fit])
+            x_h, y_h = self._x(p[:n_fit], self.layer), y[:n_fit]
+            if extra is not None:  # the fit clips' variants join, as in the final fit
+                own = src < n_fit
+                x_h = np.concatenate([x_h, self._x(extra[0][own], self.layer)])
+                y_h = np.concatenate([y_h, extra[1][own]])
+            held = self._pipe().fit(x_h, y_h)
             self.val_proba = np.zeros((len(p) - n_fit, self.n_classes))
             self.val_proba[:, held.classes_] = held.predict_proba(self._x(p[n_fit:], self.layer))
-        self.pipe = self._pipe().fit(self._x(p, self.layer), y)
+        x_all, y_all = self._x(p, self.layer), y
+        if extra is not None:
+            x_all = np.concatenate([x_all, self._x(extra[0], self.layer)])
+            y_all = np.concatenate([y_all, extra[1]])
+        self.pipe = self._pipe().fit(x_all, y_all)
         self.domain = self.inner = None
         return FitReport(
             layer=self.layer, inner_val_ua={str(k): v for k, v in scores.items()}, chosen_C=self.C

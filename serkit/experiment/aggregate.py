@@ -494,6 +494,10 @@ AUGMENT_NOTES = {
     "most "
     "confidently; a second model trains with them",
     "noise": "white / pink noise copies of the training clips at SNR ~ U[snr_low, snr_high] dB",
+    "domain": "copies of the training clips with what differs between corpora changed (speed "
+    "0.9-1.1, pitch +-2 semitones, gain +-6 dB, each p 0.5; one of none / telephone / reverb "
+    "RT60 0.2-0.7 s / shelf EQ +-6 dB / noise SNR 10-30 dB), standardised with their clip's "
+    "clean statistics; the same copies for every seed",
 }
 
 

@@ -325,6 +325,21 @@ def _check_folder(out: Path) -> None:
             )
 
 
+def _bank_utts(ctx: FoldContext, group) -> list[int] | None:
+    """The utterances (indices; ``None`` = all) whose augmented variants the folds of
+    ``group`` can use. Per-clip transforms (``noise``, ``domain``) need only the fit and
+    validation clips of these folds (with ``max_per_corpus`` a small share of the corpus);
+    ``eam`` and ``covada`` plan over every utterance (partners, a speaker's F0), as always."""
+    d = ctx.data
+    if ctx.cfg.augment.name not in ("noise", "domain"):
+        return None
+    need: set[int] = set()
+    for seed, fold_i in group:
+        fit_idx, val_idx = fit_val_split(d.utts, ctx.folds[fold_i].train, seed, ctx.cfg)
+        need.update(fit_idx, val_idx)
+    return sorted(need)
+
+
 def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord], list[BankStats]]:
     """Run the folds still to do; with augmentation one seed's bank at a time (it is large;
     workers fork after it is built). Returns (records, bank statistics)."""
@@ -345,17 +360,10 @@ def _run_folds(ctx: FoldContext, todo, run: RunConfig) -> tuple[list[FoldRecord]
     )
     for group in (g for g in groups if g):
         if aug.name != "none":
-            from serkit.training.augment import build_bank
-
-            d = ctx.data
-            ctx.bank, st = build_bank(
-                d.utts, d.frontend, aug, seed=group[0][0], cache=d.cache, progress=run.progress
+            ctx.bank, st = ctx.data.augment_bank(
+                aug, group[0][0], _bank_utts(ctx, group), progress=run.progress
             )
             bank_stats.append(BankStats(seed=group[0][0], **st))
-            if (
-                d.normalizer is not None
-            ):  # a variant is normalised with its target speaker's clean statistics
-                d.normalizer.transform_bank(ctx.bank, {u.id: u.speaker for u in d.utts})
         for rec in run_tasks(run_fold, ctx, group, run.jobs):
             records.append(rec)
             bar.update()

@@ -276,10 +276,15 @@ def experiment_from_dict(data: dict) -> ExperimentConfig:
     cfg.augment = from_dict(
         AugmentConfig, {"name": cls.default_augment, **(augment or {})}, "augment"
     )
-    if cfg.augment.name != "none" and not cls.supports_augment:
+    kinds = cls.supports_augment
+    if cfg.augment.name != "none" and not (
+        kinds is True or (isinstance(kinds, tuple) and cfg.augment.name in kinds)
+    ):
+        only = f" (only {', '.join(kinds)})" if isinstance(kinds, tuple) and kinds else ""
         raise ConfigError(
-            f"model {cls.name!r} does not train on augmented variants; use a torch head "
-            "(attnpool, mlp, linear, mll, pts-snn, reslstm-sa, ...) or augment.name=none"
+            f"model {cls.name!r} does not train on augmented variants of kind "
+            f"{cfg.augment.name!r}{only}; use a torch head (attnpool, mlp, linear, mll, pts-snn, "
+            "reslstm-sa, ...) or augment.name=none"
         )
     return cfg
 

@@ -51,6 +51,7 @@ class Dataset:
     normalizer: SpeakerNormalizer | None = None
     text: TextEncoding | None = None
     text_encoder: TextEncoder | None = None
+    normalize: str = "none"  # how ``feats`` were standardised (none | speaker | corpus)
 
     def __post_init__(self):
         self._spk_norm: SpeakerNormalizer | None = None
@@ -218,6 +219,24 @@ class Dataset:
         ]
         return int(np.mean(rates) * clip_s) if rates else 0
 
+    def augment_bank(self, cfg, seed: int, idx: list[int] | None = None, progress: bool = False):
+        """The augmented variants (:func:`serkit.training.augment.build_bank`, ``cfg`` an
+        ``AugmentConfig``) of utterances ``idx`` (default all), each standardised as ``feats``
+        are, with its clip's CLEAN statistics (its speaker's, or its corpus's): what the
+        augmentation changed is kept. Returns ``(bank, stats)``."""
+        from serkit.training.augment import build_bank
+
+        utts = self.utts if idx is None else [self.utts[i] for i in sorted(set(idx))]
+        bank, st = build_bank(
+            utts, self.frontend, cfg, seed=seed, cache=self.cache, progress=progress
+        )
+        if self.normalizer is not None:
+            self.normalizer.transform_bank(
+                bank,
+                {u.id: (u.corpus if self.normalize == "corpus" else u.speaker) for u in self.utts},
+            )
+        return bank, st
+
     def speakers(self, idx: list[int]) -> list[str]:
         return sorted({self.utts[i].speaker for i in idx})
 
@@ -347,4 +366,5 @@ def load_dataset(
         normalizer,
         text,
         encoder,
+        normalize=cfg.normalize,
     )

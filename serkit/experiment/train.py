@@ -69,8 +69,39 @@ def train_model(
     fit_idx, val_idx = fit_val_split(data.utts, idx, seed, cfg)
     model = build_model(cfg.model, len(data.labels), data.n_layers, data.dim)
     t0 = time.time()
-    val = data.fit_split(val_idx, cfg.train_norm, pool=idx) if val_idx else None
-    report = model.fit(data.fit_split(fit_idx, cfg.train_norm, pool=idx), val, seed)
+    v_fit = v_val = None
+    if cfg.augment.name != "none":  # the same variants a bench fold trains on
+        if cfg.augment.name == "covada":
+            raise ConfigError(
+                "augment.name=covada is a two-model fit that only serkit bench runs; train with "
+                "noise, domain or eam"
+            )
+        from serkit.training.augment import usable_variants
+
+        bank, _ = data.augment_bank(
+            cfg.augment,
+            seed,
+            None if cfg.augment.name == "eam" else fit_idx + val_idx,
+            progress=(run or RunConfig()).progress,
+        )
+        ids = [u.id for u in data.utts]
+        labels_of = {u.id: int(y) for u, y in zip(data.utts, data.y)}
+        v_fit = usable_variants(
+            bank,
+            [ids[i] for i in fit_idx],
+            [ids[i] for i in fit_idx],
+            labels_of,
+            len(data.labels),
+        )
+        v_val = usable_variants(
+            bank,
+            [ids[i] for i in val_idx],
+            [ids[i] for i in fit_idx + val_idx],
+            labels_of,
+            len(data.labels),
+        )
+    val = data.fit_split(val_idx, cfg.train_norm, v_val, pool=idx) if val_idx else None
+    report = model.fit(data.fit_split(fit_idx, cfg.train_norm, v_fit, pool=idx), val, seed)
     calibration = calibrate(model, val, min_confidence) if val_idx else {}
     domain = None
     if cfg.normalize == "corpus":  # from now on raw features, standardised for a domain

@@ -44,12 +44,15 @@ class AugmentConfig:
     """``name``: ``none``, ``eam`` (mixup of two speakers), ``covada`` (speaker attributes
     altered, label kept: :func:`build_transform_bank`; a bench trains a first model and gives the
     altered copies of only its ``select_frac`` most confident correct training clips to a second,
-    CO-VADA style) or ``noise`` (white / pink noise at SNR ~ U[snr_low, snr_high] dB, label
-    kept). ``variants``: versions per utterance in the bank (how often a model trains on one
-    instead of the clean clip is the model's ``train.augment_prob``). Segment length as a
-    fraction of the target (``eam``)."""
+    CO-VADA style), ``noise`` (white / pink noise at SNR ~ U[snr_low, snr_high] dB, label
+    kept) or ``domain`` (speed, pitch, gain and one channel effect: what differs between
+    corpora, label kept; :func:`serkit.audio.corrupt.perturb_domain`; the variants of a clip do
+    not depend on the bench seed, so seeds share them). ``variants``: versions per utterance
+    in the bank (how often a torch head trains on one instead of the clean clip is its
+    ``train.augment_prob``; ``logreg`` adds every variant as a training row). Segment length
+    as a fraction of the target (``eam``)."""
 
-    name: Literal["none", "eam", "covada", "noise"] = "none"
+    name: Literal["none", "eam", "covada", "noise", "domain"] = "none"
     variants: int = 4
     snr_low: float = -5.0
     snr_high: float = 10.0
@@ -268,7 +271,8 @@ def transform_variant(
       a demographic label): a clip's own F0 would follow its emotion (aroused male speech in
       EmoDB often has a median F0 above 165 Hz and would be lowered, not raised);
     - ``noise``: white (even ``k``) or pink (odd ``k``) noise at SNR ~ U[snr_low, snr_high] dB
-      drawn with ``seed`` (audiomentations' ``AddColorNoise``).
+      drawn with ``seed`` (audiomentations' ``AddColorNoise``);
+    - ``domain``: :func:`serkit.audio.corrupt.perturb_domain` with ``seed``.
     """
     x = np.asarray(wav, np.float32)
     if cfg.name == "covada":
@@ -287,7 +291,19 @@ def transform_variant(
             float(rng.uniform(cfg.snr_low, cfg.snr_high)),
             seed,
         )
+    if cfg.name == "domain":
+        from serkit.audio.corrupt import perturb_domain
+
+        return perturb_domain(x, sr, seed)[0]
     raise ValueError(f"augment {cfg.name!r} has no waveform transform")
+
+
+def _clip_seed(cfg: AugmentConfig, uid: str, k: int, seed: int) -> int:
+    """The seed of variant ``k`` of clip ``uid``: ``domain`` variants depend on the clip only
+    (every bench seed reuses them), the others on the bench ``seed`` too."""
+    if cfg.name == "domain":
+        return (int(text_digest(f"domain|{uid}")[:8], 16) + 7919 * k) % 2**31
+    return seed * 1000003 + k + 7919 * len(uid)
 
 
 def build_transform_bank(
@@ -313,7 +329,8 @@ def build_transform_bank(
             continue
         base = f"{cache._digest(u.audio) if cache is not None else u.audio}|{u.start}|{u.end}"
         for k in range(cfg.variants):
-            key = text_digest(f"transform|{base}|{k}|{settings}")
+            own = f"|{u.id}" if cfg.name == "domain" else ""  # its variants follow the clip's id
+            key = text_digest(f"transform|{base}|{k}|{settings}{own}")
             hit = cache.get_key(frontend, key) if cache is not None else None
             if hit is not None:
                 bank.setdefault(u.id, []).append(Variant(u.id, 0.0, hit))
@@ -336,7 +353,7 @@ def build_transform_bank(
                         sr,
                         cfg,
                         k,
-                        seed * 1000003 + k + 7919 * len(uid),
+                        _clip_seed(cfg, uid, k, seed),
                         spk_f0.get(src.by_id[uid].speaker),
                     ),
                     sr,

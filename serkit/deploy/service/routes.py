@@ -68,6 +68,7 @@ def add_info_routes(app, recs: dict, metrics: "Metrics") -> None:
                     "params_trainable": c.params_trainable,
                     "energy_head_mj_per_3s": c.energy_head_mj,
                     "energy_encoder_mj_per_3s": c.energy_encoder_mj,
+                    "energy_speech_check_mj_per_3s": c.energy_gate_mj,
                     "energy_total_mj_per_3s": c.energy_total_mj,
                     "reads_text": bool(getattr(r, "reads_text", False)),
                     "energy_convention": ENERGY_CONVENTION,

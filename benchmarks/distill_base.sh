@@ -21,8 +21,14 @@ D="--manifest manifests/tess.jsonl,manifests/esd.jsonl --set teacher=whisper-bas
 $S distill $D --out "$OUT/student_base_kd.safetensors" \
   --set head="$OUT/head_tess_esd.pt" --set posterior_weight=1.0
 $S distill $D --out "$OUT/student_base_nokd.safetensors"
+# 2b. the same states-only student on more speakers: BAVED (61 Arabic speakers) + TESS + ESD
+[ -f manifests/baved.jsonl ] || $S prepare baved ~/corpora/baved --out manifests/baved.jsonl
+$S distill --manifest manifests/baved.jsonl,manifests/tess.jsonl,manifests/esd.jsonl \
+  --set teacher=whisper-base-layers --set teacher_layers=[1,2,3] --set epochs=5 --threads 1 \
+  --device $DEVICE --out "$OUT/student_base_bte.safetensors"
 # 3. LOCO (issue 31's protocol) on each frontend
-for fe in compact compact:$OUT/student_base_kd.safetensors compact:$OUT/student_base_nokd.safetensors; do
+for fe in compact compact:$OUT/student_base_kd.safetensors compact:$OUT/student_base_nokd.safetensors \
+    compact:$OUT/student_base_bte.safetensors; do
   name=$(basename "${fe#compact:}" .safetensors)
   [ "$name" = compact ] && name=compact_bundled
   $S bench --manifest $M --labels $L --protocol loco --set max_per_corpus=800 --seeds 3 \

@@ -45,6 +45,13 @@ def main() -> None:
         help="mel: serkit.audio.gate (its own threshold; EmoSpeech background clips of the "
         "training half are left out, as is everything it trained on)",
     )
+    ap.add_argument(
+        "--background-half",
+        choices=("all", "eval"),
+        default="all",
+        help="EmoSpeech background clips: all, or only the half the mel gate never trained on "
+        "(always so with --gate mel)",
+    )
     a = ap.parse_args()
     if a.gate == "mel":
         from serkit.audio.gate import default_gate, mel_speech_presence
@@ -82,8 +89,9 @@ def main() -> None:
         from train_mel_gate import background_half
 
         for u in read_manifests(a.manifest):
-            if a.gate == "mel" and u.label is None and background_half(u.id) == "train":
-                continue  # the gate trained on these
+            held_out_only = a.gate == "mel" or a.background_half == "eval"
+            if held_out_only and u.label is None and background_half(u.id) == "train":
+                continue  # the mel gate trained on these
             key = u.corpus + ("/background" if u.label is None else "")
             r = out["real"].setdefault(key, {"clips": 0, "flagged_no_speech": 0, "examples": []})
             sp = check(load_audio(u.audio), SR, **rule)

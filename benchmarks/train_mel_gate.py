@@ -6,7 +6,9 @@
 
 Training data (kept apart from the evaluation in benchmarks/speech_presence.py --gate mel):
 every clip of ``--manifest`` (speech corpora that evaluation does not use), one copy of half of
-them with white / pink noise at SNR U[0, 20] dB (targets from the clean clip), the EmoSpeech
+them with white / pink noise at SNR U[0, 20] dB (targets from the clean clip), one copy of
+another half through ``perturb_domain`` (speed, pitch, gain, telephone / reverb / EQ / noise;
+Silero's targets on the copy), the EmoSpeech
 ``background`` clips (no keyword) of the TRAINING half (id digest even; evaluation uses the odd
 half), and generated non-speech drawn with seed 1 (evaluation uses seed 0). Frame targets:
 Silero's decisions; generated clips all non-speech.
@@ -20,7 +22,7 @@ import time
 
 import numpy as np
 
-from serkit.audio.corrupt import add_noise
+from serkit.audio.corrupt import add_noise, perturb_domain
 from serkit.audio.io import load_audio
 from serkit.audio.synth import non_speech_clips
 from serkit.core.io import text_digest
@@ -43,13 +45,22 @@ def main() -> None:
     a = ap.parse_args()
     t0 = time.time()
     rng = np.random.default_rng(a.seed)
-    clips, counts = [], {"speech_corpora": 0, "noisy_copies": 0, "background": 0, "generated": 0}
+    clips, counts = (
+        [],
+        {
+            "speech_corpora": 0,
+            "noisy_copies": 0,
+            "domain_copies": 0,
+            "background": 0,
+            "generated": 0,
+        },
+    )
     for u in read_manifests(a.manifest):
         wav = load_audio(u.audio)
         c = make_clip(wav)
         clips.append(c)
         counts["speech_corpora"] += 1
-        if rng.random() < 0.5:
+        if rng.random() < 0.5:  # noise at SNR U[0, 20] dB: targets from the clean clip
             noisy = add_noise(
                 wav,
                 16000,
@@ -61,6 +72,9 @@ def main() -> None:
             nc.y = c.y[: nc.x.shape[1]]
             clips.append(nc)
             counts["noisy_copies"] += 1
+        if rng.random() < 0.5:  # another recording chain: Silero's targets on the copy itself
+            clips.append(make_clip(perturb_domain(wav, 16000, int(rng.integers(2**31)))[0]))
+            counts["domain_copies"] += 1
     if a.background:
         for u in read_manifests(a.background):
             if u.label is None and background_half(u.id) == "train":

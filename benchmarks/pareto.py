@@ -38,7 +38,32 @@ def main() -> None:
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--out", required=True)
     ap.add_argument("--title", default="")
+    ap.add_argument(
+        "--metric",
+        default="ua",
+        help="ua (pooled over test folds), or for LOCO runs the mean over held-out corpora "
+        "after K unlabelled clips: adapt_none, adapt10, adapt50, adaptall",
+    )
+    ap.add_argument(
+        "--speech-check",
+        choices=("none", "silero", "mel"),
+        default="none",
+        help="add this speech check's energy to every full-pipeline point (a deployed model "
+        "runs one; bench results do not count it)",
+    )
     a = ap.parse_args()
+    gate_mj = 0.0
+    if a.speech_check != "none":
+        from serkit.core.cost import energy_mj
+
+        if a.speech_check == "silero":
+            from serkit.audio.speech import silero_macs
+
+            gate_mj = energy_mj(silero_macs(3.0))
+        else:
+            from serkit.audio.gate import default_gate
+
+            gate_mj = energy_mj(default_gate().macs(3.0))
     rows = []
     for d in a.runs:
         p = Path(d)
@@ -46,21 +71,32 @@ def main() -> None:
             continue
         r = BenchResult.load(p)
         fe = r.frontend + (" (causal)" if "causal" in p.name else "")
+        if a.metric == "ua":
+            m = r.ua
+        elif r.adaptation and a.metric in r.adaptation:
+            m = r.adaptation[a.metric].ua_corpus_mean
+        else:
+            sys.exit(f"{p}: no {a.metric} (a LOCO run with adapt_clips has adapt_none, adaptK)")
+        tot = r.cost.energy_total_mj
         rows.append(
             {
                 "run": p.name,
                 "label": f"{r.model} / {fe}",
-                "ua": r.ua.mean,
-                "std": r.ua.std,
+                "ua": m.mean,
+                "std": m.std,
                 "seeds": len(r.seeds),
                 "head": r.cost.energy_head_mj,
-                "total": r.cost.energy_total_mj,
+                "total": None if tot is None else tot + gate_mj,
                 "corpus": r.corpus,
                 "protocol": r.protocol_label,
             }
         )
     if not rows:
         sys.exit("no results.json in the given folders")
+    labels = [r["label"] for r in rows]
+    for r in rows:  # two runs of one model / frontend (e.g. two students): name the run
+        if labels.count(r["label"]) > 1:
+            r["label"] += f" ({r['run']})"
     full = [i for i, r in enumerate(rows) if r["total"] is not None]
     front = {full[j] for j in pareto([(rows[i]["total"], rows[i]["ua"]) for i in full])}
     import matplotlib
@@ -91,10 +127,16 @@ def main() -> None:
     ax.axvline(0.3, color="grey", ls="--", lw=0.8)
     ax.text(0.3, ax.get_ylim()[0], " 0.3 mJ", color="grey", va="bottom", fontsize=8)
     ax.set_xscale("log")
+    check = "" if a.speech_check == "none" else f" + {a.speech_check} speech check"
     ax.set_xlabel(
-        "energy per 3 s clip, mJ (45 nm; hollow = head only, filled = log-mel + frontend + head)"
+        "energy per 3 s clip, mJ (45 nm; hollow = head only, filled = log-mel + frontend + head"
+        f"{check})"
     )
-    ax.set_ylabel("UA (mean +- std over seeds)")
+    ax.set_ylabel(
+        "UA (mean +- std over seeds)"
+        if a.metric == "ua"
+        else f"LOCO mean UA over held-out corpora, {a.metric} (mean +- std over seeds)"
+    )
     r0 = rows[0]
     ax.set_title(a.title or f"{r0['corpus']} {r0['protocol']}: accuracy vs energy")
     ax.legend(

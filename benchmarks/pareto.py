@@ -135,7 +135,7 @@ def main() -> None:
     ax.set_ylabel(
         "UA (mean +- std over seeds)"
         if a.metric == "ua"
-        else f"LOCO mean UA over held-out corpora, {a.metric} (mean +- std over seeds)"
+        else f"LOCO mean UA, {a.metric} (mean +- std)"
     )
     r0 = rows[0]
     ax.set_title(a.title or f"{r0['corpus']} {r0['protocol']}: accuracy vs energy")

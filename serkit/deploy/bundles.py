@@ -119,7 +119,8 @@ BUNDLES: dict[str, Bundle] = {
         file="default.pt",
         description="logistic regression on mean+std pooled states of Whisper base "
         "(multilingual; state and C chosen leaving one training corpus out), trained with every "
-        "corpus standardised with its own statistics; 4 harmonised classes (anger, happiness, "
+        "corpus standardised with its own statistics and two copies of every clip that change "
+        "what differs between corpora (speed, pitch, level, channel); 4 harmonised classes (anger, happiness, "
         "neutral incl. calm, sadness) from four corpora in four languages; answers with the mean "
         "of the training corpora's statistics until it is adapted to its user's speech",
         training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "
@@ -134,7 +135,7 @@ BUNDLES: dict[str, Bundle] = {
         "(`serkit adapt`, `serkit.load('default', adapt='online')`, `serkit serve --adapt "
         "online`): it was built to be adapted",
         limits="leave-one-corpus-out accuracy on unseen corpora is modest, and low for speech "
-        "far from its training corpora until adapted (EmoSpeech: 0.08 unadapted); acted "
+        "far from its training corpora until adapted (EmoSpeech: 0.19 unadapted); acted "
         "emotions dominate the training data; not for decisions about people",
         terms="non-commercial research use (RAVDESS and EmoSpeech are CC BY-NC-SA 4.0)",
     ),

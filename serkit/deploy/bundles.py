@@ -120,9 +120,10 @@ BUNDLES: dict[str, Bundle] = {
         description="logistic regression on mean+std pooled states of Whisper base "
         "(multilingual; state and C chosen leaving one training corpus out), trained with every "
         "corpus standardised with its own statistics and two copies of every clip that change "
-        "what differs between corpora (speed, pitch, level, channel); 4 harmonised classes (anger, happiness, "
-        "neutral incl. calm, sadness) from four corpora in four languages; answers with the mean "
-        "of the training corpora's statistics until it is adapted to its user's speech",
+        "what differs between corpora (speed, pitch, level, channel); 4 harmonised classes "
+        "(anger, happiness, neutral incl. calm, sadness) from four corpora in four languages; "
+        "answers with the mean of the training corpora's statistics until it is adapted to its "
+        "user's speech",
         training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "
         "400), RAVDESS (English, acted, 863), Indian EmoSpeech (Hindi/English command words in "
         "the wild, 4,981); at most 800 clips per corpus (label-stratified); the standardisation "

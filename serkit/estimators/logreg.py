@@ -21,6 +21,7 @@ from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError
 from serkit.estimators.base import FitReport, Model, Moments, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
+from serkit.training.augment import PER_CLIP
 
 CONCAT = -1  # the stored layer code of ``layer: concat``
 
@@ -91,7 +92,7 @@ class LogReg(Model):
     name = "logreg"
     config_cls = LogRegConfig
     # label-preserving variants become extra training rows (hard labels: no mixup)
-    supports_augment = ("noise", "domain")
+    supports_augment = PER_CLIP
 
     def __init__(self, *a, **k):
         super().__init__(*a, **k)

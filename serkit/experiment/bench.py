@@ -50,19 +50,8 @@ class FoldContext:
 
 
 def _variants(ctx: FoldContext, idx: list[int], partners: list[int]):
-    """EAM variants of utterances ``idx`` whose partner is among ``partners`` (never test audio)."""
-    if ctx.bank is None:
-        return None
-    from serkit.training.augment import usable_variants
-
-    d = ctx.data
-    return usable_variants(
-        ctx.bank,
-        [d.utts[i].id for i in idx],
-        [d.utts[i].id for i in partners],
-        {u.id: int(y) for u, y in zip(d.utts, d.y)},
-        len(d.labels),
-    )
+    """Augmented variants of utterances ``idx`` whose partner is among ``partners``."""
+    return None if ctx.bank is None else ctx.data.bank_variants(ctx.bank, idx, partners)
 
 
 def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
@@ -330,8 +319,10 @@ def _bank_utts(ctx: FoldContext, group) -> list[int] | None:
     ``group`` can use. Per-clip transforms (``noise``, ``domain``) need only the fit and
     validation clips of these folds (with ``max_per_corpus`` a small share of the corpus);
     ``eam`` and ``covada`` plan over every utterance (partners, a speaker's F0), as always."""
+    from serkit.training.augment import PER_CLIP
+
     d = ctx.data
-    if ctx.cfg.augment.name not in ("noise", "domain"):
+    if ctx.cfg.augment.name not in PER_CLIP:
         return None
     need: set[int] = set()
     for seed, fold_i in group:

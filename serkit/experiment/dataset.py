@@ -232,10 +232,22 @@ class Dataset:
         )
         if self.normalizer is not None:
             self.normalizer.transform_bank(
-                bank,
-                {u.id: (u.corpus if self.normalize == "corpus" else u.speaker) for u in self.utts},
+                bank, {u.id: norm_group(u, self.normalize) for u in self.utts}
             )
         return bank, st
+
+    def bank_variants(self, bank, idx: list[int], partners: list[int]):
+        """Per utterance of ``idx``: its variants in ``bank`` whose partner is among
+        ``partners`` (:func:`serkit.training.augment.usable_variants`; never test audio)."""
+        from serkit.training.augment import usable_variants
+
+        return usable_variants(
+            bank,
+            [self.utts[i].id for i in idx],
+            [self.utts[i].id for i in partners],
+            {u.id: int(y) for u, y in zip(self.utts, self.y)},
+            len(self.labels),
+        )
 
     def speakers(self, idx: list[int]) -> list[str]:
         return sorted({self.utts[i].speaker for i in idx})
@@ -260,6 +272,12 @@ def label_distributions(utts: list[Utterance], labels: list[str]) -> np.ndarray 
         else:
             out[i, labels.index(u.label)] = 1.0
     return out
+
+
+def norm_group(u: Utterance, normalize: str):
+    """The group whose frame statistics standardise ``u``: its corpus (``normalize: corpus``)
+    or its speaker."""
+    return u.corpus if normalize == "corpus" else u.speaker
 
 
 def fit_val_split(
@@ -335,7 +353,7 @@ def load_dataset(
             f"after skipping bad files the label set changed: {labels} -> "
             f"{sorted({u.label for u in utts})}"
         )
-    group = {u.id: (u.corpus if cfg.normalize == "corpus" else u.speaker) for u in utts}
+    group = {u.id: norm_group(u, cfg.normalize) for u in utts}
     feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
     text = encoder = None
     if cfg.text is not None:

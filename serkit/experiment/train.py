@@ -76,30 +76,16 @@ def train_model(
                 "augment.name=covada is a two-model fit that only serkit bench runs; train with "
                 "noise, domain or eam"
             )
-        from serkit.training.augment import usable_variants
+        from serkit.training.augment import PER_CLIP
 
         bank, _ = data.augment_bank(
             cfg.augment,
             seed,
-            None if cfg.augment.name == "eam" else fit_idx + val_idx,
+            fit_idx + val_idx if cfg.augment.name in PER_CLIP else None,
             progress=(run or RunConfig()).progress,
         )
-        ids = [u.id for u in data.utts]
-        labels_of = {u.id: int(y) for u, y in zip(data.utts, data.y)}
-        v_fit = usable_variants(
-            bank,
-            [ids[i] for i in fit_idx],
-            [ids[i] for i in fit_idx],
-            labels_of,
-            len(data.labels),
-        )
-        v_val = usable_variants(
-            bank,
-            [ids[i] for i in val_idx],
-            [ids[i] for i in fit_idx + val_idx],
-            labels_of,
-            len(data.labels),
-        )
+        v_fit = data.bank_variants(bank, fit_idx, fit_idx)
+        v_val = data.bank_variants(bank, val_idx, fit_idx + val_idx)
     val = data.fit_split(val_idx, cfg.train_norm, v_val, pool=idx) if val_idx else None
     report = model.fit(data.fit_split(fit_idx, cfg.train_norm, v_fit, pool=idx), val, seed)
     calibration = calibrate(model, val, min_confidence) if val_idx else {}

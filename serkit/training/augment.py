@@ -258,6 +258,10 @@ def usable_variants(
 
 TRANSFORM_VERSION = "v2"
 
+PER_CLIP = ("noise", "domain")
+"""Augmentations whose variants depend on their own clip only (label kept): a run needs the
+variants of the clips it trains on and nothing else."""
+
 
 def transform_variant(
     wav: np.ndarray, sr: int, cfg: AugmentConfig, k: int, seed: int, speaker_f0: float | None = None

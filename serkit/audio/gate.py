@@ -7,9 +7,10 @@ dilation 3: 250 ms of context, syllable rate) and 16 -> 1, ReLU between, sigmoid
 about 3.6 k MACs per frame, 1.1 M per 3 s clip (0.005 mJ at 45 nm), against the Silero VAD's
 63.8 M (:func:`serkit.audio.speech.silero_macs`). Its energy counts the log-mel once, as a
 pipeline that shares it with the frontend would; serkit's runner today computes the mel power a
-second time for the gate (part of the 1.8 ms it takes per 3 s clip). Weights: ``assets/mel_gate.safetensors``, trained by
-:func:`serkit.training.gate.train_gate` with Silero's frame decisions as targets on corpora
-kept apart from its evaluation (docs/BENCHMARKS.md, issue 32).
+second time for the gate (part of the 1.8 ms it takes per 3 s clip). Weights:
+``assets/mel_gate.safetensors``, trained by :func:`serkit.training.gate.train_gate` with
+Silero's frame decisions as targets on corpora kept apart from its evaluation
+(docs/BENCHMARKS.md, issue 32).
 
 The verdict is the same rule as :func:`serkit.audio.speech.speech_presence`: speech seconds =
 frames above the threshold stored with the weights x 10 ms; ``no_speech`` below

@@ -20,6 +20,11 @@ condition, simulated), ``crossK`` (training corpus i with the statistics of trai
 i+K, in sorted order: one other corpus's statistics per copy). Weights: ``class`` (balanced
 classes, as serkit's logreg) or ``corpus-class`` (every corpus x class cell weighted equally).
 
+``--train-only baved``: BAVED's neutral level (61 Arabic speakers) joins every training set as
+``neutral`` and is never held out, standardised with the statistics of its neutral clips
+(``--train-only-stats labelled``: what the bench does after the label spec) or of all three
+levels (``all``); its statistics join the mean a held-out corpus gets before adaptation.
+
 Frame statistics come from per-clip frame means/stds and frame counts, so group statistics are
 exact (float64) without holding frames.
 """
@@ -36,17 +41,22 @@ CORPORA = ["emodb", "urdu", "ravdess", "emospeech"]
 LABELS = "anger,happiness,neutral=neutral+calm,sadness"
 
 
-def pooled_table(state: int, cache_file: Path) -> dict:
-    """Per clip: frame mean and std of ``state`` (raw), frame count, corpus, speaker, label."""
+def pooled_table(state: int, cache_file: Path, corpora=None, labels=LABELS) -> dict:
+    """Per clip: frame mean and std of ``state`` (raw), frame count, corpus, speaker, label
+    (``labels``: a label spec, "" = every label as written)."""
     if cache_file.exists():
         return dict(np.load(cache_file))
     from serkit.experiment.config import DataConfig
     from serkit.experiment.dataset import read_labelled
     from serkit.features import FeatureCache, build_frontend
 
-    man = ",".join(f"manifests/{c}.jsonl" for c in CORPORA)
+    man = ",".join(f"manifests/{c}.jsonl" for c in corpora or CORPORA)
     utts = read_labelled(
-        DataConfig(manifest=man, labels=LABELS.split(","), frontend="whisper-base-layers")
+        DataConfig(
+            manifest=man,
+            labels=labels.split(",") if labels else [],
+            frontend="whisper-base-layers",
+        )
     )
     fe, cache = build_frontend("whisper-base-layers"), FeatureCache()
     rows = []
@@ -72,11 +82,25 @@ def pooled_table(state: int, cache_file: Path) -> dict:
 
 
 class Probe:
-    def __init__(self, t: dict):
+    def __init__(self, t: dict, extra: dict | None = None, extra_stats: str = "labelled"):
+        """``extra``: a training-only corpus table (BAVED, every level): its ``neutral`` clips
+        join every training set as ``neutral``, standardised with the statistics of its
+        neutral clips (``extra_stats='labelled'``, what the bench does after the label spec)
+        or of all its clips (``'all'``); it is never held out."""
         self.mu, self.sd, self.n = t["mu"], t["sd"], t["n"]
         self.corp, self.spk = t["corpus"], t["spk"]
-        labels = sorted(set(t["label"]))
-        self.y = np.array([labels.index(v) for v in t["label"]])
+        self.labels = sorted(set(t["label"]))
+        self.y = np.array([self.labels.index(v) for v in t["label"]])
+        self.extra = None
+        if extra is not None:
+            keep = extra["label"] == "neutral"
+            src = keep if extra_stats == "labelled" else np.ones(len(keep), bool)
+            w = extra["n"][src] / extra["n"][src].sum()
+            m = (w[:, None] * extra["mu"][src]).sum(0)
+            v = (w[:, None] * (extra["sd"][src] ** 2 + extra["mu"][src] ** 2)).sum(0) - m**2
+            sd = np.sqrt(np.maximum(v, 1e-8))
+            x = np.hstack([(extra["mu"][keep] - m) / sd, extra["sd"][keep] / sd])
+            self.extra = (x, np.full(len(x), self.labels.index("neutral")), (m, sd))
 
     def stats(self, idx):
         w = self.n[idx] / self.n[idx].sum()
@@ -136,6 +160,11 @@ class Probe:
                 xtr = np.vstack([self.view(tr, v) for v in views])
                 ytr, ctr = np.tile(self.y[tr], len(views)), np.tile(self.corp[tr], len(views))
                 cs = [self.stats(np.where(self.corp == c)[0]) for c in set(self.corp[tr])]
+                if self.extra is not None:  # training-only rows, and their statistics
+                    xtr = np.vstack([xtr, self.extra[0]])
+                    ytr = np.concatenate([ytr, self.extra[1]])
+                    ctr = np.concatenate([ctr, np.full(len(self.extra[1]), "extra")])
+                    cs.append(self.extra[2])
                 mm, ss = np.mean([c[0] for c in cs], 0), np.mean([c[1] for c in cs], 0)
                 kk = np.random.default_rng(seed).permutation(te)[:k]
                 s = self.n[kk].sum() / 50.0  # Whisper frames: 50 per second
@@ -154,18 +183,21 @@ class Probe:
                 clf = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(xtr), ytr, sw)
                 for t, x in tests.items():
                     p, yt = clf.predict(sc.transform(x)), self.y[te]
-                    rows[t][held] = float(
-                        np.mean([np.mean(p[yt == c] == c) for c in np.unique(yt)])
-                    )
+                    rec = {self.labels[c]: float(np.mean(p[yt == c] == c)) for c in np.unique(yt)}
+                    rows[t][held] = (float(np.mean(list(rec.values()))), rec)
             for t in res:
                 res[t].append(rows[t])
         out = {}
         for t, r in res.items():
-            means = [np.mean(list(x.values())) for x in r]
+            means = [np.mean([v[0] for v in x.values()]) for x in r]
             out[t] = {
                 "mean": round(float(np.mean(means)), 4),
                 "std": round(float(np.std(means)), 4),
-                "per_corpus": {c: round(float(np.mean([x[c] for x in r])), 4) for c in CORPORA},
+                "per_corpus": {c: round(float(np.mean([x[c][0] for x in r])), 4) for c in CORPORA},
+                "recall": {
+                    c: {k: round(float(np.mean([x[c][1][k] for x in r])), 3) for k in r[0][c][1]}
+                    for c in CORPORA
+                },
             }
         return out
 
@@ -177,6 +209,13 @@ def main() -> None:
     ap.add_argument("--C", type=float, default=0.001)
     ap.add_argument("--state", default="3", help="a state, or several comma-joined (concatenated)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument(
+        "--train-only",
+        choices=["", "baved"],
+        default="",
+        help="baved: BAVED's neutral level joins every training set as neutral",
+    )
+    ap.add_argument("--train-only-stats", choices=["labelled", "all"], default="labelled")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     tables = [
@@ -186,12 +225,25 @@ def main() -> None:
     t = dict(tables[0])
     t["mu"] = np.hstack([x["mu"] for x in tables])  # per-dimension statistics: states side by side
     t["sd"] = np.hstack([x["sd"] for x in tables])
-    probe = Probe(t)
+    extra = None
+    if a.train_only:
+        ex = [
+            pooled_table(
+                int(s), Path(f"runs/r31/probe_pooled_baved_state{int(s)}.npz"), ["baved"], ""
+            )
+            for s in a.state.split(",")
+        ]
+        extra = dict(ex[0])
+        extra["mu"] = np.hstack([x["mu"] for x in ex])
+        extra["sd"] = np.hstack([x["sd"] for x in ex])
+    probe = Probe(t, extra, a.train_only_stats)
     report = {
         "protocol": __doc__.split("\n\n")[2].strip(),
         "C": a.C,
         "weights": a.weights,
         "state": a.state,
+        "train_only": a.train_only,
+        "train_only_stats": a.train_only_stats,
     }
     for v in a.views or ["corpus"]:
         r = probe.run(v.split("+"), a.C, a.weights, a.seeds)
@@ -202,6 +254,14 @@ def main() -> None:
                 f"{t} {x['mean']:.3f}+-{x['std']:.3f} "
                 + "/".join(f"{x['per_corpus'][c]:.2f}" for c in CORPORA)
                 for t, x in r.items()
+            ),
+            flush=True,
+        )
+        print(
+            f"{'':20s} recall after 50 clips: "
+            + "  ".join(
+                f"{c} " + "/".join(f"{k[:3]} {v:.2f}" for k, v in r["k50"]["recall"][c].items())
+                for c in CORPORA
             ),
             flush=True,
         )

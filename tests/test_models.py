@@ -128,6 +128,36 @@ def test_auto_prefers_the_layer_mean_when_every_layer_carries_the_signal(rng):
     assert select_layer(pooled_stats(one.feats), one.labels, one.speakers, mean=True)[0] == 1
 
 
+def test_a_train_only_group_trains_in_every_inner_part_and_is_never_scored(rng):
+    """A single-class corpus among corpus groups (BAVED's neutral level): its rows join every
+    inner training part, never a validation part, and the number of parts counts the others."""
+    from sklearn.linear_model import LogisticRegression
+
+    from serkit.estimators.layer_choice import select_layer
+
+    y = np.array([0, 1] * 30 + [0] * 20)
+    groups = ["a"] * 20 + ["b"] * 20 + ["c"] * 20 + ["n"] * 20
+    pooled = rng.normal(0, 1, (80, 2, 4))
+    pooled[:, 0, 0] += 3 * y
+    pooled[60:, :, 3] = 999.0  # marks the train-only rows
+    fits, predicts = [], []
+
+    class Spy(LogisticRegression):
+        def fit(self, x, yy):
+            fits.append(int((x[:, 3] == 999.0).sum()))
+            return super().fit(x, yy)
+
+        def predict(self, x):
+            predicts.append(int((x[:, 3] == 999.0).sum()))
+            return super().predict(x)
+
+    best, scores = select_layer(pooled, y, groups, 3, lambda: Spy(), train_only={"n"})
+    assert best == 0 and scores[0] > 0.9
+    assert fits == [20] * 6 and predicts == [0] * 6  # 3 parts (a, b, c) x 2 layers
+    with pytest.raises(ConfigError, match="at least 2"):
+        select_layer(pooled[40:], y[40:], groups[40:], 3, lambda: Spy(), train_only={"n"})
+
+
 def test_auto_mean_choice_averages_layers_and_keeps_them_all():
     lw = Featurizer(3, "auto")
     lw.choose(3)

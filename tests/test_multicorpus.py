@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -119,6 +120,14 @@ def test_loco_and_cross_folds_and_unseen_test_labels():
     folds = make_folds(few, "loco")
     assert [f.name for f in folds] == ["a", "b", "c"] and all(
         "t" in {few[i].corpus for i in f.train} for f in folds
+    )
+    # a corpus with one class after the label spec (BAVED's neutral level) trains in every
+    # fold and is never a test fold: its UA would be one class's recall
+    one = utts + [_u(30 + i, "neutral", "n", i) for i in range(4)]
+    one += [_u(40 + i, "neutral", c, 9) for i, c in enumerate("abc")]
+    folds = make_folds(one, "loco")
+    assert [f.name for f in folds] == ["a", "b", "c"] and all(
+        "n" in {one[i].corpus for i in f.train} for f in folds
     )
     with pytest.raises(ProtocolError, match="no corpus has 3"):
         make_folds(
@@ -563,3 +572,47 @@ def test_loco_bench_with_domain_variants_of_the_fit_clips(tmp_path):
     r2 = run_bench(capped, tmp_path / "o2", run, log=lambda *a: None)
     assert r2.augment.banks[0].planned < n  # only the clips some fold trains on
     assert r2.augment.banks[0].encoded == 0  # the same copies as the first run: cached
+
+
+def test_a_single_class_corpus_trains_with_statistics_of_all_its_clips(tmp_path):
+    """Issue 31, BAVED's neutral level: a corpus left with one class by the label spec trains in
+    every LOCO fold, is never a test fold, and is standardised with the statistics of ALL its
+    manifest clips (the other levels too), never with its one class's own mean; those extra
+    clips are never trained or tested on. A logreg LOCO bench with leave-one-training-corpus-out
+    selection runs over it."""
+    from serkit.data.manifest import read_manifest
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.dataset import load_dataset
+    from serkit.features import FeatureCache, build_frontend
+    from serkit.features.normalize import SpeakerNormalizer
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc", "cn"))
+    utts = [
+        dataclasses.replace(u, label="high-arousal")
+        if u.corpus == "cn" and u.label == "anger"
+        else u
+        for u in read_manifest(m)
+    ]
+    write_manifest(utts, m)
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    sets = ["frontend=logmel", "normalize=corpus", "labels=[anger,sadness]"]
+    cfg = load_experiment(None, sets, manifest=str(m), model="logreg", protocol="loco", seeds=1)
+    d = load_dataset(cfg, run, log=lambda *a: None)
+    assert {u.label for u in d.utts if u.corpus == "cn"} == {"sadness"}
+    assert not any(u.label == "high-arousal" for u in d.utts) and set(d.feats) == {
+        u.id for u in d.utts
+    }
+    fe, cache = build_frontend(cfg.data.frontend), FeatureCache(run.cache_dir)
+    cn = [u for u in utts if u.corpus == "cn"]
+    direct = SpeakerNormalizer().fit([cache.get(fe, u) for u in cn], ["cn"] * len(cn))
+    np.testing.assert_allclose(d.normalizer.stats["cn"].mean, direct.stats["cn"].mean, atol=1e-5)
+    only = SpeakerNormalizer().fit(
+        [cache.get(fe, u) for u in cn if u.label == "sadness"], ["cn"] * (len(cn) // 2)
+    )
+    assert np.abs(d.normalizer.stats["cn"].mean - only.stats["cn"].mean).max() > 1e-3
+    sets += ["model.C=auto", "model.inner_groups=corpus", "model.C_grid=[0.1]"]
+    cfg = load_experiment(None, sets, manifest=str(m), model="logreg", protocol="loco", seeds=1)
+    r = run_bench(cfg, tmp_path / "run", run, log=lambda *a: None)
+    assert sorted(r.per_corpus) == ["ca", "cb", "cc"]

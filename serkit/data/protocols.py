@@ -176,11 +176,16 @@ def check_protocol(protocol: str) -> None:
 
 MIN_LOCO_TEST_SPEAKERS = 3
 """A corpus with fewer known speakers is never a ``loco`` test fold (one or two speakers say
-little about unseen speech); a corpus with unknown speakers (no speaker id) counts as many."""
+little about unseen speech); a corpus with unknown speakers (no speaker id) counts as many.
+Nor is a corpus with a single class after the label spec (BAVED's ``neutral`` level under the
+four core classes): its UA would be the recall of one class. Both kinds train in every fold."""
 
 
 def _testable(utts: list[Utterance], corpus: str) -> bool:
-    spk = {u.speaker for u in utts if u.corpus == corpus}
+    mine = [u for u in utts if u.corpus == corpus]
+    spk = {u.speaker for u in mine}
+    if len({u.label for u in mine}) < 2:
+        return False
     return None in spk or len(spk) >= MIN_LOCO_TEST_SPEAKERS
 
 
@@ -194,8 +199,8 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
         tested = [c for c in corpora if _testable(utts, c)]
         if not tested:
             raise ProtocolError(
-                f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers to test on "
-                f"({corpora})"
+                f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers and 2+ "
+                f"classes to test on ({corpora})"
             )
         plan = [([c for c in corpora if c != t], [t]) for t in tested]
     else:

@@ -61,6 +61,7 @@ def select_layer(
     make_pipe=None,
     mean: bool = False,
     extra: tuple[np.ndarray, np.ndarray, list] | None = None,
+    train_only: set | None = None,
 ) -> tuple[int | str, dict]:
     """Pick the encoder layer whose pooled statistics classify best across speakers.
 
@@ -72,7 +73,9 @@ def select_layer(
     for a head on the plain mean of the standardised layers) competes too; a single layer wins
     ties. Only training speakers are involved. ``extra``: augmented rows ``(pooled (M, L, 2D),
     y (M,), group of each)`` that join an inner TRAINING part when their group is in it and are
-    never scored.
+    never scored. ``train_only``: groups whose rows join every inner training part and are
+    never scored (a single-class corpus when the groups are corpora: held out, its score would
+    be one class's recall).
 
     Stratification matters on natural corpora where most speakers show a single emotion
     (URDU): plain speaker-grouped folds can leave a class out of an inner training set, and
@@ -80,13 +83,18 @@ def select_layer(
     """
     make_pipe = make_pipe or default_pipe
     groups = np.array([s or f"u{i}" for i, s in enumerate(speakers)])
-    k = min(folds, len(set(groups)))
+    fixed = np.isin(groups, sorted(train_only or ()))
+    scored, always = np.flatnonzero(~fixed), np.flatnonzero(fixed)
+    k = min(folds, len(set(groups[scored])))
     if k < 2:
         raise ConfigError(
             "choosing a layer on training speakers (layer: auto / cv) needs at least 2 of them; "
             "set model.layer=learned, mean or an index"
         )
-    splits = inner_speaker_folds(y, groups, k)
+    splits = [
+        (np.concatenate([scored[tr], always]), scored[va])
+        for tr, va in inner_speaker_folds(y[scored], groups[scored], k)
+    ]
     n, y_all, p_all = len(y), y, pooled
     if extra is not None and len(extra[1]):
         p_all = np.concatenate([pooled, extra[0]])
@@ -98,12 +106,12 @@ def select_layer(
         ]
     scores = {}
     for cand in list(range(pooled.shape[1])) + (["mean"] if mean and pooled.shape[1] > 1 else []):
-        pred = np.empty_like(y)
+        pred = np.empty_like(y)  # (rows of ``always`` stay unscored)
         for tr, va in splits:
             if len(np.unique(y_all[tr])) < 2:  # a one-class inner training set: that class
                 pred[va] = y_all[tr][0]
                 continue
             x_tr, x_va = _candidate_features(p_all, cand, tr, va)
             pred[va] = make_pipe().fit(x_tr, y_all[tr]).predict(x_va)
-        scores[cand] = float(balanced_accuracy_score(y, pred))
+        scores[cand] = float(balanced_accuracy_score(y[scored], pred[scored]))
     return max(scores, key=scores.get), scores

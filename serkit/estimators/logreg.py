@@ -125,11 +125,19 @@ class LogReg(Model):
             p, y = np.concatenate([p, pooled_stats(val.feats)]), np.concatenate([y, val.labels])
             spk += list(val.speakers)
         cfg = self.config
-        groups, folds = spk, cfg.inner_folds
+        groups, folds, train_only = spk, cfg.inner_folds, set()
         if cfg.inner_groups == "corpus" and train.corpora is not None:
             corp = list(train.corpora) + (list(val.corpora) if val is not None and len(val) else [])
-            if len(set(corp)) >= 2:  # leave one training corpus out
-                groups, folds = corp, len(set(corp))
+            # a single-class corpus (BAVED's neutral level) trains in every inner part and is
+            # never held out: its inner UA would be one class's recall
+            classes = {c: set() for c in corp}
+            for c, lab in zip(corp, y.tolist()):
+                classes[c].add(lab)
+            train_only = {c for c, labs in classes.items() if len(labs) < 2}
+            if len(classes) - len(train_only) >= 2:  # leave one training corpus out
+                groups, folds = corp, len(classes) - len(train_only)
+            else:
+                train_only = set()
         # augmented variants (label-preserving: noise, domain): extra training rows that follow
         # their clip (same group in the inner folds, never scored there)
         aug_rows = _variant_rows(train, 0) + (
@@ -160,6 +168,7 @@ class LogReg(Model):
                     folds,
                     lambda c=c: self._pipe(c),
                     extra=None if extra is None else (extra[0][:, cand], extra[1], extra[2]),
+                    train_only=train_only,
                 )
                 sc = {cand[k]: v for k, v in sc0.items()}
                 layer = max(sc, key=sc.get)
@@ -171,7 +180,9 @@ class LogReg(Model):
             if choice == "auto":
                 choice = chosen_layer
         if choice == "auto" and p.shape[1] > 1:  # inner folds over the training speakers only
-            self.layer, scores = select_layer(p, y, groups, folds, self._pipe, extra=extra)
+            self.layer, scores = select_layer(
+                p, y, groups, folds, self._pipe, extra=extra, train_only=train_only
+            )
         elif choice == "auto":
             self.layer = 0
         elif choice == "concat":

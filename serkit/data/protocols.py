@@ -181,12 +181,19 @@ Nor is a corpus with a single class after the label spec (BAVED's ``neutral`` le
 four core classes): its UA would be the recall of one class. Both kinds train in every fold."""
 
 
-def _testable(utts: list[Utterance], corpus: str) -> bool:
-    mine = [u for u in utts if u.corpus == corpus]
-    spk = {u.speaker for u in mine}
-    if len({u.label for u in mine}) < 2:
-        return False
-    return None in spk or len(spk) >= MIN_LOCO_TEST_SPEAKERS
+def single_class_corpora(corpora, labels) -> set:
+    """The corpora (of parallel sequences ``corpora`` / ``labels``, one entry per clip) that
+    hold a single class: training material only (never a ``loco`` test fold, never an inner
+    validation part, standardised with all their manifest clips: BAVED's neutral level)."""
+    classes: dict = {}
+    for c, lab in zip(corpora, labels):
+        classes.setdefault(c, set()).add(lab)
+    return {c for c, labs in classes.items() if len(labs) < 2}
+
+
+def _testable(utts: list[Utterance], corpus: str, single: set) -> bool:
+    spk = {u.speaker for u in utts if u.corpus == corpus}
+    return corpus not in single and (None in spk or len(spk) >= MIN_LOCO_TEST_SPEAKERS)
 
 
 def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
@@ -196,7 +203,8 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
             raise ProtocolError(
                 f"protocol 'loco' needs a manifest of at least two corpora, got {corpora}"
             )
-        tested = [c for c in corpora if _testable(utts, c)]
+        single = single_class_corpora([u.corpus for u in utts], [u.label for u in utts])
+        tested = [c for c in corpora if _testable(utts, c, single)]
         if not tested:
             raise ProtocolError(
                 f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers and 2+ "

@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from serkit.core.cost import Cost
 from serkit.core.errors import ConfigError
+from serkit.data.protocols import single_class_corpora
 from serkit.estimators.base import FitReport, Model, Moments, Split, register
 from serkit.estimators.layer_choice import pooled_stats, select_layer
 from serkit.training.augment import PER_CLIP
@@ -130,12 +131,10 @@ class LogReg(Model):
             corp = list(train.corpora) + (list(val.corpora) if val is not None and len(val) else [])
             # a single-class corpus (BAVED's neutral level) trains in every inner part and is
             # never held out: its inner UA would be one class's recall
-            classes = {c: set() for c in corp}
-            for c, lab in zip(corp, y.tolist()):
-                classes[c].add(lab)
-            train_only = {c for c, labs in classes.items() if len(labs) < 2}
-            if len(classes) - len(train_only) >= 2:  # leave one training corpus out
-                groups, folds = corp, len(classes) - len(train_only)
+            train_only = single_class_corpora(corp, y.tolist())
+            tested = len(set(corp)) - len(train_only)
+            if tested >= 2:  # leave one training corpus out
+                groups, folds = corp, tested
             else:
                 train_only = set()
         # augmented variants (label-preserving: noise, domain): extra training rows that follow

@@ -17,7 +17,12 @@ from serkit.core.errors import ConfigError, ProtocolError
 from serkit.core.io import atomic_write_text
 from serkit.data.labels import harmonise
 from serkit.data.manifest import Utterance, read_manifests
-from serkit.data.protocols import cap_per_corpus, make_folds, validation_split
+from serkit.data.protocols import (
+    cap_per_corpus,
+    make_folds,
+    single_class_corpora,
+    validation_split,
+)
 from serkit.estimators import Split
 from serkit.experiment.config import DataConfig, ExperimentConfig, RunConfig, train_views
 from serkit.features import (
@@ -304,10 +309,7 @@ def stats_only_utterances(cfg: DataConfig, utts: list[Utterance]) -> list[Uttera
     trained or tested on. Empty with ``normalize: none``."""
     if cfg.normalize == "none":
         return []
-    classes: dict[str, set] = {}
-    for u in utts:
-        classes.setdefault(u.corpus, set()).add(u.label)
-    single = {c for c, labs in classes.items() if len(labs) < 2}
+    single = single_class_corpora([u.corpus for u in utts], [u.label for u in utts])
     if not single:
         return []
     seen = {u.id for u in utts}
@@ -382,9 +384,7 @@ def load_dataset(
             f"{sorted({u.label for u in utts})}"
         )
     group = {u.id: norm_group(u, cfg.normalize) for u in utts + stats_only}
-    feats, normalizer = normalize_features(
-        {i: f for i, f in ex.features.items() if i in group}, group, cfg.normalize
-    )
+    feats, normalizer = normalize_features(ex.features, group, cfg.normalize)
     if stats_only:  # their frames are in the statistics; they are never trained or tested on
         log(
             f"statistics of {sorted({u.corpus for u in stats_only})} also from "

@@ -25,6 +25,11 @@ classes, as serkit's logreg) or ``corpus-class`` (every corpus x class cell weig
 (``--train-only-stats labelled``: what the bench does after the label spec) or of all three
 levels (``all``); its statistics join the mean a held-out corpus gets before adaptation.
 
+``--balance B`` (eighth session): after adaptation (``k50``, ``all``), add ``B`` x the
+shrinkage weight x the per-class logit offsets under which the answers on the adaptation clips
+(standardised as adapted) are balanced (:func:`serkit.core.calibration.balancing_offsets`,
+re-implemented here as ``balancing_bias``); what serkit's ``adapt_balance`` does.
+
 Frame statistics come from per-clip frame means/stds and frame counts, so group statistics are
 exact (float64) without holding frames.
 """
@@ -90,6 +95,19 @@ def frame_stats(mu, sd, n):
     return m, np.sqrt(np.maximum(v, 1e-8))
 
 
+def balancing_bias(z, iters=200):
+    """Offsets ``b`` ``(C,)`` (sum 0) with ``mean_i softmax(z_i + b)`` uniform, ``z`` ``(N, C)``
+    logits of unlabelled clips (fixed-point iteration on the log of the mean posterior)."""
+    b = np.zeros(z.shape[1])
+    for _ in range(iters):
+        q = z + b
+        q = np.exp(q - q.max(1, keepdims=True))
+        q /= q.sum(1, keepdims=True)
+        b -= np.log(q.mean(0) * z.shape[1])
+        b -= b.mean()
+    return b
+
+
 class Probe:
     def __init__(self, t: dict, extra: dict | None = None, extra_stats: str = "labelled"):
         """``extra``: a training-only corpus table (BAVED, every level): its ``neutral`` clips
@@ -150,7 +168,7 @@ class Probe:
             )
         return x
 
-    def run(self, views, C, weights, seeds, k=50, half_s=60.0):
+    def run(self, views, C, weights, seeds, k=50, half_s=60.0, balance=0.0, shrink_offsets=True):
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
@@ -184,8 +202,18 @@ class Probe:
                 sw *= len(sw) / sw.sum()
                 sc = StandardScaler().fit(xtr)
                 clf = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(xtr), ytr, sw)
+                offsets = {}
+                if balance:  # logit offsets that balance the adaptation clips' answers, as
+                    # serkit's adapt: estimated under the adapted standardisation, shrunk by w
+                    ww = w if shrink_offsets else 1.0
+                    zk = clf.decision_function(sc.transform(tests["k50"][np.searchsorted(te, kk)]))
+                    offsets["k50"] = balance * ww * balancing_bias(zk)
+                    offsets["all"] = balance * balancing_bias(
+                        clf.decision_function(sc.transform(tests["all"]))
+                    )
                 for t, x in tests.items():
-                    p, yt = clf.predict(sc.transform(x)), self.y[te]
+                    z = clf.decision_function(sc.transform(x)) + offsets.get(t, 0)
+                    p, yt = z.argmax(1), self.y[te]
                     rec = {self.labels[c]: float(np.mean(p[yt == c] == c)) for c in np.unique(yt)}
                     rows[t][held] = (float(np.mean(list(rec.values()))), rec)
             for t in res:
@@ -219,6 +247,13 @@ def main() -> None:
         help="baved: BAVED's neutral level joins every training set as neutral",
     )
     ap.add_argument("--train-only-stats", choices=["labelled", "all"], default="labelled")
+    ap.add_argument(
+        "--balance",
+        type=float,
+        default=0.0,
+        help="after adaptation, add this share of the logit offsets that make the adaptation "
+        "clips' mean posterior uniform (times the shrinkage weight)",
+    )
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     tables = [
@@ -247,9 +282,10 @@ def main() -> None:
         "state": a.state,
         "train_only": a.train_only,
         "train_only_stats": a.train_only_stats,
+        "balance": a.balance,
     }
     for v in a.views or ["corpus"]:
-        r = probe.run(v.split("+"), a.C, a.weights, a.seeds)
+        r = probe.run(v.split("+"), a.C, a.weights, a.seeds, balance=a.balance)
         report[v] = r
         print(
             f"{v:20s} "

@@ -699,3 +699,61 @@ def test_mel_gate_in_numpy_is_its_torch_twin_and_flags_non_speech(toy_model):
     assert rec.predict(np.zeros(16000 * 2, np.float32), sr=16000).state == "no_speech"
     with pytest.raises(ConfigError, match="speech_gate"):
         rec.configure(speech_gate="webrtc")
+
+
+def test_a_model_trained_to_balance_adapts_alike_on_every_path(tmp_path):
+    """Issue 31: ``serkit train --set adapt_balance=1`` saves a per-corpus logreg whose
+    ``adapt`` also balances its answers on the user's clips (mean answer on them uniform when
+    the weight is 1); the ONNX export carries the offsets (same probabilities); online
+    adaptation after n clips equals offline ``adapt`` on those n (offsets included), and a saved
+    online state continues with the same answers."""
+    from serkit.deploy.loading import load
+    from serkit.deploy.onnx_full import export_full_onnx
+    from serkit.deploy.recognizer import Recognizer
+    from serkit.deploy.runtime import OnnxRecognizer
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.train import train_model
+    from serkit.testing.dummies import toy_multicorpus
+
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb"), speakers=2)
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    sets = ["frontend=whisper-tiny-layers", "normalize=corpus", "model.layer=1", "model.C=0.1"]
+    cfg = load_experiment(None, sets + ["adapt_balance=1.0"], manifest=str(m), model="logreg")
+    train_model(cfg, tmp_path / "b.pt", run=run, log=lambda *a: None)
+    rec = Recognizer(tmp_path / "b.pt").configure(speech_check=False)
+    assert "balance its answers" in rec.provenance["standardisation"]["adapt"]
+    assert rec.model.adapt_balance == 1.0
+    # a skewed user: the clips of one class of corpus cb only
+    clips = (
+        sorted((tmp_path / "cb").rglob("*high*.wav"))[:6]
+        or sorted((tmp_path / "cb").rglob("*.wav"))[:6]
+    )
+    rec.adapt_min_speech_s, rec.adapt_half_s = 0.5, 1e-9
+    info = rec.adapt(clips)
+    assert "balance" in info and rec.model.predict_proba(
+        rec.features([rec.signal(c) for c in clips])
+    ).mean(0) == pytest.approx([0.5, 0.5], abs=1e-3)
+    export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, tmp_path / "b.onnx")
+    ort = OnnxRecognizer(tmp_path / "b.onnx")
+    sig = [rec.signal(c) for c in clips[:4]]
+    assert np.abs(ort.probabilities(sig) - rec.probabilities(sig)).max() < 1e-4
+    # online == offline after the same clips, offsets included; persisted
+    files = sorted((tmp_path / "cb").rglob("*.wav"))
+    seq = load(tmp_path / "b.pt", adapt="online").configure(speech_check=False)
+    seq.adapt_min_speech_s, seq.adapt_half_s = 0.5, 5.0
+    for f in files[:5]:
+        seq.predict(f)
+    ref = load(tmp_path / "b.pt").configure(speech_check=False)
+    ref.adapt_min_speech_s, ref.adapt_half_s = 0.5, 5.0
+    assert "balance" in ref.adapt(files[:5])
+    assert seq.predict(files[5]).probabilities == pytest.approx(
+        ref.predict(files[5]).probabilities, abs=1e-5
+    )
+    seq.save(tmp_path / "online.pt")
+    back = Recognizer(tmp_path / "online.pt").configure(speech_check=False).adapt_online()
+    back.adapt_min_speech_s, back.adapt_half_s = 0.5, 5.0
+    for r in (seq, back):
+        r.predict(files[6])
+    assert back.predict(files[7]).probabilities == pytest.approx(
+        seq.predict(files[7]).probabilities, abs=1e-5
+    )

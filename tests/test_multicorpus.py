@@ -169,10 +169,11 @@ def test_corpus_normalisation_with_test_statistics_from_k_clips(tmp_path):
     m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc"))
     run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
 
-    def bench(half, out):
+    def bench(half, out, extra=()):
         cfg = load_experiment(
             None,
-            ["frontend=logmel", "normalize=corpus", "adapt_clips=[2,0]", f"adapt_half_s={half}"],
+            ["frontend=logmel", "normalize=corpus", "adapt_clips=[2,0]", f"adapt_half_s={half}"]
+            + list(extra),
             manifest=str(m),
             model="logreg",
             protocol="loco",
@@ -194,6 +195,28 @@ def test_corpus_normalisation_with_test_statistics_from_k_clips(tmp_path):
         assert stiff.adaptation[k].per_corpus == pytest.approx(
             stiff.adaptation["adapt_none"].per_corpus
         )
+    # answer balancing: adaptK balanced, adaptK_unbalanced = the same run without it; with
+    # every clip at weight 1 the mean answer on each held-out corpus is uniform
+    bal = bench(0, "bal", ["adapt_balance=1.0"])
+    assert set(bal.adaptation) == {
+        "adapt_none",
+        "adapt2",
+        "adaptall",
+        "adapt2_unbalanced",
+        "adaptall_unbalanced",
+    }
+    for k in ("adapt2", "adaptall"):
+        assert bal.adaptation[f"{k}_unbalanced"].per_corpus == pytest.approx(
+            r.adaptation[k].per_corpus
+        )
+    assert bal.adaptation["adapt_none"].per_corpus == pytest.approx(
+        r.adaptation["adapt_none"].per_corpus
+    )
+    folds = sorted((tmp_path / "bal").rglob("seed0_*.json"))
+    assert len(folds) == 3
+    for f in folds:
+        p = np.array(json.loads(f.read_text())["adapted"]["adaptall"])
+        assert p.mean(0) == pytest.approx([0.5, 0.5], abs=1e-3)
 
 
 def test_loco_bench_reports_per_corpus_and_matrix_files(tmp_path):
@@ -413,8 +436,13 @@ def test_training_clips_standardised_per_speaker_exactly():
     assert both.ids[len(idx) :] == [f"{i}#speaker" for i in same.ids]
     assert both.corpora == same.corpora * 2
     assert np.array_equal(both.feats[len(idx) + 1], spk.feats[1])
-    with pytest.raises(ConfigError, match="not with augmentation"):
-        d.fit_split(idx, "speaker", variants=[[] for _ in idx])
+    # augmented variants (standardised as their clip) get their clip's map in every view
+    variants = [[(same.feats[j], np.array([1.0, 0.0]))] for j in range(len(idx))]
+    sv = d.fit_split(idx, "corpus+speaker", variants=variants)
+    assert len(sv.variants) == 2 * len(idx)
+    assert sv.variants[1][0][0] is same.feats[1]
+    assert np.array_equal(sv.variants[len(idx) + 1][0][0], spk.feats[1])
+    assert np.array_equal(sv.variants[-1][0][1], [1.0, 0.0])
     utts[0].speaker = None
     d2 = Dataset(utts, feats, ["anger", "sadness"], None, None, normalizer=norm)
     with pytest.raises(ConfigError, match="speaker id"):
@@ -572,6 +600,17 @@ def test_loco_bench_with_domain_variants_of_the_fit_clips(tmp_path):
     r2 = run_bench(capped, tmp_path / "o2", run, log=lambda *a: None)
     assert r2.augment.banks[0].planned < n  # only the clips some fold trains on
     assert r2.augment.banks[0].encoded == 0  # the same copies as the first run: cached
+    # with per-speaker training views too: each variant in its clip's views (cached bank)
+    views = load_experiment(
+        None,
+        over + ["val_fraction=0", "train_norm=corpus+speaker"],
+        manifest=str(m),
+        model="logreg",
+        protocol="loco",
+        seeds=1,
+    )
+    r3 = run_bench(views, tmp_path / "o3", run, log=lambda *a: None)
+    assert r3.augment.banks[0].encoded == 0 and set(r3.per_corpus) == {"ca", "cb", "cc"}
 
 
 def test_a_single_class_corpus_trains_with_statistics_of_all_its_clips(tmp_path):
@@ -612,7 +651,89 @@ def test_a_single_class_corpus_trains_with_statistics_of_all_its_clips(tmp_path)
         [cache.get(fe, u) for u in cn if u.label == "sadness"], ["cn"] * (len(cn) // 2)
     )
     assert np.abs(d.normalizer.stats["cn"].mean - only.stats["cn"].mean).max() > 1e-3
+    # per-speaker training views: its clips keep the corpus view (their speakers' statistics
+    # would come from one class), every other corpus's clips move
+    idx = list(range(len(d.utts)))
+    spk = d.fit_split(idx, "speaker")
+    for j, u in enumerate(d.utts):
+        same = np.array_equal(spk.feats[j], d.feats[u.id])
+        assert same == (u.corpus == "cn"), u.id
     sets += ["model.C=auto", "model.inner_groups=corpus", "model.C_grid=[0.1]"]
     cfg = load_experiment(None, sets, manifest=str(m), model="logreg", protocol="loco", seeds=1)
     r = run_bench(cfg, tmp_path / "run", run, log=lambda *a: None)
     assert sorted(r.per_corpus) == ["ca", "cb", "cc"]
+
+
+def test_balancing_offsets_make_the_mean_answer_uniform():
+    """Issue 31: the offsets that balance answers on unlabelled clips: mean posterior uniform,
+    zero mean, classes a model never saw (-inf) left at 0, and shifting every logit of one
+    class by c moves its offset by -c (known value)."""
+    from serkit.core.calibration import balanced_proba, balancing_offsets
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 1, (60, 4)) + np.array([2.0, 0.0, -1.0, 0.0])
+    z[:, 3] = -np.inf
+    b = balancing_offsets(z)
+    assert b[3] == 0 and abs(b[:3].sum()) < 1e-9
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    q = balanced_proba(p, b)
+    assert q[:, :3].mean(0) == pytest.approx([1 / 3] * 3, abs=1e-5) and (q[:, 3] == 0).all()
+    shifted = z.copy()
+    shifted[:, 0] += 1.5
+    b2 = balancing_offsets(shifted)
+    assert (b2 - b)[:3] == pytest.approx(np.array([-1.5, 0, 0]) + 0.5, abs=1e-5)
+    assert np.all(balancing_offsets(z[:0]) == 0)  # no clips: nothing moves
+
+
+def test_logreg_adapt_balances_its_answers_shrunk_and_persisted():
+    """Issue 31: a per-corpus logreg with ``adapt_balance`` adds, after the standardisation,
+    ``share x weight x`` the offsets that balance its answers on the adaptation clips: with
+    weight 1 the mean answer on those clips is uniform; weight 0.5 adds half the offsets
+    (estimated under the half-way standardisation); coefficients never change; share 0 is the
+    standardisation alone; the share survives a state round trip."""
+    from serkit.estimators import build_model
+    from serkit.estimators.base import Split
+    from serkit.features.normalize import SpeakerNormalizer
+
+    rng = np.random.default_rng(0)
+
+    def corpus(offset, scale, n=45):
+        y = np.arange(n) % 3
+        return [(rng.normal(0, 1, (2, 30, 6)) + 0.8 * lab) * scale + offset for lab in y], y
+
+    (xa, ya), (xb, yb) = corpus(0.0, 1.0), corpus(3.0, 2.0)
+    norm = SpeakerNormalizer().fit(xa + xb, ["a"] * 45 + ["b"] * 45)
+    z = [norm.transform(x, "a") for x in xa] + [norm.transform(x, "b") for x in xb]
+    spec = {"name": "logreg", "C": 0.1, "layer": 1}
+    m = build_model(spec, 3, 2, 6)
+    m.fit(Split(z, np.concatenate([ya, yb]), ["s"] * 90, [str(i) for i in range(90)]), None, 0)
+    st = norm.stats["a"]
+    m.set_domain(st.mean, st.std)
+    plain = build_model(spec, 3, 2, 6)
+    plain.load_state(m.state())
+    m.adapt_balance = 1.0
+    trained = m.state()
+    # a skewed domain: mostly class-0-like clips, shifted
+    new = [x * 1.5 + 1.0 for x, y in zip(xb, yb) if y == 0] + [xb[1] * 1.5 + 1.0]
+    info = m.adapt(new)
+    plain.adapt(new)
+    assert np.array_equal(m.state()["coef"], trained["coef"])
+    assert m.predict_proba(new).mean(0) == pytest.approx([1 / 3] * 3, abs=1e-4)
+    assert not np.allclose(plain.predict_proba(new).mean(0), [1 / 3] * 3, atol=0.05)
+    assert set(info["balance"]["offsets"]) == {"0", "1", "2"}
+    assert np.array_equal(plain.state()["intercept"], trained["intercept"])
+    half = build_model(spec, 3, 2, 6)
+    half.load_state(trained)
+    assert half.adapt_balance == 1.0
+    half_plain = build_model(spec, 3, 2, 6)
+    half_plain.load_state(trained)
+    half_plain.adapt_balance = 0.0
+    half.adapt(new, weight=0.5)
+    half_plain.adapt(new, weight=0.5)
+    from serkit.core.calibration import balancing_offsets
+
+    zz = np.log(half_plain.predict_proba(new))
+    want = half_plain.state()["intercept"] + 0.5 * balancing_offsets(zz)
+    assert half.state()["intercept"] == pytest.approx(want, abs=1e-6)
+    assert np.allclose(half.state()["scaler_mean"], half_plain.state()["scaler_mean"])

@@ -95,3 +95,42 @@ def selective_curve(
 def coverage_at(proba: np.ndarray, threshold: float) -> float:
     """Share of clips whose top probability is at least ``threshold``."""
     return float((np.asarray(proba).max(1) >= threshold).mean())
+
+
+def balancing_offsets(logits: np.ndarray, iters: int = 200) -> np.ndarray:
+    """Per-class logit offsets ``b`` ``(C,)`` (mean 0) under which the mean posterior of these
+    unlabelled clips is uniform: ``mean_i softmax(logits_i + b) = 1/C``. ``logits``: ``(N, C)``
+    (log-probabilities work too: a per-row constant does not change the answer). Columns that
+    are ``-inf`` or NaN in every row (classes a model never saw) get offset 0 and are left out.
+
+    Adaptation uses it so that a new domain's shift cannot make one class vanish: the answers
+    on the user's own clips are balanced as the class-balanced training was, shrunk by the
+    amount of speech (``w``) like the standardisation. Fixed-point iteration on the log of the
+    mean posterior (converges for any finite logits; the result is the unique zero-mean one)."""
+    z = np.asarray(logits, np.float64)
+    live = np.isfinite(z).all(0)
+    b = np.zeros(z.shape[1])
+    if z.ndim != 2 or len(z) == 0 or live.sum() < 2:
+        return b
+    zl, bl = z[:, live], np.zeros(int(live.sum()))
+    for _ in range(iters):
+        q = zl + bl
+        q = np.exp(q - q.max(1, keepdims=True))
+        q /= q.sum(1, keepdims=True)
+        step = np.log(q.mean(0) * zl.shape[1])
+        bl -= step - step.mean()
+        if np.abs(step).max() < 1e-6:
+            break
+    b[live] = bl - bl.mean()
+    return b
+
+
+def balanced_proba(proba: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``(N, C)`` probabilities with per-class logit ``offsets`` ``(C,)`` added (classes at
+    probability 0 stay at 0)."""
+    p = np.asarray(proba, np.float64)
+    with np.errstate(divide="ignore"):
+        logp = np.where(p > 0, np.log(np.maximum(p, 1e-300)), -np.inf) + offsets
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)

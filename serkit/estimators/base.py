@@ -83,11 +83,20 @@ class FitReport:
 class Moments:
     """Sums over the vectors a standardisation is estimated from: ``n`` (count), ``s1`` (sum) and
     ``s2`` (sum of squares), float64, shape of one vector (e.g. ``(L, D)`` frames or ``(F,)``
-    pooled statistics). ``a + b`` pools two sets; :meth:`mean_std` gives the estimate."""
+    pooled statistics). ``a + b`` pools two sets; :meth:`mean_std` gives the estimate.
+
+    ``clips``: optionally one summary vector per clip ``(N, F)`` float32 that a model needs
+    beyond the sums (``logreg``: the raw pooled statistics it reads, from which it balances its
+    answers on the adaptation clips); ``a + b`` keeps the most recent :attr:`MAX_CLIPS`."""
 
     n: float
     s1: np.ndarray
     s2: np.ndarray
+    clips: np.ndarray | None = None
+
+    #: clip summaries kept (the most recent): enough to estimate per-class offsets, small
+    #: enough to persist with an online-adapted model
+    MAX_CLIPS: ClassVar[int] = 128
 
     @classmethod
     def of(cls, x: np.ndarray, axis: int = 0) -> Moments:
@@ -96,18 +105,35 @@ class Moments:
         return cls(float(x.shape[axis]), x.sum(axis), (x**2).sum(axis))
 
     def __add__(self, other: Moments) -> Moments:
-        return Moments(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2)
+        parts = [c for c in (self.clips, other.clips) if c is not None]
+        clips = np.concatenate(parts)[-self.MAX_CLIPS :] if parts else None
+        return Moments(self.n + other.n, self.s1 + other.s1, self.s2 + other.s2, clips)
 
     def mean_std(self, var_floor: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
         mean = self.s1 / max(self.n, 1)
         return mean, np.sqrt(np.maximum(self.s2 / max(self.n, 1) - mean**2, var_floor))
 
     def to_dict(self) -> dict:
-        return {"n": self.n, "s1": self.s1.tolist(), "s2": self.s2.tolist()}
+        """JSON-ready; ``clips`` as base64 of little-endian float32 with their shape."""
+        d = {"n": self.n, "s1": self.s1.tolist(), "s2": self.s2.tolist()}
+        if self.clips is not None:
+            import base64
+
+            c = np.ascontiguousarray(self.clips, "<f4")
+            d["clips"] = {"shape": list(c.shape), "f32": base64.b64encode(c.tobytes()).decode()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Moments:
-        return cls(float(d["n"]), np.asarray(d["s1"], np.float64), np.asarray(d["s2"], np.float64))
+        clips = None
+        if d.get("clips"):
+            import base64
+
+            raw = base64.b64decode(d["clips"]["f32"])
+            clips = np.frombuffer(raw, "<f4").reshape(d["clips"]["shape"]).astype(np.float32)
+        return cls(
+            float(d["n"]), np.asarray(d["s1"], np.float64), np.asarray(d["s2"], np.float64), clips
+        )
 
 
 def snapshot_state(state: dict) -> dict:

@@ -72,9 +72,10 @@ class LogRegConfig:
 
 
 def _variant_rows(split: Split, offset: int) -> list[tuple[int, np.ndarray, int]]:
-    """``(clip row, variant feats (L, T, D), label)`` of every augmented variant of ``split``
-    (rows counted from ``offset``). A logistic regression takes hard labels, so only
-    label-preserving variants are accepted (soft label one-hot: ``noise``, ``domain``)."""
+    """``(clip row, variant's pooled statistics (L, 2D), label)`` of every augmented variant of
+    ``split`` (rows counted from ``offset``; pooled as read, so a view computed on demand is
+    never held whole). A logistic regression takes hard labels, so only label-preserving
+    variants are accepted (soft label one-hot: ``noise``, ``domain``)."""
     rows = []
     for i, vs in enumerate(split.variants or []):
         for f, soft in vs:
@@ -84,7 +85,7 @@ def _variant_rows(split: Split, offset: int) -> list[tuple[int, np.ndarray, int]
                     "logreg trains on label-preserving variants only (augment.name noise or "
                     "domain), not on mixed ones with soft labels (eam)"
                 )
-            rows.append((offset + i, f, int(soft.argmax())))
+            rows.append((offset + i, pooled_stats([f])[0], int(soft.argmax())))
     return rows
 
 
@@ -146,7 +147,7 @@ class LogReg(Model):
         if aug_rows:
             src = np.array([i for i, _, _ in aug_rows])
             extra = (
-                pooled_stats([f for _, f, _ in aug_rows]),
+                np.stack([f for _, f, _ in aug_rows]),
                 np.array([c for _, _, c in aug_rows], y.dtype),
                 [groups[i] or f"u{i}" for i in src],
             )
@@ -255,6 +256,10 @@ class LogReg(Model):
             total = Moments.of(feats[0], axis=1)
             for f in feats[1:]:
                 total = total + Moments.of(f, axis=1)
+            # and each clip's raw pooled statistics (what the folded scaler reads): for balancing
+            total.clips = self._x(pooled_stats(feats), self.layer).astype(np.float32)[
+                -Moments.MAX_CLIPS :
+            ]
             return total
         return Moments.of(self._x(pooled_stats(feats), self.layer))
 
@@ -273,6 +278,45 @@ class LogReg(Model):
         scaler.mean_, scaler.var_ = mean, std**2
         scaler.scale_ = np.where(scaler.var_ > 1e-12, np.sqrt(scaler.var_), 1.0)
         return {"standardize": "scaler mean/variance of the pooled statistics", "clips": moments.n}
+
+    #: share (0-1) of the answer-balancing offsets an adaptation adds (``adapt_balance`` of
+    #: the experiment that trained it; kept in the state when set)
+    adapt_balance: float = 0.0
+
+    def adapt_toward(self, moments: Moments, weight: float = 1.0, base: dict | None = None) -> dict:
+        """The standardisation blended as every model does; then, with a domain and
+        ``adapt_balance``, per-class offsets join the intercept: ``adapt_balance * weight * b``,
+        ``b`` the offsets under which the answers on the adaptation clips (``moments.clips``,
+        under the blended standardisation) are balanced
+        (:func:`~serkit.core.calibration.balancing_offsets`): a domain shift cannot make one
+        class vanish, and little speech moves the answers little."""
+        info = super().adapt_toward(moments, weight, base)
+        clips = moments.clips
+        if self.domain is None or not self.adapt_balance or clips is None or not len(clips):
+            return info
+        from serkit.core.calibration import balancing_offsets
+
+        lr = self.pipe[-1]
+        z = self.pipe.decision_function(np.asarray(clips, np.float64))
+        if z.ndim == 1:  # binary: logits [0, z]
+            off = balancing_offsets(np.stack([np.zeros_like(z), z], 1))
+            delta = np.array([off[1] - off[0]])
+        else:
+            delta = balancing_offsets(z)
+        lr.intercept_ = lr.intercept_ + self.adapt_balance * weight * delta
+        return {
+            **info,
+            "balance": {
+                "share": self.adapt_balance,
+                "clips": len(clips),
+                "offsets": {
+                    str(c): round(float(v), 4)
+                    for c, v in zip(lr.classes_.tolist(), self.adapt_balance * weight * delta)
+                }
+                if z.ndim > 1
+                else {},
+            },
+        }
 
     def torch_head(self) -> PooledLogReg:
         """This fitted model as a torch module on the states it reads (ONNX export, gradients)."""
@@ -319,13 +363,14 @@ class LogReg(Model):
                     "inner_scale": self.inner[1],
                 }
             ),
+            **({"adapt_balance": np.array([self.adapt_balance])} if self.adapt_balance else {}),
         }
 
     _KEYS = ("layer", "scaler_mean", "scaler_scale", "scaler_var", "coef", "intercept", "classes")
     _DOMAIN_KEYS = ("domain_mean", "domain_std", "inner_mean", "inner_scale")
 
     def load_state(self, state: dict) -> None:
-        keys = set(state)
+        keys = set(state) - {"adapt_balance"}
         want = set(self._KEYS) | (set(self._DOMAIN_KEYS) if "domain_mean" in keys else set())
         if keys != want:
             raise ValueError(
@@ -363,6 +408,11 @@ class LogReg(Model):
         lr.classes_ = np.asarray(state["classes"]).astype(np.int64)
         lr.n_features_in_ = lr.coef_.shape[1]
         self.domain = self.inner = None
+        self.adapt_balance = (
+            float(np.asarray(state["adapt_balance"]).ravel()[0])
+            if "adapt_balance" in state
+            else 0.0
+        )
         if "domain_mean" in state:  # the composed scaler above is already consistent with it
             self.domain = tuple(
                 np.asarray(state[k], np.float64) for k in ("domain_mean", "domain_std")

@@ -219,6 +219,7 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
     out: dict[str, list] = {}
     for k in ctx.cfg.adapt_clips:
         proba = np.zeros((len(test_idx), len(d.labels)))
+        plain = proba.copy()
         for _c, js in sorted(by_corpus.items()):
             pick = (
                 js
@@ -226,13 +227,32 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
                 else sorted(rng.choice(js, size=k, replace=False).tolist())
             )
             m = copy.deepcopy(model)
-            m.adapt(
-                [d.feats[d.utts[test_idx[j]].id] for j in pick],
-                weight=_shrink(ctx.cfg, [d.utts[test_idx[j]] for j in pick]),
-            )
+            w = _shrink(ctx.cfg, [d.utts[test_idx[j]] for j in pick])
+            m.adapt([d.feats[d.utts[test_idx[j]].id] for j in pick], weight=w)
             proba[js] = m.predict_proba([d.feats[d.utts[test_idx[j]].id] for j in js])
-        out[f"adapt{k or 'all'}"] = proba.round(6).tolist()
+            at = {j: n for n, j in enumerate(js)}
+            plain[js], proba[js] = proba[js], _balance(ctx.cfg, proba[js], [at[j] for j in pick], w)
+        _store(out, ctx.cfg, f"adapt{k or 'all'}", proba, plain)
     return out
+
+
+def _balance(cfg, proba: np.ndarray, pick: list[int], w: float) -> np.ndarray:
+    """``proba`` (one test corpus, adapted) with ``cfg.adapt_balance`` x ``w`` x the logit
+    offsets that balance the answers on the adaptation clips (rows ``pick``)."""
+    if not cfg.adapt_balance:
+        return proba
+    from serkit.core.calibration import balanced_proba, balancing_offsets
+
+    with np.errstate(divide="ignore"):
+        off = balancing_offsets(np.log(proba[pick]))
+    return balanced_proba(proba, cfg.adapt_balance * w * off)
+
+
+def _store(out: dict, cfg, key: str, proba: np.ndarray, plain: np.ndarray) -> None:
+    """``out[key]``, and with ``adapt_balance`` the same adaptation without the offsets."""
+    out[key] = proba.round(6).tolist()
+    if cfg.adapt_balance:
+        out[f"{key}_unbalanced"] = plain.round(6).tolist()
 
 
 def _shrink(cfg, utts) -> float:
@@ -263,9 +283,10 @@ def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int
     out: dict[str, list] = {}
     for k in ([None] if mean_stats is not None else []) + list(cfg.adapt_clips):
         proba = np.zeros((len(test_idx), len(d.labels)))
+        plain = proba.copy()
         for _c, js in sorted(by_corpus.items()):
             ids = [d.utts[test_idx[j]].id for j in js]
-            norm = SpeakerNormalizer()
+            norm, w, chosen = SpeakerNormalizer(), 0.0, set()
             if k is None:
                 norm.stats["c"] = mean_stats
             else:
@@ -279,8 +300,13 @@ def _corpus_norm_adapted(ctx: FoldContext, model, test_idx: list[int], seed: int
                     st.std = w * st.std + (1 - w) * mean_stats.std
             # float16, as the cache stores the headline's normalised features
             feats = [norm.transform(raw[i], "c").astype(np.float16) for i in ids]
-            proba[js] = model.predict_proba(feats)
-        out["adapt_none" if k is None else f"adapt{k or 'all'}"] = proba.round(6).tolist()
+            plain[js] = model.predict_proba(feats)
+            rows = [n for n, i in enumerate(ids) if i in chosen]
+            proba[js] = plain[js] if k is None else _balance(cfg, plain[js], rows, w)
+        if k is None:
+            out["adapt_none"] = proba.round(6).tolist()
+        else:
+            _store(out, cfg, f"adapt{k or 'all'}", proba, plain)
     return out
 
 

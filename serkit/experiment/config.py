@@ -103,7 +103,8 @@ class ExperimentConfig:
             ``corpus``, ``speaker``, ``loco`` joined by ``+`` (one copy of every training clip
             per view, e.g. ``corpus+speaker+loco``); validation clips (training speakers held
             out) are standardised the same way. ``speaker`` needs a speaker id on every training
-            clip, ``loco`` two training corpora; not with augmentation banks or transcripts.
+            clip, ``loco`` two training corpora; augmented variants get their clip's view; not
+            with transcripts.
         model, frontend: registered components with their typed configs.
         adapt_clips: also score each fold's model adapted without labels to each test corpus
             (:meth:`~serkit.estimators.Model.adapt`) with this many of its clips (0 = all), e.g.
@@ -112,6 +113,12 @@ class ExperimentConfig:
             of the ``k`` clips count ``w = s / (s + adapt_half_s)`` (``s``: their seconds of
             audio; the deployed model counts speech seconds), the training ones ``1 - w``;
             0 = the ``k`` clips' statistics in full (the protocol before 2026-12-05).
+        adapt_balance: with adaptation, also add this share (0-1) of the per-class logit
+            offsets that make the mean answer on the ``k`` adaptation clips uniform
+            (:func:`~serkit.core.calibration.balancing_offsets`, estimated under the adapted
+            standardisation and shrunk by the same ``w``), as a model trained with it does when
+            adapted; 0 = standardisation only. With it, ``adaptK`` is balanced and
+            ``adaptK_unbalanced`` is the same adaptation without the offsets.
         max_per_corpus: train on at most this many clips of each training corpus (label-
             stratified draw per seed; 0 = all), so that a large corpus cannot dominate.
         augment: training augmentation; absent in YAML = the model's default (``eam`` for ``mll``).
@@ -138,6 +145,7 @@ class ExperimentConfig:
     train_norm: str = "same"
     adapt_clips: list[int] = field(default_factory=list)
     adapt_half_s: float = 60.0
+    adapt_balance: float = 0.0
     max_per_corpus: int = 0
     model: Component = field(default_factory=lambda: model_component(DEFAULT_MODEL))
     frontend: Component = field(default_factory=lambda: frontend_component(DEFAULT_FRONTEND))
@@ -150,6 +158,8 @@ class ExperimentConfig:
 
     def __post_init__(self):
         train_views(self.train_norm)  # a clear error for an unknown view
+        if not 0.0 <= self.adapt_balance <= 1.0:
+            raise ConfigError(f"adapt_balance must be in [0, 1], got {self.adapt_balance}")
         if self.train_norm != "same":
             if self.normalize != "corpus":
                 raise ConfigError(
@@ -157,10 +167,10 @@ class ExperimentConfig:
                     "per-corpus standardisation: it needs normalize=corpus (got "
                     f"{self.normalize})"
                 )
-            if self.augment.name != "none" or self.reads_text:
+            if self.reads_text:
                 raise ConfigError(
-                    f"train_norm={self.train_norm} is not built for augmentation banks or models "
-                    "that read transcripts; use train_norm=same"
+                    f"train_norm={self.train_norm} is not built for models that read "
+                    "transcripts; use train_norm=same"
                 )
 
     @property
@@ -203,6 +213,7 @@ class ExperimentConfig:
             ([] if self.reads_text else ["text", "text_shuffle_test"])
             + ([] if self.test_corruptions else ["babble", "noise_dir"])
             + ([] if self.adapt_clips else ["adapt_half_s"])
+            + ([] if self.adapt_clips and self.adapt_balance else ["adapt_balance"])
             + ([] if self.train_norm != "same" else ["train_norm"])
         )
         for k in unused:

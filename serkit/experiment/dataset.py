@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +124,9 @@ class Dataset:
         ids, the others are suffixed ``#speaker`` / ``#loco``):
 
         * ``corpus``: as the table is (each corpus with its own frame statistics);
-        * ``speaker``: each clip with its own speaker's frame statistics;
+        * ``speaker``: each clip with its own speaker's frame statistics (a single-class
+          corpus, e.g. BAVED's neutral level, keeps its corpus's: its speakers' statistics
+          would come from that one class);
         * ``loco``: each clip with the mean of the OTHER training corpora's statistics (those
           of ``pool``, default ``idx``; pass the whole training fold so that a validation
           split sees the same corpora): what a corpus never seen gets before adaptation
@@ -131,42 +134,51 @@ class Dataset:
 
         ``feats`` here are corpus-standardised, ``z = (x - m_c) / s_c``; every view is an
         affine map of ``z`` (speaker: exactly standardising ``x`` with the speaker's statistics
-        of ``x``; loco: ``(z * s_c + m_c - M) / S``), so no raw feature is re-read. Statistics
-        use every clip of the group in this dataset (no labels); a speaker never spans two
-        corpora (the key is ``corpus/speaker``)."""
+        of ``x``; loco: ``(z * s_c + m_c - M) / S``), so no raw feature is re-read. Augmented
+        ``variants`` (standardised as their clip) get their clip's map in each view. The copies
+        are made when read (:class:`MappedClips`), so views cost no memory. Statistics use every
+        clip of the group in this dataset (no labels); a speaker never spans two corpora (the
+        key is ``corpus/speaker``)."""
         base = self.split(idx, variants)
         views = train_views(train_norm)
         if not views:
             return base
-        if variants is not None or self.text is not None:
-            raise ConfigError(f"train_norm={train_norm}: not with augmentation or transcripts")
-        copies = []
+        if self.text is not None:
+            raise ConfigError(f"train_norm={train_norm}: not with transcripts")
+        copies, var_copies = [], []
         for v in views:
             if v == "corpus":
-                copies.append(base.feats)
+                fn = None
             elif v == "speaker":
-                norm = self.speaker_view()
-                keys = [self._speaker_key(self.utts[i]) for i in idx]
-                copies.append(
-                    [norm.transform(f, k).astype(np.float16) for f, k in zip(base.feats, keys)]
+                # a single-class corpus keeps its corpus's view: its speakers' own statistics
+                # would come from one class (BAVED's neutral level) and carry the label
+                single = single_class_corpora(
+                    [u.corpus for u in self.utts], [u.label for u in self.utts]
                 )
+                keys = [
+                    None if self.utts[i].corpus in single else self._speaker_key(self.utts[i])
+                    for i in idx
+                ]
+                fn = _SpeakerMap(self.speaker_view(), keys)
             else:
                 maps = self._loco_maps(idx if pool is None else pool, train_norm)
-                copies.append(
-                    [
-                        (f.astype(np.float32) * a + b).astype(np.float16)
-                        for f, (a, b) in zip(base.feats, (maps[c] for c in base.corpora))
-                    ]
+                fn = _AffineMap([maps[c] for c in base.corpora])
+            copies.append(base.feats if fn is None else MappedClips(base.feats, fn))
+            if base.variants is not None:
+                var_copies.append(
+                    base.variants if fn is None else MappedVariants(base.variants, fn)
                 )
         if len(copies) == 1:
-            return dataclasses.replace(base, feats=copies[0])
+            return dataclasses.replace(
+                base, feats=copies[0], variants=var_copies[0] if var_copies else None
+            )
         n = len(copies)
         return Split(
-            [f for c in copies for f in c],
+            Chained(copies),
             np.concatenate([base.labels] * n),
             base.speakers * n,
             base.ids + [f"{i}#{v}" for v in views[1:] for i in base.ids],
-            None,
+            Chained(var_copies) if var_copies else None,
             None if base.soft is None else np.concatenate([base.soft] * n),
             None if base.corpora is None else base.corpora * n,
         )
@@ -423,3 +435,72 @@ def load_dataset(
         encoder,
         normalize=cfg.normalize,
     )
+
+
+class _SpeakerMap:
+    """Clip ``i`` (corpus-standardised) -> its speaker's standardisation (float16)."""
+
+    def __init__(self, norm: SpeakerNormalizer, keys: list[str]):
+        self.norm, self.keys = norm, keys
+
+    def __call__(self, f: np.ndarray, i: int) -> np.ndarray:
+        if self.keys[i] is None:  # (a single-class corpus: as its corpus standardised it)
+            return f
+        return self.norm.transform(f, self.keys[i]).astype(np.float16)
+
+
+class _AffineMap:
+    """Clip ``i`` -> ``a_i * f + b_i`` (float16), ``maps[i] = (a_i, b_i)``."""
+
+    def __init__(self, maps: list[tuple[np.ndarray, np.ndarray]]):
+        self.maps = maps
+
+    def __call__(self, f: np.ndarray, i: int) -> np.ndarray:
+        a, b = self.maps[i]
+        return (f.astype(np.float32) * a + b).astype(np.float16)
+
+
+class MappedClips(Sequence):
+    """``fn(src[i], i)`` for every clip of ``src``, computed when read (a training view of
+    clips without a second copy in memory)."""
+
+    def __init__(self, src, fn):
+        self.src, self.fn = src, fn
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self.fn(self.src[i], i if i >= 0 else i + len(self))
+
+
+class MappedVariants(MappedClips):
+    """The augmented variants ``[(feats, soft), ...]`` of clip ``i`` mapped as clip ``i``."""
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = i if i >= 0 else i + len(self)
+        return [(self.fn(f, i), soft) for f, soft in self.src[i]]
+
+
+class Chained(Sequence):
+    """Several sequences read as one (the views of a training split, one after another)."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = i if i >= 0 else i + len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = int(np.searchsorted(self.starts, i, side="right")) - 1
+        return self.parts[k][i - self.starts[k]]

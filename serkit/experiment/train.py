@@ -93,12 +93,19 @@ def train_model(
     if cfg.normalize == "corpus":  # from now on raw features, standardised for a domain
         st = data.normalizer.mean_stats()
         model.set_domain(st.mean, st.std)
+        model.adapt_balance = cfg.adapt_balance  # adapt then also balances its answers
         domain = {
             "normalize": "corpus",
             "unadapted_statistics": "the mean of the training corpora's frame statistics "
             f"({', '.join(sorted(data.normalizer.stats))})",
             "training_clips": describe_train_norm(cfg.train_norm),
-            "adapt": "serkit adapt / adapt='online' move them toward the user's speech",
+            "adapt": "serkit adapt / adapt='online' move them toward the user's speech"
+            + (
+                f", and add {cfg.adapt_balance:g} x the shrinkage weight x the per-class offsets "
+                "that balance its answers on that speech"
+                if cfg.adapt_balance
+                else ""
+            ),
         }
     sample = data.split(idx[:32])
     cost = model.cost(sample.feats, [u.duration for u in data.utts[:32]]).with_encoder(

@@ -13,6 +13,9 @@ every condition):
 - ``online``: ``load(..., adapt="online")`` answers every clip in order (clip k is answered with
   the statistics of clips 1..k-1, then added), scored on 51+.
 
+``--balance B`` sets the model's ``adapt_balance`` (the answer-balancing offsets that ``adapt``
+and online adaptation add) for all three conditions; without it, as the model file says.
+
 The encoder runs once per clip; the answers go through the recogniser's own head, speech check
 and online update (``Recognizer._observe``), so the numbers are those of ``rec.predict`` in that
 order (``tests/test_knowing.py`` checks that equality on a toy model).
@@ -39,10 +42,18 @@ def _recall(y, p, labels) -> dict:
     }
 
 
-def run_corpus(manifest: str, model: str, pool: int, seeds: int, warm: int) -> dict:
+def run_corpus(
+    manifest: str, model: str, pool: int, seeds: int, warm: int, balance: float | None = None
+) -> dict:
     from serkit.audio.io import AudioConfig, load_audio
     from serkit.data.manifest import read_manifest
-    from serkit.deploy.loading import load
+    from serkit.deploy.loading import load as load_model
+
+    def load(m, adapt=None):
+        rec = load_model(m)
+        if balance is not None:  # the answer balancing of adapt, as --balance says (before
+            rec.model.adapt_balance = balance  # online adaptation snapshots the state)
+        return rec.adapt_online() if adapt == "online" else rec
 
     base = load(model)
     labels = base.labels
@@ -101,12 +112,22 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=600)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--warm", type=int, default=50)
+    ap.add_argument(
+        "--balance",
+        type=float,
+        default=None,
+        help="override the model's adapt_balance (share of the answer-balancing offsets that "
+        "adapt adds; default: as the model file says)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     res = {
         "protocol": f"pool {a.pool} clips per corpus (stratified, seed 1000), {a.seeds} random "
-        f"orders, UA of clips {a.warm + 1}+; model {a.model}",
-        "corpora": [run_corpus(m, a.model, a.pool, a.seeds, a.warm) for m in a.manifests],
+        f"orders, UA of clips {a.warm + 1}+; model {a.model}"
+        + ("" if a.balance is None else f", adapt_balance {a.balance:g}"),
+        "corpora": [
+            run_corpus(m, a.model, a.pool, a.seeds, a.warm, a.balance) for m in a.manifests
+        ],
     }
     for c in res["corpora"]:
         print(

@@ -124,7 +124,8 @@ BUNDLES: dict[str, Bundle] = {
         "(anger, happiness, neutral incl. calm, sadness) from four corpora in four languages, "
         "plus BAVED's neutral level (Arabic) as neutral training clips; "
         "answers with the mean of the training corpora's statistics until it is adapted to its "
-        "user's speech",
+        "user's speech; adapting also balances its answers on that speech (per-class offsets, "
+        "shrunk by the amount of speech)",
         training_data="EmoDB (German, acted, 339 clips of the 4 classes), URDU (Urdu, natural, "
         "400), RAVDESS (English, acted, 863), Indian EmoSpeech (Hindi/English command words in "
         "the wild, 4,981), BAVED (Arabic single words, 60 speakers: its 662 neutral-level clips "
@@ -139,8 +140,10 @@ BUNDLES: dict[str, Bundle] = {
         "(`serkit adapt`, `serkit.load('default', adapt='online')`, `serkit serve --adapt "
         "online`): it was built to be adapted",
         limits="leave-one-corpus-out accuracy on unseen corpora is modest, and low for speech "
-        "far from its training corpora until adapted (EmoSpeech: 0.35 unadapted); acted "
-        "emotions dominate the training data; not for decisions about people",
+        "far from its training corpora until adapted (EmoSpeech: 0.35 unadapted); adapting "
+        "assumes the user's speech is not all one emotion (it balances the answers on it, by "
+        "at most s / (s + 60 s)); acted emotions dominate the training data; not for decisions "
+        "about people",
         terms="non-commercial research use (RAVDESS and EmoSpeech are CC BY-NC-SA 4.0)",
     ),
     "tiny": Bundle(

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from serkit.core.errors import ManifestError, ProtocolError
+from serkit.core.errors import ConfigError, ManifestError, ProtocolError
 from serkit.data.corpora import prepare
 from serkit.data.labels import FOUR_CLASS, VOCABULARY, LabelSpec, harmonise
 from serkit.data.manifest import Utterance, read_manifests, write_manifest
@@ -212,6 +212,12 @@ def test_corpus_normalisation_with_test_statistics_from_k_clips(tmp_path):
     assert bal.adaptation["adapt_none"].per_corpus == pytest.approx(
         r.adaptation["adapt_none"].per_corpus
     )
+    with pytest.raises(ConfigError, match="needs normalize=corpus"):
+        load_experiment(None, ["adapt_balance=1.0"], manifest=str(m), model="logreg")
+    with pytest.raises(ConfigError, match=r"in \[0, 1\]"):
+        load_experiment(
+            None, ["normalize=corpus", "adapt_balance=2"], manifest=str(m), model="logreg"
+        )
     folds = sorted((tmp_path / "bal").rglob("seed0_*.json"))
     assert len(folds) == 3
     for f in folds:

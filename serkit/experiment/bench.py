@@ -219,7 +219,6 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
     out: dict[str, list] = {}
     for k in ctx.cfg.adapt_clips:
         proba = np.zeros((len(test_idx), len(d.labels)))
-        plain = proba.copy()
         for _c, js in sorted(by_corpus.items()):
             pick = (
                 js
@@ -227,12 +226,12 @@ def _adapted(ctx: FoldContext, model, test_idx: list[int], test_ids: list[str], 
                 else sorted(rng.choice(js, size=k, replace=False).tolist())
             )
             m = copy.deepcopy(model)
-            w = _shrink(ctx.cfg, [d.utts[test_idx[j]] for j in pick])
-            m.adapt([d.feats[d.utts[test_idx[j]].id] for j in pick], weight=w)
+            m.adapt(
+                [d.feats[d.utts[test_idx[j]].id] for j in pick],
+                weight=_shrink(ctx.cfg, [d.utts[test_idx[j]] for j in pick]),
+            )
             proba[js] = m.predict_proba([d.feats[d.utts[test_idx[j]].id] for j in js])
-            at = {j: n for n, j in enumerate(js)}
-            plain[js], proba[js] = proba[js], _balance(ctx.cfg, proba[js], [at[j] for j in pick], w)
-        _store(out, ctx.cfg, f"adapt{k or 'all'}", proba, plain)
+        out[f"adapt{k or 'all'}"] = proba.round(6).tolist()
     return out
 
 

@@ -118,7 +118,8 @@ class ExperimentConfig:
             (:func:`~serkit.core.calibration.balancing_offsets`, estimated under the adapted
             standardisation and shrunk by the same ``w``), as a model trained with it does when
             adapted; 0 = standardisation only. With it, ``adaptK`` is balanced and
-            ``adaptK_unbalanced`` is the same adaptation without the offsets.
+            ``adaptK_unbalanced`` is the same adaptation without the offsets. Needs
+            ``normalize: corpus`` (the per-corpus logreg carries it into a saved model).
         max_per_corpus: train on at most this many clips of each training corpus (label-
             stratified draw per seed; 0 = all), so that a large corpus cannot dominate.
         augment: training augmentation; absent in YAML = the model's default (``eam`` for ``mll``).
@@ -160,6 +161,11 @@ class ExperimentConfig:
         train_views(self.train_norm)  # a clear error for an unknown view
         if not 0.0 <= self.adapt_balance <= 1.0:
             raise ConfigError(f"adapt_balance must be in [0, 1], got {self.adapt_balance}")
+        if self.adapt_balance and self.normalize != "corpus":
+            raise ConfigError(
+                "adapt_balance is carried by a model with a per-corpus standardisation: it needs "
+                f"normalize=corpus (got {self.normalize})"
+            )
         if self.train_norm != "same":
             if self.normalize != "corpus":
                 raise ConfigError(

@@ -743,3 +743,22 @@ def test_logreg_adapt_balances_its_answers_shrunk_and_persisted():
     want = half_plain.state()["intercept"] + 0.5 * balancing_offsets(zz)
     assert half.state()["intercept"] == pytest.approx(want, abs=1e-6)
     assert np.allclose(half.state()["scaler_mean"], half_plain.state()["scaler_mean"])
+
+
+def test_moments_keep_the_most_recent_clip_summaries_and_round_trip():
+    """Online adaptation's running moments stay bounded: a sum keeps the most recent
+    ``MAX_CLIPS`` clip summaries (one call's moments keep all), and JSON round-trips them
+    exactly."""
+    from serkit.estimators.base import Moments
+
+    one = [
+        Moments(1.0, np.zeros(3), np.zeros(3), np.full((1, 4), i, np.float32)) for i in range(200)
+    ]
+    total = one[0]
+    for m in one[1:]:
+        total = total + m
+    assert total.n == 200 and total.clips.shape == (Moments.MAX_CLIPS, 4)
+    assert total.clips[0, 0] == 200 - Moments.MAX_CLIPS and total.clips[-1, 0] == 199
+    back = Moments.from_dict(json.loads(json.dumps(total.to_dict())))
+    assert np.array_equal(back.clips, total.clips) and back.n == total.n
+    assert Moments.from_dict(Moments(1.0, np.zeros(2), np.ones(2)).to_dict()).clips is None

@@ -87,7 +87,8 @@ class Moments:
 
     ``clips``: optionally one summary vector per clip ``(N, F)`` float32 that a model needs
     beyond the sums (``logreg``: the raw pooled statistics it reads, from which it balances its
-    answers on the adaptation clips); ``a + b`` keeps the most recent :attr:`MAX_CLIPS`."""
+    answers on the adaptation clips); ``a + b`` keeps the most recent :attr:`MAX_CLIPS` (a
+    running sum, as online adaptation keeps, stays bounded; one call's moments keep all)."""
 
     n: float
     s1: np.ndarray

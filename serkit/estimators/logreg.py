@@ -257,9 +257,8 @@ class LogReg(Model):
             for f in feats[1:]:
                 total = total + Moments.of(f, axis=1)
             # and each clip's raw pooled statistics (what the folded scaler reads): for balancing
-            total.clips = self._x(pooled_stats(feats), self.layer).astype(np.float32)[
-                -Moments.MAX_CLIPS :
-            ]
+            # (all of them here; a running sum, online adaptation, keeps the most recent)
+            total.clips = self._x(pooled_stats(feats), self.layer).astype(np.float32)
             return total
         return Moments.of(self._x(pooled_stats(feats), self.layer))
 

@@ -733,6 +733,7 @@ def test_a_model_trained_to_balance_adapts_alike_on_every_path(tmp_path):
     assert "balance" in info and rec.model.predict_proba(
         rec.features([rec.signal(c) for c in clips])
     ).mean(0) == pytest.approx([0.5, 0.5], abs=1e-3)
+    assert set(info["balance"]["offsets"]) == {"0", "1"}  # per class, binary too
     export_full_onnx(rec.model, rec.frontend.spec(), rec.labels, tmp_path / "b.onnx")
     ort = OnnxRecognizer(tmp_path / "b.onnx")
     sig = [rec.signal(c) for c in clips[:4]]
@@ -749,6 +750,16 @@ def test_a_model_trained_to_balance_adapts_alike_on_every_path(tmp_path):
     assert seq.predict(files[5]).probabilities == pytest.approx(
         ref.predict(files[5]).probabilities, abs=1e-5
     )
+    from typer.testing import CliRunner
+
+    from serkit.cli import app
+
+    r = CliRunner().invoke(
+        app,
+        ["adapt", "--model", str(tmp_path / "b.pt"), "--audio", str(tmp_path / "cb" / "high")]
+        + ["--out", str(tmp_path / "cli.pt"), "--min-speech-s", "0.5"],
+    )
+    assert r.exit_code == 0 and "answers balanced on your clips" in r.output, r.output
     seq.save(tmp_path / "online.pt")
     back = Recognizer(tmp_path / "online.pt").configure(speech_check=False).adapt_online()
     back.adapt_min_speech_s, back.adapt_half_s = 0.5, 5.0

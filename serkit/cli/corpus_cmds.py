@@ -96,7 +96,9 @@ def adapt(
     ),
 ):
     """Adapt a model to your domain WITHOUT labels: re-estimate its input standardisation from
-    your clips. Unreadable files are reported and skipped; the ONNX export carries the result."""
+    your clips and, for a model trained with adapt_balance (the default), balance its answers on
+    them (assumes they are not all one emotion). Unreadable files are reported and skipped; the
+    ONNX export carries the result."""
     from serkit.deploy.batch import expand_paths
     from serkit.deploy.loading import load
     from serkit.experiment.jobs import read_clips
@@ -116,7 +118,14 @@ def adapt(
     typer.echo(
         f"adapted {rec.model.name} on {info['clips_used']} clips ({info['speech_s']} s of speech, "
         f"{info['skipped']} skipped, {info['clips_without_speech']} without speech): "
-        f"{info['standardize']}, moved {info['weight']:.0%} of the way to your statistics -> {out}"
+        f"{info['standardize']}, moved {info['weight']:.0%} of the way to your statistics"
+        + (
+            "; answers balanced on your clips, logit offsets "
+            + ", ".join(f"{rec.labels[int(c)]} {v:+.2f}" for c, v in bal["offsets"].items())
+            if (bal := info.get("balance")) and bal.get("offsets")
+            else ""
+        )
+        + f" -> {out}"
     )
 
 

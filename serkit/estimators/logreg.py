@@ -297,23 +297,16 @@ class LogReg(Model):
 
         lr = self.pipe[-1]
         z = self.pipe.decision_function(np.asarray(clips, np.float64))
-        if z.ndim == 1:  # binary: logits [0, z]
-            off = balancing_offsets(np.stack([np.zeros_like(z), z], 1))
-            delta = np.array([off[1] - off[0]])
-        else:
-            delta = balancing_offsets(z)
-        lr.intercept_ = lr.intercept_ + self.adapt_balance * weight * delta
+        binary = z.ndim == 1  # one logit: the classes' logits are [0, z]
+        off = balancing_offsets(np.stack([np.zeros_like(z), z], 1) if binary else z)
+        off = self.adapt_balance * weight * off  # per class, as added to the logits
+        lr.intercept_ = lr.intercept_ + (np.array([off[1] - off[0]]) if binary else off)
         return {
             **info,
             "balance": {
                 "share": self.adapt_balance,
                 "clips": len(clips),
-                "offsets": {
-                    str(c): round(float(v), 4)
-                    for c, v in zip(lr.classes_.tolist(), self.adapt_balance * weight * delta)
-                }
-                if z.ndim > 1
-                else {},
+                "offsets": {str(c): round(float(v), 4) for c, v in zip(lr.classes_.tolist(), off)},
             },
         }
 

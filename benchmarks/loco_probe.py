@@ -27,8 +27,8 @@ levels (``all``); its statistics join the mean a held-out corpus gets before ada
 
 ``--balance B`` (eighth session): after adaptation (``k50``, ``all``), add ``B`` x the
 shrinkage weight x the per-class logit offsets under which the answers on the adaptation clips
-(standardised as adapted) are balanced (:func:`serkit.core.calibration.balancing_offsets`,
-re-implemented here as ``balancing_bias``); what serkit's ``adapt_balance`` does.
+(standardised as adapted) are balanced (:func:`serkit.core.calibration.balancing_offsets`):
+what serkit's ``adapt_balance`` does.
 
 Frame statistics come from per-clip frame means/stds and frame counts, so group statistics are
 exact (float64) without holding frames.
@@ -95,19 +95,6 @@ def frame_stats(mu, sd, n):
     return m, np.sqrt(np.maximum(v, 1e-8))
 
 
-def balancing_bias(z, iters=200):
-    """Offsets ``b`` ``(C,)`` (sum 0) with ``mean_i softmax(z_i + b)`` uniform, ``z`` ``(N, C)``
-    logits of unlabelled clips (fixed-point iteration on the log of the mean posterior)."""
-    b = np.zeros(z.shape[1])
-    for _ in range(iters):
-        q = z + b
-        q = np.exp(q - q.max(1, keepdims=True))
-        q /= q.sum(1, keepdims=True)
-        b -= np.log(q.mean(0) * z.shape[1])
-        b -= b.mean()
-    return b
-
-
 class Probe:
     def __init__(self, t: dict, extra: dict | None = None, extra_stats: str = "labelled"):
         """``extra``: a training-only corpus table (BAVED, every level): its ``neutral`` clips
@@ -172,6 +159,8 @@ class Probe:
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
+        from serkit.core.calibration import balancing_offsets
+
         res = {t: [] for t in ("none", "k50", "all")}
         for seed in range(seeds):
             rows = {t: {} for t in res}
@@ -207,8 +196,8 @@ class Probe:
                     # serkit's adapt: estimated under the adapted standardisation, shrunk by w
                     ww = w if shrink_offsets else 1.0
                     zk = clf.decision_function(sc.transform(tests["k50"][np.searchsorted(te, kk)]))
-                    offsets["k50"] = balance * ww * balancing_bias(zk)
-                    offsets["all"] = balance * balancing_bias(
+                    offsets["k50"] = balance * ww * balancing_offsets(zk)
+                    offsets["all"] = balance * balancing_offsets(
                         clf.decision_function(sc.transform(tests["all"]))
                     )
                 for t, x in tests.items():

@@ -355,6 +355,18 @@ def test_logreg_chooses_c_and_layer_leaving_one_training_corpus_out(tmp_path, mo
     assert r.ua_corpus_mean is not None
 
 
+def _two_corpora(n: int):
+    """Two toy corpora of ``n`` clips ``(2, 30, 6)`` each, 3 classes; the second shifted by 3
+    and scaled by 2 (a corpus offset a per-corpus standardisation removes)."""
+    rng = np.random.default_rng(0)
+
+    def corpus(offset, scale):
+        y = np.arange(n) % 3
+        return [(rng.normal(0, 1, (2, 30, 6)) + 0.8 * lab) * scale + offset for lab in y], y
+
+    return corpus(0.0, 1.0), corpus(3.0, 2.0)
+
+
 def test_logreg_carries_a_per_corpus_standardisation_exactly(tmp_path):
     """Issue 31: a logreg fitted on per-corpus standardised frames takes raw frames once
     ``set_domain`` gives it a domain's statistics (folded into its scaler exactly), ``adapt``
@@ -363,13 +375,7 @@ def test_logreg_carries_a_per_corpus_standardisation_exactly(tmp_path):
     from serkit.estimators.base import Split
     from serkit.features.normalize import SpeakerNormalizer
 
-    rng = np.random.default_rng(0)
-
-    def corpus(offset, scale, n=40):
-        y = np.arange(n) % 3
-        return [(rng.normal(0, 1, (2, 30, 6)) + 0.8 * lab) * scale + offset for lab in y], y
-
-    (xa, ya), (xb, yb) = corpus(0.0, 1.0), corpus(3.0, 2.0)
+    (xa, ya), (xb, yb) = _two_corpora(40)
     norm = SpeakerNormalizer().fit(xa + xb, ["a"] * 40 + ["b"] * 40)
     za = [norm.transform(x, "a") for x in xa]
     zb = [norm.transform(x, "b") for x in xb]
@@ -702,13 +708,7 @@ def test_logreg_adapt_balances_its_answers_shrunk_and_persisted():
     from serkit.estimators.base import Split
     from serkit.features.normalize import SpeakerNormalizer
 
-    rng = np.random.default_rng(0)
-
-    def corpus(offset, scale, n=45):
-        y = np.arange(n) % 3
-        return [(rng.normal(0, 1, (2, 30, 6)) + 0.8 * lab) * scale + offset for lab in y], y
-
-    (xa, ya), (xb, yb) = corpus(0.0, 1.0), corpus(3.0, 2.0)
+    (xa, ya), (xb, yb) = _two_corpora(45)
     norm = SpeakerNormalizer().fit(xa + xb, ["a"] * 45 + ["b"] * 45)
     z = [norm.transform(x, "a") for x in xa] + [norm.transform(x, "b") for x in xb]
     spec = {"name": "logreg", "C": 0.1, "layer": 1}

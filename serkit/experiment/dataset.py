@@ -166,7 +166,7 @@ class Dataset:
             copies.append(base.feats if fn is None else MappedClips(base.feats, fn))
             if base.variants is not None:
                 var_copies.append(
-                    base.variants if fn is None else MappedVariants(base.variants, fn)
+                    base.variants if fn is None else mapped_variants(base.variants, fn)
                 )
         if len(copies) == 1:
             return dataclasses.replace(
@@ -476,14 +476,9 @@ class MappedClips(Sequence):
         return self.fn(self.src[i], i if i >= 0 else i + len(self))
 
 
-class MappedVariants(MappedClips):
-    """The augmented variants ``[(feats, soft), ...]`` of clip ``i`` mapped as clip ``i``."""
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = i if i >= 0 else i + len(self)
-        return [(self.fn(f, i), soft) for f, soft in self.src[i]]
+def mapped_variants(variants, fn) -> MappedClips:
+    """The augmented variants ``[(feats, soft), ...]`` of each clip ``i`` mapped as clip ``i``."""
+    return MappedClips(variants, lambda vs, i: [(fn(f, i), soft) for f, soft in vs])
 
 
 class Chained(Sequence):

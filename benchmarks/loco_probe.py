@@ -50,7 +50,9 @@ def pooled_table(state: int, cache_file: Path, corpora=None, labels=LABELS) -> d
     """Per clip: frame mean and std of ``state`` (raw), frame count, corpus, speaker, label
     (``labels``: a label spec, "" = every label as written)."""
     if cache_file.exists():
-        return dict(np.load(cache_file))
+        t = dict(np.load(cache_file))
+        if "id" in t:
+            return t
     from serkit.experiment.config import DataConfig
     from serkit.experiment.dataset import read_labelled
     from serkit.features import FeatureCache, build_frontend
@@ -70,7 +72,18 @@ def pooled_table(state: int, cache_file: Path, corpora=None, labels=LABELS) -> d
         if f is None:
             continue
         x = np.asarray(f[state], np.float64)
-        rows.append((x.mean(0), x.std(0), x.shape[0], u.corpus, f"{u.corpus}/{u.speaker}", u.label))
+        rows.append(
+            (
+                x.mean(0),
+                x.std(0),
+                x.shape[0],
+                u.corpus,
+                f"{u.corpus}/{u.speaker}",
+                u.label,
+                u.text,
+                u.id,
+            )
+        )
     if not rows:
         raise SystemExit("no cached whisper-base-layers features: run serkit extract first")
     t = {
@@ -80,10 +93,46 @@ def pooled_table(state: int, cache_file: Path, corpora=None, labels=LABELS) -> d
         "corpus": np.array([r[3] for r in rows]),
         "spk": np.array([r[4] for r in rows]),
         "label": np.array([r[5] for r in rows]),
+        "text": np.array([r[6] or "" for r in rows]),
+        "id": np.array([r[7] for r in rows]),
     }
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache_file, **t)
     return t
+
+
+def domain_table(t: dict, manifests: str, state: int, variants: int, cache_file: Path) -> dict:
+    """Per clip of table ``t`` (same order): frame mean / std ``(N, V, D)`` and frame counts
+    ``(N, V)`` of ``state`` for its ``variants`` domain copies (``augment.name=domain``: the
+    bench's own copies, from the feature cache; the missing ones are encoded and cached)."""
+    if cache_file.exists():
+        d = dict(np.load(cache_file))
+        if d["mu"].shape[:2] == (len(t["id"]), variants) and np.array_equal(d["id"], t["id"]):
+            return d
+    from serkit.data.manifest import read_manifests
+    from serkit.features import FeatureCache, build_frontend
+    from serkit.training.augment import AugmentConfig, build_bank
+
+    by_id = {u.id: u for u in read_manifests(manifests)}
+    utts = [by_id[i] for i in t["id"]]
+    bank, _ = build_bank(
+        utts,
+        build_frontend("whisper-base-layers"),
+        AugmentConfig(name="domain", variants=variants),
+        0,
+        FeatureCache(),
+        progress=True,
+    )
+    d = len(t["mu"][0])
+    mu, sd = np.zeros((len(utts), variants, d)), np.ones((len(utts), variants, d))
+    n = np.zeros((len(utts), variants))
+    for i, u in enumerate(utts):
+        for k, v in enumerate(bank.get(u.id, [])[:variants]):
+            x = np.asarray(v.feats[state], np.float64)
+            mu[i, k], sd[i, k], n[i, k] = x.mean(0), x.std(0), x.shape[0]
+    out = {"mu": mu, "sd": sd, "n": n, "id": t["id"]}
+    np.savez(cache_file, **out)
+    return out
 
 
 def frame_stats(mu, sd, n):
@@ -95,23 +144,71 @@ def frame_stats(mu, sd, n):
     return m, np.sqrt(np.maximum(v, 1e-8))
 
 
+POSITIVE, NEGATIVE = ("I liked it", "awesome"), ("I did not like it", "bad")
+"""BAVED's words by valence (the dataset's README glosses); the other three are neither."""
+
+
+def baved_labels(t: dict, scheme: str) -> np.ndarray:
+    """BAVED clips as categories (``""`` = not used as a training row), fixed before any probe:
+    ``neutral``: level 1 only; ``weak-high``: also level 2 (high arousal) said on a positive
+    word as ``happiness`` and on a negative word as ``anger``; ``weak``: also level 0 (tired,
+    down) as ``sadness``."""
+    lab = t["label"]
+    out = np.where(lab == "neutral", "neutral", "").astype(object)
+    if scheme in ("weak-high", "weak"):
+        out[(lab == "high-arousal") & np.isin(t["text"], POSITIVE)] = "happiness"
+        out[(lab == "high-arousal") & np.isin(t["text"], NEGATIVE)] = "anger"
+    if scheme == "weak":
+        out[lab == "low-arousal"] = "sadness"
+    return out
+
+
 class Probe:
-    def __init__(self, t: dict, extra: dict | None = None, extra_stats: str = "labelled"):
-        """``extra``: a training-only corpus table (BAVED, every level): its ``neutral`` clips
-        join every training set as ``neutral``, standardised with the statistics of its
-        neutral clips (``extra_stats='labelled'``, what the bench does after the label spec)
-        or of all its clips (``'all'``); it is never held out."""
+    def __init__(
+        self,
+        t: dict,
+        extras=(),
+        extra_stats: str = "labelled",
+        cap_extra: int = 0,
+        var: dict | None = None,
+    ):
+        """``extras``: training-only corpora, each ``(table, labels)`` with ``labels`` the
+        category of every clip (``""``: statistics only). Their labelled clips join every
+        training set, standardised with the statistics of their labelled clips
+        (``extra_stats='labelled'``, what the bench does after the label spec) or of all their
+        clips (``'all'``); they are never held out, and their statistics join the mean a
+        held-out corpus gets before adaptation. ``cap_extra``: at most this many labelled clips
+        of each (label-stratified, one draw for every seed; 0: all). ``var``: the domain
+        copies of ``t``'s clips (:func:`domain_table`); an extra's are its third element (or
+        ``None``). Every copy of a training clip is one more training row, standardised with its
+        clip's CLEAN statistics, as the bench's ``augment.name=domain``."""
+        self.var = var
         self.mu, self.sd, self.n = t["mu"], t["sd"], t["n"]
         self.corp, self.spk = t["corpus"], t["spk"]
         self.labels = sorted(set(t["label"]))
         self.y = np.array([self.labels.index(v) for v in t["label"]])
         self.extra = None
-        if extra is not None:
-            keep = extra["label"] == "neutral"
+        xs, ys, sts = [], [], []
+        for ex, lab, exv in extras:
+            keep = lab != ""
+            if cap_extra and keep.sum() > cap_extra:  # label-stratified, as the bench's cap
+                rng, idx = np.random.default_rng(0), np.where(keep)[0]
+                keep = np.zeros(len(lab), bool)
+                for v in np.unique(lab[idx]):
+                    jj = idx[lab[idx] == v]
+                    keep[rng.permutation(jj)[: int(round(cap_extra * len(jj) / len(idx)))]] = True
             src = keep if extra_stats == "labelled" else np.ones(len(keep), bool)
-            m, sd = frame_stats(extra["mu"][src], extra["sd"][src], extra["n"][src])
-            x = np.hstack([(extra["mu"][keep] - m) / sd, extra["sd"][keep] / sd])
-            self.extra = (x, np.full(len(x), self.labels.index("neutral")), (m, sd))
+            m, sd = frame_stats(ex["mu"][src], ex["sd"][src], ex["n"][src])
+            xs.append(np.hstack([(ex["mu"][keep] - m) / sd, ex["sd"][keep] / sd]))
+            ys.append(np.array([self.labels.index(v) for v in lab[keep]]))
+            sts.append((m, sd))
+            if exv is not None:
+                for k in range(exv["n"].shape[1]):
+                    ok = keep & (exv["n"][:, k] > 0)
+                    xs.append(np.hstack([(exv["mu"][ok, k] - m) / sd, exv["sd"][ok, k] / sd]))
+                    ys.append(np.array([self.labels.index(v) for v in lab[ok]]))
+        if xs:
+            self.extra = (np.vstack(xs), np.concatenate(ys), sts)
 
     def stats(self, idx):
         return frame_stats(self.mu[idx], self.sd[idx], self.n[idx])
@@ -169,12 +266,29 @@ class Probe:
                 te = np.where(self.corp == held)[0]
                 xtr = np.vstack([self.view(tr, v) for v in views])
                 ytr, ctr = np.tile(self.y[tr], len(views)), np.tile(self.corp[tr], len(views))
+                if self.var is not None:  # domain copies, each with its clip's corpus statistics
+                    xv, yv, cv = [], [], []
+                    for c in np.unique(self.corp[tr]):
+                        ii = tr[self.corp[tr] == c]
+                        m, sd = self.stats(ii)
+                        for k in range(self.var["n"].shape[1]):
+                            jj = ii[self.var["n"][ii, k] > 0]
+                            xv.append(
+                                np.hstack(
+                                    [(self.var["mu"][jj, k] - m) / sd, self.var["sd"][jj, k] / sd]
+                                )
+                            )
+                            yv.append(self.y[jj])
+                            cv.append(self.corp[jj])
+                    xtr = np.vstack([xtr, *xv])
+                    ytr = np.concatenate([ytr, *yv])
+                    ctr = np.concatenate([ctr, *cv])
                 cs = [self.stats(np.where(self.corp == c)[0]) for c in set(self.corp[tr])]
                 if self.extra is not None:  # training-only rows, and their statistics
                     xtr = np.vstack([xtr, self.extra[0]])
                     ytr = np.concatenate([ytr, self.extra[1]])
                     ctr = np.concatenate([ctr, np.full(len(self.extra[1]), "extra")])
-                    cs.append(self.extra[2])
+                    cs += self.extra[2]
                 mm, ss = np.mean([c[0] for c in cs], 0), np.mean([c[1] for c in cs], 0)
                 kk = np.random.default_rng(seed).permutation(te)[:k]
                 s = self.n[kk].sum() / 50.0  # Whisper frames: 50 per second
@@ -231,10 +345,27 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument(
         "--train-only",
-        choices=["", "baved"],
-        default="",
-        help="baved: BAVED's neutral level joins every training set as neutral",
+        action="append",
+        choices=["baved", "tess", "esd"],
+        default=[],
+        help="a training-only corpus that joins every training set and is never held out "
+        "(repeatable); BAVED as --baved-labels says",
     )
+    ap.add_argument(
+        "--cap-extra",
+        type=int,
+        default=0,
+        help="at most this many labelled clips of each training-only corpus (the bench's "
+        "max_per_corpus applies to them too); 0: all",
+    )
+    ap.add_argument(
+        "--domain",
+        type=int,
+        default=0,
+        help="add this many domain copies of every training clip (augment.name=domain, the "
+        "bench's copies from the feature cache; missing ones are encoded); corpus view only",
+    )
+    ap.add_argument("--baved-labels", choices=["neutral", "weak-high", "weak"], default="neutral")
     ap.add_argument("--train-only-stats", choices=["labelled", "all"], default="labelled")
     ap.add_argument(
         "--balance",
@@ -252,24 +383,54 @@ def main() -> None:
     t = dict(tables[0])
     t["mu"] = np.hstack([x["mu"] for x in tables])  # per-dimension statistics: states side by side
     t["sd"] = np.hstack([x["sd"] for x in tables])
-    extra = None
-    if a.train_only:
+    extras = []
+    for name in a.train_only:
         ex = [
             pooled_table(
-                int(s), Path(f"runs/r31/probe_pooled_baved_state{int(s)}.npz"), ["baved"], ""
+                int(s),
+                Path(f"runs/r31/probe_pooled_{name}_state{int(s)}.npz"),
+                [name],
+                "" if name == "baved" else LABELS,
             )
             for s in a.state.split(",")
         ]
-        extra = dict(ex[0])
-        extra["mu"] = np.hstack([x["mu"] for x in ex])
-        extra["sd"] = np.hstack([x["sd"] for x in ex])
-    probe = Probe(t, extra, a.train_only_stats)
+        e = dict(ex[0])
+        e["mu"] = np.hstack([x["mu"] for x in ex])
+        e["sd"] = np.hstack([x["sd"] for x in ex])
+        ev = None
+        if a.domain:
+            if a.state.count(",") or (a.views or ["corpus"]) != ["corpus"]:
+                raise SystemExit("--domain: one state and the corpus view only")
+            ev = domain_table(
+                e,
+                f"manifests/{name}.jsonl",
+                int(a.state),
+                a.domain,
+                Path(f"runs/r31/probe_domain{a.domain}_{name}_state{a.state}.npz"),
+            )
+        labs = baved_labels(e, a.baved_labels) if name == "baved" else e["label"].astype(object)
+        extras.append((e, labs, ev))
+    var = None
+    if a.domain:
+        if a.state.count(",") or (a.views or ["corpus"]) != ["corpus"]:
+            raise SystemExit("--domain: one state and the corpus view only")
+        var = domain_table(
+            t,
+            ",".join(f"manifests/{c}.jsonl" for c in CORPORA),
+            int(a.state),
+            a.domain,
+            Path(f"runs/r31/probe_domain{a.domain}_state{a.state}.npz"),
+        )
+    probe = Probe(t, extras, a.train_only_stats, a.cap_extra, var)
     report = {
         "protocol": __doc__.split("\n\n")[2].strip(),
         "C": a.C,
         "weights": a.weights,
         "state": a.state,
         "train_only": a.train_only,
+        "baved_labels": a.baved_labels,
+        "cap_extra": a.cap_extra,
+        "domain": a.domain,
         "train_only_stats": a.train_only_stats,
         "balance": a.balance,
     }

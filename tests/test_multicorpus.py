@@ -35,10 +35,12 @@ def test_baved_levels_words_and_duplicates(tmp_path, tone_writer):
         (root / "4" / "12-f-19-4-0-100.wav").read_bytes()
     )
     tone_writer(root / "5" / "1-m-20-4-0-7.wav", seed=4)  # word disagrees with folder
+    tone_writer(root / "6" / "2-m-22-6-2-50.wav", seed=5)
     res = prepare("baved", root)
     got = sorted((u.label, u.speaker, u.gender, u.arousal, u.text) for u in res.utterances)
     assert got == [
         ("high-arousal", "baved_0", "m", 2.0, "the film"),
+        ("high-arousal", "baved_2", "m", 2.0, "bad"),  # word 6 is سيئ, "bad" (README)
         ("low-arousal", "baved_12", "f", 0.0, "awesome"),
         ("neutral", "baved_0", "m", 1.0, "the film"),
     ]
@@ -762,3 +764,91 @@ def test_moments_keep_the_most_recent_clip_summaries_and_round_trip():
     back = Moments.from_dict(json.loads(json.dumps(total.to_dict())))
     assert np.array_equal(back.clips, total.clips) and back.n == total.n
     assert Moments.from_dict(Moments(1.0, np.zeros(2), np.ones(2)).to_dict()).clips is None
+
+
+def test_rule_labelled_corpus_only_trains(tmp_path, tone_writer, monkeypatch):
+    """Issue 31, ninth session: ``baved-weak`` reads categories off BAVED's level and word
+    (level 0 sadness, 2 on a positive word happiness, on a negative word anger, on another word
+    no category) and marks them ``label_rule``; such a corpus is never a LOCO test fold, never
+    a validation speaker or an inner validation part, a speaker protocol that would test on it
+    is refused, and the clips without a category count in its statistics."""
+    import serkit.estimators.logreg as logreg_mod
+    from serkit.data.manifest import read_manifest
+    from serkit.data.protocols import make_folds, training_only_corpora, validation_split
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+    from serkit.experiment.dataset import load_dataset
+    from serkit.features import FeatureCache, build_frontend
+    from serkit.features.normalize import SpeakerNormalizer
+    from serkit.testing.dummies import toy_multicorpus
+
+    root = tmp_path / "baved"
+    for k, name in enumerate(
+        ["0-m-21-0-0-1", "0-m-21-0-1-2", "0-m-21-4-2-3", "0-m-21-6-2-4", "0-m-21-2-2-5"]
+    ):
+        tone_writer(root / name.split("-")[3] / f"{name}.wav", seed=k)
+    got = {
+        u.id.split("_", 2)[2]: (u.label, u.label_rule is not None)
+        for u in prepare("baved-weak", root).utterances
+    }
+    assert got == {
+        "0-m-21-0-0-1": ("sadness", True),
+        "0-m-21-0-1-2": ("neutral", True),
+        "0-m-21-4-2-3": ("happiness", True),  # "awesome"
+        "0-m-21-6-2-4": ("anger", True),  # "bad"
+        "0-m-21-2-2-5": ("high-arousal", True),  # "this": no category
+    }
+    write_manifest(prepare("baved-weak", root).utterances, tmp_path / "w.jsonl")
+    assert all(u.label_rule for u in read_manifest(tmp_path / "w.jsonl"))  # round trip
+
+    # a toy 'cw' with both classes, labels from a rule, one clip per speaker left uncategorised
+    m = toy_multicorpus(tmp_path, corpora=("ca", "cb", "cc", "cw"))
+    utts, seen = [], set()
+    for u in read_manifest(m):
+        if u.corpus == "cw":
+            u = dataclasses.replace(u, label_rule="toy rule")
+            if u.speaker not in seen:
+                seen.add(u.speaker)
+                u = dataclasses.replace(u, label="high-arousal")
+        utts.append(u)
+    write_manifest(utts, m)
+    lab = [u for u in utts if u.label != "high-arousal"]
+    assert training_only_corpora(lab) == {"cw"}
+    assert [f.name for f in make_folds(lab, "loco")] == ["ca", "cb", "cc"]
+    with pytest.raises(ProtocolError, match="derived by a rule"):
+        make_folds(lab, "kfold-speaker:3")
+    for seed in range(5):
+        _, val = validation_split(lab, list(range(len(lab))), seed, 0.5)
+        assert val and not any(lab[i].corpus == "cw" for i in val)
+
+    run = RunConfig(progress=False, cache_dir=str(tmp_path / "cache"))
+    sets = ["frontend=logmel", "normalize=corpus", "labels=[anger,sadness]"]
+    cfg = load_experiment(None, sets, manifest=str(m), model="logreg", protocol="loco", seeds=1)
+    d = load_dataset(cfg, run, log=lambda *a: None)
+    assert d.train_only == {"cw"} and not any(u.label == "high-arousal" for u in d.utts)
+    fe, cache = build_frontend(cfg.data.frontend), FeatureCache(run.cache_dir)
+    cw = [u for u in utts if u.corpus == "cw"]
+    direct = SpeakerNormalizer().fit([cache.get(fe, u) for u in cw], ["cw"] * len(cw))
+    np.testing.assert_allclose(d.normalizer.stats["cw"].mean, direct.stats["cw"].mean, atol=1e-5)
+
+    seen_train_only = []
+    real = logreg_mod.select_layer
+
+    def spy(*a, train_only=frozenset(), **k):
+        if "cw" in set(a[2]):  # the corpus-grouped inner folds of a LOCO fold
+            seen_train_only.append(set(train_only))
+        return real(*a, train_only=train_only, **k)
+
+    monkeypatch.setattr(logreg_mod, "select_layer", spy)
+    sets += ["model.C=auto", "model.inner_groups=corpus", "model.C_grid=[0.1]"]
+    cfg = load_experiment(None, sets, manifest=str(m), model="logreg", protocol="loco", seeds=1)
+    r = run_bench(cfg, tmp_path / "run", run, log=lambda *a: None)
+    assert sorted(r.per_corpus) == ["ca", "cb", "cc"]
+    assert seen_train_only == [{"cw"}] * 3
+    # a final fit (serkit train) tests on no fold, so it trains on the corpus under any protocol
+    from serkit.experiment.train import train_model
+
+    cfg = load_experiment(None, sets, manifest=str(m), model="logreg", seeds=1)
+    assert cfg.data.protocol  # the default protocol, which would refuse to test on 'cw'
+    train_model(cfg, tmp_path / "m.pt", run=run, log=lambda *a: None)
+    assert (tmp_path / "m.pt").exists()

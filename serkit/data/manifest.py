@@ -34,6 +34,9 @@ class Utterance:
         label_dist: a distribution over labels (e.g. rater votes, CREMA-D's voice-only
             tabulated votes): ``{label: weight}``, normalised when read by an experiment;
             ``label`` stays the majority (what UA is scored on).
+        label_rule: set when ``label`` was derived by a rule rather than annotated (the rule,
+            in words: BAVED's ``baved-weak`` recipe). Such a clip only ever trains: its corpus
+            is never a test fold or an inner validation part.
     """
 
     id: str
@@ -53,6 +56,7 @@ class Utterance:
     text: str | None = None
     intensity: str | None = None
     label_dist: dict[str, float] | None = None
+    label_rule: str | None = None
 
     def to_json(self) -> str:
         d = {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "speaker")}

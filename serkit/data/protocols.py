@@ -178,7 +178,8 @@ MIN_LOCO_TEST_SPEAKERS = 3
 """A corpus with fewer known speakers is never a ``loco`` test fold (one or two speakers say
 little about unseen speech); a corpus with unknown speakers (no speaker id) counts as many.
 Nor is a corpus with a single class after the label spec (BAVED's ``neutral`` level under the
-four core classes): its UA would be the recall of one class. Both kinds train in every fold."""
+four core classes): its UA would be the recall of one class, nor one whose labels come from a
+rule (``label_rule``: ``baved-weak``). These kinds train in every fold."""
 
 
 def single_class_corpora(corpora, labels) -> set:
@@ -189,6 +190,15 @@ def single_class_corpora(corpora, labels) -> set:
     for c, lab in zip(corpora, labels):
         classes.setdefault(c, set()).add(lab)
     return {c for c, labs in classes.items() if len(labs) < 2}
+
+
+def training_only_corpora(utts) -> set:
+    """The corpora of ``utts`` that only ever train: a single class after the label spec
+    (:func:`single_class_corpora`) or labels derived by a rule (``Utterance.label_rule``)."""
+    utts = list(utts)
+    return single_class_corpora([u.corpus for u in utts], [u.label for u in utts]) | {
+        u.corpus for u in utts if u.label_rule
+    }
 
 
 def _testable(utts: list[Utterance], corpus: str, single: set) -> bool:
@@ -203,12 +213,12 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
             raise ProtocolError(
                 f"protocol 'loco' needs a manifest of at least two corpora, got {corpora}"
             )
-        single = single_class_corpora([u.corpus for u in utts], [u.label for u in utts])
+        single = training_only_corpora(utts)
         tested = [c for c in corpora if _testable(utts, c, single)]
         if not tested:
             raise ProtocolError(
-                f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers and 2+ "
-                f"classes to test on ({corpora})"
+                f"protocol 'loco': no corpus has {MIN_LOCO_TEST_SPEAKERS}+ speakers, 2+ "
+                f"classes and annotated labels to test on ({corpora})"
             )
         plan = [([c for c in corpora if c != t], [t]) for t in tested]
     else:
@@ -244,7 +254,21 @@ def _corpus_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
 
 
 def make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
-    """Build and check the folds of ``protocol`` over ``utts``."""
+    """Build and check the folds of ``protocol`` over ``utts``. Clips whose labels come from a
+    rule (``label_rule``) are never tested on (:class:`ProtocolError` if a fold would)."""
+    folds = _make_folds(utts, protocol)
+    for f in folds:
+        ruled = [utts[i] for i in f.test if utts[i].label_rule]
+        if ruled:
+            raise ProtocolError(
+                f"protocol {protocol!r}: fold {f.name!r} would test on labels derived by a rule "
+                f"(corpus {ruled[0].corpus}: {ruled[0].label_rule}); such a corpus only trains: "
+                "use protocol 'loco' with annotated corpora beside it"
+            )
+    return folds
+
+
+def _make_folds(utts: list[Utterance], protocol: str) -> list[Fold]:
     if protocol.startswith("loso:"):
         _require_speakers(utts, protocol)
         c = protocol[5:]
@@ -337,9 +361,10 @@ def validation_split(
 
     ``round(fraction * n_speakers)`` (at least ``min_speakers``) training speakers, drawn with
     ``seed``, become validation speakers. With a single training speaker (or no speakers
-    known) nothing is held out.
+    known) nothing is held out. Speakers with rule-derived labels (``label_rule``) are never
+    drawn: validation scores and calibration rest on annotated labels only.
     """
-    spk = sorted({utts[i].speaker for i in train_idx if utts[i].speaker})
+    spk = sorted({utts[i].speaker for i in train_idx if utts[i].speaker and not utts[i].label_rule})
     if len(spk) < 2 or fraction <= 0:
         return list(train_idx), []
     n_val = min(len(spk) - 1, max(min_speakers, int(round(fraction * len(spk)))))

@@ -30,6 +30,9 @@ class Split:
     ``soft``: optional target distributions ``(N, C)`` (rows sum to 1; label-distribution
     learning); torch heads then train on them (``train.losses.kl`` for a KL objective).
     ``corpora``: the corpus of each utterance (inner model selection across training corpora).
+    ``train_only``: corpora that only ever train (single class after the label spec, or labels
+    from a rule: :func:`serkit.data.protocols.training_only_corpora`), never an inner
+    validation part.
     """
 
     feats: list[np.ndarray]
@@ -39,6 +42,7 @@ class Split:
     variants: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
     soft: np.ndarray | None = None
     corpora: list[str] | None = None
+    train_only: frozenset = frozenset()
 
     def __len__(self) -> int:
         return len(self.feats)

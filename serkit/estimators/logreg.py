@@ -130,9 +130,12 @@ class LogReg(Model):
         groups, folds, train_only = spk, cfg.inner_folds, set()
         if cfg.inner_groups == "corpus" and train.corpora is not None:
             corp = list(train.corpora) + (list(val.corpora) if val is not None and len(val) else [])
-            # a single-class corpus (BAVED's neutral level) trains in every inner part and is
-            # never held out: its inner UA would be one class's recall
-            train_only = single_class_corpora(corp, y.tolist())
+            # a single-class corpus (BAVED's neutral level) or one with rule-derived labels
+            # (baved-weak) trains in every inner part and is never held out: its inner UA would
+            # be one class's recall, or a score against a rule
+            train_only = single_class_corpora(corp, y.tolist()) | (
+                set(train.train_only) & set(corp)
+            )
             tested = len(set(corp)) - len(train_only)
             if tested >= 2:  # leave one training corpus out
                 groups, folds = corp, tested

@@ -22,6 +22,7 @@ from serkit.data.protocols import (
     cap_per_corpus,
     make_folds,
     single_class_corpora,
+    training_only_corpora,
     validation_split,
 )
 from serkit.estimators import Split
@@ -63,6 +64,7 @@ class Dataset:
         self._spk_norm: SpeakerNormalizer | None = None
         self.y = np.array([self.labels.index(u.label) for u in self.utts])
         self.soft = label_distributions(self.utts, self.labels)
+        self.train_only = frozenset(training_only_corpora(self.utts))
 
     def encoder_macs(self, clip_s: float) -> int | None:
         """The frontend's MACs for ``clip_s`` seconds at the rate it runs at here: its fixed
@@ -113,6 +115,7 @@ class Dataset:
             variants,
             None if self.soft is None else self.soft[idx],
             [self.utts[i].corpus for i in idx],
+            self.train_only,
         )
 
     def fit_split(
@@ -181,6 +184,7 @@ class Dataset:
             Chained(var_copies) if var_copies else None,
             None if base.soft is None else np.concatenate([base.soft] * n),
             None if base.corpora is None else base.corpora * n,
+            base.train_only,
         )
 
     def _loco_maps(self, pool: list[int], train_norm: str) -> dict:
@@ -311,17 +315,19 @@ def fit_val_split(
 
 
 def stats_only_utterances(cfg: DataConfig, utts: list[Utterance]) -> list[Utterance]:
-    """Clips that enter a single-class corpus's standardisation statistics only.
+    """Clips that enter a training-only corpus's standardisation statistics only.
 
     A corpus left with ONE class by the label spec (BAVED's ``neutral`` level under the four
     core classes) would otherwise be standardised with that class's own mean, which makes its
     neutral clips look like an average clip of the other corpora; its statistics come instead
     from every clip of that corpus in the manifest (the other arousal levels too, unlabelled
-    ones included). Standardisation uses no labels, so nothing leaks; these clips are never
-    trained or tested on. Empty with ``normalize: none``."""
+    ones included). A corpus with rule-derived labels (``baved-weak``) is treated alike: the
+    clips its rule leaves without a category count in its statistics. Standardisation uses no
+    labels, so nothing leaks; these clips are never trained or tested on. Empty with
+    ``normalize: none``."""
     if cfg.normalize == "none":
         return []
-    single = single_class_corpora([u.corpus for u in utts], [u.label for u in utts])
+    single = training_only_corpora(utts)
     if not single:
         return []
     seen = {u.id for u in utts}
@@ -359,15 +365,20 @@ def read_labelled(cfg: DataConfig) -> list[Utterance]:
 
 
 def load_dataset(
-    cfg: DataConfig | ExperimentConfig, run: RunConfig, log=print, skipped_file=None
+    cfg: DataConfig | ExperimentConfig,
+    run: RunConfig,
+    log=print,
+    skipped_file=None,
+    check_protocol: bool = True,
 ) -> Dataset:
     """Everything an experiment trains and tests on (an :class:`ExperimentConfig` gives its
-    ``.data``). The protocol is checked before the (long) feature extraction; ``skipped_file``:
-    where to list unusable files (with their reasons)."""
+    ``.data``). The protocol is checked before the (long) feature extraction
+    (``check_protocol=False``: a final fit on every clip, ``serkit train``, which tests on no
+    fold); ``skipped_file``: where to list unusable files (with their reasons)."""
     if isinstance(cfg, ExperimentConfig):
         cfg = cfg.data
     utts = read_labelled(cfg)
-    if cfg.protocol:
+    if cfg.protocol and check_protocol:
         make_folds(utts, cfg.protocol)  # fail fast on a leaking protocol
     if cfg.normalize == "speaker" and any(u.speaker is None for u in utts):
         raise ConfigError(
@@ -400,7 +411,7 @@ def load_dataset(
     if stats_only:  # their frames are in the statistics; they are never trained or tested on
         log(
             f"statistics of {sorted({u.corpus for u in stats_only})} also from "
-            f"{len(stats_only)} clip(s) outside the label set (single-class corpora)"
+            f"{len(stats_only)} clip(s) outside the label set (training-only corpora)"
         )
         for u in stats_only:
             feats.pop(u.id, None)

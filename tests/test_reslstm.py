@@ -264,3 +264,58 @@ def test_onecycle_schedule_works_for_any_number_of_steps(total):
     assert all(0 < lr <= 1e-3 + 1e-12 for lr in lrs)
     if total >= 20:
         assert max(lrs) == pytest.approx(1e-3) and lrs[-1] < 1e-4  # warm-up then decay
+
+
+def test_leaky_norm_takes_statistics_of_every_clip_and_says_so(tmp_path, toy_corpus, cache_dir):
+    """Issue 33: ``leaky_norm`` (the public ResLSTM-SER notebook's normalisation, measured, never
+    a headline): the frame standardisation of a torch head is fitted on every clip of the
+    experiment, test folds included; without it, on the training fold only. The result's
+    protocol says LEAKY; a model that standardises otherwise is refused."""
+    from serkit.core.errors import ConfigError
+    from serkit.experiment.bench import run_bench
+    from serkit.experiment.config import RunConfig, load_experiment
+
+    m = tmp_path / "m.jsonl"
+    write_manifest(prepare("folder", toy_corpus, speaker_regex=r"^(spk\d+)_").utterances, m)
+    run = RunConfig(progress=False, cache_dir=str(cache_dir))
+    fitted = []
+    real_fit = __import__("serkit.nn.layers", fromlist=["Standardize"]).Standardize.fit
+
+    def spy(self, feats):
+        fitted.append(sum(f.shape[-2] for f in feats))  # frames it was fitted on
+        return real_fit(self, feats)
+
+    sets = ["frontend=logmel", "model.train.epochs=1", "model.hidden=8"]
+    mp = pytest.MonkeyPatch()
+    mp.setattr("serkit.nn.layers.Standardize.fit", spy)
+    try:
+        out = {}
+        for leaky in (False, True):
+            fitted.clear()
+            cfg = load_experiment(
+                None,
+                sets + [f"leaky_norm={str(leaky).lower()}"],
+                manifest=str(m),
+                model="lstm-sa",
+                protocol="kfold-speaker:2",
+                seeds=1,
+            )
+            r = run_bench(cfg, tmp_path / f"run{leaky}", run, log=lambda *a: None)
+            out[leaky] = (list(fitted), r.protocol)
+    finally:
+        mp.undo()
+    (plain, p0), (leaky, p1) = out[False], out[True]
+    # the two folds' fits (a later fit, the same in both runs, sizes the cost): leaky, both on
+    # every clip's frames; otherwise each on its own training fold's, fewer
+    assert leaky[0] == leaky[1] > max(plain[:2]) and leaky[2:] == plain[2:]
+    assert "LEAKY" in p1 and "LEAKY" not in p0
+    cfg = load_experiment(
+        None,
+        ["frontend=logmel", "leaky_norm=true"],
+        manifest=str(m),
+        model="logreg",
+        protocol="kfold-speaker:2",
+        seeds=1,
+    )
+    with pytest.raises(ConfigError, match="leaky_norm"):
+        run_bench(cfg, tmp_path / "runlr", run, log=lambda *a: None)

@@ -188,8 +188,10 @@ class TorchHeadModel(TorchNetModel):
         self, feats, labels, cfg: TrainConfig, seed: int, val=None, variants=None, soft=None
     ):
         """Standardise with the training frames, then train featurizer + head (``soft``:
-        target distributions ``(N, C)`` instead of one-hot labels)."""
-        self.net.norm.fit(feats)
+        target distributions ``(N, C)`` instead of one-hot labels). ``norm_source`` (LEAKY,
+        ``leaky_norm``: clips whose frames give the statistics instead of the training ones)."""
+        src = getattr(self, "norm_source", None)
+        self.net.norm.fit(feats if src is None else self._prep(src))
         v = (
             (self.net.norm.apply_np(self._prep(val.feats)), val.labels)
             if val is not None and len(val)

@@ -103,7 +103,10 @@ def aggregate(
     head = scores(per_seed)
     res = BenchResult(
         corpus=",".join(sorted({u.corpus for u in d.utts})),
-        protocol=cfg.protocol,
+        protocol=cfg.protocol
+        + (
+            " [LEAKY: frame statistics of all clips, test folds included]" if cfg.leaky_norm else ""
+        ),
         normalize=cfg.normalize,
         fold_names=[f.name for f in folds],
         seeds=cfg.seed_list,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from serkit.core.config import dump_yaml
-from serkit.core.errors import SerkitError
+from serkit.core.errors import ConfigError, SerkitError
 from serkit.core.io import seed_everything
 from serkit.data.protocols import Fold, make_folds
 from serkit.estimators import build_model
@@ -61,6 +61,15 @@ def run_fold(ctx: FoldContext, task: tuple[int, int]) -> FoldRecord:
     seed_everything(seed)
     fit_idx, val_idx = fit_val_split(d.utts, fold.train, seed, ctx.cfg)
     model = build_model(ctx.cfg.model, len(d.labels), d.n_layers, d.dim)
+    if ctx.cfg.leaky_norm:  # LEAKY (issue 33): statistics of every clip, test folds included
+        from serkit.estimators.torch_head import TorchHeadModel
+
+        if not isinstance(model, TorchHeadModel):
+            raise ConfigError(
+                f"leaky_norm is for torch heads over frames (model {ctx.cfg.model.name!r} "
+                "standardises otherwise)"
+            )
+        model.norm_source = [d.feats[u.id] for u in d.utts]
     t0 = time.time()
     val = None
     if ctx.cfg.augment.name == "covada":

@@ -133,6 +133,10 @@ class ExperimentConfig:
         babble: manifest(s) whose speech makes the babble (speakers of this experiment are
             excluded, so test speakers never babble over themselves).
         noise_dir: folder of real noise recordings for ``background@SNR``.
+        leaky_norm: LEAKY, only to measure a published protocol (issue 33: the public
+            ResLSTM-SER notebook): a torch head's frame standardisation takes its statistics
+            from EVERY clip of the experiment, test folds included, instead of the training
+            fold's. Results say so in their protocol; never a headline.
     """
 
     manifest: str = ""
@@ -156,6 +160,7 @@ class ExperimentConfig:
     test_corruptions: list[str] = field(default_factory=list)
     babble: str = ""
     noise_dir: str = ""
+    leaky_norm: bool = False
 
     def __post_init__(self):
         train_views(self.train_norm)  # a clear error for an unknown view
@@ -221,6 +226,7 @@ class ExperimentConfig:
             + ([] if self.adapt_clips else ["adapt_half_s"])
             + ([] if self.adapt_clips and self.adapt_balance else ["adapt_balance"])
             + ([] if self.train_norm != "same" else ["train_norm"])
+            + (["leaky_norm"] if not self.leaky_norm else [])
         )
         for k in unused:
             d.pop(k)

@@ -383,6 +383,8 @@ def main() -> None:
     t = dict(tables[0])
     t["mu"] = np.hstack([x["mu"] for x in tables])  # per-dimension statistics: states side by side
     t["sd"] = np.hstack([x["sd"] for x in tables])
+    if a.domain and (a.state.count(",") or (a.views or ["corpus"]) != ["corpus"]):
+        raise SystemExit("--domain: one state and the corpus view only")
     extras = []
     for name in a.train_only:
         ex = [
@@ -399,8 +401,6 @@ def main() -> None:
         e["sd"] = np.hstack([x["sd"] for x in ex])
         ev = None
         if a.domain:
-            if a.state.count(",") or (a.views or ["corpus"]) != ["corpus"]:
-                raise SystemExit("--domain: one state and the corpus view only")
             ev = domain_table(
                 e,
                 f"manifests/{name}.jsonl",
@@ -412,8 +412,6 @@ def main() -> None:
         extras.append((e, labs, ev))
     var = None
     if a.domain:
-        if a.state.count(",") or (a.views or ["corpus"]) != ["corpus"]:
-            raise SystemExit("--domain: one state and the corpus view only")
         var = domain_table(
             t,
             ",".join(f"manifests/{c}.jsonl" for c in CORPORA),
